@@ -1,0 +1,95 @@
+//! Command-line types only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+
+/// Kafka Connect change-data-capture stacks from environment files: locally on Docker, and on AWS.
+#[derive(Debug, Parser)]
+#[command(name = "deploy", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Environment: a name (`dev` means environments/dev.yaml) or a path to a file.
+    #[arg(
+        short,
+        long = "env",
+        global = true,
+        env = "DEPLOY_ENV",
+        default_value = "local"
+    )]
+    pub env: String,
+
+    /// Output format of data on stdout.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: Format,
+
+    /// More detail on stderr.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The local stack on the Docker Engine.
+    #[command(subcommand)]
+    Local(LocalCommand),
+    /// Check the environment file and report every error with file, line and key.
+    Validate,
+    /// Print the JSON Schema of the environment file format.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Create or update the stack and wait until every service is ready.
+    Up,
+    /// Remove the stack's containers and network; data volumes stay unless --volumes.
+    Down {
+        /// Also remove the named volumes (the environment's data).
+        #[arg(long)]
+        volumes: bool,
+    },
+    /// Each service's state, readiness and published addresses.
+    Status,
+    /// A service's logs (every service's, prefixed, without SERVICE).
+    Logs(LogsArgs),
+    /// What `up` would change, and why.
+    Plan {
+        /// Exit 3 when there are changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub service: Option<String>,
+    /// Keep streaming new lines.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines of each service.
+    #[arg(long)]
+    pub tail: Option<usize>,
+}
+
+/// `-e dev` names environments/dev.yaml; anything with a slash or a YAML extension is a path.
+pub fn environment_path(env: &str) -> PathBuf {
+    if env.contains('/') || env.ends_with(".yaml") || env.ends_with(".yml") {
+        PathBuf::from(env)
+    } else {
+        PathBuf::from("environments").join(format!("{env}.yaml"))
+    }
+}

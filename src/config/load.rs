@@ -1,0 +1,355 @@
+//! Reading an environment file: YAML with positions, includes merged underneath, `${VAR}`
+//! substituted, then typed into the raw serde types with errors that name file, line, column
+//! and key path.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Number, Value};
+
+use super::error::{ConfigError, suggest};
+use super::interpolate::Variables;
+use super::path::KeyPath;
+use super::raw::EnvironmentFile;
+use super::yaml::{self, Key, Kind, Node};
+
+/// An environment file as read: the merged tree (for positions), the raw types, and the secret
+/// values it contains (to be masked in every output).
+#[derive(Debug)]
+pub struct Loaded {
+    pub file: PathBuf,
+    pub tree: Node,
+    pub raw: EnvironmentFile,
+    pub secrets: Vec<String>,
+    pub secret_paths: BTreeSet<String>,
+}
+
+impl Loaded {
+    pub fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(path.mark(&self.tree), path.to_string(), message)
+    }
+
+    /// The file a value was written in (includes resolve relative paths against their own file).
+    pub fn file_of(&self, path: &KeyPath) -> PathBuf {
+        path.locate(&self.tree).mark.file.as_ref().clone()
+    }
+}
+
+/// Loads `file` with variables from the process environment and the `.env` beside it.
+pub fn load(file: &Path) -> Result<Loaded, ConfigError> {
+    load_with(file, Variables::from_process())
+}
+
+pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigError> {
+    let dotenv = file.parent().unwrap_or(Path::new(".")).join(".env");
+    let variables = match std::fs::read_to_string(&dotenv) {
+        Ok(text) => variables
+            .with_dotenv(&dotenv, &text)
+            .map_err(|(line, message)| ConfigError {
+                file: dotenv.clone(),
+                position: Some((line, 1)),
+                path: String::new(),
+                message,
+                hint: None,
+            })?,
+        Err(_) => variables,
+    };
+    let mut tree = read_with_includes(file, &variables, &mut Vec::new())?;
+    let mut secrets = Vec::new();
+    let mut secret_paths = BTreeSet::new();
+    substitute(
+        &mut tree,
+        &KeyPath::root(),
+        &variables,
+        &mut secrets,
+        &mut secret_paths,
+    )?;
+    secrets.sort();
+    secrets.dedup();
+    let value = to_json(&tree);
+    let raw: EnvironmentFile = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = KeyPath::from(e.path());
+        type_error(&tree, path, &e.inner().to_string())
+    })?;
+    Ok(Loaded {
+        file: file.to_path_buf(),
+        tree,
+        raw,
+        secrets,
+        secret_paths,
+    })
+}
+
+fn read_tree(file: &Path) -> Result<Node, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        let error = ConfigError::file(file, format!("cannot read the environment file: {e}"));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            error.with_hint("check the path, or list the files under environments/")
+        } else {
+            error
+        }
+    })?;
+    yaml::parse(file, &text)
+}
+
+/// Reads `file` and merges its `include`s underneath it, depth first.
+fn read_with_includes(
+    file: &Path,
+    variables: &Variables,
+    stack: &mut Vec<PathBuf>,
+) -> Result<Node, ConfigError> {
+    let mut tree = read_tree(file)?;
+    let Kind::Map(entries) = &mut tree.kind else {
+        return Err(ConfigError::new(
+            tree.mark.clone(),
+            "",
+            "an environment file is a mapping of keys",
+        ));
+    };
+    let Some(position) = entries.iter().position(|(k, _)| k.name == "include") else {
+        return Ok(tree);
+    };
+    let (_, includes) = entries.remove(position);
+    let Kind::Seq(items) = includes.kind else {
+        return Err(ConfigError::new(
+            includes.mark,
+            "include",
+            "expected a list of file paths",
+        ));
+    };
+    let canonical = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    stack.push(canonical);
+    let mut merged = Node {
+        kind: Kind::Map(Vec::new()),
+        mark: tree.mark.clone(),
+    };
+    for (index, item) in items.into_iter().enumerate() {
+        let path = KeyPath::root().key("include").index(index);
+        let Kind::Scalar { text, .. } = &item.kind else {
+            return Err(ConfigError::new(
+                item.mark,
+                path.to_string(),
+                "expected a file path",
+            ));
+        };
+        let text = variables
+            .substitute(text)
+            .map_err(|e| ConfigError::new(item.mark.clone(), path.to_string(), e.message))?
+            .text;
+        let included = file.parent().unwrap_or(Path::new(".")).join(&text);
+        let canonical = included.canonicalize().map_err(|e| {
+            ConfigError::new(
+                item.mark.clone(),
+                path.to_string(),
+                format!("cannot read `{}`: {e}", included.display()),
+            )
+        })?;
+        if let Some(start) = stack.iter().position(|p| *p == canonical) {
+            let chain: Vec<String> = stack[start..]
+                .iter()
+                .chain([&canonical])
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            return Err(ConfigError::new(
+                item.mark,
+                path.to_string(),
+                format!("include cycle: {}", chain.join(" → ")),
+            ));
+        }
+        let node = read_with_includes(&included, variables, stack)?;
+        merge(&mut merged, node);
+    }
+    stack.pop();
+    merge(&mut merged, tree);
+    Ok(merged)
+}
+
+/// Deep merge: mappings merge key by key; anything else in `top` replaces what is below, and a
+/// null in `top` removes the key it names from below (`zookeeper: ~` drops an included service).
+fn merge(below: &mut Node, top: Node) {
+    match (&mut below.kind, top.kind) {
+        (Kind::Map(entries), Kind::Map(top_entries)) => {
+            for (key, value) in top_entries {
+                let position = entries.iter().position(|(k, _)| k.name == key.name);
+                match position {
+                    Some(i) if is_null(&value) => {
+                        entries.remove(i);
+                    }
+                    Some(i) => {
+                        entries[i].0 = key;
+                        merge(&mut entries[i].1, value);
+                    }
+                    None => entries.push((key, value)),
+                }
+            }
+        }
+        (_, kind) => {
+            below.kind = kind;
+            below.mark = top.mark;
+        }
+    }
+}
+
+fn is_null(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Scalar { text, plain: true } if plain_scalar(text).is_null())
+}
+
+fn substitute(
+    node: &mut Node,
+    path: &KeyPath,
+    variables: &Variables,
+    secrets: &mut Vec<String>,
+    secret_paths: &mut BTreeSet<String>,
+) -> Result<(), ConfigError> {
+    match &mut node.kind {
+        Kind::Scalar { text, .. } => {
+            let done = variables.substitute(text).map_err(|e| {
+                let error = ConfigError::new(node.mark.clone(), path.to_string(), e.message);
+                match e.hint {
+                    Some(hint) => error.with_hint(hint),
+                    None => error,
+                }
+            })?;
+            if !done.secrets.is_empty() {
+                secret_paths.insert(path.to_string());
+                secrets.extend(done.secrets);
+            }
+            if done.changed {
+                *text = done.text;
+            }
+        }
+        Kind::Seq(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute(item, &path.index(i), variables, secrets, secret_paths)?;
+            }
+        }
+        Kind::Map(entries) => {
+            for (Key { name, .. }, value) in entries.iter_mut() {
+                substitute(value, &path.key(name), variables, secrets, secret_paths)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn to_json(node: &Node) -> Value {
+    match &node.kind {
+        Kind::Scalar { text, plain: false } => Value::String(text.clone()),
+        Kind::Scalar { text, plain: true } => plain_scalar(text),
+        Kind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
+        Kind::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect::<Map<_, _>>(),
+        ),
+    }
+}
+
+/// The YAML 1.2 core schema's reading of an unquoted scalar.
+fn plain_scalar(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Value::Number(n.into());
+        }
+        if let Ok(n) = text.trim_start_matches('+').parse::<u64>() {
+            return Value::Number(n.into());
+        }
+    }
+    let looks_numeric = digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && digits.chars().any(|c| c.is_ascii_digit());
+    if let Some(n) = text
+        .parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .filter(|_| looks_numeric)
+    {
+        return Value::Number(n);
+    }
+    Value::String(text.to_string())
+}
+
+/// Turns a serde message into one that names the key, with a hint where one helps.
+fn type_error(tree: &Node, path: KeyPath, message: &str) -> ConfigError {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let key_path = path.key(field);
+        let error = ConfigError::new(
+            key_path.key_mark(tree),
+            key_path.to_string(),
+            format!("unknown key `{field}`"),
+        );
+        return match suggest(field, candidates.iter().copied()) {
+            Some(best) => error.with_hint(format!("did you mean `{best}`?")),
+            None if candidates.is_empty() => error.with_hint("this mapping takes no keys"),
+            None => error.with_hint(format!("expected one of: {}", candidates.join(", "))),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.trim_end_matches('`');
+        return ConfigError::new(
+            path.mark(tree),
+            path.to_string(),
+            format!("missing key `{field}`"),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        return ConfigError::new(
+            path.mark(tree),
+            path.to_string(),
+            format!("`{value}` is not one of: {}", candidates.join(", ")),
+        );
+    }
+    let message = message
+        .replace("invalid type: ", "wrong type: found ")
+        .replace("expected u16", "expected a number from 0 to 65535")
+        .replace("expected u32", "expected a whole number")
+        .replace("a sequence", "a list")
+        .replace("expected a map", "expected a mapping")
+        .replace("expected struct ", "expected a mapping (");
+    let message = fix_struct_names(&message);
+    ConfigError::new(path.mark(tree), path.to_string(), message)
+}
+
+/// serde says "expected struct ServiceFile"; users know it as "a mapping".
+fn fix_struct_names(message: &str) -> String {
+    match message.find("expected a mapping (") {
+        Some(i) => format!("{}expected a mapping", &message[..i]),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_scalars_take_yaml_types() {
+        assert_eq!(plain_scalar("5432"), Value::from(5432));
+        assert_eq!(plain_scalar("-3"), Value::from(-3));
+        assert_eq!(plain_scalar("1.5"), Value::from(1.5));
+        assert_eq!(plain_scalar("true"), Value::Bool(true));
+        assert_eq!(plain_scalar("~"), Value::Null);
+        assert_eq!(plain_scalar("5432:5432"), Value::from("5432:5432"));
+        assert_eq!(plain_scalar("1.2.3"), Value::from("1.2.3"));
+        assert_eq!(plain_scalar("250ms"), Value::from("250ms"));
+    }
+}

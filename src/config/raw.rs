@@ -1,0 +1,211 @@
+//! The environment file as written: serde types with no meaning attached yet. `resolve` turns
+//! them into the model. The JSON Schema of the format is generated from these types.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// An environment file: the services of one stack and where it runs.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EnvironmentFile {
+    /// Format version; this is version 1.
+    pub version: u32,
+    /// Name of the environment: prefixes every resource it creates (`local-kafka`).
+    pub name: String,
+    /// Where the environment runs.
+    pub target: Target,
+    /// Files merged underneath this one, relative to it; this file's keys win.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Settings for the local (Docker) target.
+    #[serde(default)]
+    pub local: LocalSettings,
+    /// The services, by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceFile>,
+    /// Named volumes the services mount. They outlive `local down` unless `--volumes`.
+    #[serde(default)]
+    pub volumes: BTreeMap<String, Option<VolumeFile>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    Local,
+    Aws,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LocalSettings {
+    /// Host address that ports are published on when a mapping names none (default 127.0.0.1).
+    pub publish_address: Option<String>,
+    /// Docker network name (default `deploy-<name>`).
+    pub network: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceFile {
+    /// Image reference, e.g. `postgres:17`.
+    pub image: String,
+    /// When to pull the image (default `missing`).
+    #[serde(default)]
+    pub pull: PullPolicy,
+    /// Replaces the image's command (CMD).
+    pub command: Option<Vec<String>>,
+    /// Replaces the image's entrypoint (ENTRYPOINT).
+    pub entrypoint: Option<Vec<String>>,
+    /// Environment variables of the container.
+    #[serde(default)]
+    pub environment: BTreeMap<String, ScalarString>,
+    /// Published ports: `"[ADDRESS:]HOST:CONTAINER[/udp]"` or a mapping.
+    #[serde(default)]
+    pub ports: Vec<PortFile>,
+    /// Mounts: `"VOLUME:/path[:ro]"` for a named volume, `"./dir:/path[:ro]"` for a host path
+    /// (relative to the file that says it).
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Services that must be ready before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// How to tell that the service is ready.
+    pub ready: Option<ReadyFile>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    /// Pull only when the image is not present.
+    #[default]
+    Missing,
+    /// Pull on every `up`; a changed image recreates the container.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+/// A readiness probe: exactly one of `tcp`, `http` or `exec`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReadyFile {
+    /// Ready when the container accepts TCP connections on this port.
+    pub tcp: Option<u16>,
+    /// Ready when an HTTP GET answers 2xx.
+    pub http: Option<HttpProbeFile>,
+    /// Ready when this command, run in the container, exits 0.
+    pub exec: Option<Vec<String>>,
+    /// Time between attempts (default `250ms`).
+    pub interval: Option<String>,
+    /// Give up after this long (default `120s`).
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpProbeFile {
+    /// Container port.
+    pub port: u16,
+    /// Request path (default `/`).
+    #[serde(default = "root_path")]
+    pub path: String,
+}
+
+fn root_path() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VolumeFile {}
+
+/// A port mapping in long form.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PortMappingFile {
+    /// Host port.
+    pub published: u16,
+    /// Container port.
+    pub target: u16,
+    /// Host address (default: `local.publish-address`).
+    pub address: Option<String>,
+    /// `tcp` (default) or `udp`.
+    pub protocol: Option<String>,
+}
+
+/// `"[ADDRESS:]HOST:CONTAINER[/PROTOCOL]"` or the long form.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(untagged)]
+#[serde(untagged)]
+pub enum PortFile {
+    Short(String),
+    Long(PortMappingFile),
+}
+
+impl<'de> Deserialize<'de> for PortFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PortVisitor;
+        impl<'de> Visitor<'de> for PortVisitor {
+            type Value = PortFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port mapping like \"8080:80\" or {published, target}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PortFile, E> {
+                Ok(PortFile::Short(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortFile, E> {
+                Ok(PortFile::Short(v.to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<PortFile, A::Error> {
+                PortMappingFile::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(PortFile::Long)
+            }
+        }
+        deserializer.deserialize_any(PortVisitor)
+    }
+}
+
+/// A string that may be written as a YAML number or boolean (`PORT: 5432`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScalarString(pub String);
+
+impl<'de> Deserialize<'de> for ScalarString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = ScalarString;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+impl JsonSchema for ScalarString {
+    fn schema_name() -> Cow<'static, str> {
+        "ScalarString".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": ["string", "number", "boolean"] })
+    }
+}

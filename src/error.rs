@@ -1,0 +1,100 @@
+//! Error kinds, their exit codes and hints. Rendered in one place (`output`).
+
+use crate::config::ConfigError;
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// User error, configuration error, or a failed apply.
+    pub const FAILURE: u8 = 1;
+    /// A bug or an answer we did not expect.
+    pub const INTERNAL: u8 = 2;
+    /// `plan --detailed-exitcode` found changes.
+    pub const CHANGES: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// Something the user can fix: the message says what, the hint how.
+    #[error("{message}")]
+    User {
+        message: String,
+        hint: Option<String>,
+        /// Lines shown under the message (a failed container's last log lines).
+        details: Vec<String>,
+    },
+    /// The Docker Engine refused or failed a call.
+    #[error("Docker Engine: {action} failed: {source}")]
+    Docker {
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn user(message: impl Into<String>) -> Self {
+        Error::User {
+            message: message.into(),
+            hint: None,
+            details: Vec::new(),
+        }
+    }
+
+    pub fn docker(action: impl Into<String>, source: bollard::errors::Error) -> Self {
+        Error::Docker {
+            action: action.into(),
+            source,
+        }
+    }
+
+    pub fn with_hint(self, text: impl Into<String>) -> Self {
+        match self {
+            Error::User {
+                message, details, ..
+            } => Error::User {
+                message,
+                hint: Some(text.into()),
+                details,
+            },
+            Error::Config(e) => Error::Config(e.with_hint(text)),
+            other => other,
+        }
+    }
+
+    pub fn with_details(self, lines: Vec<String>) -> Self {
+        match self {
+            Error::User { message, hint, .. } => Error::User {
+                message,
+                hint,
+                details: lines,
+            },
+            other => other,
+        }
+    }
+
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Config(e) => e.hint.as_deref(),
+            Error::User { hint, .. } => hint.as_deref(),
+            Error::Docker { .. } => {
+                Some("run with -v for details; `docker info` shows the engine's state")
+            }
+            Error::Internal(_) => {
+                Some("this is a bug in deploy; please report it with the command you ran")
+            }
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Internal(_) => exit::INTERNAL,
+            _ => exit::FAILURE,
+        }
+    }
+}

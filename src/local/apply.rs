@@ -1,0 +1,363 @@
+//! Carrying out a local plan: orphans removed, network and volumes created, then every service
+//! started as soon as what it depends on is ready, independent services concurrently.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount as DockerMount, MountType,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures::future::{join_all, try_join_all};
+use tokio::sync::watch;
+
+use super::docker::{is_conflict, is_not_found, is_not_modified};
+use super::observe::Observed;
+use super::probe::{self, LOG_TAIL, NotReady};
+use super::spec::{self, Desired};
+use crate::error::Error;
+use crate::model::{Environment, MountSource};
+use crate::output::{Printer, Style};
+use crate::plan::{Action, Kind, Plan};
+
+/// Seconds a container gets to stop before it is killed.
+pub const STOP_TIMEOUT: i32 = 10;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Pending,
+    Ready,
+    Failed,
+}
+
+pub async fn apply(
+    docker: &Docker,
+    env: &Environment,
+    desired: &[Desired],
+    observed: &Observed,
+    plan: &Plan,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let orphans = observed
+        .containers
+        .iter()
+        .filter(|c| !desired.iter().any(|d| d.service.name == c.service));
+    try_join_all(orphans.map(|c| async move {
+        remove_container(docker, &c.id).await?;
+        printer.status(&format!(
+            "  - {} removed (not in the environment file)",
+            c.name
+        ));
+        Ok::<_, Error>(())
+    }))
+    .await?;
+
+    if plan.action_of(Kind::Network, &env.network) == Some(Action::Create) {
+        create_network(docker, env).await?;
+    }
+    try_join_all(
+        env.volumes
+            .iter()
+            .filter(|v| plan.action_of(Kind::Volume, v) == Some(Action::Create))
+            .map(|v| create_volume(docker, env, v)),
+    )
+    .await?;
+
+    let channels: HashMap<&str, (watch::Sender<State>, watch::Receiver<State>)> = desired
+        .iter()
+        .map(|d| (d.service.name.as_str(), watch::channel(State::Pending)))
+        .collect();
+    let results = join_all(desired.iter().map(|want| {
+        let channels = &channels;
+        async move {
+            let name = want.service.name.as_str();
+            let result = service(docker, env, want, observed, plan, channels, printer).await;
+            let state = if result.is_ok() {
+                State::Ready
+            } else {
+                State::Failed
+            };
+            channels[name].0.send_replace(state);
+            result
+        }
+    }))
+    .await;
+    // Report the first real failure; services skipped because of it follow from it.
+    let mut errors = results.into_iter().filter_map(Result::err);
+    match errors.next() {
+        Some(first) => Err(first),
+        None => Ok(()),
+    }
+}
+
+async fn service(
+    docker: &Docker,
+    env: &Environment,
+    want: &Desired,
+    observed: &Observed,
+    plan: &Plan,
+    channels: &HashMap<&str, (watch::Sender<State>, watch::Receiver<State>)>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let name = &want.service.name;
+    for dependency in &want.service.depends_on {
+        let mut receiver = channels[dependency.as_str()].1.clone();
+        let state = *receiver
+            .wait_for(|s| *s != State::Pending)
+            .await
+            .map_err(|_| Error::Internal("dependency channel closed".into()))?;
+        if state == State::Failed {
+            printer.status(&format!(
+                "  {} {name} not started: `{dependency}` failed",
+                printer.paint(Style::Warn, "!")
+            ));
+            return Err(Error::user(format!(
+                "service `{name}` was not started because `{dependency}` failed"
+            )));
+        }
+    }
+    let action = plan
+        .action_of(Kind::Service, name)
+        .unwrap_or(Action::Unchanged);
+    let existing: Vec<&str> = observed
+        .containers
+        .iter()
+        .filter(|c| &c.service == name)
+        .map(|c| c.id.as_str())
+        .collect();
+    match action {
+        Action::Unchanged | Action::Remove => return Ok(()),
+        Action::Start => {}
+        Action::Recreate => {
+            try_join_all(existing.iter().map(|id| remove_container(docker, id))).await?;
+            create_container(docker, env, want).await?;
+        }
+        Action::Create => create_container(docker, env, want).await?,
+    }
+    match docker
+        .start_container(
+            &want.container,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if is_not_modified(&e) => {}
+        Err(e) => return Err(start_error(docker, want, e).await),
+    }
+    match probe::wait_ready(
+        docker,
+        &want.container,
+        &env.network,
+        want.service.ready.as_ref(),
+    )
+    .await
+    {
+        Ok(took) => {
+            let verb = match action {
+                Action::Create => "created",
+                Action::Recreate => "recreated",
+                _ => "started",
+            };
+            printer.status(&format!(
+                "  {} {name} {verb}, ready in {:.1}s",
+                printer.paint(Style::Ok, "✓"),
+                took.as_secs_f64()
+            ));
+            Ok(())
+        }
+        Err(failure) => {
+            printer.status(&format!(
+                "  {} {name} failed",
+                printer.paint(Style::Bad, "✗")
+            ));
+            Err(not_ready_error(docker, want, failure).await)
+        }
+    }
+}
+
+async fn not_ready_error(docker: &Docker, want: &Desired, failure: NotReady) -> Error {
+    let name = &want.service.name;
+    let message = match failure {
+        NotReady::Exited(code) => {
+            format!("service `{name}` exited with code {code} before it was ready")
+        }
+        NotReady::TimedOut(last) => {
+            let probe = want.service.ready.as_ref();
+            format!(
+                "service `{name}` was not ready after {}s ({}); last attempt: {last}",
+                probe.map_or(0, |p| p.timeout.as_secs()),
+                probe.map_or(String::new(), |p| p.check.to_string()),
+            )
+        }
+        NotReady::Docker(e) => {
+            return Error::docker(format!("inspect container {}", want.container), e);
+        }
+    };
+    let logs = probe::last_logs(docker, &want.container, LOG_TAIL).await;
+    Error::user(message)
+        .with_details(logs)
+        .with_hint(format!("see the whole log with `deploy local logs {name}`"))
+}
+
+async fn start_error(docker: &Docker, want: &Desired, error: bollard::errors::Error) -> Error {
+    let logs = probe::last_logs(docker, &want.container, LOG_TAIL).await;
+    Error::user(format!(
+        "service `{}` could not start: {error}",
+        want.service.name
+    ))
+    .with_details(logs)
+}
+
+pub async fn create_network(docker: &Docker, env: &Environment) -> Result<(), Error> {
+    let request = NetworkCreateRequest {
+        name: env.network.clone(),
+        driver: Some("bridge".into()),
+        labels: Some(spec::owner_labels(env).into_iter().collect()),
+        ..Default::default()
+    };
+    match docker.create_network(request).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_conflict(&e) => Ok(()),
+        Err(e) => Err(Error::docker(format!("create network {}", env.network), e)),
+    }
+}
+
+async fn create_volume(docker: &Docker, env: &Environment, volume: &str) -> Result<(), Error> {
+    let request = VolumeCreateRequest {
+        name: Some(env.scoped(volume)),
+        labels: Some(spec::owner_labels(env).into_iter().collect()),
+        ..Default::default()
+    };
+    docker
+        .create_volume(request)
+        .await
+        .map(drop)
+        .map_err(|e| Error::docker(format!("create volume {}", env.scoped(volume)), e))
+}
+
+async fn create_container(docker: &Docker, env: &Environment, want: &Desired) -> Result<(), Error> {
+    let service = &want.service;
+    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in &service.ports {
+        port_bindings
+            .entry(format!("{}/{}", port.container, port.protocol.as_str()))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(port.address.to_string()),
+                host_port: Some(port.host.to_string()),
+            });
+    }
+    let mounts = service
+        .mounts
+        .iter()
+        .map(|m| {
+            let (typ, source) = match &m.source {
+                MountSource::Volume(name) => (MountType::VOLUME, env.scoped(name)),
+                MountSource::Bind(path) => (MountType::BIND, path.display().to_string()),
+            };
+            DockerMount {
+                target: Some(m.target.clone()),
+                source: Some(source),
+                typ: Some(typ),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let body = ContainerCreateBody {
+        image: Some(service.image.clone()),
+        hostname: Some(service.name.clone()),
+        cmd: service.command.clone(),
+        entrypoint: service.entrypoint.clone(),
+        env: Some(
+            service
+                .environment
+                .iter()
+                .map(|v| format!("{}={}", v.name, v.value))
+                .collect(),
+        ),
+        labels: Some(spec::labels(env, want).into_iter().collect()),
+        exposed_ports: Some(port_bindings.keys().cloned().collect()),
+        host_config: Some(HostConfig {
+            port_bindings: Some(port_bindings),
+            mounts: Some(mounts),
+            network_mode: Some(env.network.clone()),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                env.network.clone(),
+                EndpointSettings {
+                    aliases: Some(vec![service.name.clone()]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::new()
+        .name(&want.container)
+        .build();
+    match docker.create_container(Some(options), body).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_conflict(&e) => Err(Error::user(format!(
+            "a container named `{}` already exists and is not managed by environment `{}`",
+            want.container, env.name
+        ))
+        .with_hint(format!(
+            "remove or rename it (`docker rm -f {}`), or rename the environment",
+            want.container
+        ))),
+        Err(e) => Err(Error::docker(
+            format!("create container {}", want.container),
+            e,
+        )),
+    }
+}
+
+/// Stops (with a grace period) and removes a container; one that is already gone is fine.
+pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), Error> {
+    let stop = StopContainerOptionsBuilder::new().t(STOP_TIMEOUT).build();
+    match docker.stop_container(id, Some(stop)).await {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) || is_not_modified(&e) => {}
+        Err(e) => return Err(Error::docker("stop container", e)),
+    }
+    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    match docker.remove_container(id, Some(remove)).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
+        Err(e) => Err(Error::docker("remove container", e)),
+    }
+}
+
+/// Published addresses per service, for the summary after `up` and for `status`.
+pub fn endpoints(env: &Environment) -> BTreeMap<String, Vec<String>> {
+    env.services
+        .iter()
+        .map(|s| {
+            let addresses = s
+                .ports
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}:{}{}",
+                        p.address,
+                        p.host,
+                        if p.protocol.as_str() == "udp" {
+                            "/udp"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            (s.name.clone(), addresses)
+        })
+        .collect()
+}

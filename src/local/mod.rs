@@ -1,0 +1,338 @@
+//! The local target: the environment's services as containers on the Docker Engine.
+
+pub mod apply;
+pub mod diff;
+pub mod docker;
+pub mod images;
+pub mod observe;
+pub mod ports;
+pub mod probe;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveVolumeOptions,
+};
+use futures::StreamExt;
+use futures::future::{join_all, try_join_all};
+use serde_json::json;
+
+use crate::error::{Error, exit};
+use crate::model::{Environment, Target};
+use crate::output::{Format, Printer, Style};
+use crate::plan::Plan;
+
+/// Refuses an environment meant for another target.
+fn check_target(env: &Environment) -> Result<(), Error> {
+    match env.target {
+        Target::Local => Ok(()),
+        Target::Aws => Err(Error::user(format!(
+            "environment `{}` ({}) targets aws, not local",
+            env.name,
+            env.source.display()
+        ))
+        .with_hint("use a local environment file, e.g. `-e local`")),
+    }
+}
+
+/// Observes and diffs: the plan `up` would carry out.
+pub async fn plan(
+    docker: &Docker,
+    env: &Environment,
+) -> Result<(Vec<spec::Desired>, observe::Observed, Plan), Error> {
+    let desired = spec::desired(env);
+    let observed = observe::observe(docker, env).await?;
+    let plan = diff::diff(env, &desired, &observed);
+    Ok((desired, observed, plan))
+}
+
+pub async fn plan_command(
+    env: &Environment,
+    printer: &Printer,
+    detailed_exitcode: bool,
+) -> Result<u8, Error> {
+    check_target(env)?;
+    let docker = docker::connect().await?;
+    let (_, _, plan) = plan(&docker, env).await?;
+    match printer.format {
+        Format::Json => printer.json(&serde_json::to_value(&plan).expect("plan serializes")),
+        Format::Text => printer.data(&plan.render_text()),
+    }
+    Ok(if detailed_exitcode && !plan.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    })
+}
+
+pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+    check_target(env)?;
+    let started = Instant::now();
+    let docker = docker::connect().await?;
+    let (desired, observed, plan) = plan(&docker, env).await?;
+    if plan.is_empty() {
+        printer.status(&format!(
+            "environment `{}` is up to date: {} services running ({}ms)",
+            env.name,
+            env.services.len(),
+            started.elapsed().as_millis()
+        ));
+    } else {
+        printer.status(plan.render_text().trim_end());
+        // Everything that can refuse is checked before the first change.
+        ports::check_free(&docker, env, &observed, &plan).await?;
+        images::ensure(&docker, env, &observed, &plan, printer).await?;
+        apply::apply(&docker, env, &desired, &observed, &plan, printer).await?;
+        printer.status(&format!(
+            "environment `{}` is up ({:.1}s)",
+            env.name,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    let endpoints = apply::endpoints(env);
+    match printer.format {
+        Format::Json => printer.json(&json!({
+            "environment": env.name,
+            "changed": !plan.is_empty(),
+            "plan": plan,
+            "endpoints": endpoints,
+        })),
+        Format::Text => {
+            let width = endpoints.keys().map(String::len).max().unwrap_or(0);
+            let mut text = String::new();
+            for (service, addresses) in endpoints.iter().filter(|(_, a)| !a.is_empty()) {
+                text.push_str(&format!("{service:<width$}  {}\n", addresses.join(", ")));
+            }
+            printer.data(&text);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result<u8, Error> {
+    check_target(env)?;
+    let docker = docker::connect().await?;
+    let containers = observe::containers(&docker, &env.name, &env.network).await?;
+    try_join_all(containers.iter().map(|c| async {
+        apply::remove_container(&docker, &c.id).await?;
+        printer.status(&format!("  - {} removed", c.name));
+        Ok::<_, Error>(())
+    }))
+    .await?;
+    let filter = observe::label_filter(&env.name);
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .map_err(|e| Error::docker("list networks", e))?;
+    for network in networks.iter().filter_map(|n| n.name.as_deref()) {
+        match docker.remove_network(network).await {
+            Ok(()) => printer.status(&format!("  - network {network} removed")),
+            Err(e) if docker::is_not_found(&e) => {}
+            Err(e) => return Err(Error::docker(format!("remove network {network}"), e)),
+        }
+    }
+    let kept = observe::observe_volumes(&docker, &env.name).await?;
+    if volumes {
+        let docker = &docker;
+        try_join_all(kept.iter().map(|v| async move {
+            match docker.remove_volume(v, None::<RemoveVolumeOptions>).await {
+                Ok(()) => {
+                    printer.status(&format!("  - volume {v} removed"));
+                    Ok(())
+                }
+                Err(e) if docker::is_not_found(&e) => Ok(()),
+                Err(e) => Err(Error::docker(format!("remove volume {v}"), e)),
+            }
+        }))
+        .await?;
+    } else if !kept.is_empty() {
+        printer.status(&format!(
+            "kept {} volume(s) with the environment's data: {} (remove them with `down --volumes`)",
+            kept.len(),
+            kept.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    printer.status(&format!("environment `{}` is down", env.name));
+    if printer.format == Format::Json {
+        printer.json(&json!({
+            "environment": env.name,
+            "removed_containers": containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            "volumes_removed": volumes,
+        }));
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+    check_target(env)?;
+    let docker = docker::connect().await?;
+    let containers = observe::containers(&docker, &env.name, &env.network).await?;
+    let rows = join_all(env.services.iter().map(|service| {
+        let container = containers.iter().find(|c| c.service == service.name);
+        let docker = &docker;
+        async move {
+            let (state, ready) = match container {
+                None => ("absent".to_string(), "no".to_string()),
+                Some(c) if !c.running => (c.status.clone(), "no".into()),
+                Some(c) => {
+                    let ready = match &service.ready {
+                        None => "yes".to_string(),
+                        Some(probe) => {
+                            let check = probe::check_once(docker, &c.id, c.ip, &probe.check);
+                            match tokio::time::timeout(Duration::from_secs(2), check).await {
+                                Ok(Ok(())) => "yes".into(),
+                                Ok(Err(seen)) => format!("no ({seen})"),
+                                Err(_) => "no (probe timed out)".into(),
+                            }
+                        }
+                    };
+                    (c.status.clone(), ready)
+                }
+            };
+            let addresses: Vec<String> = service
+                .ports
+                .iter()
+                .map(|p| format!("{}:{}", p.address, p.host))
+                .collect();
+            (
+                service.name.clone(),
+                state,
+                ready,
+                addresses,
+                service.image.clone(),
+            )
+        }
+    }))
+    .await;
+    match printer.format {
+        Format::Json => printer.json(&json!({
+            "environment": env.name,
+            "services": rows.iter().map(|(name, state, ready, addresses, image)| json!({
+                "name": name, "state": state, "ready": ready == "yes", "readiness": ready,
+                "addresses": addresses, "image": image,
+            })).collect::<Vec<_>>(),
+        })),
+        Format::Text => {
+            let mut table = vec![
+                ["SERVICE", "STATE", "READY", "ADDRESSES", "IMAGE"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            for (name, state, ready, addresses, image) in &rows {
+                table.push(vec![
+                    name.clone(),
+                    state.clone(),
+                    ready.clone(),
+                    addresses.join(","),
+                    image.clone(),
+                ]);
+            }
+            printer.data(&render_table(&table));
+        }
+    }
+    let all_ready = rows.iter().all(|(_, _, ready, _, _)| ready == "yes");
+    if !all_ready {
+        printer.status(&printer.paint(
+            Style::Warn,
+            "not every service is ready; `deploy local up` converges",
+        ));
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn render_table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == row.len() {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub async fn logs(
+    env: &Environment,
+    printer: &Printer,
+    service: Option<&str>,
+    follow: bool,
+    tail: Option<usize>,
+) -> Result<u8, Error> {
+    check_target(env)?;
+    let names: Vec<&str> = match service {
+        Some(name) => {
+            if env.service(name).is_none() {
+                let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
+                return Err(Error::user(format!(
+                    "environment `{}` has no service `{name}`",
+                    env.name
+                ))
+                .with_hint(format!("services: {}", names.join(", "))));
+            }
+            vec![name]
+        }
+        None => env.services.iter().map(|s| s.name.as_str()).collect(),
+    };
+    let docker = docker::connect().await?;
+    let running = observe::containers(&docker, &env.name, &env.network).await?;
+    let by_service: HashMap<&str, &str> = running
+        .iter()
+        .map(|c| (c.service.as_str(), c.id.as_str()))
+        .collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let prefix = names.len() > 1;
+    let streams = names.iter().filter_map(|name| {
+        let id = by_service.get(name)?;
+        let mut options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow);
+        if let Some(tail) = tail {
+            options = options.tail(&tail.to_string());
+        }
+        let name = name.to_string();
+        Some(
+            docker
+                .logs(id, Some(options.build()))
+                .map(move |chunk| (name.clone(), chunk)),
+        )
+    });
+    let mut merged = futures::stream::select_all(streams.map(Box::pin));
+    while let Some((name, chunk)) = merged.next().await {
+        let chunk = chunk.map_err(|e| Error::docker(format!("logs of {name}"), e))?;
+        let text = chunk.to_string();
+        if prefix {
+            let mut out = String::new();
+            for line in text.lines() {
+                out.push_str(&format!("{name:<width$} | {line}\n"));
+            }
+            printer.data(&out);
+        } else {
+            printer.data(&text);
+        }
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,170 @@
+//! Reading what exists on the engine for one environment: containers, network and volumes that
+//! carry its label, and the local image of every image reference it uses.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use bollard::Docker;
+use bollard::models::ContainerSummaryStateEnum;
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
+use futures::future::try_join_all;
+
+use super::docker::is_not_found;
+use super::spec::{
+    LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_ENVIRONMENT, LABEL_IMAGE, LABEL_SERVICE,
+    parse_parts,
+};
+use crate::error::Error;
+use crate::model::Environment;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub containers: Vec<ObservedContainer>,
+    pub network: bool,
+    /// Docker names of this environment's volumes.
+    pub volumes: BTreeSet<String>,
+    /// Local image id of each image reference the environment uses (`None`: not present).
+    pub images: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedContainer {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub hash: String,
+    pub parts: BTreeMap<String, String>,
+    pub image: String,
+    pub image_id: String,
+    pub running: bool,
+    /// Docker's state word (`running`, `exited`, `created`, …).
+    pub state: String,
+    /// Docker's status text (`Up 3 minutes`, `Exited (1) 2 seconds ago`).
+    pub status: String,
+    pub ip: Option<IpAddr>,
+    /// Published ports: (host address, host port, container port, protocol).
+    pub ports: Vec<(String, u16, u16, String)>,
+}
+
+pub fn label_filter(env: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_ENVIRONMENT}={env}")],
+    )])
+}
+
+pub async fn observe(docker: &Docker, env: &Environment) -> Result<Observed, Error> {
+    let images: BTreeSet<&str> = env.services.iter().map(|s| s.image.as_str()).collect();
+    let (containers, network, volumes, images) = tokio::try_join!(
+        containers(docker, &env.name, &env.network),
+        network_exists(docker, &env.network),
+        observe_volumes(docker, &env.name),
+        try_join_all(images.into_iter().map(|image| image_id(docker, image))),
+    )?;
+    Ok(Observed {
+        containers,
+        network,
+        volumes,
+        images: images.into_iter().collect(),
+    })
+}
+
+pub async fn containers(
+    docker: &Docker,
+    env: &str,
+    network: &str,
+) -> Result<Vec<ObservedContainer>, Error> {
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&label_filter(env))
+        .build();
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| Error::docker("list containers", e))?;
+    let mut out: Vec<ObservedContainer> = list
+        .into_iter()
+        .map(|c| {
+            let labels = c.labels.unwrap_or_default();
+            let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
+            let ip = c
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|mut n| n.remove(network))
+                .and_then(|e| e.ip_address)
+                .and_then(|ip| ip.parse().ok());
+            let ports = c
+                .ports
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| {
+                    Some((
+                        p.ip.unwrap_or_default(),
+                        p.public_port?,
+                        p.private_port,
+                        p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+                    ))
+                })
+                .collect();
+            ObservedContainer {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                service: label(LABEL_SERVICE),
+                hash: label(LABEL_CONFIG_HASH),
+                parts: parse_parts(&label(LABEL_CONFIG_PARTS)),
+                image: label(LABEL_IMAGE),
+                image_id: c.image_id.unwrap_or_default(),
+                running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                status: c.status.unwrap_or_default(),
+                ip,
+                ports,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+async fn network_exists(docker: &Docker, name: &str) -> Result<bool, Error> {
+    match docker
+        .inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(Error::docker("inspect network", e)),
+    }
+}
+
+pub async fn observe_volumes(docker: &Docker, env: &str) -> Result<BTreeSet<String>, Error> {
+    let options = ListVolumesOptionsBuilder::new()
+        .filters(&label_filter(env))
+        .build();
+    let list = docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(|e| Error::docker("list volumes", e))?;
+    Ok(list
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect())
+}
+
+async fn image_id(docker: &Docker, image: &str) -> Result<(String, Option<String>), Error> {
+    match docker.inspect_image(image).await {
+        Ok(inspect) => Ok((image.to_string(), inspect.id)),
+        Err(e) if is_not_found(&e) => Ok((image.to_string(), None)),
+        Err(e) => Err(Error::docker("inspect image", e)),
+    }
+}

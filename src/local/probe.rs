@@ -1,0 +1,211 @@
+//! Readiness: the service's probe on a tight interval until it passes, the container stops, or
+//! the deadline comes. Probes reach the container on its network address (not through the
+//! published port, whose proxy accepts connections before the service does).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::ExecConfig;
+use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::model::{Check, Probe};
+
+/// Lines of a failed container's log shown with the error.
+pub const LOG_TAIL: usize = 20;
+
+#[derive(Debug)]
+pub enum NotReady {
+    /// The container stopped: its exit code.
+    Exited(i64),
+    /// The deadline passed; the last probe's answer.
+    TimedOut(String),
+    Docker(bollard::errors::Error),
+}
+
+/// Where a running container can be reached from here, and whether it still runs.
+pub struct Running {
+    pub ip: Option<IpAddr>,
+}
+
+pub async fn inspect(
+    docker: &Docker,
+    container: &str,
+    network: &str,
+) -> Result<(Option<i64>, Running), bollard::errors::Error> {
+    let info = docker
+        .inspect_container(container, None::<InspectContainerOptions>)
+        .await?;
+    let state = info.state.unwrap_or_default();
+    let exited = (!state.running.unwrap_or(false)).then(|| state.exit_code.unwrap_or(-1));
+    let ip = info
+        .network_settings
+        .and_then(|n| n.networks)
+        .and_then(|mut n| n.remove(network))
+        .and_then(|e| e.ip_address)
+        .and_then(|ip| ip.parse().ok());
+    Ok((exited, Running { ip }))
+}
+
+/// Waits until the probe passes. A service without a probe is ready once it is running.
+pub async fn wait_ready(
+    docker: &Docker,
+    container: &str,
+    network: &str,
+    probe: Option<&Probe>,
+) -> Result<Duration, NotReady> {
+    let started = Instant::now();
+    let Some(probe) = probe else {
+        // Give a container that fails at once the chance to show it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (exited, _) = inspect(docker, container, network)
+            .await
+            .map_err(NotReady::Docker)?;
+        return match exited {
+            Some(code) => Err(NotReady::Exited(code)),
+            None => Ok(started.elapsed()),
+        };
+    };
+    let deadline = started + probe.timeout;
+    let attempt_timeout = probe
+        .interval
+        .max(Duration::from_millis(500))
+        .min(Duration::from_secs(5));
+    loop {
+        let (exited, running) = inspect(docker, container, network)
+            .await
+            .map_err(NotReady::Docker)?;
+        if let Some(code) = exited {
+            return Err(NotReady::Exited(code));
+        }
+        let last = match tokio::time::timeout(
+            attempt_timeout,
+            check_once(docker, container, running.ip, &probe.check),
+        )
+        .await
+        {
+            Ok(Ok(())) => return Ok(started.elapsed()),
+            Ok(Err(answer)) => answer,
+            Err(_) => format!("no answer within {}ms", attempt_timeout.as_millis()),
+        };
+        if Instant::now() + probe.interval > deadline {
+            return Err(NotReady::TimedOut(last));
+        }
+        tokio::time::sleep(probe.interval).await;
+    }
+}
+
+/// One attempt of the check; `Err` carries what it saw.
+pub async fn check_once(
+    docker: &Docker,
+    container: &str,
+    ip: Option<IpAddr>,
+    check: &Check,
+) -> Result<(), String> {
+    match check {
+        Check::Tcp(port) => {
+            let ip = ip.ok_or("the container has no address on the environment's network")?;
+            TcpStream::connect(SocketAddr::new(ip, *port))
+                .await
+                .map(drop)
+                .map_err(|e| format!("tcp {ip}:{port}: {e}"))
+        }
+        Check::Http { port, path } => {
+            let ip = ip.ok_or("the container has no address on the environment's network")?;
+            http_get(SocketAddr::new(ip, *port), path).await
+        }
+        Check::Exec(command) => exec(docker, container, command).await,
+    }
+}
+
+/// A bare HTTP/1.1 GET: ready on any 2xx status.
+async fn http_get(address: SocketAddr, path: &str) -> Result<(), String> {
+    let mut stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("http {address}{path}: {e}"))?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("http {address}{path}: {e}"))?;
+    let mut head = [0u8; 64];
+    let read = stream
+        .read(&mut head)
+        .await
+        .map_err(|e| format!("http {address}{path}: {e}"))?;
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    let status = status_line.split_whitespace().nth(1).unwrap_or("");
+    if status.starts_with('2') && status.len() == 3 {
+        Ok(())
+    } else if read == 0 {
+        Err(format!(
+            "http {address}{path}: connection closed without an answer"
+        ))
+    } else {
+        Err(format!("http {address}{path}: status {status}"))
+    }
+}
+
+async fn exec(docker: &Docker, container: &str, command: &[String]) -> Result<(), String> {
+    let config = ExecConfig {
+        cmd: Some(command.to_vec()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker
+        .create_exec(container, config)
+        .await
+        .map_err(|e| format!("exec: {e}"))?;
+    let mut output = String::new();
+    let options = StartExecOptions {
+        detach: false,
+        tty: false,
+        output_capacity: None,
+    };
+    if let StartExecResults::Attached {
+        output: mut stream, ..
+    } = docker
+        .start_exec(&created.id, Some(options))
+        .await
+        .map_err(|e| format!("exec: {e}"))?
+    {
+        while let Some(Ok(chunk)) = stream.next().await {
+            output.push_str(&chunk.to_string());
+        }
+    }
+    let inspect = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| format!("exec: {e}"))?;
+    match inspect.exit_code {
+        Some(0) => Ok(()),
+        code => Err(format!(
+            "`{}` exited with {}: {}",
+            command.join(" "),
+            code.map_or("no code".into(), |c| c.to_string()),
+            output.trim()
+        )),
+    }
+}
+
+/// The last lines a container wrote, for error reports.
+pub async fn last_logs(docker: &Docker, container: &str, lines: usize) -> Vec<String> {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = docker.logs(container, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    text.lines().map(str::to_string).collect()
+}

@@ -1,0 +1,89 @@
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use deploy::cli::{Cli, Command, LocalCommand, environment_path};
+use deploy::error::{Error, exit};
+use deploy::model::Environment;
+use deploy::output::{Printer, Verbosity};
+use deploy::{config, local};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let printer = Printer::new(cli.output, verbosity);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    let code = runtime.block_on(async {
+        tokio::select! {
+            result = run(&cli, &printer) => result.unwrap_or_else(|error| {
+                printer.error(&error);
+                error.exit_code()
+            }),
+            _ = tokio::signal::ctrl_c() => {
+                printer.status("interrupted: what was started keeps running; run the command again to converge");
+                exit::INTERRUPTED
+            }
+        }
+    });
+    // Do not wait for background tasks (a log stream) on the way out.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
+    let load = || -> Result<Environment, Error> {
+        let env = config::environment(&environment_path(&cli.env))?;
+        printer.set_secrets(env.secrets.clone());
+        Ok(env)
+    };
+    match &cli.command {
+        Command::Schema => {
+            printer.data(&config::json_schema());
+            Ok(exit::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "deploy", &mut out);
+            printer.data(&String::from_utf8_lossy(&out));
+            Ok(exit::SUCCESS)
+        }
+        Command::Validate => {
+            let env = load()?;
+            printer.status(&format!(
+                "{} is valid: environment `{}` with {} services",
+                env.source.display(),
+                env.name,
+                env.services.len()
+            ));
+            Ok(exit::SUCCESS)
+        }
+        Command::Local(command) => {
+            let env = load()?;
+            match command {
+                LocalCommand::Up => local::up(&env, printer).await,
+                LocalCommand::Down { volumes } => local::down(&env, printer, *volumes).await,
+                LocalCommand::Status => local::status(&env, printer).await,
+                LocalCommand::Logs(args) => {
+                    local::logs(
+                        &env,
+                        printer,
+                        args.service.as_deref(),
+                        args.follow,
+                        args.tail,
+                    )
+                    .await
+                }
+                LocalCommand::Plan { detailed_exitcode } => {
+                    local::plan_command(&env, printer, *detailed_exitcode).await
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The resolved desired state: every reference checked, every default applied. Nothing here is
+//! optional that the rest of the program needs.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::config::raw::{PullPolicy, Target};
+use crate::secrets::Secrets;
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub target: Target,
+    /// The environment file this came from.
+    pub source: PathBuf,
+    pub network: String,
+    /// Services in dependency order: every service comes after what it depends on.
+    pub services: Vec<Service>,
+    /// Named volumes, by their name in the file.
+    pub volumes: Vec<String>,
+    pub secrets: Secrets,
+}
+
+impl Environment {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The Docker name of a resource of this environment (`local-kafka`, `local-pgdata`).
+    pub fn scoped(&self, name: &str) -> String {
+        format!("{}-{name}", self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub pull: PullPolicy,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub environment: Vec<EnvVar>,
+    pub ports: Vec<PortMapping>,
+    pub mounts: Vec<Mount>,
+    pub depends_on: Vec<String>,
+    pub ready: Option<Probe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+    /// The value came (at least in part) from a `${secret:...}`.
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    pub address: IpAddr,
+    pub host: u16,
+    pub container: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: MountSource,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A named volume of the environment, by its name in the file.
+    Volume(String),
+    /// An absolute host path.
+    Bind(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub check: Check,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Tcp(u16),
+    Http { port: u16, path: String },
+    Exec(Vec<String>),
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Tcp(port) => write!(f, "tcp :{port}"),
+            Check::Http { port, path } => write!(f, "http :{port}{path}"),
+            Check::Exec(command) => write!(f, "exec {}", command.join(" ")),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The only place that prints. Data goes to stdout (text or JSON), progress and messages to
+//! stderr. Colour only on a terminal and never with NO_COLOR. Every line passes the secret mask.
+
+use std::io::{IsTerminal, Write};
+use std::sync::RwLock;
+
+use crate::error::Error;
+use crate::secrets::Secrets;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+pub struct Printer {
+    pub format: Format,
+    pub verbosity: Verbosity,
+    color: bool,
+    secrets: RwLock<Secrets>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Style {
+    Ok,
+    Warn,
+    Bad,
+    Dim,
+}
+
+impl Printer {
+    pub fn new(format: Format, verbosity: Verbosity) -> Self {
+        let color = std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Printer {
+            format,
+            verbosity,
+            color,
+            secrets: RwLock::new(Secrets::default()),
+        }
+    }
+
+    /// From here on, these values are masked in everything printed.
+    pub fn set_secrets(&self, secrets: Secrets) {
+        *self.secrets.write().expect("secrets lock") = secrets;
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        self.secrets
+            .read()
+            .expect("secrets lock")
+            .mask(text)
+            .into_owned()
+    }
+
+    pub fn paint(&self, style: Style, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match style {
+            Style::Ok => "32",
+            Style::Warn => "33",
+            Style::Bad => "31",
+            Style::Dim => "2",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// A progress or status line on stderr (hidden by -q).
+    pub fn status(&self, line: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(std::io::stderr().lock(), "{}", self.mask(line));
+        }
+    }
+
+    /// Detail shown with -v.
+    pub fn debug(&self, line: &str) {
+        if self.verbosity >= Verbosity::Verbose {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}",
+                self.paint(Style::Dim, &self.mask(line))
+            );
+        }
+    }
+
+    /// Data for stdout, in text mode.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(self.mask(text).as_bytes());
+        let _ = out.flush();
+    }
+
+    /// A JSON document on stdout.
+    pub fn json(&self, value: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(value).expect("JSON serializes");
+        self.data(&(text + "\n"));
+    }
+
+    pub fn error(&self, error: &Error) {
+        let mut text = format!("{}: {}\n", self.paint(Style::Bad, "error"), error);
+        if let Some(snippet) = match error {
+            Error::Config(config) => config.snippet(),
+            _ => None,
+        } {
+            text.push_str(&snippet);
+            text.push('\n');
+        }
+        if let Error::Docker { source, .. } = error {
+            let mut cause = std::error::Error::source(source);
+            while let Some(c) = cause {
+                text.push_str(&format!("  caused by: {c}\n"));
+                cause = c.source();
+            }
+        }
+        if let Error::User { details, .. } = error {
+            for line in details {
+                text.push_str(&format!("  | {line}\n"));
+            }
+        }
+        if let Some(hint) = error.hint() {
+            text.push_str(&format!("{}: {hint}\n", self.paint(Style::Warn, "hint")));
+        }
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(self.mask(&text).as_bytes());
+    }
+}

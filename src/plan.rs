@@ -1,0 +1,145 @@
+//! A plan: the changes an apply will make, each with the reason a person can read. Built by a
+//! pure diff, rendered here as text or JSON, carried out by the target's apply.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub environment: String,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub kind: Kind,
+    /// The name in the environment file (service or volume), or the network's Docker name.
+    pub name: String,
+    pub action: Action,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Network,
+    Volume,
+    Service,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Recreate,
+    Start,
+    Remove,
+    Unchanged,
+}
+
+impl Action {
+    fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Recreate => "~",
+            Action::Start => ">",
+            Action::Remove => "-",
+            Action::Unchanged => "=",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Recreate => "recreate",
+            Action::Start => "start",
+            Action::Remove => "remove",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Volume => "volume",
+            Kind::Service => "service",
+        }
+    }
+}
+
+impl Plan {
+    /// True when applying would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.iter().all(|c| c.action == Action::Unchanged)
+    }
+
+    pub fn action_of(&self, kind: Kind, name: &str) -> Option<Action> {
+        self.changes
+            .iter()
+            .find(|c| c.kind == kind && c.name == name)
+            .map(|c| c.action)
+    }
+
+    /// One line per change, unchanged resources summed up, then the counts.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        if self.is_empty() {
+            let _ = writeln!(
+                out,
+                "No changes: environment `{}` is up to date",
+                self.environment
+            );
+            return out;
+        }
+        let _ = writeln!(out, "Plan for environment `{}`:", self.environment);
+        let width = self.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for change in self
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Unchanged)
+        {
+            let _ = writeln!(
+                out,
+                "  {} {:<7} {:<width$}  {}: {}",
+                change.action.symbol(),
+                change.kind.as_str(),
+                change.name,
+                change.action.verb(),
+                change.reasons.join("; "),
+            );
+        }
+        let count = |action: Action| self.changes.iter().filter(|c| c.action == action).count();
+        let summary: Vec<String> = [
+            (Action::Create, "to create"),
+            (Action::Recreate, "to recreate"),
+            (Action::Start, "to start"),
+            (Action::Remove, "to remove"),
+            (Action::Unchanged, "unchanged"),
+        ]
+        .into_iter()
+        .filter(|(action, _)| count(*action) > 0)
+        .map(|(action, label)| format!("{} {label}", count(action)))
+        .collect();
+        let _ = writeln!(out, "{}", summary.join(", "));
+        out
+    }
+}
+
+impl Change {
+    pub fn new(
+        kind: Kind,
+        name: impl Into<String>,
+        action: Action,
+        reason: impl Into<String>,
+    ) -> Self {
+        Change {
+            kind,
+            name: name.into(),
+            action,
+            reasons: vec![reason.into()],
+        }
+    }
+}
