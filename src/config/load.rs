@@ -29,6 +29,11 @@ impl Loaded {
         ConfigError::new(path.mark(&self.tree), path.to_string(), message)
     }
 
+    /// An error about a key itself (a name), pointing at the key rather than its value.
+    pub fn key_error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(path.key_mark(&self.tree), path.to_string(), message)
+    }
+
     /// The file a value was written in (includes resolve relative paths against their own file).
     pub fn file_of(&self, path: &KeyPath) -> PathBuf {
         path.locate(&self.tree).mark.file.as_ref().clone()
@@ -289,7 +294,12 @@ fn type_error(tree: &Node, path: KeyPath, message: &str) -> ConfigError {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let key_path = path.key(field);
+        // serde_path_to_error's path already ends in the unknown key.
+        let key_path = if path.last_key() == Some(field) {
+            path
+        } else {
+            path.key(field)
+        };
         let error = ConfigError::new(
             key_path.key_mark(tree),
             key_path.to_string(),
@@ -304,7 +314,7 @@ fn type_error(tree: &Node, path: KeyPath, message: &str) -> ConfigError {
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.trim_end_matches('`');
         return ConfigError::new(
-            path.mark(tree),
+            path.key_mark(tree),
             path.to_string(),
             format!("missing key `{field}`"),
         );

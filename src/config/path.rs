@@ -31,6 +31,13 @@ impl KeyPath {
         next
     }
 
+    pub fn last_key(&self) -> Option<&str> {
+        match self.0.last() {
+            Some(Segment::Key(key)) => Some(key),
+            _ => None,
+        }
+    }
+
     /// The node at this path, or the deepest existing node on the way to it.
     pub fn locate<'a>(&self, root: &'a Node) -> &'a Node {
         let mut node = root;

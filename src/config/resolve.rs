@@ -83,7 +83,7 @@ fn check_name(loaded: &Loaded, path: &KeyPath, name: &str, what: &str) -> Result
         Ok(())
     } else {
         Err(loaded
-            .error(path, format!("`{name}` is not a valid {what}"))
+            .key_error(path, format!("`{name}` is not a valid {what}"))
             .with_hint("use lowercase letters, digits and `-`, at most 63 characters"))
     }
 }
@@ -256,8 +256,11 @@ fn parse_mount(loaded: &Loaded, path: &KeyPath, text: &str) -> Result<Mount, Con
     }
     let source = if source.starts_with(['.', '/', '~']) {
         let base = loaded.file_of(path);
-        let host = expand_home(source)
-            .unwrap_or_else(|| base.parent().unwrap_or(Path::new(".")).join(source));
+        let host = expand_home(source).unwrap_or_else(|| {
+            base.parent()
+                .unwrap_or(Path::new("."))
+                .join(source.trim_start_matches("./"))
+        });
         let host = host.canonicalize().map_err(|e| {
             loaded.error(
                 path,

@@ -1,0 +1,87 @@
+//! Every file under tests/invalid/ is refused by `deploy validate` with exit 1 and an error that
+//! names file, line, column and key path; the messages are snapshot-checked.
+
+use std::path::Path;
+use std::process::Command;
+
+fn validate(file: &Path) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
+        .args(["-e", &file.display().to_string(), "validate"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("deploy runs");
+    let root = format!("{}/", env!("CARGO_MANIFEST_DIR"));
+    let stderr = String::from_utf8_lossy(&output.stderr).replace(&root, "[ROOT]/");
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn every_invalid_file_is_refused_with_its_location() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/invalid exists")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 25, "the corpus has {} files", files.len());
+    for file in files {
+        let relative = file
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .expect("under the crate");
+        let (code, stderr) = validate(relative);
+        assert_eq!(
+            code,
+            1,
+            "{}: exit code {code}\n{stderr}",
+            relative.display()
+        );
+        let name = file
+            .file_stem()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: tests/invalid/")
+                || first.starts_with("error: [ROOT]/tests/invalid/"),
+            "{name}: the error names the file: {first}"
+        );
+        insta::assert_snapshot!(name, stderr);
+    }
+}
+
+#[test]
+fn the_default_environments_are_valid() {
+    for env in ["local", "local-kraft"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
+            .args(["-e", env, "validate"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("deploy runs");
+        assert!(
+            output.status.success(),
+            "{env}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_checked_in_schema_is_current() {
+    let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
+        .arg("schema")
+        .output()
+        .expect("deploy runs");
+    let generated = String::from_utf8(output.stdout).expect("UTF-8");
+    let checked_in = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/environment.schema.json"),
+    )
+    .expect("schema/environment.schema.json exists");
+    assert!(
+        generated == checked_in,
+        "schema/environment.schema.json is stale: run `cargo run -- schema > schema/environment.schema.json`"
+    );
+}
