@@ -170,11 +170,12 @@ async fn service(
             Ok(())
         }
         Err(failure) => {
+            let error = not_ready_error(docker, want, failure).await;
             printer.status(&format!(
-                "  {} {name} failed",
+                "  {} {name} failed: {error}",
                 printer.paint(Style::Bad, "✗")
             ));
-            Err(not_ready_error(docker, want, failure).await)
+            Err(error)
         }
     }
 }

@@ -38,7 +38,8 @@ build_postgres() {
     tar -C "$root" -c . | docker import - "$base" >/dev/null
     rm -rf "$root"
   fi
-  DOCKER_BUILDKIT=0 docker build -q --label "deploy-test.inputs=$inputs" -t "$tag" "$here/postgres" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q --label "deploy-test.inputs=$inputs" -t "$tag" "$here/postgres" \
+    >"$work/postgres-build.log" 2>&1 || { cat "$work/postgres-build.log" >&2; exit 1; }
 }
 
 # One busybox root for every stand-in; each image adds its own scripts.
@@ -76,7 +77,7 @@ build_http_standin() {
   busybox_root "$root"
   mkdir -p "$root/srv/$(dirname "$path")"
   echo "$body" >"$root/srv/$path"
-  import_standin "$tag" "$root" '["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]'
+  import_standin "$tag" "$root" '["/bin/sh", "-c", "trap \"exit 0\" TERM INT; httpd -f -p 8080 -h /srv & wait"]'
 }
 
 mkdir -p "$work"

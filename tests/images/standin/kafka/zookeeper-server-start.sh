@@ -1,4 +1,6 @@
 #!/bin/sh
-# Stand-in for Kafka's ZooKeeper script: accepts connections on 2181.
+# Stand-in for Kafka's ZooKeeper script: accepts connections on 2181, stops on SIGTERM.
 echo "standin zookeeper $*"
-exec nc -ll -p 2181 -e /bin/true
+trap 'exit 0' TERM INT
+nc -ll -p 2181 -e /bin/true &
+wait

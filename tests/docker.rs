@@ -1,0 +1,313 @@
+//! The local target against the real Docker Engine of this machine, with the test images built
+//! from Debian packages (tests/images/build.sh): a real PostgreSQL and stand-ins for the JVM
+//! services. These tests never skip: without an engine they fail.
+
+mod support;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use support::{Stack, assert_nothing_created, container_id, containers, docker, networks, volumes};
+
+const SERVICES: [&str; 6] = [
+    "connect",
+    "kafka",
+    "kafka-ui",
+    "postgres",
+    "registry",
+    "zookeeper",
+];
+
+fn psql(stack: &Stack, sql: &str) -> String {
+    docker(&[
+        "exec",
+        &stack.container("postgres"),
+        "psql",
+        "-U",
+        "master",
+        "-d",
+        "main",
+        "-Atc",
+        sql,
+    ])
+}
+
+fn ids(stack: &Stack) -> Vec<(String, String)> {
+    SERVICES
+        .iter()
+        .map(|s| (s.to_string(), container_id(&stack.container(s))))
+        .collect()
+}
+
+#[test]
+fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
+    let secret = "s3cret-Value-for-the-test";
+    let mut stack = Stack::new("tests/environments/standin.yaml", "t-stack", "4110");
+    stack.set("POSTGRES_PASSWORD", secret);
+
+    // Up from nothing: every service running, every published address printed.
+    let up = stack.ok(&["local", "up"]);
+    let running: Vec<String> = SERVICES
+        .iter()
+        .map(|s| format!("t-stack-{s} running"))
+        .collect();
+    assert_eq!(containers("t-stack"), running);
+    for port in 1..=6 {
+        assert!(
+            up.stdout.contains(&format!("127.0.0.1:4110{port}")),
+            "{}",
+            up.stdout
+        );
+    }
+    assert_eq!(networks("t-stack"), vec!["deploy-t-stack"]);
+    assert_eq!(
+        volumes("t-stack"),
+        vec![
+            "t-stack-kafka-data",
+            "t-stack-postgres-data",
+            "t-stack-zookeeper-data"
+        ]
+    );
+
+    // The real PostgreSQL, started with local.yaml's command and init SQL: logical decoding works
+    // and the demo publication exists.
+    assert_eq!(psql(&stack, "show wal_level"), "logical");
+    let slot = psql(
+        &stack,
+        "select slot_name from pg_create_logical_replication_slot('deploy_test', 'pgoutput')",
+    );
+    assert_eq!(slot, "deploy_test");
+    assert_eq!(
+        psql(&stack, "select pubname from pg_publication"),
+        "cdc_publication"
+    );
+    assert_eq!(psql(&stack, "select count(*) from demo.orders"), "3");
+    let command = docker(&[
+        "inspect",
+        "-f",
+        "{{json .Config.Cmd}}",
+        &stack.container("postgres"),
+    ]);
+    assert_eq!(
+        command,
+        r#"["postgres","-c","wal_level=logical","-c","max_replication_slots=10","-c","max_wal_senders=10"]"#
+    );
+    let init_mount = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/docker-entrypoint-initdb.d\"}}{{.Source}} {{.RW}}{{end}}{{end}}",
+        &stack.container("postgres"),
+    ]);
+    let sql_dir = support::root()
+        .join("environments/sql")
+        .canonicalize()
+        .expect("environments/sql");
+    assert_eq!(init_mount, format!("{} false", sql_dir.display()));
+
+    // Again: nothing changes, quickly, and it says so.
+    let before = ids(&stack);
+    let started = Instant::now();
+    let again = stack.ok(&["local", "up"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "no-op up took {:?}",
+        started.elapsed()
+    );
+    assert!(again.stderr.contains("is up to date"), "{}", again.stderr);
+    assert_eq!(ids(&stack), before);
+    assert_eq!(
+        stack.deploy(&["local", "plan", "--detailed-exitcode"]).code,
+        0
+    );
+
+    // One setting changed: that service and what depends on it are recreated, nothing else.
+    stack.set("DEPLOY_TEST_KAFKA_HEAP", "-Xmx768m");
+    let plan = stack.deploy(&["local", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 3, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains("kafka           recreate: environment changed"),
+        "{}",
+        plan.stdout
+    );
+    let plan_json = stack.ok(&["--output", "json", "local", "plan"]);
+    let plan_json: serde_json::Value = serde_json::from_str(&plan_json.stdout).expect("plan JSON");
+    let recreated: Vec<&str> = plan_json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["action"] == "recreate")
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(recreated, vec!["kafka", "connect", "kafka-ui"]);
+    stack.ok(&["local", "up"]);
+    for ((service, old), (_, new)) in before.iter().zip(ids(&stack)) {
+        let expect_new = recreated.contains(&service.as_str());
+        assert_eq!(
+            &new != old,
+            expect_new,
+            "{service}: recreated = {}",
+            &new != old
+        );
+    }
+    assert_eq!(
+        stack.deploy(&["local", "plan", "--detailed-exitcode"]).code,
+        0
+    );
+
+    // Status, as text and JSON: every service running and ready, with its address.
+    let status = stack.ok(&["--output", "json", "local", "status"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    for service in status["services"].as_array().expect("services") {
+        assert_eq!(service["ready"], true, "{service}");
+    }
+    let status_text = stack.ok(&["local", "status"]);
+    assert!(
+        status_text.stdout.contains("127.0.0.1:41104"),
+        "{}",
+        status_text.stdout
+    );
+
+    // The secret never reaches what the tool prints or the labels it writes.
+    for run in [&up, &again, &plan, &status_text] {
+        assert!(
+            !run.all().contains(secret),
+            "secret in output:\n{}",
+            run.all()
+        );
+    }
+    let labels = docker(&[
+        "inspect",
+        "-f",
+        "{{json .Config.Labels}}",
+        &stack.container("postgres"),
+    ]);
+    assert!(!labels.contains(secret), "secret in labels: {labels}");
+    let logs = stack.ok(&["local", "logs", "postgres", "--tail", "50"]);
+    assert!(
+        logs.stdout.contains("ready for start up"),
+        "{}",
+        logs.stdout
+    );
+
+    // Down keeps the data volumes; up again finds the data (the slot survives).
+    stack.ok(&["local", "down"]);
+    assert!(containers("t-stack").is_empty());
+    assert!(networks("t-stack").is_empty());
+    assert_eq!(volumes("t-stack").len(), 3);
+    stack.ok(&["local", "up"]);
+    assert_eq!(
+        psql(&stack, "select slot_name from pg_replication_slots"),
+        "deploy_test"
+    );
+
+    // Down --volumes removes them.
+    stack.ok(&["local", "down", "--volumes"]);
+    assert_nothing_created("t-stack");
+}
+
+#[test]
+fn a_failing_service_is_reported_at_once_with_its_logs() {
+    let stack = Stack::new("tests/environments/failing.yaml", "t-failing", "4120");
+    let started = Instant::now();
+    let run = stack.deploy(&["local", "up"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    // The broken service exits at once; its 60s deadline is not waited out.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr
+            .contains("service `broken` exited with code 3 before it was ready"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("fatal: cannot read /etc/app/app.conf"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("dependent not started: `broken` failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("service `silent` was not ready after 2s (tcp :9999)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+}
+
+#[test]
+fn a_taken_host_port_is_refused_before_anything_is_created() {
+    let holder = TcpListener::bind("127.0.0.1:41301").expect("the test holds a port");
+    let stack = Stack::new("tests/environments/single.yaml", "t-port", "4130");
+    let run = stack.deploy(&["local", "up"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "host port 41301 (127.0.0.1:41301) for service `zk` is taken by another process"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_created("t-port");
+    drop(holder);
+
+    // Held by another environment of ours: the message names it.
+    let owner = Stack::new("tests/environments/single.yaml", "t-port-owner", "4130");
+    owner.ok(&["local", "up"]);
+    let run = stack.deploy(&["local", "up"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "taken by container `t-port-owner-zk` (service `zk` of environment `t-port-owner`)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_created("t-port");
+}
+
+#[test]
+fn an_unreachable_engine_is_a_clear_error() {
+    let stack = Stack::new("tests/environments/single.yaml", "t-nodocker", "4140");
+    let started = Instant::now();
+    let run = stack
+        .command(&["local", "up"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("deploy runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        stderr.contains("error: cannot reach the Docker Engine at unix:///nonexistent/docker.sock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: start Docker"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_file_changes_nothing_on_the_engine() {
+    support::ensure_images();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_deploy"))
+        .args([
+            "-e",
+            "tests/invalid/dangling-dependency.yaml",
+            "local",
+            "up",
+        ])
+        .current_dir(support::root())
+        .output()
+        .expect("deploy runs");
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("no service named `kafak`"));
+    assert_nothing_created("deps");
+}

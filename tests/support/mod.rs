@@ -1,0 +1,191 @@
+//! Test support for the Docker tests: the test images, a stack handle that runs the real binary
+//! and always tears its environment down, and queries of the engine through the docker CLI.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the test images once per test binary (cached by tag and input hash). A failure here
+/// fails the tests: they never skip.
+pub fn ensure_images() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        let output = Command::new("bash")
+            .arg(root().join("tests/images/build.sh"))
+            .output()
+            .map_err(|e| format!("cannot run tests/images/build.sh: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "tests/images/build.sh failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// One environment under test: a file, a unique name and its variables. Dropping it takes the
+/// environment down with its volumes, whatever the test did.
+pub struct Stack {
+    pub name: String,
+    pub file: PathBuf,
+    pub vars: Vec<(String, String)>,
+}
+
+impl Stack {
+    pub fn new(file: &str, name: &str, port_prefix: &str) -> Self {
+        ensure_images();
+        let stack = Stack {
+            name: name.to_string(),
+            file: root().join(file),
+            vars: vec![
+                ("DEPLOY_TEST_NAME".into(), name.into()),
+                ("DEPLOY_TEST_PORT_BASE".into(), port_prefix.into()),
+            ],
+        };
+        stack.deploy(&["local", "down", "--volumes"]);
+        stack
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.into(), value.into()));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
+        command
+            .arg("-e")
+            .arg(&self.file)
+            .args(args)
+            .current_dir(root())
+            .env("NO_COLOR", "1")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    pub fn deploy(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("deploy runs"))
+    }
+
+    /// Runs and asserts success, showing everything it printed when it fails.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.deploy(args);
+        assert_eq!(run.code, 0, "deploy {args:?} failed:\n{}", run.all());
+        run
+    }
+
+    pub fn container(&self, service: &str) -> String {
+        format!("{}-{service}", self.name)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.deploy(&["local", "down", "--volumes"]);
+    }
+}
+
+/// Runs the docker CLI and returns its stdout, trimmed.
+pub fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn lines(text: String) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Containers (any state) carrying the environment's label, as `name state`.
+pub fn containers(env: &str) -> Vec<String> {
+    lines(docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=deploy.environment={env}"),
+        "--format",
+        "{{.Names}} {{.State}}",
+    ]))
+}
+
+pub fn container_id(name: &str) -> String {
+    docker(&["inspect", "-f", "{{.Id}}", name])
+}
+
+pub fn networks(env: &str) -> Vec<String> {
+    lines(docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=deploy.environment={env}"),
+        "--format",
+        "{{.Name}}",
+    ]))
+}
+
+pub fn volumes(env: &str) -> Vec<String> {
+    lines(docker(&[
+        "volume",
+        "ls",
+        "--filter",
+        &format!("label=deploy.environment={env}"),
+        "--format",
+        "{{.Name}}",
+    ]))
+}
+
+/// Nothing on the engine carries this environment's label.
+pub fn assert_nothing_created(env: &str) {
+    assert!(
+        containers(env).is_empty(),
+        "containers: {:?}",
+        containers(env)
+    );
+    assert!(networks(env).is_empty(), "networks: {:?}", networks(env));
+    assert!(volumes(env).is_empty(), "volumes: {:?}", volumes(env));
+}
