@@ -45,26 +45,32 @@ pub async fn apply(
         .containers
         .iter()
         .filter(|c| !desired.iter().any(|d| d.service.name == c.service));
-    try_join_all(orphans.map(|c| async move {
+    let remove_orphans = try_join_all(orphans.map(|c| async move {
         remove_container(docker, &c.id).await?;
         printer.status(&format!(
             "  - {} removed (not in the environment file)",
             c.name
         ));
         Ok::<_, Error>(())
-    }))
-    .await?;
-
-    if plan.action_of(Kind::Network, &env.network) == Some(Action::Create) {
-        create_network(docker, env).await?;
-    }
-    try_join_all(
+    }));
+    let network = async {
+        match plan.action_of(Kind::Network, &env.network) {
+            Some(Action::Create) => create_network(docker, env).await,
+            _ => Ok(()),
+        }
+    };
+    let volumes = try_join_all(
         env.volumes
             .iter()
             .filter(|v| plan.action_of(Kind::Volume, v) == Some(Action::Create))
             .map(|v| create_volume(docker, env, v)),
-    )
-    .await?;
+    );
+    let started = std::time::Instant::now();
+    tokio::try_join!(remove_orphans, network, volumes)?;
+    printer.debug(&format!(
+        "network and volumes ready after {}ms",
+        started.elapsed().as_millis()
+    ));
 
     let channels: HashMap<&str, (watch::Sender<State>, watch::Receiver<State>)> = desired
         .iter()
@@ -103,6 +109,18 @@ async fn service(
     printer: &Printer,
 ) -> Result<(), Error> {
     let name = &want.service.name;
+    let action = plan
+        .action_of(Kind::Service, name)
+        .unwrap_or(Action::Unchanged);
+    if matches!(action, Action::Unchanged | Action::Remove) {
+        return Ok(());
+    }
+    // The container is (re)created at once; only starting it waits for its dependencies.
+    if matches!(action, Action::Create | Action::Recreate) {
+        let old = observed.containers.iter().filter(|c| &c.service == name);
+        try_join_all(old.map(|c| remove_container(docker, &c.id))).await?;
+        create_container(docker, env, want).await?;
+    }
     for dependency in &want.service.depends_on {
         let mut receiver = channels[dependency.as_str()].1.clone();
         let state = *receiver
@@ -119,24 +137,6 @@ async fn service(
             )));
         }
     }
-    let action = plan
-        .action_of(Kind::Service, name)
-        .unwrap_or(Action::Unchanged);
-    let existing: Vec<&str> = observed
-        .containers
-        .iter()
-        .filter(|c| &c.service == name)
-        .map(|c| c.id.as_str())
-        .collect();
-    match action {
-        Action::Unchanged | Action::Remove => return Ok(()),
-        Action::Start => {}
-        Action::Recreate => {
-            try_join_all(existing.iter().map(|id| remove_container(docker, id))).await?;
-            create_container(docker, env, want).await?;
-        }
-        Action::Create => create_container(docker, env, want).await?,
-    }
     match docker
         .start_container(
             &want.container,
@@ -148,6 +148,7 @@ async fn service(
         Err(e) if is_not_modified(&e) => {}
         Err(e) => return Err(start_error(docker, want, e).await),
     }
+    printer.debug(&format!("{name} started"));
     match probe::wait_ready(
         docker,
         &want.container,

@@ -75,6 +75,7 @@ pub async fn wait_ready(
         .interval
         .max(Duration::from_millis(500))
         .min(Duration::from_secs(5));
+    let mut attempt = 0;
     loop {
         let (exited, running) = inspect(docker, container, network)
             .await
@@ -92,10 +93,15 @@ pub async fn wait_ready(
             Ok(Err(answer)) => answer,
             Err(_) => format!("no answer within {}ms", attempt_timeout.as_millis()),
         };
-        if Instant::now() + probe.interval > deadline {
+        // Services often come up within a few tens of milliseconds: retry fast at first.
+        let pause = probe
+            .interval
+            .min(Duration::from_millis(25) * 2u32.pow(attempt.min(8)));
+        attempt += 1;
+        if Instant::now() + pause > deadline {
             return Err(NotReady::TimedOut(last));
         }
-        tokio::time::sleep(probe.interval).await;
+        tokio::time::sleep(pause).await;
     }
 }
 

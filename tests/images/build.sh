@@ -48,7 +48,7 @@ busybox_root() {
   need_pkg busybox busybox-static
   rm -rf "$root"; mkdir -p "$root/bin" "$root/tmp" "$root/etc"
   cp "$(command -v busybox)" "$root/bin/busybox"
-  for applet in sh nc httpd sleep cat echo mkdir env; do ln -s busybox "$root/bin/$applet"; done
+  for applet in sh nc httpd sleep cat echo mkdir env wget; do ln -s busybox "$root/bin/$applet"; done
   echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
 }
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 user=${POSTGRES_USER:-postgres}
 db=${POSTGRES_DB:-$user}
-as_pg() { runuser -u postgres -- "$@"; }
+as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
 
 if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA" && chown postgres:postgres "$PGDATA" && chmod 0700 "$PGDATA"
@@ -32,6 +32,6 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 fi
 
 if [ "${1:-}" = postgres ]; then
-  exec runuser -u postgres -- "$@"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
 fi
 exec "$@"
