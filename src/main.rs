@@ -39,7 +39,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
     let load = || -> Result<Environment, Error> {
-        let env = config::environment(&environment_path(&cli.env))?;
+        let path = environment_path(&cli.env);
+        let env = config::environment(&path).map_err(|e| match (e.position, path.exists()) {
+            (None, false) => Error::Config(e).with_hint(available_environments()),
+            _ => Error::Config(e),
+        })?;
         printer.set_secrets(env.secrets.clone());
         Ok(env)
     };
@@ -85,5 +89,29 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
                 }
             }
         }
+    }
+}
+
+/// "environments: local, local-kraft", for the hint when a named environment does not exist.
+fn available_environments() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("environments")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".yaml")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        "no environments/ directory here: run from the project root, or pass a path with -e".into()
+    } else {
+        format!(
+            "environments here: {} (or pass a path with -e)",
+            names.join(", ")
+        )
     }
 }

@@ -311,3 +311,28 @@ fn an_invalid_file_changes_nothing_on_the_engine() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("no service named `kafak`"));
     assert_nothing_created("deps");
 }
+
+#[test]
+fn an_image_that_cannot_be_had_stops_up_before_any_change() {
+    let mut stack = Stack::new("tests/environments/unpullable.yaml", "t-pull", "4160");
+    let run = stack.deploy(&["local", "up"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("error: cannot pull image `127.0.0.1:1/deploy-test/absent:1`"),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_created("t-pull");
+
+    stack.set("DEPLOY_TEST_PULL", "never");
+    let run = stack.deploy(&["local", "up"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("is not present and its pull policy is `never`"),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_created("t-pull");
+}
