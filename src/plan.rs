@@ -83,8 +83,8 @@ impl Plan {
             .map(|c| c.action)
     }
 
-    /// One line per change, unchanged resources summed up, then the counts.
-    pub fn render_text(&self) -> String {
+    /// One line per change (and per unchanged resource with `unchanged`), then the counts.
+    pub fn render_text(&self, unchanged: bool) -> String {
         let mut out = String::new();
         if self.is_empty() {
             let _ = writeln!(
@@ -92,15 +92,18 @@ impl Plan {
                 "No changes: environment `{}` is up to date",
                 self.environment
             );
-            return out;
+            if !unchanged {
+                return out;
+            }
+        } else {
+            let _ = writeln!(out, "Plan for environment `{}`:", self.environment);
         }
-        let _ = writeln!(out, "Plan for environment `{}`:", self.environment);
         let width = self.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
-        for change in self
+        let shown = self
             .changes
             .iter()
-            .filter(|c| c.action != Action::Unchanged)
-        {
+            .filter(|c| unchanged || c.action != Action::Unchanged);
+        for change in shown {
             let _ = writeln!(
                 out,
                 "  {} {:<7} {:<width$}  {}: {}",

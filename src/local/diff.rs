@@ -173,15 +173,15 @@ mod tests {
     fn from_nothing_everything_is_created_in_dependency_order() {
         let env = local();
         let plan = plan_for(&env, &Observed::default());
-        insta::assert_snapshot!(plan.render_text());
+        insta::assert_snapshot!(plan.render_text(false));
     }
 
     #[test]
     fn right_after_apply_the_plan_is_empty() {
         let env = local();
         let plan = plan_for(&env, &applied(&env));
-        assert!(plan.is_empty(), "{}", plan.render_text());
-        insta::assert_snapshot!(plan.render_text(), @"No changes: environment `local` is up to date\n");
+        assert!(plan.is_empty(), "{}", plan.render_text(false));
+        insta::assert_snapshot!(plan.render_text(false), @"No changes: environment `local` is up to date\n");
     }
 
     #[test]
@@ -199,7 +199,7 @@ mod tests {
             value: "-Xmx1g".into(),
             secret: false,
         });
-        insta::assert_snapshot!(plan_for(&changed, &observed).render_text());
+        insta::assert_snapshot!(plan_for(&changed, &observed).render_text(false));
     }
 
     #[test]
@@ -215,8 +215,8 @@ mod tests {
             .iter_mut()
             .find(|s| s.name == "kafka-ui")
             .expect("ui")
-            .image = "ghcr.io/kafbat/kafka-ui:v1.5.0".into();
-        insta::assert_snapshot!(plan_for(&changed, &observed).render_text());
+            .image = "ghcr.io/kafbat/kafka-ui:v1.6.0".into();
+        insta::assert_snapshot!(plan_for(&changed, &observed).render_text(false));
     }
 
     #[test]
@@ -236,7 +236,7 @@ mod tests {
         observed.containers.push(orphan);
         observed.volumes.clear();
         let plan = plan_for(&env, &observed);
-        insta::assert_snapshot!(plan.render_text());
+        insta::assert_snapshot!(plan.render_text(true));
         insta::assert_json_snapshot!(
             plan.changes
                 .iter()

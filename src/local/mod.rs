@@ -59,7 +59,7 @@ pub async fn plan_command(
     let (_, _, plan) = plan(&docker, env).await?;
     match printer.format {
         Format::Json => printer.json(&serde_json::to_value(&plan).expect("plan serializes")),
-        Format::Text => printer.data(&plan.render_text()),
+        Format::Text => printer.data(&plan.render_text(true)),
     }
     Ok(if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
@@ -81,7 +81,7 @@ pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
             started.elapsed().as_millis()
         ));
     } else {
-        printer.status(plan.render_text().trim_end());
+        printer.status(plan.render_text(false).trim_end());
         // Everything that can refuse is checked before the first change.
         ports::check_free(&docker, env, &observed, &plan).await?;
         images::ensure(&docker, env, &observed, &plan, printer).await?;
