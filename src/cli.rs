@@ -41,6 +41,9 @@ pub enum Command {
     /// The local stack on the Docker Engine.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Connector plugins: download, verify, merge the converter bundle, package ZIPs.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
     /// Check the environment file and report every error with file, line and key.
     Validate,
     /// Print the JSON Schema of the environment file format.
@@ -72,6 +75,21 @@ pub enum LocalCommand {
         #[arg(long)]
         detailed_exitcode: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Build the connector plugins (all, or those named) into build/plugins.
+    Build {
+        names: Vec<String>,
+        /// Use the cache only; fail naming what is missing.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Each plugin: version, inputs, whether they are cached, the current output's digest.
+    List,
+    /// Re-hash the cached inputs and the built outputs.
+    Verify,
 }
 
 #[derive(Debug, Args)]

@@ -11,4 +11,5 @@ pub mod local;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod plugins;
 pub mod secrets;

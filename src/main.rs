@@ -2,11 +2,11 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use deploy::cli::{Cli, Command, LocalCommand, environment_path};
+use deploy::cli::{Cli, Command, LocalCommand, PluginsCommand, environment_path};
 use deploy::error::{Error, exit};
 use deploy::model::Environment;
-use deploy::output::{Printer, Verbosity};
-use deploy::{config, local};
+use deploy::output::{Format, Printer, Verbosity};
+use deploy::{config, local, plugins};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -58,6 +58,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
             printer.data(&String::from_utf8_lossy(&out));
             Ok(exit::SUCCESS)
         }
+        Command::Plugins(command) => plugins_command(command, printer),
         Command::Validate => {
             let env = load()?;
             printer.status(&format!(
@@ -113,5 +114,78 @@ fn available_environments() -> String {
             "environments here: {} (or pass a path with -e)",
             names.join(", ")
         )
+    }
+}
+
+fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<u8, Error> {
+    let definitions = plugins::definition::load_all(&plugins::definition::plugins_dir())
+        .map_err(plugins::PluginError::from)?;
+    match command {
+        PluginsCommand::Build { names, offline } => {
+            let options = plugins::Options::new(*offline);
+            let built = plugins::build(&definitions, names, &options, printer)?;
+            match printer.format {
+                Format::Json => printer.json(&serde_json::to_value(&built).expect("serializes")),
+                Format::Text => {
+                    let mut text = String::new();
+                    for b in &built {
+                        let state = if b.rebuilt { "built" } else { "up to date" };
+                        text.push_str(&format!(
+                            "{}  sha256:{}  {}  {state}\n",
+                            b.name,
+                            b.sha256,
+                            b.zip.display()
+                        ));
+                    }
+                    printer.data(&text);
+                }
+            }
+            Ok(exit::SUCCESS)
+        }
+        PluginsCommand::List => {
+            let options = plugins::Options::new(true);
+            let rows = plugins::list(&definitions, &options);
+            match printer.format {
+                Format::Json => printer.json(&serde_json::to_value(&rows).expect("serializes")),
+                Format::Text => {
+                    let mut table = vec![
+                        ["PLUGIN", "KIND", "RELEASE", "INPUTS", "BUNDLES", "OUTPUT"]
+                            .map(String::from)
+                            .to_vec(),
+                    ];
+                    for row in rows {
+                        table.push(vec![
+                            row.name,
+                            format!("{:?}", row.kind).to_lowercase(),
+                            row.release,
+                            format!("{} ({} cached)", row.inputs, row.cached),
+                            if row.bundle.is_empty() {
+                                "-".into()
+                            } else {
+                                row.bundle.join(",")
+                            },
+                            row.output
+                                .map_or("not built".into(), |d| format!("sha256:{}", &d[..16])),
+                        ]);
+                    }
+                    printer.data(&deploy::output::table(&table));
+                }
+            }
+            Ok(exit::SUCCESS)
+        }
+        PluginsCommand::Verify => {
+            let options = plugins::Options::new(true);
+            let problems = plugins::verify(&definitions, &options);
+            if problems.is_empty() {
+                printer.status("every cached input and built output matches its digest");
+                Ok(exit::SUCCESS)
+            } else {
+                Err(Error::user(format!("{} problem(s) found", problems.len()))
+                    .with_details(problems)
+                    .with_hint(
+                        "`deploy plugins build` downloads and rebuilds what is missing or stale",
+                    ))
+            }
+        }
     }
 }

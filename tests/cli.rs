@@ -36,7 +36,7 @@ fn an_unknown_environment_lists_the_known_ones() {
     let (code, _, stderr) = deploy(&["-e", "nope", "local", "up"]);
     assert_eq!(code, 1);
     insta::assert_snapshot!(stderr, @r"
-    error: environments/nope.yaml: cannot read the environment file: No such file or directory (os error 2)
+    error: environments/nope.yaml: cannot read the file: No such file or directory (os error 2)
     hint: environments here: local, local-kraft (or pass a path with -e)
     ");
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 
 use super::error::{ConfigError, suggest};
@@ -71,11 +72,7 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
     )?;
     secrets.sort();
     secrets.dedup();
-    let value = to_json(&tree);
-    let raw: EnvironmentFile = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = KeyPath::from(e.path());
-        type_error(&tree, path, &e.inner().to_string())
-    })?;
+    let raw: EnvironmentFile = typed(&tree)?;
     Ok(Loaded {
         file: file.to_path_buf(),
         tree,
@@ -85,9 +82,22 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
     })
 }
 
+/// Reads one YAML file (no includes, no variables) into `T`, with the same positioned errors as
+/// environment files; the tree is returned for errors found later.
+pub fn read_typed<T: DeserializeOwned>(file: &Path) -> Result<(Node, T), ConfigError> {
+    let tree = read_tree(file)?;
+    let value = typed(&tree)?;
+    Ok((tree, value))
+}
+
+fn typed<T: DeserializeOwned>(tree: &Node) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(to_json(tree))
+        .map_err(|e| type_error(tree, KeyPath::from(e.path()), &e.inner().to_string()))
+}
+
 fn read_tree(file: &Path) -> Result<Node, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
-        let error = ConfigError::file(file, format!("cannot read the environment file: {e}"));
+        let error = ConfigError::file(file, format!("cannot read the file: {e}"));
         if e.kind() == std::io::ErrorKind::NotFound {
             error.with_hint("check the path, or list the files under environments/")
         } else {

@@ -232,7 +232,7 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
                     image.clone(),
                 ]);
             }
-            printer.data(&render_table(&table));
+            printer.data(&crate::output::table(&table));
         }
     }
     let all_ready = rows.iter().all(|(_, _, ready, _, _)| ready == "yes");
@@ -243,35 +243,6 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
         ));
     }
     Ok(exit::SUCCESS)
-}
-
-fn render_table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i + 1 == row.len() {
-                    c.clone()
-                } else {
-                    format!("{c:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 pub async fn logs(

@@ -189,3 +189,5 @@ pub fn assert_nothing_created(env: &str) {
     assert!(networks(env).is_empty(), "networks: {:?}", networks(env));
     assert!(volumes(env).is_empty(), "volumes: {:?}", volumes(env));
 }
+
+pub mod http;

@@ -1,0 +1,186 @@
+//! Downloads into a cache keyed by checksum. A download lands as `partial/<digest>.partial` and
+//! moves to `artifacts/<digest>` only after its checksum matches, so nothing in `artifacts/` is
+//! ever incomplete. An interrupted download resumes with a Range request (or restarts when the
+//! server ignores it); a mismatch deletes the download and names both digests.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256, Sha512};
+
+use super::PluginError;
+use super::definition::{Algorithm, Artifact, Digest};
+use crate::output::Printer;
+
+const ATTEMPTS: usize = 3;
+
+/// The cache directory: `DEPLOY_CACHE_DIR`, else `$XDG_CACHE_HOME/deploy`, else `~/.cache/deploy`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DEPLOY_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("deploy")
+}
+
+pub fn cached_path(cache: &Path, digest: &Digest) -> PathBuf {
+    cache.join("artifacts").join(digest.cache_name())
+}
+
+/// The artifact's verified file in the cache, downloading it when missing (never when offline).
+pub fn fetch(
+    cache: &Path,
+    artifact: &Artifact,
+    offline: bool,
+    printer: &Printer,
+) -> Result<PathBuf, PluginError> {
+    let done = cached_path(cache, &artifact.digest);
+    if done.is_file() {
+        return Ok(done);
+    }
+    if offline {
+        return Err(PluginError::NotCached(vec![format!(
+            "{} ({})",
+            artifact.url, artifact.digest
+        )]));
+    }
+    let partial_dir = cache.join("partial");
+    fs::create_dir_all(&partial_dir).map_err(|e| PluginError::io(&partial_dir, e))?;
+    fs::create_dir_all(done.parent().expect("artifacts dir"))
+        .map_err(|e| PluginError::io(&done, e))?;
+    let partial = partial_dir.join(format!("{}.partial", artifact.digest.cache_name()));
+    let mut last_error = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match download(&artifact.url, &partial, printer) {
+            Ok(()) => {
+                let actual = hash_file(&partial, artifact.digest.algorithm)
+                    .map_err(|e| PluginError::io(&partial, e))?;
+                if actual != artifact.digest.hex {
+                    let _ = fs::remove_file(&partial);
+                    return Err(PluginError::ChecksumMismatch {
+                        url: artifact.url.clone(),
+                        expected: artifact.digest.to_string(),
+                        actual: Digest {
+                            algorithm: artifact.digest.algorithm,
+                            hex: actual,
+                        }
+                        .to_string(),
+                    });
+                }
+                fs::rename(&partial, &done).map_err(|e| PluginError::io(&done, e))?;
+                return Ok(done);
+            }
+            Err(Failure::Final(message)) => {
+                return Err(PluginError::Download(artifact.url.clone(), message));
+            }
+            Err(Failure::Retry(message)) => {
+                printer.status(&format!(
+                    "  {}: {message} (attempt {attempt} of {ATTEMPTS})",
+                    artifact.url
+                ));
+                last_error = message;
+            }
+        }
+    }
+    Err(PluginError::Download(artifact.url.clone(), last_error))
+}
+
+enum Failure {
+    /// Worth another attempt, resuming from what arrived.
+    Retry(String),
+    Final(String),
+}
+
+fn download(url: &str, partial: &Path, printer: &Printer) -> Result<(), Failure> {
+    let have = fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_body(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    if have > 0 {
+        request = request.header("Range", format!("bytes={have}-"));
+    }
+    let response = request.call().map_err(|e| match e {
+        ureq::Error::StatusCode(code) if (400..500).contains(&code) && code != 429 => {
+            Failure::Final(format!("the server answered {code}"))
+        }
+        other => Failure::Retry(other.to_string()),
+    })?;
+    // 206: the server continues where we stopped; 200: it sends everything again.
+    let resumed = response.status().as_u16() == 206;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed)
+        .truncate(!resumed)
+        .open(partial)
+        .map_err(|e| Failure::Final(format!("cannot write {}: {e}", partial.display())))?;
+    let start = if resumed { have } else { 0 };
+    let total = response.body().content_length().map(|n| n + start);
+    let mut reader = response.into_body().into_reader();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut written = start;
+    let mut last_report = Instant::now();
+    loop {
+        let read = reader
+            .read(&mut buffer)
+            .map_err(|e| Failure::Retry(format!("download interrupted: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        file.write_all(&buffer[..read])
+            .map_err(|e| Failure::Final(format!("cannot write {}: {e}", partial.display())))?;
+        written += read as u64;
+        if last_report.elapsed() > Duration::from_secs(1) {
+            let of = total.map_or(String::new(), |t| format!(" of {:.1} MB", t as f64 / 1e6));
+            printer.status(&format!("  {url}: {:.1} MB{of}", written as f64 / 1e6));
+            last_report = Instant::now();
+        }
+    }
+    file.sync_all()
+        .map_err(|e| Failure::Final(format!("cannot write {}: {e}", partial.display())))?;
+    match total {
+        Some(total) if written != total => {
+            Err(Failure::Retry(format!("got {written} of {total} bytes")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Lowercase hex digest of a file.
+pub fn hash_file(path: &Path, algorithm: Algorithm) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut buffer = vec![0u8; 1024 * 1024];
+    let mut sha256 = Sha256::new();
+    let mut sha512 = Sha512::new();
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        match algorithm {
+            Algorithm::Sha256 => sha256.update(&buffer[..read]),
+            Algorithm::Sha512 => sha512.update(&buffer[..read]),
+        }
+    }
+    Ok(match algorithm {
+        Algorithm::Sha256 => hex(&sha256.finalize()),
+        Algorithm::Sha512 => hex(&sha512.finalize()),
+    })
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}

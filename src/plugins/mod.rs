@@ -1,0 +1,482 @@
+//! Connector plugins: fetched by checksum into a cache, read safely, merged with their bundles
+//! (the Avro converter), and packaged as deterministic ZIPs named after their content. The same
+//! ZIPs are mounted into the local Connect and uploaded to MSK Connect.
+
+pub mod archive;
+pub mod definition;
+pub mod fetch;
+pub mod merge;
+pub mod package;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::ConfigError;
+use crate::error::Error;
+use crate::output::Printer;
+use archive::Limits;
+use definition::{Algorithm, Artifact, Plugin, PluginKind};
+
+/// Bumped when the ZIP layout changes, so old outputs are rebuilt.
+const PACKAGE_FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("offline, and not in the cache: {}", .0.join(", "))]
+    NotCached(Vec<String>),
+    #[error(
+        "checksum mismatch for {url}: expected {expected}, got {actual}; the download was deleted"
+    )]
+    ChecksumMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("cannot download {0}: {1}")]
+    Download(String, String),
+    #[error("refusing archive {0}: {1}")]
+    UnsafeArchive(String, String),
+    #[error("plugin `{plugin}`: {message}")]
+    Conflict { plugin: String, message: String },
+    #[error("no connector plugin named `{0}`")]
+    Unknown(String, Vec<String>),
+}
+
+impl PluginError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        PluginError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<PluginError> for Error {
+    fn from(error: PluginError) -> Self {
+        let hint = match &error {
+            PluginError::Config(e) => return Error::Config(e.clone()),
+            PluginError::NotCached(_) => Some("run `deploy plugins build` once with network access".to_string()),
+            PluginError::ChecksumMismatch { .. } => {
+                Some("the file changed upstream or in transit; check the source before changing the checksum".into())
+            }
+            PluginError::Unknown(_, known) => Some(format!("connector plugins: {}", known.join(", "))),
+            _ => None,
+        };
+        let error = Error::user(error.to_string());
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
+    }
+}
+
+pub struct Options {
+    pub offline: bool,
+    pub cache: PathBuf,
+    pub out_dir: PathBuf,
+    pub limits: Limits,
+}
+
+impl Options {
+    /// The defaults: the user's cache, `build/plugins`, limits from the environment.
+    pub fn new(offline: bool) -> Self {
+        Options {
+            offline,
+            cache: fetch::cache_dir(),
+            out_dir: std::env::var_os("DEPLOY_BUILD_DIR")
+                .map_or_else(|| PathBuf::from("build"), PathBuf::from)
+                .join("plugins"),
+            limits: Limits::from_env(),
+        }
+    }
+}
+
+/// A packaged plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Built {
+    pub name: String,
+    pub zip: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    /// False when an up-to-date output was reused.
+    pub rebuilt: bool,
+}
+
+/// What `build` writes beside each ZIP: the inputs and the output, with digests.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    plugin: String,
+    release: String,
+    recipe: String,
+    inputs: Vec<ManifestInput>,
+    entries: Vec<ManifestEntry>,
+    output: ManifestOutput,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ManifestInput {
+    from: String,
+    url: String,
+    digest: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ManifestEntry {
+    path: String,
+    sha256: String,
+    from: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ManifestOutput {
+    file: String,
+    sha256: String,
+    size: u64,
+}
+
+/// The connectors to build: the names given, or every connector.
+fn select<'a>(
+    plugins: &'a BTreeMap<String, Plugin>,
+    names: &[String],
+) -> Result<Vec<&'a Plugin>, PluginError> {
+    let connectors: Vec<String> = plugins
+        .values()
+        .filter(|p| p.kind == PluginKind::Connector)
+        .map(|p| p.name.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(plugins
+            .values()
+            .filter(|p| p.kind == PluginKind::Connector)
+            .collect());
+    }
+    names
+        .iter()
+        .map(|name| match plugins.get(name) {
+            Some(p) if p.kind == PluginKind::Connector => Ok(p),
+            _ => Err(PluginError::Unknown(name.clone(), connectors.clone())),
+        })
+        .collect()
+}
+
+/// The plugin and its bundles, in merge order.
+fn parts<'a>(plugins: &'a BTreeMap<String, Plugin>, plugin: &'a Plugin) -> Vec<&'a Plugin> {
+    std::iter::once(plugin)
+        .chain(plugin.bundle.iter().map(|b| &plugins[b]))
+        .collect()
+}
+
+/// A digest of everything the output depends on: when it matches, the output is current.
+fn recipe(plugins: &BTreeMap<String, Plugin>, plugin: &Plugin) -> String {
+    let parts: Vec<serde_json::Value> = parts(plugins, plugin)
+        .iter()
+        .map(|p| json!({"name": p.name, "artifacts": p.artifacts.iter().map(|a| a.digest.to_string()).collect::<Vec<_>>()}))
+        .collect();
+    let input = json!({"format": PACKAGE_FORMAT, "parts": parts, "prefer": plugin.prefer});
+    fetch::sha256(input.to_string().as_bytes())
+}
+
+fn manifest_path(options: &Options, name: &str) -> PathBuf {
+    options.out_dir.join(format!("{name}.json"))
+}
+
+fn read_manifest(options: &Options, name: &str) -> Option<Manifest> {
+    serde_json::from_slice(&fs::read(manifest_path(options, name)).ok()?).ok()
+}
+
+/// The current output of `plugin`, if one was built from the same recipe and is still there.
+fn current(
+    plugins: &BTreeMap<String, Plugin>,
+    plugin: &Plugin,
+    options: &Options,
+) -> Option<Built> {
+    let manifest = read_manifest(options, &plugin.name)?;
+    let zip = options.out_dir.join(&manifest.output.file);
+    let size = fs::metadata(&zip).ok()?.len();
+    (manifest.recipe == recipe(plugins, plugin) && size == manifest.output.size).then(|| Built {
+        name: plugin.name.clone(),
+        zip,
+        sha256: manifest.output.sha256,
+        size,
+        rebuilt: false,
+    })
+}
+
+/// Builds the named connectors (all of them without names), reusing current outputs.
+pub fn build(
+    plugins: &BTreeMap<String, Plugin>,
+    names: &[String],
+    options: &Options,
+    printer: &Printer,
+) -> Result<Vec<Built>, PluginError> {
+    let selected = select(plugins, names)?;
+    let mut built = Vec::new();
+    let mut todo = Vec::new();
+    for plugin in selected {
+        match current(plugins, plugin, options) {
+            Some(done) => built.push(done),
+            None => todo.push(plugin),
+        }
+    }
+    if todo.is_empty() {
+        return Ok(built);
+    }
+    // Every artifact the stale plugins need, once, fetched concurrently.
+    let mut needed: BTreeMap<String, &Artifact> = BTreeMap::new();
+    for plugin in &todo {
+        for part in parts(plugins, plugin) {
+            for artifact in &part.artifacts {
+                needed
+                    .entry(artifact.digest.to_string())
+                    .or_insert(artifact);
+            }
+        }
+    }
+    if options.offline {
+        let missing: Vec<String> = needed
+            .values()
+            .filter(|a| !fetch::cached_path(&options.cache, &a.digest).is_file())
+            .map(|a| format!("{} ({})", a.url, a.digest))
+            .collect();
+        if !missing.is_empty() {
+            return Err(PluginError::NotCached(missing));
+        }
+    }
+    let fetched: Vec<Result<(String, PathBuf), PluginError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = needed
+            .iter()
+            .map(|(key, artifact)| {
+                scope.spawn(move || {
+                    fetch::fetch(&options.cache, artifact, options.offline, printer)
+                        .map(|p| (key.clone(), p))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("download thread"))
+            .collect()
+    });
+    let files: BTreeMap<String, PathBuf> = fetched.into_iter().collect::<Result<_, _>>()?;
+    fs::create_dir_all(&options.out_dir).map_err(|e| PluginError::io(&options.out_dir, e))?;
+    for plugin in todo {
+        built.push(package_one(plugins, plugin, &files, options)?);
+        printer.status(&format!(
+            "  built {}",
+            built.last().expect("just built").zip.display()
+        ));
+    }
+    built.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(built)
+}
+
+fn package_one(
+    plugins: &BTreeMap<String, Plugin>,
+    plugin: &Plugin,
+    files: &BTreeMap<String, PathBuf>,
+    options: &Options,
+) -> Result<Built, PluginError> {
+    let mut sets = Vec::new();
+    let mut inputs = Vec::new();
+    for part in parts(plugins, plugin) {
+        let mut jars = Vec::new();
+        for artifact in &part.artifacts {
+            let file = &files[&artifact.digest.to_string()];
+            jars.extend(archive::read_jars(
+                file,
+                artifact.archive,
+                &artifact.url,
+                options.limits,
+            )?);
+            inputs.push(ManifestInput {
+                from: part.name.clone(),
+                url: artifact.url.clone(),
+                digest: artifact.digest.to_string(),
+            });
+        }
+        sets.push((part.name.clone(), jars));
+    }
+    let merged = merge::merge(&plugin.name, sets, &plugin.prefer)?;
+    let bytes = package::zip_bytes(&plugin.name, &merged);
+    let sha256 = fetch::sha256(&bytes);
+    let file = format!("{}-{}.zip", plugin.name, &sha256[..12]);
+    let zip = options.out_dir.join(&file);
+    write_atomically(&zip, &bytes)?;
+    // Older outputs of this plugin are gone once the new one is in place.
+    for entry in fs::read_dir(&options.out_dir)
+        .map_err(|e| PluginError::io(&options.out_dir, e))?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != file && name.starts_with(&format!("{}-", plugin.name)) && name.ends_with(".zip")
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    let manifest = Manifest {
+        plugin: plugin.name.clone(),
+        release: plugin.release.clone(),
+        recipe: recipe(plugins, plugin),
+        inputs,
+        entries: merged
+            .iter()
+            .map(|s| ManifestEntry {
+                path: format!("{}/{}", plugin.name, s.jar.file_name),
+                sha256: s.sha256.clone(),
+                from: s.origin.clone(),
+            })
+            .collect(),
+        output: ManifestOutput {
+            file,
+            sha256: sha256.clone(),
+            size: bytes.len() as u64,
+        },
+    };
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
+    write_atomically(&manifest_path(options, &plugin.name), text.as_bytes())?;
+    Ok(Built {
+        name: plugin.name.clone(),
+        zip,
+        sha256,
+        size: bytes.len() as u64,
+        rebuilt: true,
+    })
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
+    let temporary = path.with_extension("partial");
+    fs::write(&temporary, bytes).map_err(|e| PluginError::io(&temporary, e))?;
+    fs::rename(&temporary, path).map_err(|e| PluginError::io(path, e))
+}
+
+/// One row of `plugins list`.
+#[derive(Debug, Serialize)]
+pub struct Listed {
+    pub name: String,
+    pub kind: PluginKind,
+    pub release: String,
+    pub inputs: usize,
+    pub cached: usize,
+    pub bundle: Vec<String>,
+    /// The current output's digest, when built from the current definition.
+    pub output: Option<String>,
+}
+
+pub fn list(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<Listed> {
+    plugins
+        .values()
+        .map(|plugin| {
+            let cached = plugin
+                .artifacts
+                .iter()
+                .filter(|a| fetch::cached_path(&options.cache, &a.digest).is_file())
+                .count();
+            let output = (plugin.kind == PluginKind::Connector)
+                .then(|| current(plugins, plugin, options).map(|b| b.sha256))
+                .flatten();
+            Listed {
+                name: plugin.name.clone(),
+                kind: plugin.kind,
+                release: plugin.release.clone(),
+                inputs: plugin.artifacts.len(),
+                cached,
+                bundle: plugin.bundle.clone(),
+                output,
+            }
+        })
+        .collect()
+}
+
+/// `plugins verify`: every cached input and every output re-hashed; the problems found.
+pub fn verify(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for artifact in plugins.values().flat_map(|p| p.artifacts.iter()) {
+        if !seen.insert(artifact.digest.to_string()) {
+            continue;
+        }
+        let path = fetch::cached_path(&options.cache, &artifact.digest);
+        if !path.is_file() {
+            problems.push(format!(
+                "not cached: {} ({})",
+                artifact.url, artifact.digest
+            ));
+            continue;
+        }
+        match fetch::hash_file(&path, artifact.digest.algorithm) {
+            Ok(hex) if hex == artifact.digest.hex => {}
+            Ok(hex) => problems.push(format!(
+                "cached file {} does not match: expected {}, got {hex}",
+                path.display(),
+                artifact.digest
+            )),
+            Err(e) => problems.push(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+    for plugin in plugins.values().filter(|p| p.kind == PluginKind::Connector) {
+        let Some(manifest) = read_manifest(options, &plugin.name) else {
+            problems.push(format!("not built: {}", plugin.name));
+            continue;
+        };
+        if manifest.recipe != recipe(plugins, plugin) {
+            problems.push(format!(
+                "stale: {} was built from another definition",
+                plugin.name
+            ));
+        }
+        let zip = options.out_dir.join(&manifest.output.file);
+        match fetch::hash_file(&zip, Algorithm::Sha256) {
+            Ok(hex) if hex == manifest.output.sha256 => {}
+            Ok(hex) => problems.push(format!(
+                "{} does not match its manifest: expected sha256:{}, got sha256:{hex}",
+                zip.display(),
+                manifest.output.sha256
+            )),
+            Err(e) => problems.push(format!("cannot read {}: {e}", zip.display())),
+        }
+    }
+    problems
+}
+
+/// The ZIP's content extracted once under the cache, keyed by its digest: the folder that holds
+/// `<plugin>/`, for a read-only mount into Connect.
+pub fn extracted(built: &Built, options: &Options) -> Result<PathBuf, PluginError> {
+    let target = options.cache.join("extracted").join(&built.sha256);
+    if target.join(".complete").is_file() {
+        return Ok(target);
+    }
+    let temporary = options
+        .cache
+        .join("extracted")
+        .join(format!("{}.partial", built.sha256));
+    let _ = fs::remove_dir_all(&temporary);
+    let jars = archive::read_jars(
+        &built.zip,
+        definition::ArchiveKind::Zip,
+        &built.name,
+        options.limits,
+    )?;
+    let folder = temporary.join(&built.name);
+    fs::create_dir_all(&folder).map_err(|e| PluginError::io(&folder, e))?;
+    for jar in jars {
+        let path = folder.join(&jar.file_name);
+        fs::write(&path, &jar.data).map_err(|e| PluginError::io(&path, e))?;
+    }
+    fs::write(temporary.join(".complete"), &built.sha256)
+        .map_err(|e| PluginError::io(&temporary, e))?;
+    let _ = fs::remove_dir_all(&target);
+    fs::rename(&temporary, &target).map_err(|e| PluginError::io(&target, e))?;
+    Ok(target)
+}

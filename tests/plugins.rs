@@ -1,0 +1,588 @@
+//! `deploy plugins` against archives the tests build and serve from 127.0.0.1: checksums,
+//! reproducible ZIPs, safe extraction, merge conflicts, the cache, offline mode and interrupted
+//! downloads. No test reaches the internet.
+
+mod support;
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use support::http::Server;
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A tar.gz with entries written as given (no path checks, so hostile names can be made).
+fn tgz(entries: &[(&str, Entry)], mtime: u64) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, entry) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_mtime(mtime);
+        header.set_mode(0o644);
+        match entry {
+            Entry::File(data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                header.set_cksum();
+                builder.append(&header, &data[..]).expect("tar entry");
+            }
+            Entry::Link(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+                header.set_size(0);
+                header.set_cksum();
+                builder.append(&header, &[][..]).expect("tar entry");
+            }
+            Entry::Huge(size) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(*size);
+                header.set_cksum();
+                // The body is cut short: the size in the header alone must stop the reader.
+                builder.get_mut().extend_from_slice(header.as_bytes());
+            }
+        }
+    }
+    let tar = builder.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+enum Entry {
+    File(Vec<u8>),
+    Link(&'static str),
+    Huge(u64),
+}
+
+fn file(text: &str) -> Entry {
+    Entry::File(text.as_bytes().to_vec())
+}
+
+fn zip(entries: &[(&str, &str)], symlinks: &[(&str, &str)], time: zip::DateTime) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().last_modified_time(time);
+    for (path, text) in entries {
+        writer.start_file(*path, options).expect("zip entry");
+        writer.write_all(text.as_bytes()).expect("zip data");
+    }
+    for (path, target) in symlinks {
+        writer
+            .add_symlink(*path, *target, options)
+            .expect("zip link");
+    }
+    writer.finish().expect("zip").into_inner()
+}
+
+fn connector_tgz(mtime: u64) -> Vec<u8> {
+    tgz(
+        &[
+            (
+                "debezium-connector-postgres/debezium-core-2.7.4.Final.jar",
+                file("core"),
+            ),
+            (
+                "debezium-connector-postgres/debezium-connector-postgres-2.7.4.Final.jar",
+                file("pg"),
+            ),
+            (
+                "debezium-connector-postgres/postgresql-42.7.4.jar",
+                file("jdbc"),
+            ),
+            ("debezium-connector-postgres/LICENSE.txt", file("license")),
+        ],
+        mtime,
+    )
+}
+
+fn converter_zip(time: zip::DateTime) -> Vec<u8> {
+    zip(
+        &[
+            (
+                "confluentinc-kafka-connect-avro-converter-7.9.0/manifest.json",
+                "{}",
+            ),
+            (
+                "confluentinc-kafka-connect-avro-converter-7.9.0/lib/kafka-connect-avro-converter-7.9.0.jar",
+                "conv",
+            ),
+            (
+                "confluentinc-kafka-connect-avro-converter-7.9.0/lib/avro-1.11.4.jar",
+                "avro",
+            ),
+            // The same jar as the connector's: merged once.
+            (
+                "confluentinc-kafka-connect-avro-converter-7.9.0/lib/postgresql-42.7.4.jar",
+                "jdbc",
+            ),
+        ],
+        &[],
+        time,
+    )
+}
+
+/// A project folder with plugin files, its own cache and build directory.
+struct Project {
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("plugins")).expect("plugins dir");
+        let cache = dir.path().join("cache");
+        Project { dir, cache }
+    }
+
+    fn with_cache(cache: &Path) -> Self {
+        let mut project = Project::new();
+        project.cache = cache.to_path_buf();
+        project
+    }
+
+    fn plugin(&self, name: &str, yaml: &str) {
+        std::fs::write(
+            self.dir.path().join("plugins").join(format!("{name}.yaml")),
+            yaml,
+        )
+        .expect("plugin file");
+    }
+
+    fn deploy(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("DEPLOY_CACHE_DIR", &self.cache)
+            .env("NO_COLOR", "1")
+            .env_remove("DEPLOY_PLUGINS_DIR")
+            .env_remove("DEPLOY_BUILD_DIR")
+            .output()
+            .expect("deploy runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    fn outputs(&self) -> Vec<PathBuf> {
+        let dir = self.dir.path().join("build/plugins");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+}
+
+/// The usual pair: a connector that merges the converter bundle.
+fn standard(project: &Project, server: &Server, connector: &[u8], converter: &[u8]) {
+    let connector_url = server.put(
+        "/maven/io/debezium/pg/2.7.4.Final/pg-2.7.4.Final-plugin.tar.gz",
+        connector.to_vec(),
+    );
+    let converter_url = server.put("/hub/avro-converter-7.9.0.zip", converter.to_vec());
+    let guava_url = server.put(
+        "/maven/com/google/guava/guava/33.3.1-jre/guava-33.3.1-jre.jar",
+        b"guava".to_vec(),
+    );
+    project.plugin(
+        "debezium-postgres",
+        &format!(
+            "version: 1\nname: debezium-postgres\nrelease: 2.7.4.Final\nkind: connector\nartifacts:\n  - url: {connector_url}\n    sha256: {}\nbundle: [avro-converter]\n",
+            sha256(connector)
+        ),
+    );
+    project.plugin(
+        "avro-converter",
+        &format!(
+            "version: 1\nname: avro-converter\nrelease: 7.9.0\nkind: bundle\nartifacts:\n  - url: {converter_url}\n    sha512: {}\n  - url: {guava_url}\n    sha256: {}\n",
+            Sha512Hex(converter),
+            sha256(b"guava")
+        ),
+    );
+}
+
+struct Sha512Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Sha512Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in sha2::Sha512::digest(self.0) {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+fn zip_entries(path: &Path) -> Vec<String> {
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(path).expect("zip")).expect("zip reads");
+    (0..archive.len())
+        .map(|i| {
+            archive
+                .by_index(i)
+                .expect("entry")
+                .name()
+                .expect("name")
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn build_merges_the_bundle_into_a_reproducible_zip() {
+    let server = Server::start();
+    let project = Project::new();
+    standard(
+        &project,
+        &server,
+        &connector_tgz(1_000),
+        &converter_zip(zip::DateTime::default()),
+    );
+    let (code, stdout, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    let outputs = project.outputs();
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    let name = outputs[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let bytes = std::fs::read(&outputs[0]).expect("zip");
+    assert_eq!(
+        name,
+        format!("debezium-postgres-{}.zip", &sha256(&bytes)[..12])
+    );
+    assert!(
+        stdout.contains(&format!("sha256:{}", sha256(&bytes))),
+        "{stdout}"
+    );
+    assert_eq!(
+        zip_entries(&outputs[0]),
+        vec![
+            "debezium-postgres/",
+            "debezium-postgres/avro-1.11.4.jar",
+            "debezium-postgres/debezium-connector-postgres-2.7.4.Final.jar",
+            "debezium-postgres/debezium-core-2.7.4.Final.jar",
+            "debezium-postgres/guava-33.3.1-jre.jar",
+            "debezium-postgres/kafka-connect-avro-converter-7.9.0.jar",
+            "debezium-postgres/postgresql-42.7.4.jar",
+        ]
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            project
+                .dir
+                .path()
+                .join("build/plugins/debezium-postgres.json"),
+        )
+        .expect("manifest"),
+    )
+    .expect("JSON");
+    assert_eq!(manifest["output"]["sha256"], sha256(&bytes));
+    assert_eq!(manifest["inputs"].as_array().expect("inputs").len(), 3);
+
+    // Warm: no request, no new ZIP, well under a second.
+    let requests = server.requests();
+    let started = std::time::Instant::now();
+    let (code, stdout, _) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("up to date"), "{stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    assert_eq!(server.requests(), requests);
+
+    // Elsewhere, from archives with other timestamps: the same bytes.
+    let other_server = Server::start();
+    let other = Project::new();
+    standard(
+        &other,
+        &other_server,
+        &connector_tgz(1_700_000_000),
+        &converter_zip(zip::DateTime::from_date_and_time(2024, 5, 6, 7, 8, 10).expect("date")),
+    );
+    // The archives differ, so their checksums do; the packaged jars do not.
+    let (code, _, stderr) = other.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(&other.outputs()[0]).expect("zip"), bytes);
+}
+
+#[test]
+fn a_checksum_mismatch_is_refused_and_nothing_is_kept() {
+    let server = Server::start();
+    let project = Project::new();
+    let url = server.put("/a.jar", b"the real bytes".to_vec());
+    let wrong = sha256(b"other bytes");
+    project.plugin(
+        "a",
+        &format!("version: 1\nname: a\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {url}\n    sha256: {wrong}\n"),
+    );
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "expected sha256:{wrong}, got sha256:{}",
+            sha256(b"the real bytes")
+        )),
+        "{stderr}"
+    );
+    assert!(project.outputs().is_empty());
+    let kept: Vec<_> = walk(&project.cache);
+    assert!(kept.is_empty(), "left in the cache: {kept:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}
+
+fn refused(archive: Vec<u8>, kind: &str, env: &[(&str, &str)]) -> String {
+    let server = Server::start();
+    let project = Project::new();
+    let url = server.put(&format!("/hostile.{kind}"), archive.clone());
+    project.plugin(
+        "hostile",
+        &format!(
+            "version: 1\nname: hostile\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {url}\n    sha256: {}\n",
+            sha256(&archive)
+        ),
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
+    command
+        .args(["plugins", "build"])
+        .current_dir(project.dir.path())
+        .env("DEPLOY_CACHE_DIR", &project.cache)
+        .envs(env.iter().copied());
+    let output = command.output().expect("deploy runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(project.outputs().is_empty(), "nothing is written");
+    stderr
+}
+
+#[test]
+fn hostile_archives_are_refused() {
+    let slip = refused(tgz(&[("lib/../../evil.jar", file("x"))], 0), "tar.gz", &[]);
+    assert!(
+        slip.contains("entry `lib/../../evil.jar` climbs out of the archive with `..`"),
+        "{slip}"
+    );
+    let zip_slip = refused(
+        zip(&[("../evil.jar", "x")], &[], zip::DateTime::default()),
+        "zip",
+        &[],
+    );
+    assert!(zip_slip.contains("climbs out of the archive"), "{zip_slip}");
+    let absolute = refused(tgz(&[("/etc/evil.jar", file("x"))], 0), "tar.gz", &[]);
+    assert!(
+        absolute.contains("entry `/etc/evil.jar` has an absolute path"),
+        "{absolute}"
+    );
+    let link = refused(
+        tgz(
+            &[
+                ("lib/a.jar", file("x")),
+                ("lib/escape", Entry::Link("../../etc/passwd")),
+            ],
+            0,
+        ),
+        "tar.gz",
+        &[],
+    );
+    assert!(
+        link.contains("link `lib/escape` → `../../etc/passwd` points outside the archive"),
+        "{link}"
+    );
+    let zip_link = refused(
+        zip(
+            &[],
+            &[("lib/escape", "/etc/passwd")],
+            zip::DateTime::default(),
+        ),
+        "zip",
+        &[],
+    );
+    assert!(
+        zip_link.contains("points outside the archive"),
+        "{zip_link}"
+    );
+    let huge = refused(
+        tgz(&[("lib/big.jar", Entry::Huge(5 << 30))], 0),
+        "tar.gz",
+        &[],
+    );
+    assert!(huge.contains("expands to more than"), "{huge}");
+    let many = refused(
+        zip(
+            &[("a.jar", "a"), ("b.jar", "b"), ("c.jar", "c")],
+            &[],
+            zip::DateTime::default(),
+        ),
+        "zip",
+        &[("DEPLOY_ARCHIVE_MAX_ENTRIES", "2")],
+    );
+    assert!(many.contains("more than 2 entries"), "{many}");
+}
+
+#[test]
+fn the_same_jar_at_two_versions_needs_a_winner() {
+    let server = Server::start();
+    let project = Project::new();
+    let connector = tgz(
+        &[
+            ("c/guava-31.1-jre.jar", file("g31")),
+            ("c/c-1.0.jar", file("c")),
+        ],
+        0,
+    );
+    standard(
+        &project,
+        &server,
+        &connector,
+        &converter_zip(zip::DateTime::default()),
+    );
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`guava` comes at two versions: 31.1-jre (from `debezium-postgres`) and 33.3.1-jre (from `avro-converter`)"),
+        "{stderr}"
+    );
+    let file = project.dir.path().join("plugins/debezium-postgres.yaml");
+    let text =
+        std::fs::read_to_string(&file).expect("plugin file") + "prefer:\n  guava: 33.3.1-jre\n";
+    std::fs::write(&file, text).expect("write");
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    let entries = zip_entries(&project.outputs()[0]);
+    assert!(entries.contains(&"debezium-postgres/guava-33.3.1-jre.jar".to_string()));
+    assert!(!entries.contains(&"debezium-postgres/guava-31.1-jre.jar".to_string()));
+}
+
+#[test]
+fn offline_uses_the_cache_only_and_names_what_is_missing() {
+    let server = Server::start();
+    let cold = Project::new();
+    standard(
+        &cold,
+        &server,
+        &connector_tgz(0),
+        &converter_zip(zip::DateTime::default()),
+    );
+    let (code, _, stderr) = cold.deploy(&["plugins", "build", "--offline"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("offline, and not in the cache:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/hub/avro-converter-7.9.0.zip (sha512:"),
+        "{stderr}"
+    );
+    assert_eq!(server.requests(), 0);
+
+    // Warm the cache, then build elsewhere offline with it: no request at all.
+    assert_eq!(cold.deploy(&["plugins", "build"]).0, 0);
+    let before = server.requests();
+    let warm = Project::with_cache(&cold.cache);
+    standard(
+        &warm,
+        &server,
+        &connector_tgz(0),
+        &converter_zip(zip::DateTime::default()),
+    );
+    let (code, _, stderr) = warm.deploy(&["plugins", "build", "--offline"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(server.requests(), before);
+}
+
+#[test]
+fn an_interrupted_download_resumes_and_is_never_taken_for_complete() {
+    let server = Server::start();
+    let project = Project::new();
+    let body: Vec<u8> = (0..400_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let url = server.put("/big.jar", body.clone());
+    project.plugin(
+        "big",
+        &format!(
+            "version: 1\nname: big\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {url}\n    sha256: {}\n",
+            sha256(&body)
+        ),
+    );
+    // Every attempt is cut: the build fails and nothing in the cache passes as complete.
+    server.drop_midway("/big.jar", 100);
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot download"), "{stderr}");
+    assert!(
+        !project
+            .cache
+            .join("artifacts")
+            .join(format!("sha256-{}", sha256(&body)))
+            .exists()
+    );
+
+    // Once the server behaves after one more cut, the download resumes and completes.
+    server.drop_midway("/big.jar", 1);
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    let cached = std::fs::read(
+        project
+            .cache
+            .join("artifacts")
+            .join(format!("sha256-{}", sha256(&body))),
+    )
+    .expect("cached");
+    assert_eq!(cached, body);
+}
+
+#[test]
+fn list_and_verify_report_the_state_of_cache_and_outputs() {
+    let server = Server::start();
+    let project = Project::new();
+    standard(
+        &project,
+        &server,
+        &connector_tgz(0),
+        &converter_zip(zip::DateTime::default()),
+    );
+    let (code, stdout, _) = project.deploy(&["--output", "json", "plugins", "list"]);
+    assert_eq!(code, 0);
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(rows[1]["name"], "debezium-postgres");
+    assert_eq!(rows[1]["output"], serde_json::Value::Null);
+    assert_eq!(rows[1]["cached"], 0);
+    assert_eq!(project.deploy(&["plugins", "verify"]).0, 1);
+
+    assert_eq!(project.deploy(&["plugins", "build"]).0, 0);
+    let (_, stdout, _) = project.deploy(&["--output", "json", "plugins", "list"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let zip = std::fs::read(&project.outputs()[0]).expect("zip");
+    assert_eq!(rows[1]["output"], sha256(&zip));
+    assert_eq!(rows[0]["cached"], 2);
+    let (code, _, stderr) = project.deploy(&["plugins", "verify"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // A ZIP changed after the build is caught.
+    std::fs::write(&project.outputs()[0], b"tampered").expect("write");
+    let (code, _, stderr) = project.deploy(&["plugins", "verify"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("does not match its manifest"), "{stderr}");
+}
