@@ -46,8 +46,11 @@ pub enum Command {
     Plugins(PluginsCommand),
     /// Check the environment file and report every error with file, line and key.
     Validate,
-    /// Print the JSON Schema of the environment file format.
-    Schema,
+    /// Print the JSON Schema of the environment file format (or of plugin files).
+    Schema {
+        #[arg(value_enum, default_value = "environment")]
+        of: SchemaOf,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -77,6 +80,12 @@ pub enum LocalCommand {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaOf {
+    Environment,
+    Plugin,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// Build the connector plugins (all, or those named) into build/plugins.
@@ -88,6 +97,8 @@ pub enum PluginsCommand {
     },
     /// Each plugin: version, inputs, whether they are cached, the current output's digest.
     List,
+    /// Download artifacts written without a checksum and record their sha256 in the plugin file.
+    Pin { names: Vec<String> },
     /// Re-hash the cached inputs and the built outputs.
     Verify,
 }

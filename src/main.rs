@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use deploy::cli::{Cli, Command, LocalCommand, PluginsCommand, environment_path};
+use deploy::cli::{Cli, Command, LocalCommand, PluginsCommand, SchemaOf, environment_path};
 use deploy::error::{Error, exit};
 use deploy::model::Environment;
 use deploy::output::{Format, Printer, Verbosity};
@@ -48,8 +48,11 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
         Ok(env)
     };
     match &cli.command {
-        Command::Schema => {
-            printer.data(&config::json_schema());
+        Command::Schema { of } => {
+            printer.data(&match of {
+                SchemaOf::Environment => config::json_schema(),
+                SchemaOf::Plugin => plugins::definition::json_schema(),
+            });
             Ok(exit::SUCCESS)
         }
         Command::Completions { shell } => {
@@ -158,7 +161,14 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<u8, Er
                             row.name,
                             format!("{:?}", row.kind).to_lowercase(),
                             row.release,
-                            format!("{} ({} cached)", row.inputs, row.cached),
+                            if row.unpinned > 0 {
+                                format!(
+                                    "{} ({} cached, {} without checksum)",
+                                    row.inputs, row.cached, row.unpinned
+                                )
+                            } else {
+                                format!("{} ({} cached)", row.inputs, row.cached)
+                            },
                             if row.bundle.is_empty() {
                                 "-".into()
                             } else {
@@ -170,6 +180,21 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<u8, Er
                     }
                     printer.data(&deploy::output::table(&table));
                 }
+            }
+            Ok(exit::SUCCESS)
+        }
+        PluginsCommand::Pin { names } => {
+            let pinned = plugins::pin(&definitions, names, &plugins::Options::new(false), printer)?;
+            if pinned.is_empty() {
+                printer.status("every artifact already has a checksum");
+            } else {
+                printer.status(&format!(
+                    "recorded {} checksum(s): compare them with the publisher's before committing",
+                    pinned.len()
+                ));
+            }
+            if printer.format == Format::Json {
+                printer.json(&serde_json::to_value(&pinned).expect("serializes"));
             }
             Ok(exit::SUCCESS)
         }

@@ -70,18 +70,25 @@ fn the_default_environments_are_valid() {
 }
 
 #[test]
-fn the_checked_in_schema_is_current() {
-    let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
-        .arg("schema")
-        .output()
-        .expect("deploy runs");
-    let generated = String::from_utf8(output.stdout).expect("UTF-8");
-    let checked_in = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/environment.schema.json"),
-    )
-    .expect("schema/environment.schema.json exists");
-    assert!(
-        generated == checked_in,
-        "schema/environment.schema.json is stale: run `cargo run -- schema > schema/environment.schema.json`"
-    );
+fn the_checked_in_schemas_are_current() {
+    for (of, file) in [
+        ("environment", "environment.schema.json"),
+        ("plugin", "plugin.schema.json"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
+            .args(["schema", of])
+            .output()
+            .expect("deploy runs");
+        let generated = String::from_utf8(output.stdout).expect("UTF-8");
+        let checked_in = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("schema")
+                .join(file),
+        )
+        .expect("the schema is checked in");
+        assert!(
+            generated == checked_in,
+            "schema/{file} is stale: run `cargo run -- schema {of} > schema/{file}`"
+        );
+    }
 }

@@ -131,6 +131,7 @@ fn converter_zip(time: zip::DateTime) -> Vec<u8> {
 struct Project {
     dir: tempfile::TempDir,
     cache: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Project {
@@ -138,7 +139,11 @@ impl Project {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("plugins")).expect("plugins dir");
         let cache = dir.path().join("cache");
-        Project { dir, cache }
+        Project {
+            dir,
+            cache,
+            env: Vec::new(),
+        }
     }
 
     fn with_cache(cache: &Path) -> Self {
@@ -163,6 +168,7 @@ impl Project {
             .env("NO_COLOR", "1")
             .env_remove("DEPLOY_PLUGINS_DIR")
             .env_remove("DEPLOY_BUILD_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("deploy runs");
         (
@@ -585,4 +591,58 @@ fn list_and_verify_report_the_state_of_cache_and_outputs() {
     let (code, _, stderr) = project.deploy(&["plugins", "verify"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("does not match its manifest"), "{stderr}");
+}
+
+#[test]
+fn pin_records_checksums_and_build_refuses_artifacts_without_one() {
+    let server = Server::start();
+    let mut project = Project::new();
+    project.env.push((
+        "DEPLOY_MAVEN_REPOSITORY".into(),
+        format!("{}/maven2", server.base),
+    ));
+    let jar_url = server.put("/direct/a-1.0.jar", b"a".to_vec());
+    server.put("/maven2/org/example/b/2.0/b-2.0.jar", b"b".to_vec());
+    let yaml = format!(
+        "version: 1\nname: a\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {jar_url}\n  - maven: org.example:b:2.0\n    archive: jar\n"
+    );
+    project.plugin("a", &yaml);
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("artifacts without a checksum:"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("plugins/a.yaml:6: {jar_url}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: `deploy plugins pin`"), "{stderr}");
+    assert_eq!(
+        server.requests(),
+        0,
+        "build downloads nothing it cannot check"
+    );
+
+    let (code, _, stderr) = project.deploy(&["plugins", "pin"]);
+    assert_eq!(code, 0, "{stderr}");
+    let pinned =
+        std::fs::read_to_string(project.dir.path().join("plugins/a.yaml")).expect("plugin file");
+    assert_eq!(
+        pinned,
+        format!(
+            "version: 1\nname: a\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {jar_url}\n    sha256: {}\n  - maven: org.example:b:2.0\n    sha256: {}\n    archive: jar\n",
+            sha256(b"a"),
+            sha256(b"b")
+        )
+    );
+    let requests = server.requests();
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        server.requests(),
+        requests,
+        "pin left the downloads in the cache"
+    );
+    assert_eq!(
+        zip_entries(&project.outputs()[0]),
+        vec!["a/", "a/a-1.0.jar", "a/b-2.0.jar"]
+    );
 }

@@ -75,10 +75,21 @@ pub struct Plugin {
     pub kind: PluginKind,
     pub description: Option<String>,
     pub artifacts: Vec<Artifact>,
+    /// Artifacts still without a checksum: `plugins pin` records one; `build` refuses them.
+    pub unpinned: Vec<Unpinned>,
     pub bundle: Vec<String>,
     pub prefer: BTreeMap<String, String>,
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+/// An artifact written without a checksum, and where its `url:`/`maven:` key stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unpinned {
+    pub url: String,
+    pub archive: ArchiveKind,
+    pub line: usize,
+    pub column: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -117,6 +128,12 @@ impl Digest {
     pub fn cache_name(&self) -> String {
         self.to_string().replace(':', "-")
     }
+}
+
+/// The JSON Schema of plugin files, as checked in under `schema/`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(PluginFile);
+    serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
 }
 
 /// Where plugin files live: `DEPLOY_PLUGINS_DIR`, else `plugins/`.
@@ -199,6 +216,7 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigEr
         ));
     }
     let mut artifacts = Vec::new();
+    let mut unpinned = Vec::new();
     for (i, artifact) in raw.artifacts.iter().enumerate() {
         let path = root.key("artifacts").index(i);
         let url = match (&artifact.url, &artifact.maven) {
@@ -226,10 +244,19 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigEr
             (Some(hex), None) => digest(Algorithm::Sha256, hex, 64),
             (None, Some(hex)) => digest(Algorithm::Sha512, hex, 128),
             (None, None) => {
-                return Err(error(
-                    path,
-                    "a `sha256` or `sha512` checksum is required".into(),
-                ));
+                let key = if artifact.url.is_some() {
+                    "url"
+                } else {
+                    "maven"
+                };
+                let mark = path.key(key).key_mark(tree);
+                unpinned.push(Unpinned {
+                    url,
+                    archive,
+                    line: mark.line,
+                    column: mark.column,
+                });
+                continue;
             }
             (Some(_), Some(_)) => {
                 return Err(error(
@@ -258,6 +285,7 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigEr
         kind: raw.kind,
         description: raw.description,
         artifacts,
+        unpinned,
         bundle: raw.bundle,
         prefer: raw.prefer,
         source: file.to_path_buf(),

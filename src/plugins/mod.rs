@@ -52,6 +52,10 @@ pub enum PluginError {
     Conflict { plugin: String, message: String },
     #[error("no connector plugin named `{0}`")]
     Unknown(String, Vec<String>),
+    #[error("artifacts without a checksum: {}", .0.join(", "))]
+    Unpinned(Vec<String>),
+    #[error("{0}")]
+    Pin(String),
 }
 
 impl PluginError {
@@ -72,9 +76,24 @@ impl From<PluginError> for Error {
                 Some("the file changed upstream or in transit; check the source before changing the checksum".into())
             }
             PluginError::Unknown(_, known) => Some(format!("connector plugins: {}", known.join(", "))),
+            PluginError::Unpinned(_) => Some(
+                "`deploy plugins pin` downloads them and records their sha256; check those against the publisher's before committing"
+                    .into(),
+            ),
             _ => None,
         };
-        let error = Error::user(error.to_string());
+        let error = match error {
+            PluginError::NotCached(list) => Error::user(format!(
+                "offline, and not in the cache: {} artifact(s)",
+                list.len()
+            ))
+            .with_details(list),
+            PluginError::Unpinned(list) => {
+                Error::user(format!("artifacts without a checksum: {}", list.len()))
+                    .with_details(list)
+            }
+            other => Error::user(other.to_string()),
+        };
         match hint {
             Some(hint) => error.with_hint(hint),
             None => error,
@@ -233,6 +252,20 @@ pub fn build(
     if todo.is_empty() {
         return Ok(built);
     }
+    let unpinned: Vec<String> = todo
+        .iter()
+        .flat_map(|p| parts(plugins, p))
+        .flat_map(|part| {
+            part.unpinned
+                .iter()
+                .map(move |u| format!("{}:{}: {}", part.source.display(), u.line, u.url))
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !unpinned.is_empty() {
+        return Err(PluginError::Unpinned(unpinned));
+    }
     // Every artifact the stale plugins need, once, fetched concurrently.
     let mut needed: BTreeMap<String, &Artifact> = BTreeMap::new();
     for plugin in &todo {
@@ -369,6 +402,8 @@ pub struct Listed {
     pub release: String,
     pub inputs: usize,
     pub cached: usize,
+    /// Inputs still without a checksum.
+    pub unpinned: usize,
     pub bundle: Vec<String>,
     /// The current output's digest, when built from the current definition.
     pub output: Option<String>,
@@ -390,8 +425,9 @@ pub fn list(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<Listed
                 name: plugin.name.clone(),
                 kind: plugin.kind,
                 release: plugin.release.clone(),
-                inputs: plugin.artifacts.len(),
+                inputs: plugin.artifacts.len() + plugin.unpinned.len(),
                 cached,
+                unpinned: plugin.unpinned.len(),
                 bundle: plugin.bundle.clone(),
                 output,
             }
@@ -401,7 +437,14 @@ pub fn list(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<Listed
 
 /// `plugins verify`: every cached input and every output re-hashed; the problems found.
 pub fn verify(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<String> {
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = plugins
+        .values()
+        .flat_map(|p| {
+            p.unpinned
+                .iter()
+                .map(move |u| format!("no checksum: {}:{}: {}", p.source.display(), u.line, u.url))
+        })
+        .collect();
     let mut seen = BTreeSet::new();
     for artifact in plugins.values().flat_map(|p| p.artifacts.iter()) {
         if !seen.insert(artifact.digest.to_string()) {
@@ -479,4 +522,76 @@ pub fn extracted(built: &Built, options: &Options) -> Result<PathBuf, PluginErro
     let _ = fs::remove_dir_all(&target);
     fs::rename(&temporary, &target).map_err(|e| PluginError::io(&target, e))?;
     Ok(target)
+}
+
+/// One checksum `pin` recorded.
+#[derive(Debug, Serialize)]
+pub struct Pinned {
+    pub plugin: String,
+    pub url: String,
+    pub sha256: String,
+}
+
+/// Downloads every artifact written without a checksum (of the plugins named, or all) and writes
+/// its sha256 into the plugin file, under the artifact's `url:` or `maven:` line.
+pub fn pin(
+    plugins: &BTreeMap<String, Plugin>,
+    names: &[String],
+    options: &Options,
+    printer: &Printer,
+) -> Result<Vec<Pinned>, PluginError> {
+    let known: Vec<String> = plugins.keys().cloned().collect();
+    let selected: Vec<&Plugin> = if names.is_empty() {
+        plugins.values().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                plugins
+                    .get(n)
+                    .ok_or_else(|| PluginError::Unknown(n.clone(), known.clone()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let mut pinned = Vec::new();
+    for plugin in selected.into_iter().filter(|p| !p.unpinned.is_empty()) {
+        let text =
+            fs::read_to_string(&plugin.source).map_err(|e| PluginError::io(&plugin.source, e))?;
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        // From the bottom up, so earlier line numbers stay right.
+        let mut order: Vec<&definition::Unpinned> = plugin.unpinned.iter().collect();
+        order.sort_by(|a, b| b.line.cmp(&a.line));
+        for unpinned in order {
+            let line = &lines[unpinned.line - 1];
+            let before: String = line.chars().take(unpinned.column - 1).collect();
+            if !before.trim().is_empty() && before.trim() != "-" {
+                return Err(PluginError::Pin(format!(
+                    "{}:{}: write this artifact as a block mapping (one key per line) so its checksum can be added",
+                    plugin.source.display(),
+                    unpinned.line
+                )));
+            }
+            let hex = fetch::fetch_unverified(&options.cache, &unpinned.url, printer)?;
+            lines.insert(
+                unpinned.line,
+                format!("{}sha256: {hex}", " ".repeat(unpinned.column - 1)),
+            );
+            printer.status(&format!("  {} {} sha256:{hex}", plugin.name, unpinned.url));
+            pinned.push(Pinned {
+                plugin: plugin.name.clone(),
+                url: unpinned.url.clone(),
+                sha256: hex,
+            });
+        }
+        write_atomically(&plugin.source, (lines.join("\n") + "\n").as_bytes())?;
+    }
+    // What was written must read back.
+    definition::load_all(
+        plugins
+            .values()
+            .next()
+            .and_then(|p| p.source.parent())
+            .unwrap_or(Path::new(".")),
+    )?;
+    Ok(pinned)
 }
