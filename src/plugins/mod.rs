@@ -560,7 +560,7 @@ pub fn pin(
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         // From the bottom up, so earlier line numbers stay right.
         let mut order: Vec<&definition::Unpinned> = plugin.unpinned.iter().collect();
-        order.sort_by(|a, b| b.line.cmp(&a.line));
+        order.sort_by_key(|u| std::cmp::Reverse(u.line));
         for unpinned in order {
             let line = &lines[unpinned.line - 1];
             let before: String = line.chars().take(unpinned.column - 1).collect();
