@@ -45,6 +45,16 @@ pub struct Service {
     pub mounts: Vec<Mount>,
     pub depends_on: Vec<String>,
     pub ready: Option<Probe>,
+    /// Connector plugins to mount, and where.
+    pub plugins: Option<PluginMounts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginMounts {
+    pub path: String,
+    pub names: Vec<String>,
+    /// The packaged ZIP's sha256 of each plugin, once built (`local::plugins::attach`).
+    pub digests: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

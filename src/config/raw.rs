@@ -75,6 +75,23 @@ pub struct ServiceFile {
     pub depends_on: Vec<String>,
     /// How to tell that the service is ready.
     pub ready: Option<ReadyFile>,
+    /// Connector plugins (defined in `plugins/`) built and mounted read-only into this service.
+    pub plugins: Option<PluginsFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginsFile {
+    /// The folder each plugin is mounted under, as `<path>/<plugin>` (Connect's `plugin.path`).
+    #[serde(default = "default_plugin_path")]
+    pub path: String,
+    /// The connector plugins, by name.
+    #[serde(rename = "use")]
+    pub names: Vec<String>,
+}
+
+fn default_plugin_path() -> String {
+    "/opt/connectors".into()
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

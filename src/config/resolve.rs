@@ -11,7 +11,8 @@ use super::load::Loaded;
 use super::path::KeyPath;
 use super::raw::{PortFile, ReadyFile, ServiceFile};
 use crate::model::{
-    Check, EnvVar, Environment, Mount, MountSource, PortMapping, Probe, Protocol, Service,
+    Check, EnvVar, Environment, Mount, MountSource, PluginMounts, PortMapping, Probe, Protocol,
+    Service,
 };
 use crate::secrets::Secrets;
 
@@ -141,6 +142,27 @@ fn resolve_service(
         .as_ref()
         .map(|ready| parse_probe(loaded, &path.key("ready"), ready))
         .transpose()?;
+    let plugins = match &raw.plugins {
+        None => None,
+        Some(file) => {
+            if !file.path.starts_with('/') {
+                return Err(loaded.error(
+                    &path.key("plugins").key("path"),
+                    "the plugin path must be absolute",
+                ));
+            }
+            if file.names.is_empty() {
+                return Err(loaded
+                    .error(&path.key("plugins").key("use"), "no plugins named")
+                    .with_hint("leave `plugins` out, or name plugins from plugins/"));
+            }
+            Some(PluginMounts {
+                path: file.path.trim_end_matches('/').to_string(),
+                names: file.names.clone(),
+                digests: BTreeMap::new(),
+            })
+        }
+    };
     for (i, dependency) in raw.depends_on.iter().enumerate() {
         let dep_path = path.key("depends-on").index(i);
         if !loaded.raw.services.contains_key(dependency) {
@@ -167,6 +189,7 @@ fn resolve_service(
         mounts,
         depends_on: raw.depends_on.clone(),
         ready,
+        plugins,
     })
 }
 

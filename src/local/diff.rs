@@ -151,6 +151,7 @@ mod tests {
                 status: "Up 1 minute".into(),
                 ip: None,
                 ports: Vec::new(),
+                plugins: BTreeMap::new(),
             })
             .collect();
         Observed {

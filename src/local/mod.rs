@@ -5,6 +5,7 @@ pub mod diff;
 pub mod docker;
 pub mod images;
 pub mod observe;
+pub mod plugins;
 pub mod ports;
 pub mod probe;
 pub mod spec;
@@ -71,6 +72,9 @@ pub async fn plan_command(
 pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
     check_target(env)?;
     let started = Instant::now();
+    let mut env = env.clone();
+    plugins::attach(&mut env, printer)?;
+    let env = &env;
     let docker = docker::connect().await?;
     let (desired, observed, plan) = plan(&docker, env).await?;
     if plan.is_empty() {
@@ -168,19 +172,33 @@ pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result
     Ok(exit::SUCCESS)
 }
 
+/// One service in `local status`.
+#[derive(serde::Serialize)]
+struct StatusRow {
+    name: String,
+    state: String,
+    ready: bool,
+    /// "yes", or what the probe saw.
+    readiness: String,
+    addresses: Vec<String>,
+    image: String,
+    /// Mounted connector plugins and their ZIP digests: the digests `aws plan` shows.
+    plugins: std::collections::BTreeMap<String, String>,
+}
+
 pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
     check_target(env)?;
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
-    let rows = join_all(env.services.iter().map(|service| {
+    let rows: Vec<StatusRow> = join_all(env.services.iter().map(|service| {
         let container = containers.iter().find(|c| c.service == service.name);
         let docker = &docker;
         async move {
-            let (state, ready) = match container {
+            let (state, readiness) = match container {
                 None => ("absent".to_string(), "no".to_string()),
                 Some(c) if !c.running => (c.status.clone(), "no".into()),
                 Some(c) => {
-                    let ready = match &service.ready {
+                    let readiness = match &service.ready {
                         None => "yes".to_string(),
                         Some(probe) => {
                             let check = probe::check_once(docker, &c.id, c.ip, &probe.check);
@@ -191,52 +209,53 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
                             }
                         }
                     };
-                    (c.status.clone(), ready)
+                    (c.status.clone(), readiness)
                 }
             };
-            let addresses: Vec<String> = service
-                .ports
-                .iter()
-                .map(|p| format!("{}:{}", p.address, p.host))
-                .collect();
-            (
-                service.name.clone(),
+            StatusRow {
+                name: service.name.clone(),
                 state,
-                ready,
-                addresses,
-                service.image.clone(),
-            )
+                ready: readiness == "yes",
+                readiness,
+                addresses: service
+                    .ports
+                    .iter()
+                    .map(|p| format!("{}:{}", p.address, p.host))
+                    .collect(),
+                image: service.image.clone(),
+                plugins: container.map(|c| c.plugins.clone()).unwrap_or_default(),
+            }
         }
     }))
     .await;
     match printer.format {
-        Format::Json => printer.json(&json!({
-            "environment": env.name,
-            "services": rows.iter().map(|(name, state, ready, addresses, image)| json!({
-                "name": name, "state": state, "ready": ready == "yes", "readiness": ready,
-                "addresses": addresses, "image": image,
-            })).collect::<Vec<_>>(),
-        })),
+        Format::Json => printer.json(&json!({ "environment": env.name, "services": rows })),
         Format::Text => {
             let mut table = vec![
                 ["SERVICE", "STATE", "READY", "ADDRESSES", "IMAGE"]
                     .map(String::from)
                     .to_vec(),
             ];
-            for (name, state, ready, addresses, image) in &rows {
+            for row in &rows {
                 table.push(vec![
-                    name.clone(),
-                    state.clone(),
-                    ready.clone(),
-                    addresses.join(","),
-                    image.clone(),
+                    row.name.clone(),
+                    row.state.clone(),
+                    row.readiness.clone(),
+                    row.addresses.join(","),
+                    row.image.clone(),
                 ]);
             }
-            printer.data(&crate::output::table(&table));
+            let mut text = crate::output::table(&table);
+            for row in rows.iter().filter(|r| !r.plugins.is_empty()) {
+                text.push_str(&format!("\nplugins mounted in {}:\n", row.name));
+                for (plugin, digest) in &row.plugins {
+                    text.push_str(&format!("  {plugin}  {digest}\n"));
+                }
+            }
+            printer.data(&text);
         }
     }
-    let all_ready = rows.iter().all(|(_, _, ready, _, _)| ready == "yes");
-    if !all_ready {
+    if rows.iter().any(|r| !r.ready) {
         printer.status(&printer.paint(
             Style::Warn,
             "not every service is ready; `deploy local up` converges",

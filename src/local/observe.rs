@@ -11,8 +11,8 @@ use futures::future::try_join_all;
 
 use super::docker::is_not_found;
 use super::spec::{
-    LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_ENVIRONMENT, LABEL_IMAGE, LABEL_SERVICE,
-    parse_parts,
+    LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_ENVIRONMENT, LABEL_IMAGE, LABEL_PLUGINS,
+    LABEL_SERVICE, parse_parts,
 };
 use crate::error::Error;
 use crate::model::Environment;
@@ -44,6 +44,8 @@ pub struct ObservedContainer {
     pub ip: Option<IpAddr>,
     /// Published ports: (host address, host port, container port, protocol).
     pub ports: Vec<(String, u16, u16, String)>,
+    /// Mounted plugins and their ZIP digests (`sha256:…`).
+    pub plugins: BTreeMap<String, String>,
 }
 
 pub fn label_filter(env: &str) -> HashMap<String, Vec<String>> {
@@ -124,6 +126,7 @@ pub async fn containers(
                 status: c.status.unwrap_or_default(),
                 ip,
                 ports,
+                plugins: parse_parts(&label(LABEL_PLUGINS)),
             }
         })
         .collect();

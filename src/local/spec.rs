@@ -14,6 +14,8 @@ pub const LABEL_CONFIG_HASH: &str = "deploy.config-hash";
 /// Per-part hashes (`command=…,environment=…`), so a recreate can say what changed.
 pub const LABEL_CONFIG_PARTS: &str = "deploy.config-parts";
 pub const LABEL_IMAGE: &str = "deploy.image";
+/// The mounted plugins' ZIP digests (`debezium-postgres=sha256:…,…`).
+pub const LABEL_PLUGINS: &str = "deploy.plugins";
 
 /// The desired container of one service.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +119,7 @@ fn short_hash(bytes: &[u8]) -> String {
 }
 
 pub fn labels(env: &Environment, desired: &Desired) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut labels = BTreeMap::from([
         (LABEL_ENVIRONMENT.to_string(), env.name.clone()),
         (LABEL_SERVICE.to_string(), desired.service.name.clone()),
         (LABEL_CONFIG_HASH.to_string(), desired.hash.clone()),
@@ -126,7 +128,16 @@ pub fn labels(env: &Environment, desired: &Desired) -> BTreeMap<String, String> 
             LABEL_IMAGE.to_string(),
             env.secrets.mask(&desired.service.image).into_owned(),
         ),
-    ])
+    ]);
+    if let Some(plugins) = &desired.service.plugins {
+        let digests: Vec<String> = plugins
+            .digests
+            .iter()
+            .map(|(n, d)| format!("{n}=sha256:{d}"))
+            .collect();
+        labels.insert(LABEL_PLUGINS.to_string(), digests.join(","));
+    }
+    labels
 }
 
 /// Labels for the network and volumes: whose they are.
