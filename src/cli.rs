@@ -78,6 +78,37 @@ pub enum LocalCommand {
         #[arg(long)]
         detailed_exitcode: bool,
     },
+    /// The environment's connectors against the local Kafka Connect.
+    #[command(subcommand)]
+    Connectors(ConnectorsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorsCommand {
+    /// Create / update / unchanged / delete for each connector, with the changed keys.
+    Plan {
+        /// Also plan deleting connectors the file does not define.
+        #[arg(long)]
+        prune: bool,
+        /// Exit 3 when there are changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Validate, then create or update the connectors and wait until they and their tasks run.
+    Apply {
+        /// Delete connectors the file does not define.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Each connector's state and its tasks'.
+    Status,
+    /// Restart a connector and its tasks (every defined connector without NAME).
+    Restart {
+        name: Option<String>,
+        /// Only what has failed.
+        #[arg(long)]
+        failed_only: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -2,7 +2,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use deploy::cli::{Cli, Command, LocalCommand, PluginsCommand, SchemaOf, environment_path};
+use deploy::cli::{
+    Cli, Command, ConnectorsCommand, LocalCommand, PluginsCommand, SchemaOf, environment_path,
+};
 use deploy::error::{Error, exit};
 use deploy::model::Environment;
 use deploy::output::{Format, Printer, Verbosity};
@@ -91,6 +93,30 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
                 LocalCommand::Plan { detailed_exitcode } => {
                     local::plan_command(&env, printer, *detailed_exitcode).await
                 }
+                LocalCommand::Connectors(command) => match command {
+                    ConnectorsCommand::Plan {
+                        prune,
+                        detailed_exitcode,
+                    } => {
+                        local::connectors::plan_command(&env, printer, *prune, *detailed_exitcode)
+                            .await
+                    }
+                    ConnectorsCommand::Apply { prune } => {
+                        local::connectors::apply_command(&env, printer, *prune).await
+                    }
+                    ConnectorsCommand::Status => {
+                        local::connectors::status_command(&env, printer).await
+                    }
+                    ConnectorsCommand::Restart { name, failed_only } => {
+                        local::connectors::restart_command(
+                            &env,
+                            printer,
+                            name.as_deref(),
+                            *failed_only,
+                        )
+                        .await
+                    }
+                },
             }
         }
     }

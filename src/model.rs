@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::config::raw::{PullPolicy, Target};
+pub use crate::config::raw::{ConnectorState, PullPolicy, Target};
 use crate::secrets::Secrets;
 
 #[derive(Debug, Clone)]
@@ -20,6 +20,31 @@ pub struct Environment {
     /// Named volumes, by their name in the file.
     pub volumes: Vec<String>,
     pub secrets: Secrets,
+    /// Where Kafka Connect runs; present when there are connectors.
+    pub connect: Option<Connect>,
+    pub connectors: Vec<Connector>,
+    /// Connectors left out because a variable they require is unset: (name, reason).
+    pub skipped_connectors: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect {
+    /// The service running Kafka Connect.
+    pub service: String,
+    /// Its REST port inside the container.
+    pub port: u16,
+    /// How long a connector and its tasks get to reach their state.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connector {
+    pub name: String,
+    pub plugin: Option<String>,
+    pub state: ConnectorState,
+    pub config: std::collections::BTreeMap<String, String>,
+    /// Keys whose values came from a `${secret:...}`.
+    pub secret_keys: std::collections::BTreeSet<String>,
 }
 
 impl Environment {

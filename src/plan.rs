@@ -26,6 +26,7 @@ pub enum Kind {
     Network,
     Volume,
     Service,
+    Connector,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -33,6 +34,7 @@ pub enum Kind {
 pub enum Action {
     Create,
     Recreate,
+    Update,
     Start,
     Remove,
     Unchanged,
@@ -43,6 +45,7 @@ impl Action {
         match self {
             Action::Create => "+",
             Action::Recreate => "~",
+            Action::Update => "~",
             Action::Start => ">",
             Action::Remove => "-",
             Action::Unchanged => "=",
@@ -53,6 +56,7 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Recreate => "recreate",
+            Action::Update => "update",
             Action::Start => "start",
             Action::Remove => "remove",
             Action::Unchanged => "unchanged",
@@ -66,6 +70,7 @@ impl Kind {
             Kind::Network => "network",
             Kind::Volume => "volume",
             Kind::Service => "service",
+            Kind::Connector => "connector",
         }
     }
 }
@@ -118,6 +123,7 @@ impl Plan {
         let summary: Vec<String> = [
             (Action::Create, "to create"),
             (Action::Recreate, "to recreate"),
+            (Action::Update, "to update"),
             (Action::Start, "to start"),
             (Action::Remove, "to remove"),
             (Action::Unchanged, "unchanged"),

@@ -12,6 +12,8 @@ pub struct Variables {
     process: BTreeMap<String, String>,
     dotenv: BTreeMap<String, String>,
     dotenv_file: Option<PathBuf>,
+    /// Target references (`${kafka.bootstrap}`), from the file's `references:`.
+    references: BTreeMap<String, String>,
 }
 
 /// The result of substituting one string: the text, and the secret values it now contains.
@@ -36,6 +38,7 @@ impl Variables {
             process,
             dotenv: BTreeMap::new(),
             dotenv_file: None,
+            references: BTreeMap::new(),
         }
     }
 
@@ -70,7 +73,13 @@ impl Variables {
         Ok(self)
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn with_references(mut self, references: BTreeMap<String, String>) -> Self {
+        self.references = references;
+        self
+    }
+
+    /// A variable's value from the process or `.env`; `None` when unset or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.process
             .get(name)
             .or_else(|| self.dotenv.get(name))
@@ -144,17 +153,36 @@ impl Variables {
             Some(i) => (&body[..i], &body[i..i + 2], Some(&body[i + 2..])),
             None => (body, "", None),
         };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            let what = if name.contains('.') {
-                format!(
-                    "`${{{name}}}` is not a variable: references like it are not available here"
-                )
-            } else {
-                format!("`{name}` is not a variable name")
+        let is_reference = name.contains('.')
+            && name.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
+        if is_reference && !secret && operator.is_empty() {
+            return match self.references.get(name) {
+                Some(value) => Ok((value.clone(), false)),
+                None => {
+                    let known: Vec<&str> = self.references.keys().map(String::as_str).collect();
+                    Err((
+                        format!("unknown reference `${{{name}}}`"),
+                        Some(if known.is_empty() {
+                            "define it under `references:` in the environment file".into()
+                        } else {
+                            format!("this environment defines: {}", known.join(", "))
+                        }),
+                    ))
+                }
             };
+        }
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err((
-                what,
-                Some("variable names are letters, digits and `_`".into()),
+                format!("`{name}` is not a variable name"),
+                Some(
+                    "variable names are letters, digits and `_`; references are `${group.name}`"
+                        .into(),
+                ),
             ));
         }
         let value = self.get(name).filter(|v| !v.is_empty());
@@ -229,11 +257,19 @@ mod tests {
         let e = v.substitute("${X:?give the bucket}").unwrap_err();
         assert_eq!(e.message, "variable `X` is required: give the bucket");
         assert!(v.substitute("${unclosed").is_err());
+        let r = vars(&[]).with_references(BTreeMap::from([(
+            "kafka.bootstrap".into(),
+            "kafka:29092".into(),
+        )]));
+        assert_eq!(
+            r.substitute("${kafka.bootstrap}").unwrap().text,
+            "kafka:29092"
+        );
         assert!(
             v.substitute("${kafka.bootstrap}")
                 .unwrap_err()
                 .message
-                .contains("not a variable")
+                .contains("unknown reference")
         );
     }
 

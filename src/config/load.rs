@@ -2,7 +2,7 @@
 //! substituted, then typed into the raw serde types with errors that name file, line, column
 //! and key path.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -23,6 +23,8 @@ pub struct Loaded {
     pub raw: EnvironmentFile,
     pub secrets: Vec<String>,
     pub secret_paths: BTreeSet<String>,
+    /// Connectors left out because a variable they require is unset: (name, reason).
+    pub skipped_connectors: Vec<(String, String)>,
 }
 
 impl Loaded {
@@ -61,6 +63,9 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
         Err(_) => variables,
     };
     let mut tree = read_with_includes(file, &variables, &mut Vec::new())?;
+    let references = references(&tree, &variables)?;
+    let variables = variables.with_references(references);
+    let skipped_connectors = skip_connectors(&mut tree, &variables);
     let mut secrets = Vec::new();
     let mut secret_paths = BTreeSet::new();
     substitute(
@@ -79,7 +84,73 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
         raw,
         secrets,
         secret_paths,
+        skipped_connectors,
     })
+}
+
+/// The `references:` values, with variables substituted (references cannot refer to each other).
+fn references(tree: &Node, variables: &Variables) -> Result<BTreeMap<String, String>, ConfigError> {
+    let Some(Node {
+        kind: Kind::Map(entries),
+        ..
+    }) = tree.get("references")
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in entries {
+        let path = KeyPath::root().key("references").key(&key.name);
+        let Kind::Scalar { text, .. } = &value.kind else {
+            return Err(ConfigError::new(
+                value.mark.clone(),
+                path.to_string(),
+                "a reference is a single value",
+            ));
+        };
+        let done = variables
+            .substitute(text)
+            .map_err(|e| ConfigError::new(value.mark.clone(), path.to_string(), e.message))?;
+        out.insert(key.name.clone(), done.text);
+    }
+    Ok(out)
+}
+
+/// Drops the connectors whose `requires:` names an unset variable, saying why.
+fn skip_connectors(tree: &mut Node, variables: &Variables) -> Vec<(String, String)> {
+    let Kind::Map(top) = &mut tree.kind else {
+        return Vec::new();
+    };
+    let Some((
+        _,
+        Node {
+            kind: Kind::Map(connectors),
+            ..
+        },
+    )) = top.iter_mut().find(|(k, _)| k.name == "connectors")
+    else {
+        return Vec::new();
+    };
+    let mut skipped = Vec::new();
+    connectors.retain(|(name, connector)| {
+        let missing: Vec<String> = match connector.get("requires").map(|n| &n.kind) {
+            Some(Kind::Seq(items)) => items
+                .iter()
+                .filter_map(|i| match &i.kind {
+                    Kind::Scalar { text, .. } if variables.get(text).is_none() => {
+                        Some(text.clone())
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if missing.is_empty() {
+            return true;
+        }
+        skipped.push((name.name.clone(), format!("{} not set", missing.join(", "))));
+        false
+    });
+    skipped
 }
 
 /// Reads one YAML file (no includes, no variables) into `T`, with the same positioned errors as

@@ -30,6 +30,56 @@ pub struct EnvironmentFile {
     /// Named volumes the services mount. They outlive `local down` unless `--volumes`.
     #[serde(default)]
     pub volumes: BTreeMap<String, Option<VolumeFile>>,
+    /// Values connectors refer to as `${group.name}` (`${kafka.bootstrap}`, `${registry.url}`),
+    /// so one connector definition serves every target.
+    #[serde(default)]
+    pub references: BTreeMap<String, ScalarString>,
+    /// Where Kafka Connect runs, for the connectors.
+    pub connect: Option<ConnectFile>,
+    /// Connectors, by name, reconciled against Kafka Connect.
+    #[serde(default)]
+    pub connectors: BTreeMap<String, ConnectorFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConnectFile {
+    /// The service that runs Kafka Connect (local target).
+    pub service: String,
+    /// Its REST port inside the container (default 8083).
+    #[serde(default = "connect_port")]
+    pub port: u16,
+    /// How long to wait for a connector and all its tasks to run (default `120s`).
+    pub timeout: Option<String>,
+}
+
+fn connect_port() -> u16 {
+    8083
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConnectorFile {
+    /// The connector plugin (from `plugins/`) that provides the class.
+    pub plugin: Option<String>,
+    /// Desired state (default `running`).
+    #[serde(default)]
+    pub state: ConnectorState,
+    /// Variables the connector needs; when one is unset, the connector is skipped (with the
+    /// reason said) instead of failing the whole environment.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// The connector configuration, as Kafka Connect takes it.
+    pub config: BTreeMap<String, ScalarString>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectorState {
+    #[default]
+    Running,
+    Paused,
+    Stopped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

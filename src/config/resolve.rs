@@ -11,8 +11,8 @@ use super::load::Loaded;
 use super::path::KeyPath;
 use super::raw::{PortFile, ReadyFile, ServiceFile};
 use crate::model::{
-    Check, EnvVar, Environment, Mount, MountSource, PluginMounts, PortMapping, Probe, Protocol,
-    Service,
+    Check, Connect, Connector, EnvVar, Environment, Mount, MountSource, PluginMounts, PortMapping,
+    Probe, Protocol, Service,
 };
 use crate::secrets::Secrets;
 
@@ -57,7 +57,11 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
     for name in raw.volumes.keys() {
         check_name(loaded, &root.key("volumes").key(name), name, "volume name")?;
     }
+    let (connect, connectors) = resolve_connectors(loaded, &services)?;
     Ok(Environment {
+        connect,
+        connectors,
+        skipped_connectors: loaded.skipped_connectors.clone(),
         name: raw.name.clone(),
         target: raw.target,
         source: loaded.file.clone(),
@@ -70,6 +74,97 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
         volumes: raw.volumes.keys().cloned().collect(),
         secrets: Secrets::new(loaded.secrets.clone()),
     })
+}
+
+fn resolve_connectors(
+    loaded: &Loaded,
+    services: &[Service],
+) -> Result<(Option<Connect>, Vec<Connector>), ConfigError> {
+    let raw = &loaded.raw;
+    let root = KeyPath::root();
+    let connect = match &raw.connect {
+        None => None,
+        Some(file) => {
+            let path = root.key("connect");
+            if !services.iter().any(|s| s.name == file.service) {
+                let error = loaded.error(
+                    &path.key("service"),
+                    format!("no service named `{}`", file.service),
+                );
+                return Err(
+                    match suggest(&file.service, services.iter().map(|s| s.name.as_str())) {
+                        Some(best) => error.with_hint(format!("did you mean `{best}`?")),
+                        None => error,
+                    },
+                );
+            }
+            let timeout = match &file.timeout {
+                None => DEFAULT_TIMEOUT,
+                Some(text) => parse_duration(text).ok_or_else(|| {
+                    loaded
+                        .error(&path.key("timeout"), format!("`{text}` is not a duration"))
+                        .with_hint("write a number with a unit: `250ms`, `5s`, `2m`")
+                })?,
+            };
+            Some(Connect {
+                service: file.service.clone(),
+                port: file.port,
+                timeout,
+            })
+        }
+    };
+    if connect.is_none() && !raw.connectors.is_empty() {
+        return Err(loaded
+            .key_error(
+                &root.key("connectors"),
+                "connectors need a `connect:` section saying where Kafka Connect runs",
+            )
+            .with_hint("add `connect: { service: connect }`"));
+    }
+    let mut connectors = Vec::new();
+    for (name, file) in &raw.connectors {
+        let path = root.key("connectors").key(name);
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(loaded
+                .key_error(&path, format!("`{name}` is not a valid connector name"))
+                .with_hint("use letters, digits, `-`, `_` and `.`"));
+        }
+        if !file.config.contains_key("connector.class") {
+            return Err(loaded.key_error(&path.key("config"), "missing key `connector.class`"));
+        }
+        if let Some(given) = file.config.get("name").filter(|n| n.0 != *name) {
+            return Err(loaded.error(
+                &path.key("config").key("name"),
+                format!("`name` is `{}` but the connector is `{name}`", given.0),
+            ));
+        }
+        let config: BTreeMap<String, String> = file
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        let secret_keys = config
+            .keys()
+            .filter(|k| {
+                loaded
+                    .secret_paths
+                    .contains(&path.key("config").key(k).to_string())
+            })
+            .cloned()
+            .collect();
+        connectors.push(Connector {
+            name: name.clone(),
+            plugin: file.plugin.clone(),
+            state: file.state,
+            config,
+            secret_keys,
+        });
+    }
+    Ok((connect, connectors))
 }
 
 /// Docker object names: lowercase letters, digits and dashes, starting with a letter or digit.

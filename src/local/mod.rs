@@ -1,6 +1,7 @@
 //! The local target: the environment's services as containers on the Docker Engine.
 
 pub mod apply;
+pub mod connectors;
 pub mod diff;
 pub mod docker;
 pub mod images;
@@ -96,6 +97,7 @@ pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
             started.elapsed().as_secs_f64()
         ));
     }
+    connectors::converge(&docker, env, printer).await?;
     let endpoints = apply::endpoints(env);
     match printer.format {
         Format::Json => printer.json(&json!({

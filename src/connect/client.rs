@@ -1,0 +1,241 @@
+//! A Kafka Connect REST client: the calls reconcile needs, with 409 (rebalancing, stale config)
+//! retried until a deadline. Blocking; callers run it off the async runtime.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long a 409 from a rebalancing cluster is retried.
+const CONFLICT_DEADLINE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("Kafka Connect answered {status} to {method} {path}: {message}")]
+    Http {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("cannot reach Kafka Connect at {0}: {1}")]
+    Transport(String, String),
+}
+
+/// A connector as Connect has it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Live {
+    pub config: BTreeMap<String, String>,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Status {
+    /// RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED, RESTARTING.
+    pub state: String,
+    pub trace: Option<String>,
+    pub tasks: Vec<TaskStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStatus {
+    pub id: u32,
+    pub state: String,
+    pub trace: Option<String>,
+}
+
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// One call; a 409 is retried with backoff until the conflict deadline.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ConnectError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let url = format!("{}{path}", self.base);
+            let response = match (method, body) {
+                ("GET", _) => self.agent.get(&url).call(),
+                ("DELETE", _) => self.agent.delete(&url).call(),
+                ("PUT", Some(body)) => self
+                    .agent
+                    .put(&url)
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string()),
+                ("PUT", None) => self.agent.put(&url).send_empty(),
+                ("POST", Some(body)) => self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string()),
+                (_, None) => self.agent.post(&url).send_empty(),
+                _ => unreachable!("methods used by this client"),
+            }
+            .map_err(|e| ConnectError::Transport(self.base.clone(), e.to_string()))?;
+            let status = response.status().as_u16();
+            let text = response.into_body().read_to_string().unwrap_or_default();
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if status == 409 && started.elapsed() < CONFLICT_DEADLINE {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            if status >= 400 {
+                let message = value["message"]
+                    .as_str()
+                    .map_or(text.clone(), str::to_string);
+                return Err(ConnectError::Http {
+                    method: method.into(),
+                    path: path.into(),
+                    status,
+                    message,
+                });
+            }
+            return Ok((status, value));
+        }
+    }
+
+    /// Every connector with its configuration and status, in one call.
+    pub fn list(&self) -> Result<BTreeMap<String, Live>, ConnectError> {
+        let (_, value) = self.call("GET", "/connectors?expand=info&expand=status", None)?;
+        let mut out = BTreeMap::new();
+        for (name, entry) in value.as_object().into_iter().flatten() {
+            out.insert(
+                name.clone(),
+                Live {
+                    config: string_map(&entry["info"]["config"]),
+                    status: parse_status(&entry["status"]),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn status(&self, name: &str) -> Result<Status, ConnectError> {
+        let (_, value) = self.call("GET", &format!("/connectors/{name}/status"), None)?;
+        Ok(parse_status(&value))
+    }
+
+    /// Creates or replaces the configuration; true when the connector was created.
+    pub fn put_config(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<bool, ConnectError> {
+        let (status, _) = self.call(
+            "PUT",
+            &format!("/connectors/{name}/config"),
+            Some(&json!(config)),
+        )?;
+        Ok(status == 201)
+    }
+
+    /// Connect's own validation: `(key, message)` for every invalid key.
+    pub fn validate(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, ConnectError> {
+        let class = config.get("connector.class").cloned().unwrap_or_default();
+        let mut body = config.clone();
+        body.insert("name".into(), name.into());
+        let path = format!("/connector-plugins/{class}/config/validate");
+        let (_, value) = self.call("PUT", &path, Some(&json!(body)))?;
+        let mut errors = Vec::new();
+        for entry in value["configs"].as_array().into_iter().flatten() {
+            let key = entry["value"]["name"].as_str().unwrap_or_default();
+            for message in entry["value"]["errors"].as_array().into_iter().flatten() {
+                errors.push((
+                    key.to_string(),
+                    message.as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+        Ok(errors)
+    }
+
+    pub fn pause(&self, name: &str) -> Result<(), ConnectError> {
+        self.call("PUT", &format!("/connectors/{name}/pause"), None)
+            .map(drop)
+    }
+
+    pub fn resume(&self, name: &str) -> Result<(), ConnectError> {
+        self.call("PUT", &format!("/connectors/{name}/resume"), None)
+            .map(drop)
+    }
+
+    pub fn stop(&self, name: &str) -> Result<(), ConnectError> {
+        self.call("PUT", &format!("/connectors/{name}/stop"), None)
+            .map(drop)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), ConnectError> {
+        self.call("DELETE", &format!("/connectors/{name}"), None)
+            .map(drop)
+    }
+
+    /// Restarts the connector and its tasks (only the failed ones with `only_failed`).
+    pub fn restart(&self, name: &str, only_failed: bool) -> Result<(), ConnectError> {
+        let path = format!("/connectors/{name}/restart?includeTasks=true&onlyFailed={only_failed}");
+        self.call("POST", &path, None).map(drop)
+    }
+}
+
+fn string_map(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            )
+        })
+        .collect()
+}
+
+fn parse_status(value: &Value) -> Status {
+    let trace = |v: &Value| v["trace"].as_str().map(str::to_string);
+    Status {
+        state: value["connector"]["state"]
+            .as_str()
+            .unwrap_or("UNKNOWN")
+            .to_string(),
+        trace: trace(&value["connector"]),
+        tasks: value["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| TaskStatus {
+                id: t["id"].as_u64().unwrap_or(0) as u32,
+                state: t["state"].as_str().unwrap_or("UNKNOWN").to_string(),
+                trace: trace(t),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,4 @@
+//! Kafka Connect: the REST client and the reconcile of connector definitions.
+
+pub mod client;
+pub mod reconcile;

@@ -1,0 +1,277 @@
+//! Connectors as code: the plan is a pure diff of the definitions against what Connect has; the
+//! apply validates every changed connector first (nothing is written when one is invalid),
+//! writes with the idempotent `PUT /connectors/{name}/config`, sets the desired state, and waits
+//! until each connector and all its tasks are there, reporting a failed task's trace.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::client::{Client, ConnectError, Live, Status};
+use crate::error::Error;
+use crate::model::{Connector, ConnectorState};
+use crate::output::{Printer, Style};
+use crate::plan::{Action, Change, Kind, Plan};
+use crate::secrets::MASK;
+
+/// Keys Connect adds to every configuration.
+const ADDED_BY_CONNECT: [&str; 1] = ["name"];
+/// What Connect shows instead of a password.
+const HIDDEN: &str = "[hidden]";
+
+pub fn diff(
+    environment: &str,
+    desired: &[Connector],
+    live: &BTreeMap<String, Live>,
+    prune: bool,
+) -> Plan {
+    let mut changes = Vec::new();
+    for connector in desired {
+        let change = match live.get(&connector.name) {
+            None => Change::new(
+                Kind::Connector,
+                &connector.name,
+                Action::Create,
+                "not found",
+            ),
+            Some(have) => {
+                let mut reasons = changed_keys(connector, &have.config);
+                let state = state_word(connector.state);
+                if have.status.state != state && have.status.state != "FAILED" {
+                    reasons.push(format!("state {} → {state}", have.status.state));
+                }
+                if reasons.is_empty() {
+                    Change::new(
+                        Kind::Connector,
+                        &connector.name,
+                        Action::Unchanged,
+                        "configuration and state unchanged",
+                    )
+                } else {
+                    Change {
+                        kind: Kind::Connector,
+                        name: connector.name.clone(),
+                        action: Action::Update,
+                        reasons,
+                    }
+                }
+            }
+        };
+        changes.push(change);
+    }
+    for name in live
+        .keys()
+        .filter(|n| !desired.iter().any(|c| &c.name == *n))
+    {
+        changes.push(if prune {
+            Change::new(
+                Kind::Connector,
+                name,
+                Action::Remove,
+                "not in the environment file",
+            )
+        } else {
+            Change::new(
+                Kind::Connector,
+                name,
+                Action::Unchanged,
+                "not in the environment file; kept (--prune deletes it)",
+            )
+        });
+    }
+    Plan {
+        environment: environment.to_string(),
+        changes,
+    }
+}
+
+/// `key: old → new` for every difference; secret values masked.
+fn changed_keys(connector: &Connector, live: &BTreeMap<String, String>) -> Vec<String> {
+    let show = |key: &str, value: Option<&String>| match value {
+        None => "(unset)".to_string(),
+        Some(_) if connector.secret_keys.contains(key) => MASK.to_string(),
+        Some(v) => v.clone(),
+    };
+    let mut reasons = Vec::new();
+    for (key, want) in &connector.config {
+        let have = live.get(key);
+        if have.is_some_and(|h| h == want || h == HIDDEN) {
+            continue;
+        }
+        reasons.push(format!(
+            "{key}: {} → {}",
+            show(key, have),
+            show(key, Some(want))
+        ));
+    }
+    for key in live.keys() {
+        if !connector.config.contains_key(key) && !ADDED_BY_CONNECT.contains(&key.as_str()) {
+            reasons.push(format!("{key}: {} → (unset)", show(key, live.get(key))));
+        }
+    }
+    reasons
+}
+
+fn state_word(state: ConnectorState) -> &'static str {
+    match state {
+        ConnectorState::Running => "RUNNING",
+        ConnectorState::Paused => "PAUSED",
+        ConnectorState::Stopped => "STOPPED",
+    }
+}
+
+impl From<ConnectError> for Error {
+    fn from(error: ConnectError) -> Self {
+        let hint = match &error {
+            ConnectError::Transport(..) => {
+                "is the Connect service up? `deploy local status` shows it"
+            }
+            ConnectError::Http { .. } => "`deploy local logs connect` shows what Connect says",
+        };
+        Error::user(error.to_string()).with_hint(hint)
+    }
+}
+
+/// Carries out a connector plan. Blocking.
+pub fn apply(
+    client: &Client,
+    desired: &[Connector],
+    plan: &Plan,
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let writes: Vec<&Connector> = desired
+        .iter()
+        .filter(|c| {
+            matches!(
+                plan.action_of(Kind::Connector, &c.name),
+                Some(Action::Create | Action::Update)
+            )
+        })
+        .collect();
+    // Every changed connector is validated before the first write.
+    let mut invalid = Vec::new();
+    for connector in &writes {
+        for (key, message) in client.validate(&connector.name, &connector.config)? {
+            invalid.push(format!("{}: {key}: {message}", connector.name));
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(Error::user(format!(
+            "Kafka Connect refused the configuration of {} key(s); nothing was changed",
+            invalid.len()
+        ))
+        .with_details(invalid));
+    }
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == Kind::Connector && c.action == Action::Remove)
+    {
+        client.delete(&change.name)?;
+        printer.status(&format!("  - connector {} deleted", change.name));
+    }
+    for connector in &writes {
+        let created = client.put_config(&connector.name, &connector.config)?;
+        let status = client.status(&connector.name).unwrap_or_default();
+        match (connector.state, status.state.as_str()) {
+            (ConnectorState::Running, "PAUSED" | "STOPPED") => client.resume(&connector.name)?,
+            (ConnectorState::Paused, s) if s != "PAUSED" => client.pause(&connector.name)?,
+            (ConnectorState::Stopped, s) if s != "STOPPED" => client.stop(&connector.name)?,
+            _ => {}
+        }
+        printer.status(&format!(
+            "  {} connector {} {}",
+            if created { "+" } else { "~" },
+            connector.name,
+            if created { "created" } else { "updated" }
+        ));
+    }
+    for connector in &writes {
+        let took = wait(client, connector, timeout)?;
+        printer.status(&format!(
+            "  {} connector {} {} in {:.1}s",
+            printer.paint(Style::Ok, "✓"),
+            connector.name,
+            state_word(connector.state).to_lowercase(),
+            took.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+/// Waits until the connector is in its desired state and, when running, all its tasks run.
+pub fn wait(client: &Client, connector: &Connector, timeout: Duration) -> Result<Duration, Error> {
+    let started = Instant::now();
+    let want = state_word(connector.state);
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let status = client.status(&connector.name)?;
+        if let Some(failure) = failure(&connector.name, &status) {
+            return Err(failure);
+        }
+        let tasks_ok = match connector.state {
+            ConnectorState::Running => {
+                !status.tasks.is_empty() && status.tasks.iter().all(|t| t.state == "RUNNING")
+            }
+            ConnectorState::Paused => status.tasks.iter().all(|t| t.state == "PAUSED"),
+            ConnectorState::Stopped => true,
+        };
+        if status.state == want && tasks_ok {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            let tasks: Vec<String> = status
+                .tasks
+                .iter()
+                .map(|t| format!("task {} {}", t.id, t.state))
+                .collect();
+            return Err(Error::user(format!(
+                "connector `{}` is not {want} after {}s: connector {}, {}",
+                connector.name,
+                timeout.as_secs(),
+                status.state,
+                if tasks.is_empty() {
+                    "no tasks".into()
+                } else {
+                    tasks.join(", ")
+                }
+            ))
+            .with_hint(format!(
+                "`deploy local connectors status` and `deploy local logs {}`",
+                "connect"
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// A FAILED connector or task, with the head of its trace.
+fn failure(name: &str, status: &Status) -> Option<Error> {
+    let trace_lines = |trace: &Option<String>| -> Vec<String> {
+        trace
+            .as_deref()
+            .unwrap_or("(no trace)")
+            .lines()
+            .take(12)
+            .map(str::to_string)
+            .collect()
+    };
+    if status.state == "FAILED" {
+        return Some(
+            Error::user(format!("connector `{name}` FAILED"))
+                .with_details(trace_lines(&status.trace))
+                .with_hint(format!(
+                    "fix the configuration, then `deploy local connectors restart {name}`"
+                )),
+        );
+    }
+    let task = status.tasks.iter().find(|t| t.state == "FAILED")?;
+    Some(
+        Error::user(format!("connector `{name}`: task {} FAILED", task.id))
+            .with_details(trace_lines(&task.trace))
+            .with_hint(format!(
+                "fix the cause, then `deploy local connectors restart {name} --failed-only`"
+            )),
+    )
+}

@@ -1,0 +1,226 @@
+//! The environment's connectors against the local Kafka Connect: plan, apply, status, restart.
+
+use std::collections::BTreeMap;
+
+use bollard::Docker;
+use serde_json::json;
+
+use super::{docker, observe};
+use crate::connect::client::Client;
+use crate::connect::reconcile;
+use crate::error::{Error, exit};
+use crate::model::Environment;
+use crate::output::{Format, Printer, Style};
+use crate::plan::Plan;
+
+/// Where the Connect REST API answers from here: its published port, else the container's
+/// address on the environment's network.
+async fn client(docker: &Docker, env: &Environment) -> Result<Client, Error> {
+    let connect = env.connect.as_ref().ok_or_else(|| {
+        Error::user(format!(
+            "environment `{}` has no `connect:` section",
+            env.name
+        ))
+        .with_hint("add `connect: { service: connect }` and connectors")
+    })?;
+    let service = env
+        .service(&connect.service)
+        .expect("resolve checked the Connect service");
+    if let Some(port) = service.ports.iter().find(|p| p.container == connect.port) {
+        let address = if port.address.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            port.address.to_string()
+        };
+        return Ok(Client::new(&format!("http://{address}:{}", port.host)));
+    }
+    let containers = observe::containers(docker, &env.name, &env.network).await?;
+    let ip = containers
+        .iter()
+        .find(|c| c.service == connect.service)
+        .and_then(|c| c.ip)
+        .ok_or_else(|| {
+            Error::user(format!(
+                "the Connect service `{}` is not running",
+                connect.service
+            ))
+            .with_hint("`deploy local up` starts it")
+        })?;
+    Ok(Client::new(&format!("http://{ip}:{}", connect.port)))
+}
+
+fn say_skipped(env: &Environment, printer: &Printer) {
+    for (name, reason) in &env.skipped_connectors {
+        printer.status(&format!(
+            "  {} connector {name} skipped: {reason}",
+            printer.paint(Style::Warn, "!")
+        ));
+    }
+}
+
+async fn plan(
+    client: &Client,
+    env: &Environment,
+    prune: bool,
+) -> Result<(Plan, BTreeMap<String, crate::connect::client::Live>), Error> {
+    let live = blocking(|| client.list()).await?;
+    Ok((
+        reconcile::diff(&env.name, &env.connectors, &live, prune),
+        live,
+    ))
+}
+
+/// Runs blocking Connect calls without stalling the runtime.
+async fn blocking<T>(
+    f: impl FnOnce() -> Result<T, crate::connect::client::ConnectError>,
+) -> Result<T, Error> {
+    tokio::task::block_in_place(f).map_err(Error::from)
+}
+
+/// After `local up`: bring the connectors in line (no pruning).
+pub async fn converge(docker: &Docker, env: &Environment, printer: &Printer) -> Result<(), Error> {
+    if env.connectors.is_empty() && env.skipped_connectors.is_empty() {
+        return Ok(());
+    }
+    say_skipped(env, printer);
+    if env.connectors.is_empty() {
+        return Ok(());
+    }
+    let client = client(docker, env).await?;
+    let (plan, _) = plan(&client, env, false).await?;
+    if plan.is_empty() {
+        printer.status(&format!("connectors: {} unchanged", env.connectors.len()));
+        return Ok(());
+    }
+    let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
+    tokio::task::block_in_place(|| {
+        reconcile::apply(&client, &env.connectors, &plan, timeout, printer)
+    })
+}
+
+pub async fn plan_command(
+    env: &Environment,
+    printer: &Printer,
+    prune: bool,
+    detailed_exitcode: bool,
+) -> Result<u8, Error> {
+    let docker = docker::connect().await?;
+    let client = client(&docker, env).await?;
+    let (plan, _) = plan(&client, env, prune).await?;
+    say_skipped(env, printer);
+    match printer.format {
+        Format::Json => printer.json(&json!({"plan": plan, "skipped": env.skipped_connectors})),
+        Format::Text => printer.data(&plan.render_text(true)),
+    }
+    Ok(if detailed_exitcode && !plan.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    })
+}
+
+pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) -> Result<u8, Error> {
+    let docker = docker::connect().await?;
+    let client = client(&docker, env).await?;
+    let (plan, _) = plan(&client, env, prune).await?;
+    say_skipped(env, printer);
+    if plan.is_empty() {
+        printer.status("connectors: nothing to change");
+        return Ok(exit::SUCCESS);
+    }
+    printer.status(plan.render_text(false).trim_end());
+    let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
+    tokio::task::block_in_place(|| {
+        reconcile::apply(&client, &env.connectors, &plan, timeout, printer)
+    })?;
+    Ok(exit::SUCCESS)
+}
+
+pub async fn status_command(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+    let docker = docker::connect().await?;
+    let client = client(&docker, env).await?;
+    let live = blocking(|| client.list()).await?;
+    let mut names: Vec<&String> = live.keys().collect();
+    for connector in &env.connectors {
+        if !live.contains_key(&connector.name) {
+            names.push(&connector.name);
+        }
+    }
+    let rows: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| {
+            let status = live.get(*name).map(|l| l.status.clone());
+            let defined = env.connectors.iter().any(|c| &c.name == *name);
+            json!({
+                "name": name,
+                "defined": defined,
+                "state": status.as_ref().map_or("ABSENT".to_string(), |s| s.state.clone()),
+                "tasks": status.as_ref().map(|s| s.tasks.iter().map(|t| json!({"id": t.id, "state": t.state, "trace": t.trace})).collect::<Vec<_>>()).unwrap_or_default(),
+                "trace": status.and_then(|s| s.trace),
+            })
+        })
+        .collect();
+    match printer.format {
+        Format::Json => {
+            printer.json(&json!({"connectors": rows, "skipped": env.skipped_connectors}))
+        }
+        Format::Text => {
+            let mut table = vec![
+                ["CONNECTOR", "STATE", "TASKS", "DEFINED"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            for row in &rows {
+                let tasks: Vec<String> = row["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| format!("{}:{}", t["id"], t["state"].as_str().unwrap_or_default()))
+                    .collect();
+                table.push(vec![
+                    row["name"].as_str().unwrap_or_default().to_string(),
+                    row["state"].as_str().unwrap_or_default().to_string(),
+                    if tasks.is_empty() {
+                        "-".into()
+                    } else {
+                        tasks.join(" ")
+                    },
+                    if row["defined"] == true {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    },
+                ]);
+            }
+            printer.data(&crate::output::table(&table));
+            say_skipped(env, printer);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub async fn restart_command(
+    env: &Environment,
+    printer: &Printer,
+    name: Option<&str>,
+    failed_only: bool,
+) -> Result<u8, Error> {
+    let docker = docker::connect().await?;
+    let client = client(&docker, env).await?;
+    let names: Vec<String> = match name {
+        Some(n) => vec![n.to_string()],
+        None => env.connectors.iter().map(|c| c.name.clone()).collect(),
+    };
+    for name in &names {
+        blocking(|| client.restart(name, failed_only)).await?;
+        printer.status(&format!(
+            "  restarted {name}{}",
+            if failed_only { " (failed parts)" } else { "" }
+        ));
+    }
+    let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
+    for connector in env.connectors.iter().filter(|c| names.contains(&c.name)) {
+        tokio::task::block_in_place(|| reconcile::wait(&client, connector, timeout))?;
+    }
+    Ok(exit::SUCCESS)
+}
