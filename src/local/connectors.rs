@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use bollard::Docker;
 use serde_json::json;
 
 use super::{docker, observe};
@@ -14,8 +13,8 @@ use crate::output::{Format, Printer, Style};
 use crate::plan::Plan;
 
 /// Where the Connect REST API answers from here: its published port, else the container's
-/// address on the environment's network.
-async fn client(docker: &Docker, env: &Environment) -> Result<Client, Error> {
+/// address on the environment's network (the only case that asks Docker).
+async fn client(env: &Environment) -> Result<Client, Error> {
     let connect = env.connect.as_ref().ok_or_else(|| {
         Error::user(format!(
             "environment `{}` has no `connect:` section",
@@ -34,7 +33,8 @@ async fn client(docker: &Docker, env: &Environment) -> Result<Client, Error> {
         };
         return Ok(Client::new(&format!("http://{address}:{}", port.host)));
     }
-    let containers = observe::containers(docker, &env.name, &env.network).await?;
+    let docker = docker::connect().await?;
+    let containers = observe::containers(&docker, &env.name, &env.network).await?;
     let ip = containers
         .iter()
         .find(|c| c.service == connect.service)
@@ -78,7 +78,7 @@ async fn blocking<T>(
 }
 
 /// After `local up`: bring the connectors in line (no pruning).
-pub async fn converge(docker: &Docker, env: &Environment, printer: &Printer) -> Result<(), Error> {
+pub async fn converge(env: &Environment, printer: &Printer) -> Result<(), Error> {
     if env.connectors.is_empty() && env.skipped_connectors.is_empty() {
         return Ok(());
     }
@@ -86,7 +86,7 @@ pub async fn converge(docker: &Docker, env: &Environment, printer: &Printer) -> 
     if env.connectors.is_empty() {
         return Ok(());
     }
-    let client = client(docker, env).await?;
+    let client = client(env).await?;
     let (plan, _) = plan(&client, env, false).await?;
     if plan.is_empty() {
         printer.status(&format!("connectors: {} unchanged", env.connectors.len()));
@@ -104,8 +104,7 @@ pub async fn plan_command(
     prune: bool,
     detailed_exitcode: bool,
 ) -> Result<u8, Error> {
-    let docker = docker::connect().await?;
-    let client = client(&docker, env).await?;
+    let client = client(env).await?;
     let (plan, _) = plan(&client, env, prune).await?;
     say_skipped(env, printer);
     match printer.format {
@@ -120,8 +119,7 @@ pub async fn plan_command(
 }
 
 pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) -> Result<u8, Error> {
-    let docker = docker::connect().await?;
-    let client = client(&docker, env).await?;
+    let client = client(env).await?;
     let (plan, _) = plan(&client, env, prune).await?;
     say_skipped(env, printer);
     if plan.is_empty() {
@@ -137,8 +135,7 @@ pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) ->
 }
 
 pub async fn status_command(env: &Environment, printer: &Printer) -> Result<u8, Error> {
-    let docker = docker::connect().await?;
-    let client = client(&docker, env).await?;
+    let client = client(env).await?;
     let live = blocking(|| client.list()).await?;
     let mut names: Vec<&String> = live.keys().collect();
     for connector in &env.connectors {
@@ -205,8 +202,7 @@ pub async fn restart_command(
     name: Option<&str>,
     failed_only: bool,
 ) -> Result<u8, Error> {
-    let docker = docker::connect().await?;
-    let client = client(&docker, env).await?;
+    let client = client(env).await?;
     let names: Vec<String> = match name {
         Some(n) => vec![n.to_string()],
         None => env.connectors.iter().map(|c| c.name.clone()).collect(),

@@ -97,7 +97,7 @@ pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
             started.elapsed().as_secs_f64()
         ));
     }
-    connectors::converge(&docker, env, printer).await?;
+    connectors::converge(env, printer).await?;
     let endpoints = apply::endpoints(env);
     match printer.format {
         Format::Json => printer.json(&json!({

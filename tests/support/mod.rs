@@ -190,4 +190,5 @@ pub fn assert_nothing_created(env: &str) {
     assert!(volumes(env).is_empty(), "volumes: {:?}", volumes(env));
 }
 
+pub mod connect_emulator;
 pub mod http;

@@ -1,0 +1,410 @@
+//! A stateful Kafka Connect REST emulator for the reconcile tests, following the Kafka Connect
+//! REST API reference for the endpoints `deploy` uses: status codes (201 on create, 200 on
+//! update, 202 on pause/resume/restart, 204 on stop/delete), `{"error_code", "message"}` error
+//! bodies, 409 while "rebalancing", connector and task states with traces. It can be told to
+//! answer 409 for a while, to start tasks late, and (through the config key
+//! `emulator.fail-task`) to fail a task with a given trace.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The plugin classes the emulated worker has, with the keys each requires.
+const PLUGINS: [(&str, &str, &[&str]); 3] = [
+    (
+        "io.debezium.connector.postgresql.PostgresConnector",
+        "source",
+        &["database.hostname", "database.dbname", "topic.prefix"],
+    ),
+    (
+        "io.confluent.connect.s3.S3SinkConnector",
+        "sink",
+        &["s3.bucket.name", "topics"],
+    ),
+    (
+        "org.apache.kafka.connect.tools.MockSourceConnector",
+        "source",
+        &[],
+    ),
+];
+
+#[derive(Clone)]
+struct Connector {
+    config: BTreeMap<String, String>,
+    state: String,
+    tasks: Vec<String>,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    connectors: BTreeMap<String, Connector>,
+    /// Answer 409 to this many more writes.
+    conflicts: usize,
+    /// Tasks show UNASSIGNED for this long after a (re)configuration.
+    task_delay: Duration,
+    /// Every request as `METHOD path`.
+    log: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Emulator {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Emulator {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test port");
+        Self::serve(listener)
+    }
+
+    pub fn serve(listener: TcpListener) -> Self {
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || handle(stream, &shared));
+            }
+        });
+        Emulator { url, state }
+    }
+
+    pub fn conflict_next(&self, writes: usize) {
+        self.state.lock().expect("lock").conflicts = writes;
+    }
+
+    pub fn delay_tasks(&self, delay: Duration) {
+        self.state.lock().expect("lock").task_delay = delay;
+    }
+
+    /// The requests so far that change something (PUT, POST, DELETE), validation excluded.
+    pub fn writes(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .expect("lock")
+            .log
+            .iter()
+            .filter(|r| !r.starts_with("GET") && !r.contains("/config/validate"))
+            .cloned()
+            .collect()
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.state.lock().expect("lock").log.clone()
+    }
+
+    pub fn config(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.state
+            .lock()
+            .expect("lock")
+            .connectors
+            .get(name)
+            .map(|c| c.config.clone())
+    }
+
+    /// Adds a connector behind the tool's back (an unmanaged one).
+    pub fn insert(&self, name: &str, class: &str) {
+        let config = BTreeMap::from([
+            ("connector.class".to_string(), class.to_string()),
+            ("name".to_string(), name.to_string()),
+        ]);
+        let connector = configure(config);
+        self.state
+            .lock()
+            .expect("lock")
+            .connectors
+            .insert(name.to_string(), connector);
+    }
+}
+
+fn configure(config: BTreeMap<String, String>) -> Connector {
+    let count: usize = config
+        .get("tasks.max")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    Connector {
+        tasks: vec!["RUNNING".into(); count],
+        config,
+        state: "RUNNING".into(),
+        started: Instant::now(),
+    }
+}
+
+fn error(code: u16, message: &str) -> (u16, Value) {
+    (code, json!({"error_code": code, "message": message}))
+}
+
+fn status(name: &str, connector: &Connector, delay: Duration) -> Value {
+    let waiting = connector.started.elapsed() < delay;
+    let fail = connector.config.get("emulator.fail-task");
+    let tasks: Vec<Value> = connector
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(id, state)| {
+            let state = if waiting && state == "RUNNING" { "UNASSIGNED" } else { state.as_str() };
+            match fail {
+                Some(trace) if id == 0 && state == "RUNNING" => {
+                    json!({"id": id, "state": "FAILED", "worker_id": "emulator:8083", "trace": trace})
+                }
+                _ => json!({"id": id, "state": state, "worker_id": "emulator:8083"}),
+            }
+        })
+        .collect();
+    let kind = PLUGINS
+        .iter()
+        .find(|p| Some(&p.0.to_string()) == connector.config.get("connector.class"))
+        .map_or("unknown", |p| p.1);
+    json!({
+        "name": name,
+        "connector": {"state": connector.state, "worker_id": "emulator:8083"},
+        "tasks": tasks,
+        "type": kind,
+    })
+}
+
+fn info(name: &str, connector: &Connector) -> Value {
+    let tasks: Vec<Value> = (0..connector.tasks.len())
+        .map(|t| json!({"connector": name, "task": t}))
+        .collect();
+    json!({"name": name, "config": connector.config, "tasks": tasks, "type": "source"})
+}
+
+fn validate(class: &str, config: &BTreeMap<String, String>) -> (u16, Value) {
+    let Some((_, _, required)) = PLUGINS.iter().find(|p| p.0 == class) else {
+        return error(
+            400,
+            &format!(
+                "Failed to find any class that implements Connector and which name matches {class}"
+            ),
+        );
+    };
+    let mut configs = Vec::new();
+    let mut count = 0;
+    let mut keys: Vec<&str> = config.keys().map(String::as_str).collect();
+    keys.extend(required.iter().copied());
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let value = config.get(key);
+        let mut errors = Vec::new();
+        if value.is_none() && required.contains(&key) {
+            errors.push(format!(
+                "Missing required configuration \"{key}\" which has no default value."
+            ));
+        }
+        if value.is_some_and(|v| v == "invalid") {
+            errors.push(format!("Invalid value invalid for configuration {key}"));
+        }
+        count += errors.len();
+        configs.push(json!({
+            "definition": {"name": key},
+            "value": {"name": key, "value": value, "recommended_values": [], "errors": errors, "visible": true},
+        }));
+    }
+    (
+        200,
+        json!({"name": class, "error_count": count, "groups": ["Common"], "configs": configs}),
+    )
+}
+
+fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Value) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let write = method != "GET" && !path.ends_with("/config/validate");
+    if write && state.conflicts > 0 {
+        state.conflicts -= 1;
+        return error(
+            409,
+            "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
+        );
+    }
+    let delay = state.task_delay;
+    let not_found = |name: &str| error(404, &format!("Connector {name} not found"));
+    match (method, parts.as_slice()) {
+        ("GET", [""]) => (
+            200,
+            json!({"version": "3.9.2", "commit": "emulator", "kafka_cluster_id": "emulator"}),
+        ),
+        ("GET", ["connector-plugins"]) => (
+            200,
+            Value::Array(
+                PLUGINS
+                    .iter()
+                    .map(|p| json!({"class": p.0, "type": p.1, "version": "emulated"}))
+                    .collect(),
+            ),
+        ),
+        ("PUT", ["connector-plugins", class, "config", "validate"]) => {
+            let config: BTreeMap<String, String> = serde_json::from_str(body).unwrap_or_default();
+            validate(class, &config)
+        }
+        ("GET", ["connectors"]) => {
+            let expand: Vec<&str> = query
+                .split('&')
+                .filter_map(|kv| kv.strip_prefix("expand="))
+                .collect();
+            if expand.is_empty() {
+                return (200, json!(state.connectors.keys().collect::<Vec<_>>()));
+            }
+            let mut out = serde_json::Map::new();
+            for (name, connector) in &state.connectors {
+                let mut entry = serde_json::Map::new();
+                if expand.contains(&"info") {
+                    entry.insert("info".into(), info(name, connector));
+                }
+                if expand.contains(&"status") {
+                    entry.insert("status".into(), status(name, connector, delay));
+                }
+                out.insert(name.clone(), Value::Object(entry));
+            }
+            (200, Value::Object(out))
+        }
+        ("GET", ["connectors", name]) => match state.connectors.get(*name) {
+            Some(c) => (200, info(name, c)),
+            None => not_found(name),
+        },
+        ("GET", ["connectors", name, "config"]) => match state.connectors.get(*name) {
+            Some(c) => (200, json!(c.config)),
+            None => not_found(name),
+        },
+        ("GET", ["connectors", name, "status"]) => match state.connectors.get(*name) {
+            Some(c) => (200, status(name, c, delay)),
+            None => not_found(name),
+        },
+        ("PUT", ["connectors", name, "config"]) => {
+            let Ok(mut config) = serde_json::from_str::<BTreeMap<String, String>>(body) else {
+                return error(
+                    400,
+                    "Cannot deserialize the configuration: values must be strings",
+                );
+            };
+            let class = config.get("connector.class").cloned().unwrap_or_default();
+            let (_, validation) = validate(&class, &config);
+            if validation["error_count"].as_u64().unwrap_or(1) > 0 {
+                return error(
+                    400,
+                    &format!(
+                        "Connector configuration is invalid and contains {} error(s)",
+                        validation["error_count"]
+                    ),
+                );
+            }
+            config.insert("name".into(), name.to_string());
+            let existed = state.connectors.get(*name).cloned();
+            let mut connector = configure(config);
+            if let Some(old) = &existed {
+                if old.state != "RUNNING" {
+                    connector.state = old.state.clone();
+                    connector.tasks = old.tasks.clone();
+                }
+            }
+            let body = info(name, &connector);
+            state.connectors.insert(name.to_string(), connector);
+            (if existed.is_some() { 200 } else { 201 }, body)
+        }
+        ("PUT", ["connectors", name, action @ ("pause" | "resume" | "stop")]) => {
+            let Some(connector) = state.connectors.get_mut(*name) else {
+                return not_found(name);
+            };
+            let count: usize = connector
+                .config
+                .get("tasks.max")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            match *action {
+                "pause" => {
+                    connector.state = "PAUSED".into();
+                    connector.tasks = vec!["PAUSED".into(); count];
+                    (202, Value::Null)
+                }
+                "resume" => {
+                    connector.state = "RUNNING".into();
+                    connector.tasks = vec!["RUNNING".into(); count];
+                    connector.started = Instant::now();
+                    (202, Value::Null)
+                }
+                _ => {
+                    connector.state = "STOPPED".into();
+                    connector.tasks = Vec::new();
+                    (204, Value::Null)
+                }
+            }
+        }
+        ("POST", ["connectors", name, "restart"]) => {
+            let Some(connector) = state.connectors.get_mut(*name) else {
+                return not_found(name);
+            };
+            connector.started = Instant::now();
+            (202, Value::Null)
+        }
+        ("DELETE", ["connectors", name]) => match state.connectors.remove(*name) {
+            Some(_) => (204, Value::Null),
+            None => not_found(name),
+        },
+        _ => error(404, &format!("HTTP 404 Not Found: {method} {path}")),
+    }
+}
+
+fn handle(stream: TcpStream, state: &Mutex<State>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let mut words = request_line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let target = words.next().unwrap_or("/").to_string();
+    let (status, value) = {
+        let mut state = state.lock().expect("lock");
+        state.log.push(format!("{method} {target}"));
+        route(
+            &mut state,
+            &method,
+            &target,
+            &String::from_utf8_lossy(&body),
+        )
+    };
+    let text = if value.is_null() {
+        String::new()
+    } else {
+        value.to_string()
+    };
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        409 => "Conflict",
+        _ => "Status",
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let mut stream = stream;
+    let _ = stream.write_all(response.as_bytes());
+}
