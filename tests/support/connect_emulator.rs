@@ -300,11 +300,10 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
             config.insert("name".into(), name.to_string());
             let existed = state.connectors.get(*name).cloned();
             let mut connector = configure(config);
-            if let Some(old) = &existed {
-                if old.state != "RUNNING" {
-                    connector.state = old.state.clone();
-                    connector.tasks = old.tasks.clone();
-                }
+            // A paused or stopped connector keeps its state across a configuration change.
+            if let Some(old) = existed.as_ref().filter(|o| o.state != "RUNNING") {
+                connector.state = old.state.clone();
+                connector.tasks = old.tasks.clone();
             }
             let body = info(name, &connector);
             state.connectors.insert(name.to_string(), connector);
