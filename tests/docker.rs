@@ -69,6 +69,48 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         ]
     );
 
+    // The default connectors, registered against the Connect stand-in (the REST emulator):
+    // exactly the configuration the shared definitions give, the sink skipped without a bucket.
+    assert!(
+        up.stderr
+            .contains("connector orders-sink skipped: S3_SINK_BUCKET not set"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("✓ connector orders-source running"),
+        "{}",
+        up.stderr
+    );
+    let config = ureq::get("http://127.0.0.1:41103/connectors/orders-source/config")
+        .call()
+        .expect("Connect answers")
+        .into_body()
+        .read_to_string()
+        .expect("a body");
+    let config: serde_json::Value = serde_json::from_str(&config).expect("JSON");
+    assert_eq!(
+        config["connector.class"],
+        "io.debezium.connector.postgresql.PostgresConnector"
+    );
+    assert_eq!(config["database.hostname"], "postgres");
+    assert_eq!(config["database.port"], "5432");
+    assert_eq!(config["topic.prefix"], "ord");
+    assert_eq!(config["publication.name"], "cdc_publication");
+    assert_eq!(
+        config["key.converter"],
+        "io.confluent.connect.avro.AvroConverter"
+    );
+    assert_eq!(
+        config["value.converter"],
+        "io.confluent.connect.avro.AvroConverter"
+    );
+    assert_eq!(
+        config["value.converter.schema.registry.url"],
+        "http://registry:8080/apis/ccompat/v7"
+    );
+    assert_eq!(config["database.password"], secret);
+
     // The real PostgreSQL, started with local.yaml's command and init SQL: logical decoding works
     // and the demo publication exists.
     assert_eq!(psql(&stack, "show wal_level"), "logical");
@@ -114,6 +156,11 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         started.elapsed()
     );
     assert!(again.stderr.contains("is up to date"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("connectors: 1 unchanged"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(ids(&stack), before);
     assert_eq!(
         stack.deploy(&["local", "plan", "--detailed-exitcode"]).code,

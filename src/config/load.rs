@@ -293,7 +293,7 @@ fn substitute(
     secret_paths: &mut BTreeSet<String>,
 ) -> Result<(), ConfigError> {
     match &mut node.kind {
-        Kind::Scalar { text, .. } => {
+        Kind::Scalar { text, plain } => {
             let done = variables.substitute(text).map_err(|e| {
                 let error = ConfigError::new(node.mark.clone(), path.to_string(), e.message);
                 match e.hint {
@@ -306,6 +306,10 @@ fn substitute(
                 secrets.extend(done.secrets);
             }
             if done.changed {
+                // A variable that is empty gives an empty string, not YAML's null.
+                if done.text.is_empty() {
+                    *plain = false;
+                }
                 *text = done.text;
             }
         }

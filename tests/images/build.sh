@@ -8,13 +8,16 @@
 #                                  the same ports, no JVM
 #   deploy-test/registry:standin   stand-in for apicurio/apicurio-registry (port 8080, ccompat v7)
 #   deploy-test/kafka-ui:standin   stand-in for kafbat/kafka-ui (port 8080, /actuator/health)
+#   deploy-test/connect:standin    stand-in for Kafka Connect: the tests' REST emulator, built
+#                                  from $CONNECT_EMULATOR_BIN (made by `cargo build --example
+#                                  connect_emulator`); skipped when that is not given
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${DEPLOY_TEST_IMAGE_WORK:-/var/tmp/deploy-test-images}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 # Images carry a hash of the files they are built from, so a changed script rebuilds them.
-inputs=$(cd "$here" && cat build.sh postgres/* standin/*/* | sha256sum | cut -c1-16)
+inputs=$(cd "$here" && cat build.sh postgres/* standin/*/* connect/* | sha256sum | cut -c1-16)
 have() {
   [ "$(docker image inspect -f '{{index .Config.Labels "deploy-test.inputs"}}' "$1" 2>/dev/null)" = "$inputs" ]
 }
@@ -80,8 +83,23 @@ build_http_standin() {
   import_standin "$tag" "$root" '["/bin/sh", "-c", "trap \"exit 0\" TERM INT; httpd -f -p 8080 -h /srv & wait"]'
 }
 
+build_connect() {
+  local tag=deploy-test/connect:standin bin=${CONNECT_EMULATOR_BIN:-}
+  [ -n "$bin" ] || return 0
+  local context="$work/connect-context" digest
+  digest=$(sha256sum "$bin" | cut -c1-16)
+  [ "$(docker image inspect -f '{{index .Config.Labels "deploy-test.inputs"}}' "$tag" 2>/dev/null)" = "$inputs-$digest" ] && return
+  rm -rf "$context" && mkdir -p "$context"
+  cp "$bin" "$context/connect_emulator"
+  cp "$here/connect/Dockerfile" "$here/connect/connect-distributed.sh" "$context/"
+  DOCKER_BUILDKIT=0 docker build -q --label "deploy-test.inputs=$inputs-$digest" -t "$tag" "$context" \
+    >"$work/connect-build.log" 2>&1 || { cat "$work/connect-build.log" >&2; exit 1; }
+  rm -rf "$context"
+}
+
 mkdir -p "$work"
 build_kafka
 build_http_standin deploy-test/registry:standin registry apis/ccompat/v7/subjects '[]'
 build_http_standin deploy-test/kafka-ui:standin kafka-ui actuator/health '{"status":"UP"}'
 build_postgres
+build_connect

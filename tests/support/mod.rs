@@ -16,8 +16,10 @@ pub fn root() -> &'static Path {
 pub fn ensure_images() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let result = BUILT.get_or_init(|| {
+        let emulator = build_connect_emulator()?;
         let output = Command::new("bash")
             .arg(root().join("tests/images/build.sh"))
+            .env("CONNECT_EMULATOR_BIN", emulator)
             .output()
             .map_err(|e| format!("cannot run tests/images/build.sh: {e}"))?;
         if output.status.success() {
@@ -33,6 +35,35 @@ pub fn ensure_images() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// Builds the Kafka Connect REST emulator program for the Connect stand-in image.
+fn build_connect_emulator() -> Result<PathBuf, String> {
+    let target = Path::new(env!("CARGO_BIN_EXE_deploy"))
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot tell the target directory")?
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "connect_emulator",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the Connect emulator failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(target.join("debug/examples/connect_emulator"))
 }
 
 pub struct Run {
