@@ -26,7 +26,7 @@ pub fn attach(env: &mut Environment, printer: &Printer) -> Result<(), Error> {
         };
         for name in wanted.names.clone() {
             let built = tokio::task::block_in_place(|| {
-                plugins::build(&definitions, &[name.clone()], &options, printer)
+                plugins::build(&definitions, std::slice::from_ref(&name), &options, printer)
             });
             let built = match built {
                 Ok(mut built) => built.remove(0),
