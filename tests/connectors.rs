@@ -1,5 +1,5 @@
 //! Connectors as code against the Kafka Connect REST emulator: the real binary, the shared
-//! connector definitions (environments/connectors.yaml), no Docker.
+//! connector definitions (environments/shared/connectors.yaml), no Docker.
 
 mod support;
 
