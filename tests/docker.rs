@@ -73,7 +73,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
     // exactly the configuration the shared definitions give, the sink skipped without a bucket.
     assert!(
         up.stderr
-            .contains("connector orders-sink skipped: S3_SINK_BUCKET not set"),
+            .contains("connector orders-sink skipped: S3_SINK_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY not set"),
         "{}",
         up.stderr
     );
