@@ -3,6 +3,9 @@
 //! (bench/compose.yaml: same images, commands, ports, volumes, and readiness checks at the same
 //! 250ms interval). Run with `cargo bench --bench local_stack`; BENCH_RUNS sets the rounds.
 //!
+//! `deploy local up` also registers the default connector (`orders-source`) with the Connect
+//! stand-in, which compose does not do; the no-op run also reads the connectors back.
+//!
 //! Measured, each from command start to every service ready:
 //! - cold: nothing running, no volumes (PostgreSQL runs its init), images present;
 //! - no-op: everything running, nothing changed;
@@ -92,7 +95,21 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    run(Command::new("bash").arg(Path::new(ROOT).join("tests/images/build.sh")));
+    // The test images, with the Connect stand-in running the tests' REST emulator.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .args(["build", "--quiet", "--example", "connect_emulator"])
+        .current_dir(ROOT));
+    let target = Path::new(env!("CARGO_BIN_EXE_deploy"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir");
+    run(Command::new("bash")
+        .arg(Path::new(ROOT).join("tests/images/build.sh"))
+        .env(
+            "CONNECT_EMULATOR_BIN",
+            target.join("debug/examples/connect_emulator"),
+        ));
     let rounds: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
