@@ -14,22 +14,16 @@
 //! compose's readiness is `up -d` (which waits for `service_healthy` dependencies) followed by
 //! polling until every container's health check reports healthy, as `up --wait` does.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{median, run};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PROJECT: &str = "deploy-bench-compose";
-
-fn run(command: &mut Command) {
-    let output = command.stdin(Stdio::null()).output().expect("command runs");
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 fn deploy(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
@@ -85,14 +79,8 @@ fn compose_up_wait() {
     }
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn main() {
-    // `cargo bench` passes --bench; a plain `cargo test` run of benches does nothing.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::benchmarking() {
         return;
     }
     // The test images, with the Connect stand-in running the tests' REST emulator.

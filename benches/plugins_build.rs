@@ -4,6 +4,8 @@
 //! The shell pipeline checks no checksum and is not reproducible; `deploy` verifies sha256 and
 //! writes deterministic ZIPs. Run with `cargo bench --bench plugins_build`.
 
+mod common;
+
 // The tests' file server; the bench uses only part of it.
 #[allow(dead_code)]
 #[path = "../tests/support/http.rs"]
@@ -14,6 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{median, run};
 use sha2::{Digest, Sha256};
 
 fn sha256(bytes: &[u8]) -> String {
@@ -80,22 +83,8 @@ fn zip(folder: &str, files: &[(String, Vec<u8>)]) -> Vec<u8> {
     writer.finish().expect("zip").into_inner()
 }
 
-fn run(command: &mut Command) {
-    let output = command.output().expect("command runs");
-    assert!(
-        output.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::benchmarking() {
         return;
     }
     let server = http::Server::start();

@@ -6,6 +6,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use support::assert_contains;
 use support::connect_emulator::Emulator;
 
 const SECRET: &str = "pg-Secret-value-9f3";
@@ -55,20 +56,14 @@ fn create_from_nothing_then_a_no_op_then_one_changed_key() {
     );
     assert_eq!(plan.code, 3, "{}", plan.stderr);
     insta::assert_snapshot!("plan_from_nothing", plan.stdout);
-    assert!(
-        plan.stderr
-            .contains("connector orders-sink skipped: S3_SINK_BUCKET not set"),
-        "{}",
-        plan.stderr
+    assert_contains(
+        &plan.stderr,
+        "connector orders-sink skipped: S3_SINK_BUCKET not set",
     );
 
     let apply = deploy(&emulator, &[], &["local", "connectors", "apply"]);
     assert_eq!(apply.code, 0, "{}", apply.stderr);
-    assert!(
-        apply.stderr.contains("✓ connector orders-source running"),
-        "{}",
-        apply.stderr
-    );
+    assert_contains(&apply.stderr, "✓ connector orders-source running");
 
     // Exactly the configuration Connect received.
     let source = emulator.config("orders-source").expect("created");
@@ -102,11 +97,7 @@ fn create_from_nothing_then_a_no_op_then_one_changed_key() {
     let writes = emulator.writes().len();
     let again = deploy(&emulator, &[], &["local", "connectors", "apply"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(
-        again.stderr.contains("nothing to change"),
-        "{}",
-        again.stderr
-    );
+    assert_contains(&again.stderr, "nothing to change");
     assert_eq!(emulator.writes().len(), writes, "{:?}", emulator.writes());
 
     // One key changed: only that connector is written, and the plan names the key.
@@ -115,11 +106,9 @@ fn create_from_nothing_then_a_no_op_then_one_changed_key() {
         &[("MOCK_TOPIC", "two")],
         &["local", "connectors", "plan"],
     );
-    assert!(
-        plan.stdout
-            .contains("~ connector mock           update: topic: one → two"),
-        "{}",
-        plan.stdout
+    assert_contains(
+        &plan.stdout,
+        "~ connector mock           update: topic: one → two",
     );
     let apply = deploy(
         &emulator,
@@ -156,10 +145,7 @@ fn a_secret_change_is_planned_masked() {
         .output()
         .expect("deploy runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("database.password: ******** → ********"),
-        "{stdout}"
-    );
+    assert_contains(&stdout, "database.password: ******** → ********");
     assert!(
         !stdout.contains("another-Secret-value") && !stdout.contains(SECRET),
         "{stdout}"
@@ -177,12 +163,9 @@ fn prune_deletes_undefined_connectors_only_with_the_flag() {
     assert_eq!(apply.code, 0, "{}", apply.stderr);
     assert!(emulator.config("hand-made").is_some());
     let plan = deploy(&emulator, &[], &["local", "connectors", "plan"]);
-    assert!(
-        plan.stdout.contains(
-            "hand-made      unchanged: not in the environment file; kept (--prune deletes it)"
-        ),
-        "{}",
-        plan.stdout
+    assert_contains(
+        &plan.stdout,
+        "hand-made      unchanged: not in the environment file; kept (--prune deletes it)",
     );
     let pruned = deploy(&emulator, &[], &["local", "connectors", "apply", "--prune"]);
     assert_eq!(pruned.code, 0, "{}", pruned.stderr);
@@ -204,25 +187,14 @@ fn a_failed_task_is_reported_with_its_trace() {
         &["local", "connectors", "apply"],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("error: connector `failing`: task 0 FAILED"),
-        "{}",
-        run.stderr
+    assert_contains(&run.stderr, "error: connector `failing`: task 0 FAILED");
+    assert_contains(
+        &run.stderr,
+        "| org.apache.kafka.connect.errors.ConnectException: cannot reach the database",
     );
-    assert!(
-        run.stderr.contains(
-            "| org.apache.kafka.connect.errors.ConnectException: cannot reach the database"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains(
-            "hint: fix the cause, then `deploy local connectors restart failing --failed-only`"
-        ),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "hint: fix the cause, then `deploy local connectors restart failing --failed-only`",
     );
     let status = deploy(
         &emulator,
@@ -248,17 +220,13 @@ fn invalid_keys_stop_the_apply_before_any_write() {
         &["local", "connectors", "apply"],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("Kafka Connect refused the configuration of 1 key(s); nothing was changed"),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "Kafka Connect refused the configuration of 1 key(s); nothing was changed",
     );
-    assert!(
-        run.stderr
-            .contains("| mock: topic: Invalid value invalid for configuration topic"),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "| mock: topic: Invalid value invalid for configuration topic",
     );
     assert!(emulator.writes().is_empty(), "{:?}", emulator.writes());
 }
@@ -309,11 +277,7 @@ fn desired_state_pause_then_restart() {
         &["local", "connectors", "apply"],
     );
     assert_eq!(paused.code, 0, "{}", paused.stderr);
-    assert!(
-        paused.stderr.contains("update: state RUNNING → PAUSED"),
-        "{}",
-        paused.stderr
-    );
+    assert_contains(&paused.stderr, "update: state RUNNING → PAUSED");
     assert!(
         emulator
             .writes()

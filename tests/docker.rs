@@ -7,7 +7,10 @@ mod support;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{Stack, assert_nothing_created, container_id, containers, docker, networks, volumes};
+use support::{
+    Stack, assert_contains, assert_nothing_created, container_id, containers, docker, networks,
+    volumes,
+};
 
 const SERVICES: [&str; 6] = [
     "connect",
@@ -53,11 +56,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         .collect();
     assert_eq!(containers("t-stack"), running);
     for port in 1..=6 {
-        assert!(
-            up.stdout.contains(&format!("127.0.0.1:4110{port}")),
-            "{}",
-            up.stdout
-        );
+        assert_contains(&up.stdout, &format!("127.0.0.1:4110{port}"));
     }
     assert_eq!(networks("t-stack"), vec!["deploy-t-stack"]);
     assert_eq!(
@@ -71,17 +70,11 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
 
     // The default connectors, registered against the Connect stand-in (the REST emulator):
     // exactly the configuration the shared definitions give, the sink skipped without a bucket.
-    assert!(
-        up.stderr
-            .contains("connector orders-sink skipped: S3_SINK_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY not set"),
-        "{}",
-        up.stderr
+    assert_contains(
+        &up.stderr,
+        "connector orders-sink skipped: S3_SINK_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY not set",
     );
-    assert!(
-        up.stderr.contains("✓ connector orders-source running"),
-        "{}",
-        up.stderr
-    );
+    assert_contains(&up.stderr, "✓ connector orders-source running");
     let config = ureq::get("http://127.0.0.1:41103/connectors/orders-source/config")
         .call()
         .expect("Connect answers")
@@ -155,12 +148,8 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         "no-op up took {:?}",
         started.elapsed()
     );
-    assert!(again.stderr.contains("is up to date"), "{}", again.stderr);
-    assert!(
-        again.stderr.contains("connectors: 1 unchanged"),
-        "{}",
-        again.stderr
-    );
+    assert_contains(&again.stderr, "is up to date");
+    assert_contains(&again.stderr, "connectors: 1 unchanged");
     assert_eq!(ids(&stack), before);
     assert_eq!(
         stack.deploy(&["local", "plan", "--detailed-exitcode"]).code,
@@ -171,11 +160,9 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
     stack.set("DEPLOY_TEST_KAFKA_HEAP", "-Xmx768m");
     let plan = stack.deploy(&["local", "plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 3, "{}", plan.all());
-    assert!(
-        plan.stdout
-            .contains("kafka           recreate: environment changed"),
-        "{}",
-        plan.stdout
+    assert_contains(
+        &plan.stdout,
+        "kafka           recreate: environment changed",
     );
     let plan_json = stack.ok(&["--output", "json", "local", "plan"]);
     let plan_json: serde_json::Value = serde_json::from_str(&plan_json.stdout).expect("plan JSON");
@@ -209,11 +196,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         assert_eq!(service["ready"], true, "{service}");
     }
     let status_text = stack.ok(&["local", "status"]);
-    assert!(
-        status_text.stdout.contains("127.0.0.1:41104"),
-        "{}",
-        status_text.stdout
-    );
+    assert_contains(&status_text.stdout, "127.0.0.1:41104");
 
     // The secret never reaches what the tool prints or the labels it writes.
     for run in [&up, &again, &plan, &status_text] {
@@ -231,11 +214,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
     ]);
     assert!(!labels.contains(secret), "secret in labels: {labels}");
     let logs = stack.ok(&["local", "logs", "postgres", "--tail", "50"]);
-    assert!(
-        logs.stdout.contains("ready for start up"),
-        "{}",
-        logs.stdout
-    );
+    assert_contains(&logs.stdout, "ready for start up");
 
     // Down keeps the data volumes; up again finds the data (the slot survives).
     stack.ok(&["local", "down"]);
@@ -265,30 +244,17 @@ fn a_failing_service_is_reported_at_once_with_its_logs() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(
-        run.stderr
-            .contains("service `broken` exited with code 3 before it was ready"),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "service `broken` exited with code 3 before it was ready",
     );
-    assert!(
-        run.stderr.contains("fatal: cannot read /etc/app/app.conf"),
-        "{}",
-        run.stderr
+    assert_contains(&run.stderr, "fatal: cannot read /etc/app/app.conf");
+    assert_contains(&run.stderr, "dependent not started: `broken` failed");
+    assert_contains(
+        &run.stderr,
+        "service `silent` was not ready after 2s (tcp :9999)",
     );
-    assert!(
-        run.stderr
-            .contains("dependent not started: `broken` failed"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("service `silent` was not ready after 2s (tcp :9999)"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+    assert_contains(&run.stderr, "Connection refused");
 }
 
 #[test]
@@ -297,12 +263,9 @@ fn a_taken_host_port_is_refused_before_anything_is_created() {
     let stack = Stack::new("tests/environments/single.yaml", "t-port", "4130");
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains(
-            "host port 41301 (127.0.0.1:41301) for service `zk` is taken by another process"
-        ),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "host port 41301 (127.0.0.1:41301) for service `zk` is taken by another process",
     );
     assert_nothing_created("t-port");
     drop(holder);
@@ -312,12 +275,9 @@ fn a_taken_host_port_is_refused_before_anything_is_created() {
     owner.ok(&["local", "up"]);
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains(
-            "taken by container `t-port-owner-zk` (service `zk` of environment `t-port-owner`)"
-        ),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "taken by container `t-port-owner-zk` (service `zk` of environment `t-port-owner`)",
     );
     assert_nothing_created("t-port");
 }
@@ -334,11 +294,11 @@ fn an_unreachable_engine_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(15));
-    assert!(
-        stderr.contains("error: cannot reach the Docker Engine at unix:///nonexistent/docker.sock"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "error: cannot reach the Docker Engine at unix:///nonexistent/docker.sock",
     );
-    assert!(stderr.contains("hint: start Docker"), "{stderr}");
+    assert_contains(&stderr, "hint: start Docker");
 }
 
 #[test]
@@ -364,23 +324,16 @@ fn an_image_that_cannot_be_had_stops_up_before_any_change() {
     let mut stack = Stack::new("tests/environments/unpullable.yaml", "t-pull", "4160");
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains("error: cannot pull image `127.0.0.1:1/deploy-test/absent:1`"),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "error: cannot pull image `127.0.0.1:1/deploy-test/absent:1`",
     );
     assert_nothing_created("t-pull");
 
     stack.set("DEPLOY_TEST_PULL", "never");
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains("is not present and its pull policy is `never`"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "is not present and its pull policy is `never`");
     assert_nothing_created("t-pull");
 }
 
@@ -497,12 +450,7 @@ fn connect_runs_the_packaged_plugins_mounted_read_only() {
     demo_plugins(&plugins_dir, &server, b"core v2");
     let plan = stack.deploy(&["local", "plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 3, "{}", plan.all());
-    assert!(
-        plan.stdout
-            .contains("connect         recreate: volumes changed"),
-        "{}",
-        plan.stdout
-    );
+    assert_contains(&plan.stdout, "connect         recreate: volumes changed");
     stack.ok(&["local", "up"]);
     for ((service, old), (_, new)) in before.iter().zip(ids(&stack)) {
         assert_eq!(&new != old, service == "connect", "{service}");
@@ -514,5 +462,5 @@ fn connect_runs_the_packaged_plugins_mounted_read_only() {
         "-c",
         "echo /opt/connectors/demo-source/*",
     ]);
-    assert!(listing.contains(&sha256_hex(b"core v2")), "{listing}");
+    assert_contains(&listing, &sha256_hex(b"core v2"));
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+use support::assert_contains;
 use support::http::Server;
 
 fn sha256(bytes: &[u8]) -> String {
@@ -305,7 +306,7 @@ fn build_merges_the_bundle_into_a_reproducible_zip() {
     let started = std::time::Instant::now();
     let (code, stdout, _) = project.deploy(&["plugins", "build"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("up to date"), "{stdout}");
+    assert_contains(&stdout, "up to date");
     assert!(started.elapsed() < std::time::Duration::from_millis(500));
     assert_eq!(server.requests(), requests);
 
@@ -387,21 +388,18 @@ fn refused(archive: Vec<u8>, kind: &str, env: &[(&str, &str)]) -> String {
 #[test]
 fn hostile_archives_are_refused() {
     let slip = refused(tgz(&[("lib/../../evil.jar", file("x"))], 0), "tar.gz", &[]);
-    assert!(
-        slip.contains("entry `lib/../../evil.jar` climbs out of the archive with `..`"),
-        "{slip}"
+    assert_contains(
+        &slip,
+        "entry `lib/../../evil.jar` climbs out of the archive with `..`",
     );
     let zip_slip = refused(
         zip(&[("../evil.jar", "x")], &[], zip::DateTime::default()),
         "zip",
         &[],
     );
-    assert!(zip_slip.contains("climbs out of the archive"), "{zip_slip}");
+    assert_contains(&zip_slip, "climbs out of the archive");
     let absolute = refused(tgz(&[("/etc/evil.jar", file("x"))], 0), "tar.gz", &[]);
-    assert!(
-        absolute.contains("entry `/etc/evil.jar` has an absolute path"),
-        "{absolute}"
-    );
+    assert_contains(&absolute, "entry `/etc/evil.jar` has an absolute path");
     let link = refused(
         tgz(
             &[
@@ -413,9 +411,9 @@ fn hostile_archives_are_refused() {
         "tar.gz",
         &[],
     );
-    assert!(
-        link.contains("link `lib/escape` → `../../etc/passwd` points outside the archive"),
-        "{link}"
+    assert_contains(
+        &link,
+        "link `lib/escape` → `../../etc/passwd` points outside the archive",
     );
     let zip_link = refused(
         zip(
@@ -426,16 +424,13 @@ fn hostile_archives_are_refused() {
         "zip",
         &[],
     );
-    assert!(
-        zip_link.contains("points outside the archive"),
-        "{zip_link}"
-    );
+    assert_contains(&zip_link, "points outside the archive");
     let huge = refused(
         tgz(&[("lib/big.jar", Entry::Huge(5 << 30))], 0),
         "tar.gz",
         &[],
     );
-    assert!(huge.contains("expands to more than"), "{huge}");
+    assert_contains(&huge, "expands to more than");
     let many = refused(
         zip(
             &[("a.jar", "a"), ("b.jar", "b"), ("c.jar", "c")],
@@ -445,7 +440,7 @@ fn hostile_archives_are_refused() {
         "zip",
         &[("DEPLOY_ARCHIVE_MAX_ENTRIES", "2")],
     );
-    assert!(many.contains("more than 2 entries"), "{many}");
+    assert_contains(&many, "more than 2 entries");
 }
 
 #[test]
@@ -467,9 +462,9 @@ fn the_same_jar_at_two_versions_needs_a_winner() {
     );
     let (code, _, stderr) = project.deploy(&["plugins", "build"]);
     assert_eq!(code, 1);
-    assert!(
-        stderr.contains("`guava` comes at two versions: 31.1-jre (from `debezium-postgres`) and 33.3.1-jre (from `avro-converter`)"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "`guava` comes at two versions: 31.1-jre (from `debezium-postgres`) and 33.3.1-jre (from `avro-converter`)",
     );
     let file = project.dir.path().join("plugins/debezium-postgres.yaml");
     let text =
@@ -494,10 +489,7 @@ fn offline_uses_the_cache_only_and_names_what_is_missing() {
     );
     let (code, _, stderr) = cold.deploy(&["plugins", "build", "--offline"]);
     assert_eq!(code, 1);
-    assert!(
-        stderr.contains("offline, and not in the cache:"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "offline, and not in the cache:");
     assert!(
         stderr.contains("/hub/avro-converter-7.9.0.zip (sha512:"),
         "{stderr}"
@@ -536,7 +528,7 @@ fn an_interrupted_download_resumes_and_is_never_taken_for_complete() {
     server.drop_midway("/big.jar", 100);
     let (code, _, stderr) = project.deploy(&["plugins", "build"]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("cannot download"), "{stderr}");
+    assert_contains(&stderr, "cannot download");
     assert!(
         !project
             .cache
@@ -590,7 +582,7 @@ fn list_and_verify_report_the_state_of_cache_and_outputs() {
     std::fs::write(&project.outputs()[0], b"tampered").expect("write");
     let (code, _, stderr) = project.deploy(&["plugins", "verify"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("does not match its manifest"), "{stderr}");
+    assert_contains(&stderr, "does not match its manifest");
 }
 
 #[test]
@@ -609,12 +601,9 @@ fn pin_records_checksums_and_build_refuses_artifacts_without_one() {
     project.plugin("a", &yaml);
     let (code, _, stderr) = project.deploy(&["plugins", "build"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("artifacts without a checksum:"), "{stderr}");
-    assert!(
-        stderr.contains(&format!("plugins/a.yaml:6: {jar_url}")),
-        "{stderr}"
-    );
-    assert!(stderr.contains("hint: `deploy plugins pin`"), "{stderr}");
+    assert_contains(&stderr, "artifacts without a checksum:");
+    assert_contains(&stderr, &format!("plugins/a.yaml:6: {jar_url}"));
+    assert_contains(&stderr, "hint: `deploy plugins pin`");
     assert_eq!(
         server.requests(),
         0,

@@ -48,6 +48,14 @@ pub struct ObservedContainer {
     pub plugins: BTreeMap<String, String>,
 }
 
+/// The container's address on `network`, from Docker's per-network endpoint settings.
+pub fn address_on(
+    networks: Option<HashMap<String, bollard::models::EndpointSettings>>,
+    network: &str,
+) -> Option<IpAddr> {
+    networks?.remove(network)?.ip_address?.parse().ok()
+}
+
 pub fn label_filter(env: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "label".to_string(),
@@ -89,12 +97,7 @@ pub async fn containers(
         .map(|c| {
             let labels = c.labels.unwrap_or_default();
             let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
-            let ip = c
-                .network_settings
-                .and_then(|n| n.networks)
-                .and_then(|mut n| n.remove(network))
-                .and_then(|e| e.ip_address)
-                .and_then(|ip| ip.parse().ok());
+            let ip = address_on(c.network_settings.and_then(|n| n.networks), network);
             let ports = c
                 .ports
                 .unwrap_or_default()

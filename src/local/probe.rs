@@ -42,12 +42,7 @@ pub async fn inspect(
         .await?;
     let state = info.state.unwrap_or_default();
     let exited = (!state.running.unwrap_or(false)).then(|| state.exit_code.unwrap_or(-1));
-    let ip = info
-        .network_settings
-        .and_then(|n| n.networks)
-        .and_then(|mut n| n.remove(network))
-        .and_then(|e| e.ip_address)
-        .and_then(|ip| ip.parse().ok());
+    let ip = super::observe::address_on(info.network_settings.and_then(|n| n.networks), network);
     Ok((exited, Running { ip }))
 }
 

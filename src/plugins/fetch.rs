@@ -50,68 +50,57 @@ pub fn fetch(
             artifact.url, artifact.digest
         )]));
     }
-    let partial_dir = cache.join("partial");
-    fs::create_dir_all(&partial_dir).map_err(|e| PluginError::io(&partial_dir, e))?;
-    fs::create_dir_all(done.parent().expect("artifacts dir"))
-        .map_err(|e| PluginError::io(&done, e))?;
-    let partial = partial_dir.join(format!("{}.partial", artifact.digest.cache_name()));
-    let mut last_error = String::new();
-    for attempt in 1..=ATTEMPTS {
-        match download(&artifact.url, &partial, printer) {
-            Ok(()) => {
-                let actual = hash_file(&partial, artifact.digest.algorithm)
-                    .map_err(|e| PluginError::io(&partial, e))?;
-                if actual != artifact.digest.hex {
-                    let _ = fs::remove_file(&partial);
-                    return Err(PluginError::ChecksumMismatch {
-                        url: artifact.url.clone(),
-                        expected: artifact.digest.to_string(),
-                        actual: Digest {
-                            algorithm: artifact.digest.algorithm,
-                            hex: actual,
-                        }
-                        .to_string(),
-                    });
-                }
-                fs::rename(&partial, &done).map_err(|e| PluginError::io(&done, e))?;
-                return Ok(done);
+    let partial = partial_path(cache, &artifact.digest.cache_name())?;
+    download_with_retries(&artifact.url, &partial, printer)?;
+    let actual =
+        hash_file(&partial, artifact.digest.algorithm).map_err(|e| PluginError::io(&partial, e))?;
+    if actual != artifact.digest.hex {
+        let _ = fs::remove_file(&partial);
+        return Err(PluginError::ChecksumMismatch {
+            url: artifact.url.clone(),
+            expected: artifact.digest.to_string(),
+            actual: Digest {
+                algorithm: artifact.digest.algorithm,
+                hex: actual,
             }
-            Err(Failure::Final(message)) => {
-                return Err(PluginError::Download(artifact.url.clone(), message));
-            }
-            Err(Failure::Retry(message)) => {
-                printer.status(&format!(
-                    "  {}: {message} (attempt {attempt} of {ATTEMPTS})",
-                    artifact.url
-                ));
-                last_error = message;
-            }
-        }
+            .to_string(),
+        });
     }
-    Err(PluginError::Download(artifact.url.clone(), last_error))
+    fs::rename(&partial, &done).map_err(|e| PluginError::io(&done, e))?;
+    Ok(done)
 }
 
 /// Downloads `url` without a known checksum (for `plugins pin`): the file goes into the cache
 /// under the sha256 it turned out to have, which is returned.
 pub fn fetch_unverified(cache: &Path, url: &str, printer: &Printer) -> Result<String, PluginError> {
-    let partial_dir = cache.join("partial");
-    fs::create_dir_all(&partial_dir).map_err(|e| PluginError::io(&partial_dir, e))?;
-    fs::create_dir_all(cache.join("artifacts")).map_err(|e| PluginError::io(cache, e))?;
-    let partial = partial_dir.join(format!("pin-{}.partial", &sha256(url.as_bytes())[..16]));
+    let partial = partial_path(cache, &format!("pin-{}", &sha256(url.as_bytes())[..16]))?;
+    download_with_retries(url, &partial, printer)?;
+    let hex = hash_file(&partial, Algorithm::Sha256).map_err(|e| PluginError::io(&partial, e))?;
+    let done = cached_path(
+        cache,
+        &Digest {
+            algorithm: Algorithm::Sha256,
+            hex: hex.clone(),
+        },
+    );
+    fs::rename(&partial, &done).map_err(|e| PluginError::io(&done, e))?;
+    Ok(hex)
+}
+
+/// `partial/<name>.partial`, with the cache's folders in place.
+fn partial_path(cache: &Path, name: &str) -> Result<PathBuf, PluginError> {
+    for dir in [cache.join("partial"), cache.join("artifacts")] {
+        fs::create_dir_all(&dir).map_err(|e| PluginError::io(&dir, e))?;
+    }
+    Ok(cache.join("partial").join(format!("{name}.partial")))
+}
+
+/// Downloads into `partial`, resuming after an interruption, up to `ATTEMPTS` times.
+fn download_with_retries(url: &str, partial: &Path, printer: &Printer) -> Result<(), PluginError> {
     let mut last_error = String::new();
     for attempt in 1..=ATTEMPTS {
-        match download(url, &partial, printer) {
-            Ok(()) => {
-                let hex = hash_file(&partial, Algorithm::Sha256)
-                    .map_err(|e| PluginError::io(&partial, e))?;
-                let digest = Digest {
-                    algorithm: Algorithm::Sha256,
-                    hex: hex.clone(),
-                };
-                let done = cached_path(cache, &digest);
-                fs::rename(&partial, &done).map_err(|e| PluginError::io(&done, e))?;
-                return Ok(hex);
-            }
+        match download(url, partial, printer) {
+            Ok(()) => return Ok(()),
             Err(Failure::Final(message)) => {
                 return Err(PluginError::Download(url.to_string(), message));
             }

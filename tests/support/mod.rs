@@ -7,6 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+/// Fails showing the whole text when `needle` is not in it.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(
+        text.contains(needle),
+        "expected to find {needle:?} in:\n{text}"
+    );
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
