@@ -41,6 +41,9 @@ pub enum Command {
     /// The local stack on the Docker Engine.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// The environment on AWS: plugin bucket and ZIPs, MSK Connect custom plugins.
+    #[command(subcommand)]
+    Aws(AwsCommand),
     /// Connector plugins: download, verify, merge the converter bundle, package ZIPs.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -81,6 +84,31 @@ pub enum LocalCommand {
     /// The environment's connectors against the local Kafka Connect.
     #[command(subcommand)]
     Connectors(ConnectorsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// What `apply` would change, and why.
+    Plan {
+        /// Exit 3 when there are changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make AWS match the environment file (asks first; --auto-approve does not).
+    Apply {
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Remove what the environment created; data stays unless --delete-data.
+    Destroy {
+        #[arg(long)]
+        auto_approve: bool,
+        /// Also empty and delete the plugin bucket.
+        #[arg(long)]
+        delete_data: bool,
+    },
+    /// Every resource with its state.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

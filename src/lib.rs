@@ -4,6 +4,7 @@
 //! (`local`) observes what exists, diffs it into a `plan`, and applies it. `output` is the only
 //! place that prints.
 
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod connect;

@@ -3,12 +3,13 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use deploy::cli::{
-    Cli, Command, ConnectorsCommand, LocalCommand, PluginsCommand, SchemaOf, environment_path,
+    AwsCommand, Cli, Command, ConnectorsCommand, LocalCommand, PluginsCommand, SchemaOf,
+    environment_path,
 };
 use deploy::error::{Error, exit};
 use deploy::model::Environment;
 use deploy::output::{Format, Printer, Verbosity};
-use deploy::{config, local, plugins};
+use deploy::{aws, config, local, plugins};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,6 +74,22 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
                 env.services.len()
             ));
             Ok(exit::SUCCESS)
+        }
+        Command::Aws(command) => {
+            let env = load()?;
+            match command {
+                AwsCommand::Plan { detailed_exitcode } => {
+                    aws::plan_command(&env, printer, *detailed_exitcode).await
+                }
+                AwsCommand::Apply { auto_approve } => {
+                    aws::apply(&env, printer, *auto_approve).await
+                }
+                AwsCommand::Destroy {
+                    auto_approve,
+                    delete_data,
+                } => aws::destroy(&env, printer, *auto_approve, *delete_data).await,
+                AwsCommand::Status => aws::status(&env, printer).await,
+            }
         }
         Command::Local(command) => {
             let env = load()?;

@@ -25,6 +25,17 @@ pub struct Environment {
     pub connectors: Vec<Connector>,
     /// Connectors left out because a variable they require is unset: (name, reason).
     pub skipped_connectors: Vec<(String, String)>,
+    /// The AWS settings; present for `target: aws`.
+    pub aws: Option<Aws>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aws {
+    pub region: String,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub plugin_bucket: String,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,10 @@ pub enum Kind {
     Volume,
     Service,
     Connector,
+    Bucket,
+    #[serde(rename = "s3-object")]
+    Object,
+    CustomPlugin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -71,6 +75,9 @@ impl Kind {
             Kind::Volume => "volume",
             Kind::Service => "service",
             Kind::Connector => "connector",
+            Kind::Bucket => "bucket",
+            Kind::Object => "object",
+            Kind::CustomPlugin => "plugin",
         }
     }
 }

@@ -337,48 +337,12 @@ fn an_image_that_cannot_be_had_stops_up_before_any_change() {
     assert_nothing_created("t-pull");
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Plugin files for one connector with two jars and a bundle with one, served from `server`.
-fn demo_plugins(dir: &std::path::Path, server: &support::http::Server, core: &[u8]) {
-    std::fs::create_dir_all(dir).expect("plugins dir");
-    let core_url = server.put(
-        &format!("/demo-core-{}.jar", sha256_hex(core)),
-        core.to_vec(),
-    );
-    let api_url = server.put("/demo-api-1.0.jar", b"api".to_vec());
-    let converter_url = server.put("/converter-7.9.0.jar", b"converter".to_vec());
-    std::fs::write(
-        dir.join("demo-source.yaml"),
-        format!(
-            "version: 1\nname: demo-source\nrelease: '1.0'\nkind: connector\nartifacts:\n  - url: {core_url}\n    archive: jar\n    sha256: {}\n  - url: {api_url}\n    sha256: {}\nbundle: [converter]\n",
-            sha256_hex(core),
-            sha256_hex(b"api")
-        ),
-    )
-    .expect("plugin file");
-    std::fs::write(
-        dir.join("converter.yaml"),
-        format!(
-            "version: 1\nname: converter\nrelease: 7.9.0\nkind: bundle\nartifacts:\n  - url: {converter_url}\n    sha256: {}\n",
-            sha256_hex(b"converter")
-        ),
-    )
-    .expect("plugin file");
-}
-
 #[test]
 fn connect_runs_the_packaged_plugins_mounted_read_only() {
     let server = support::http::Server::start();
     let work = tempfile::tempdir().expect("temp dir");
     let plugins_dir = work.path().join("plugins");
-    demo_plugins(&plugins_dir, &server, b"core v1");
+    support::demo_plugins(&plugins_dir, &server, b"core v1");
     let mut stack = Stack::new("tests/environments/standin-plugins.yaml", "t-plug", "4170");
     stack.set("DEPLOY_PLUGINS_DIR", &plugins_dir.display().to_string());
     stack.set(
@@ -404,7 +368,7 @@ fn connect_runs_the_packaged_plugins_mounted_read_only() {
         format!(
             "/opt/connectors/demo-source/converter-7.9.0.jar /opt/connectors/demo-source/demo-api-1.0.jar \
              /opt/connectors/demo-source/demo-core-{}.jar",
-            sha256_hex(b"core v1")
+            support::sha256_hex(b"core v1")
         )
     );
     let write = std::process::Command::new("docker")
@@ -447,7 +411,7 @@ fn connect_runs_the_packaged_plugins_mounted_read_only() {
 
     // New plugin content: a new ZIP, so Connect (and only Connect) is recreated with it.
     let before = ids(&stack);
-    demo_plugins(&plugins_dir, &server, b"core v2");
+    support::demo_plugins(&plugins_dir, &server, b"core v2");
     let plan = stack.deploy(&["local", "plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 3, "{}", plan.all());
     assert_contains(&plan.stdout, "connect         recreate: volumes changed");
@@ -462,5 +426,5 @@ fn connect_runs_the_packaged_plugins_mounted_read_only() {
         "-c",
         "echo /opt/connectors/demo-source/*",
     ]);
-    assert_contains(&listing, &sha256_hex(b"core v2"));
+    assert_contains(&listing, &support::sha256_hex(b"core v2"));
 }

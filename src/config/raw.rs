@@ -39,6 +39,24 @@ pub struct EnvironmentFile {
     /// Connectors, by name, reconciled against Kafka Connect.
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorFile>,
+    /// Settings for the AWS target.
+    pub aws: Option<AwsFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AwsFile {
+    /// AWS region, e.g. `ap-southeast-2`.
+    pub region: String,
+    /// A profile of the shared AWS config; empty or absent: the standard credential chain.
+    pub profile: Option<String>,
+    /// One endpoint for every service (emulators); `AWS_ENDPOINT_URL_<SERVICE>` also works.
+    pub endpoint_url: Option<String>,
+    /// The S3 bucket for plugin ZIPs (created when missing: versioned, encrypted, private).
+    pub plugin_bucket: String,
+    /// Tags added to everything created (besides `deploy:environment` and `deploy:resource`).
+    #[serde(default)]
+    pub tags: BTreeMap<String, ScalarString>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

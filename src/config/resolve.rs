@@ -11,8 +11,8 @@ use super::load::Loaded;
 use super::path::KeyPath;
 use super::raw::{PortFile, ReadyFile, ServiceFile};
 use crate::model::{
-    Check, Connect, Connector, EnvVar, Environment, Mount, MountSource, PluginMounts, PortMapping,
-    Probe, Protocol, Service,
+    Aws, Check, Connect, Connector, EnvVar, Environment, Mount, MountSource, PluginMounts,
+    PortMapping, Probe, Protocol, Service,
 };
 use crate::secrets::Secrets;
 
@@ -58,7 +58,9 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
         check_name(loaded, &root.key("volumes").key(name), name, "volume name")?;
     }
     let (connect, connectors) = resolve_connectors(loaded, &services)?;
+    let aws = resolve_aws(loaded)?;
     Ok(Environment {
+        aws,
         connect,
         connectors,
         skipped_connectors: loaded.skipped_connectors.clone(),
@@ -74,6 +76,48 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
         volumes: raw.volumes.keys().cloned().collect(),
         secrets: Secrets::new(loaded.secrets.clone()),
     })
+}
+
+fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
+    let root = KeyPath::root();
+    let Some(file) = &loaded.raw.aws else {
+        if loaded.raw.target == crate::model::Target::Aws {
+            return Err(loaded
+                .error(
+                    &root.key("target"),
+                    "an aws environment needs an `aws:` section",
+                )
+                .with_hint("add `aws: { region: …, plugin-bucket: … }`"));
+        }
+        return Ok(None);
+    };
+    let path = root.key("aws");
+    let bucket = &file.plugin_bucket;
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !valid {
+        return Err(loaded
+            .error(
+                &path.key("plugin-bucket"),
+                format!("`{bucket}` is not a valid S3 bucket name"),
+            )
+            .with_hint("3 to 63 lowercase letters, digits, `-` and `.`"));
+    }
+    let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+    Ok(Some(Aws {
+        region: file.region.clone(),
+        profile: non_empty(&file.profile),
+        endpoint_url: non_empty(&file.endpoint_url),
+        plugin_bucket: bucket.clone(),
+        tags: file
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect(),
+    }))
 }
 
 fn resolve_connectors(
@@ -113,7 +157,9 @@ fn resolve_connectors(
             })
         }
     };
-    if connect.is_none() && !raw.connectors.is_empty() {
+    // Locally the tool talks to Connect itself; on AWS, MSK Connect runs the connectors.
+    if connect.is_none() && !raw.connectors.is_empty() && raw.target == crate::model::Target::Local
+    {
         return Err(loaded
             .key_error(
                 &root.key("connectors"),

@@ -237,3 +237,41 @@ pub fn assert_nothing_created(env: &str) {
 
 pub mod connect_emulator;
 pub mod http;
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Plugin files for one connector with two jars and a bundle with one, served from `server`.
+pub fn demo_plugins(dir: &std::path::Path, server: &http::Server, core: &[u8]) {
+    std::fs::create_dir_all(dir).expect("plugins dir");
+    let core_url = server.put(
+        &format!("/demo-core-{}.jar", sha256_hex(core)),
+        core.to_vec(),
+    );
+    let api_url = server.put("/demo-api-1.0.jar", b"api".to_vec());
+    let converter_url = server.put("/converter-7.9.0.jar", b"converter".to_vec());
+    std::fs::write(
+        dir.join("demo-source.yaml"),
+        format!(
+            "version: 1\nname: demo-source\nrelease: '1.0'\nkind: connector\nartifacts:\n  - url: {core_url}\n    archive: jar\n    sha256: {}\n  - url: {api_url}\n    sha256: {}\nbundle: [converter]\n",
+            sha256_hex(core),
+            sha256_hex(b"api")
+        ),
+    )
+    .expect("plugin file");
+    std::fs::write(
+        dir.join("converter.yaml"),
+        format!(
+            "version: 1\nname: converter\nrelease: 7.9.0\nkind: bundle\nartifacts:\n  - url: {converter_url}\n    sha256: {}\n",
+            sha256_hex(b"converter")
+        ),
+    )
+    .expect("plugin file");
+}
+
+pub mod aws;

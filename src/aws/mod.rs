@@ -1,0 +1,176 @@
+//! The AWS target: observe by deterministic names and tags, a pure diff into a plan, confirm,
+//! apply. This part covers the plugin bucket, the plugin ZIPs and the MSK Connect custom plugins.
+
+pub mod clients;
+pub mod plugins;
+pub mod wait;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+
+use crate::error::{Error, exit};
+use crate::model::{Environment, Target};
+use crate::output::{Format, Printer};
+use crate::plan::Plan;
+use crate::plugins as packaging;
+
+fn check_target(env: &Environment) -> Result<(), Error> {
+    match env.target {
+        Target::Aws => Ok(()),
+        Target::Local => Err(Error::user(format!(
+            "environment `{}` ({}) targets local, not aws",
+            env.name,
+            env.source.display()
+        ))
+        .with_hint("use an aws environment file, e.g. `-e dev`")),
+    }
+}
+
+/// The plugin ZIPs the connectors need, built (or reused) exactly as for the local stack.
+fn build_plugins(env: &Environment, printer: &Printer) -> Result<Vec<packaging::Built>, Error> {
+    let names: BTreeSet<String> = env
+        .connectors
+        .iter()
+        .filter_map(|c| c.plugin.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let definitions = packaging::definition::load_all(&packaging::definition::plugins_dir())
+        .map_err(packaging::PluginError::from)?;
+    let names: Vec<String> = names.into_iter().collect();
+    let options = packaging::Options::new(false);
+    Ok(tokio::task::block_in_place(|| {
+        packaging::build(&definitions, &names, &options, printer)
+    })?)
+}
+
+async fn plan(
+    env: &Environment,
+    printer: &Printer,
+) -> Result<
+    (
+        clients::Clients,
+        Vec<plugins::Wanted>,
+        plugins::Observed,
+        Plan,
+    ),
+    Error,
+> {
+    check_target(env)?;
+    let built = build_plugins(env, printer)?;
+    let settings = env
+        .aws
+        .as_ref()
+        .expect("resolve requires aws settings for an aws target");
+    let clients = clients::clients(settings).await;
+    let wanted = plugins::wanted(env, &built);
+    let observed = plugins::observe(&clients, env, &wanted).await?;
+    let plan = Plan {
+        environment: env.name.clone(),
+        changes: plugins::diff(env, &wanted, &observed),
+    };
+    Ok((clients, wanted, observed, plan))
+}
+
+fn show(plan: &Plan, printer: &Printer) {
+    match printer.format {
+        Format::Json => printer.json(&serde_json::to_value(plan).expect("plan serializes")),
+        Format::Text => printer.data(&plan.render_text(true)),
+    }
+}
+
+pub async fn plan_command(
+    env: &Environment,
+    printer: &Printer,
+    detailed_exitcode: bool,
+) -> Result<u8, Error> {
+    let (_, _, _, plan) = plan(env, printer).await?;
+    show(&plan, printer);
+    Ok(if detailed_exitcode && !plan.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// Asks on the terminal; without one, refuses unless `--auto-approve`.
+fn confirm(question: &str, auto_approve: bool) -> Result<(), Error> {
+    if auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::user(
+            "refusing to change anything without confirmation: there is no terminal to ask",
+        )
+        .with_hint("review `deploy aws plan`, then pass --auto-approve"));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::user(format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::user("not confirmed: nothing was changed"))
+    }
+}
+
+pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> Result<u8, Error> {
+    let (clients, wanted, observed, plan) = plan(env, printer).await?;
+    if plan.is_empty() {
+        printer.status(&format!("environment `{}` is up to date", env.name));
+        if printer.format == Format::Json {
+            printer.json(&json!({"environment": env.name, "changed": false, "plan": plan}));
+        }
+        return Ok(exit::SUCCESS);
+    }
+    printer.status(plan.render_text(false).trim_end());
+    confirm("Apply these changes?", auto_approve)?;
+    plugins::apply(&clients, env, &wanted, &observed, &plan, printer).await?;
+    printer.status(&format!("environment `{}` applied", env.name));
+    if printer.format == Format::Json {
+        printer.json(&json!({"environment": env.name, "changed": true, "plan": plan}));
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub async fn destroy(
+    env: &Environment,
+    printer: &Printer,
+    auto_approve: bool,
+    delete_data: bool,
+) -> Result<u8, Error> {
+    check_target(env)?;
+    let settings = env
+        .aws
+        .as_ref()
+        .expect("resolve requires aws settings for an aws target");
+    let question = if delete_data {
+        format!(
+            "Destroy environment `{}` AND delete its data (bucket {})?",
+            env.name, settings.plugin_bucket
+        )
+    } else {
+        format!("Destroy environment `{}` (data kept)?", env.name)
+    };
+    confirm(&question, auto_approve)?;
+    let clients = clients::clients(settings).await;
+    plugins::destroy(&clients, env, delete_data, printer).await?;
+    printer.status(&format!("environment `{}` destroyed", env.name));
+    Ok(exit::SUCCESS)
+}
+
+pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+    let (_, _, _, plan) = plan(env, printer).await?;
+    match printer.format {
+        Format::Json => printer.json(&json!({"environment": env.name, "resources": plan.changes})),
+        Format::Text => printer.data(&plan.render_text(true)),
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,680 @@
+//! Connector plugins on AWS: the plugin bucket, each plugin ZIP under a content-addressed key,
+//! and an MSK Connect custom plugin per ZIP, named after its content. Plugins are immutable: new
+//! content is a new object and a new custom plugin, and the old one goes once nothing uses it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_kafkaconnect::types::{
+    CustomPluginContentType, CustomPluginLocation, CustomPluginState, S3Location,
+};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode,
+    CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, VersioningConfiguration,
+};
+use futures::future::try_join_all;
+
+use super::clients::Clients;
+use super::wait::{Poll, until};
+use crate::error::Error;
+use crate::model::Environment;
+use crate::output::Printer;
+use crate::plan::{Action, Change, Kind, Plan};
+use crate::plugins::Built;
+
+/// Custom plugins take minutes on AWS.
+const PLUGIN_DEADLINE: Duration = Duration::from_secs(20 * 60);
+pub const TAG_ENVIRONMENT: &str = "deploy:environment";
+pub const TAG_RESOURCE: &str = "deploy:resource";
+
+/// A plugin as it should be on AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub plugin: String,
+    pub sha256: String,
+    pub zip: std::path::PathBuf,
+    /// `plugins/<plugin>-<sha256 prefix>.zip`
+    pub key: String,
+    /// `<environment>-<plugin>-<sha256 prefix>`
+    pub custom_plugin: String,
+}
+
+pub fn wanted(env: &Environment, built: &[Built]) -> Vec<Wanted> {
+    built
+        .iter()
+        .map(|b| Wanted {
+            plugin: b.name.clone(),
+            sha256: b.sha256.clone(),
+            zip: b.zip.clone(),
+            key: format!("plugins/{}-{}.zip", b.name, &b.sha256[..12]),
+            custom_plugin: format!("{}-{}-{}", env.name, b.name, &b.sha256[..12]),
+        })
+        .collect()
+}
+
+/// What exists, as far as these resources go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub bucket: bool,
+    /// The sha256 (hex) S3 reports for each wanted key that exists.
+    pub objects: BTreeMap<String, Option<String>>,
+    /// This environment's custom plugins: name → (ARN, state).
+    pub custom_plugins: BTreeMap<String, (String, String)>,
+}
+
+fn s3_error(action: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
+    Error::user(format!(
+        "S3 {action} failed: {}",
+        e.message().map_or_else(|| e.to_string(), str::to_string)
+    ))
+}
+
+fn connect_error(
+    action: &str,
+    e: impl aws_sdk_kafkaconnect::error::ProvideErrorMetadata + std::fmt::Display,
+) -> Error {
+    Error::user(format!(
+        "MSK Connect {action} failed: {} ({})",
+        e.message().map_or_else(|| e.to_string(), str::to_string),
+        e.code().unwrap_or("no error code")
+    ))
+}
+
+pub async fn observe(
+    clients: &Clients,
+    env: &Environment,
+    wanted: &[Wanted],
+) -> Result<Observed, Error> {
+    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    let exists = match clients.s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => true,
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => false,
+        Err(e) => {
+            return Err(s3_error(
+                &format!("HeadBucket {bucket}"),
+                e.into_service_error(),
+            ));
+        }
+    };
+    let mut objects = BTreeMap::new();
+    if exists {
+        let heads = try_join_all(wanted.iter().map(|w| async move {
+            match clients
+                .s3
+                .head_object()
+                .bucket(bucket)
+                .key(&w.key)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await
+            {
+                Ok(head) => Ok((
+                    w.key.clone(),
+                    Some(
+                        head.checksum_sha256()
+                            .map(hex_of_base64)
+                            .unwrap_or_default(),
+                    ),
+                )),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                    Ok((w.key.clone(), None))
+                }
+                Err(e) => Err(s3_error(
+                    &format!("HeadObject {}", w.key),
+                    e.into_service_error(),
+                )),
+            }
+        }))
+        .await?;
+        objects = heads.into_iter().collect();
+    }
+    Ok(Observed {
+        bucket: exists,
+        objects,
+        custom_plugins: custom_plugins(clients, env).await?,
+    })
+}
+
+/// Custom plugins carrying this environment's tag (name → ARN, state).
+async fn custom_plugins(
+    clients: &Clients,
+    env: &Environment,
+) -> Result<BTreeMap<String, (String, String)>, Error> {
+    let pages: Vec<_> = clients
+        .kafkaconnect
+        .list_custom_plugins()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let prefix = format!("{}-", env.name);
+    let mut candidates = Vec::new();
+    for item in pages {
+        let item = item.map_err(|e| connect_error("ListCustomPlugins", e.into_service_error()))?;
+        let (Some(name), Some(arn)) = (item.name(), item.custom_plugin_arn()) else {
+            continue;
+        };
+        if name.starts_with(&prefix) {
+            let state = item
+                .custom_plugin_state()
+                .map_or("UNKNOWN".into(), |s| s.as_str().to_string());
+            candidates.push((name.to_string(), arn.to_string(), state));
+        }
+    }
+    // A name prefix is not ownership: the tag says whose a plugin is.
+    let owned = try_join_all(candidates.into_iter().map(|(name, arn, state)| async move {
+        let tags = clients
+            .kafkaconnect
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
+        let ours = tags
+            .tags()
+            .and_then(|t| t.get(TAG_ENVIRONMENT))
+            .is_some_and(|v| v == &env.name);
+        Ok::<_, Error>(ours.then_some((name, (arn, state))))
+    }))
+    .await?;
+    Ok(owned.into_iter().flatten().collect())
+}
+
+fn hex_of_base64(b64: &str) -> String {
+    aws_smithy_types::base64::decode(b64)
+        .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_default()
+}
+
+/// The plan for bucket, objects and custom plugins: a pure function.
+pub fn diff(env: &Environment, wanted: &[Wanted], observed: &Observed) -> Vec<Change> {
+    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    let mut changes = vec![if observed.bucket {
+        Change::new(Kind::Bucket, bucket, Action::Unchanged, "exists")
+    } else {
+        Change::new(Kind::Bucket, bucket, Action::Create, "not found")
+    }];
+    for w in wanted {
+        changes.push(match observed.objects.get(&w.key) {
+            None | Some(None) => Change::new(Kind::Object, &w.key, Action::Create, "not found"),
+            Some(Some(stored)) if *stored == w.sha256 => Change::new(
+                Kind::Object,
+                &w.key,
+                Action::Unchanged,
+                "present, S3's sha256 matches",
+            ),
+            Some(Some(stored)) => Change::new(
+                Kind::Object,
+                &w.key,
+                Action::Recreate,
+                if stored.is_empty() {
+                    "S3 reports no sha256 for it".to_string()
+                } else {
+                    format!("S3's sha256 {} differs", &stored[..12.min(stored.len())])
+                },
+            ),
+        });
+        changes.push(match observed.custom_plugins.get(&w.custom_plugin) {
+            None => Change::new(
+                Kind::CustomPlugin,
+                &w.custom_plugin,
+                Action::Create,
+                "not found",
+            ),
+            Some((_, state)) if state == "CREATE_FAILED" => Change::new(
+                Kind::CustomPlugin,
+                &w.custom_plugin,
+                Action::Recreate,
+                "its creation failed",
+            ),
+            Some((_, state)) => Change::new(
+                Kind::CustomPlugin,
+                &w.custom_plugin,
+                Action::Unchanged,
+                state.to_lowercase(),
+            ),
+        });
+    }
+    for name in observed
+        .custom_plugins
+        .keys()
+        .filter(|n| !wanted.iter().any(|w| &w.custom_plugin == *n))
+    {
+        let replacement = wanted
+            .iter()
+            .find(|w| name.starts_with(&format!("{}-{}-", env.name, w.plugin)))
+            .map(|w| format!("content changed: replaced by {}", w.custom_plugin));
+        changes.push(Change::new(
+            Kind::CustomPlugin,
+            name,
+            Action::Remove,
+            replacement.unwrap_or_else(|| "no connector uses it".into()),
+        ));
+    }
+    changes
+}
+
+fn tags(env: &Environment, resource: &str) -> BTreeMap<String, String> {
+    let mut tags = env.aws.as_ref().map(|a| a.tags.clone()).unwrap_or_default();
+    tags.insert(TAG_ENVIRONMENT.into(), env.name.clone());
+    tags.insert(TAG_RESOURCE.into(), resource.into());
+    tags
+}
+
+pub async fn apply(
+    clients: &Clients,
+    env: &Environment,
+    wanted: &[Wanted],
+    observed: &Observed,
+    plan: &Plan,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let bucket = &aws.plugin_bucket;
+    if plan.action_of(Kind::Bucket, bucket) == Some(Action::Create) {
+        create_bucket(clients, env).await?;
+        printer.status(&format!(
+            "  + bucket {bucket} created (versioned, encrypted, private)"
+        ));
+    }
+    try_join_all(
+        wanted
+            .iter()
+            .filter(|w| {
+                matches!(
+                    plan.action_of(Kind::Object, &w.key),
+                    Some(Action::Create | Action::Recreate)
+                )
+            })
+            .map(|w| async move {
+                upload(clients, env, w).await?;
+                printer.status(&format!("  + s3://{bucket}/{} uploaded", w.key));
+                Ok::<_, Error>(())
+            }),
+    )
+    .await?;
+    try_join_all(
+        wanted
+            .iter()
+            .filter(|w| {
+                matches!(
+                    plan.action_of(Kind::CustomPlugin, &w.custom_plugin),
+                    Some(Action::Create | Action::Recreate)
+                )
+            })
+            .map(|w| async move {
+                if let Some((arn, _)) = observed.custom_plugins.get(&w.custom_plugin) {
+                    delete_custom_plugin(clients, &w.custom_plugin, arn).await?;
+                }
+                create_custom_plugin(clients, env, w).await?;
+                printer.status(&format!("  + custom plugin {} active", w.custom_plugin));
+                Ok::<_, Error>(())
+            }),
+    )
+    .await?;
+    // Old plugins go last, once their replacements are active.
+    try_join_all(
+        plan.changes
+            .iter()
+            .filter(|c| c.kind == Kind::CustomPlugin && c.action == Action::Remove)
+            .filter_map(|c| {
+                observed
+                    .custom_plugins
+                    .get(&c.name)
+                    .map(|(arn, _)| (c.name.clone(), arn.clone()))
+            })
+            .map(|(name, arn)| async move {
+                delete_custom_plugin(clients, &name, &arn).await?;
+                printer.status(&format!("  - custom plugin {name} deleted"));
+                Ok::<_, Error>(())
+            }),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error> {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let bucket = &aws.plugin_bucket;
+    let mut create = clients.s3.create_bucket().bucket(bucket);
+    if aws.region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(aws.region.as_str()))
+                .build(),
+        );
+    }
+    match create.send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => {
+            return Err(s3_error(
+                &format!("CreateBucket {bucket}"),
+                e.into_service_error(),
+            ));
+        }
+    }
+    clients
+        .s3
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| s3_error("PutBucketVersioning", e.into_service_error()))?;
+    let encryption = ServerSideEncryptionConfiguration::builder()
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(
+                    ServerSideEncryptionByDefault::builder()
+                        .sse_algorithm(ServerSideEncryption::Aes256)
+                        .build()
+                        .expect("the algorithm is set"),
+                )
+                .build(),
+        )
+        .build()
+        .expect("a rule is set");
+    clients
+        .s3
+        .put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(encryption)
+        .send()
+        .await
+        .map_err(|e| s3_error("PutBucketEncryption", e.into_service_error()))?;
+    clients
+        .s3
+        .put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| s3_error("PutPublicAccessBlock", e.into_service_error()))?;
+    let tag_set: Vec<Tag> = tags(env, "plugin-bucket")
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value are set")
+        })
+        .collect();
+    clients
+        .s3
+        .put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(
+            Tagging::builder()
+                .set_tag_set(Some(tag_set))
+                .build()
+                .expect("tags are set"),
+        )
+        .send()
+        .await
+        .map_err(|e| s3_error("PutBucketTagging", e.into_service_error()))?;
+    Ok(())
+}
+
+/// Uploads with a sha256 checksum S3 verifies, then checks the checksum S3 reports back.
+async fn upload(clients: &Clients, env: &Environment, wanted: &Wanted) -> Result<(), Error> {
+    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    let bytes = std::fs::read(&wanted.zip)
+        .map_err(|e| Error::user(format!("cannot read {}: {e}", wanted.zip.display())))?;
+    let digest: Vec<u8> = (0..wanted.sha256.len() / 2)
+        .map(|i| u8::from_str_radix(&wanted.sha256[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect();
+    let sent = clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(&wanted.key)
+        .body(ByteStream::from(bytes))
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(aws_smithy_types::base64::encode(&digest))
+        .metadata("deploy-environment", &env.name)
+        .send()
+        .await
+        .map_err(|e| s3_error(&format!("PutObject {}", wanted.key), e.into_service_error()))?;
+    let stored = sent
+        .checksum_sha256()
+        .map(hex_of_base64)
+        .unwrap_or_default();
+    if stored != wanted.sha256 {
+        return Err(Error::user(format!(
+            "S3 stored s3://{bucket}/{} with sha256 `{stored}`, not {}",
+            wanted.key, wanted.sha256
+        )));
+    }
+    Ok(())
+}
+
+async fn create_custom_plugin(
+    clients: &Clients,
+    env: &Environment,
+    wanted: &Wanted,
+) -> Result<(), Error> {
+    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    let location = CustomPluginLocation::builder()
+        .s3_location(
+            S3Location::builder()
+                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+                .file_key(&wanted.key)
+                .build()
+                .expect("bucket and key are set"),
+        )
+        .build();
+    let mut request = clients
+        .kafkaconnect
+        .create_custom_plugin()
+        .name(&wanted.custom_plugin)
+        .content_type(CustomPluginContentType::Zip)
+        .location(location)
+        .description(format!("{} (sha256:{})", wanted.plugin, wanted.sha256));
+    for (key, value) in tags(env, &wanted.plugin) {
+        request = request.tags(key, value);
+    }
+    let created = request.send().await.map_err(|e| {
+        connect_error(
+            &format!("CreateCustomPlugin {}", wanted.custom_plugin),
+            e.into_service_error(),
+        )
+    })?;
+    let arn = created.custom_plugin_arn().unwrap_or_default().to_string();
+    until(
+        &format!("custom plugin {}", wanted.custom_plugin),
+        PLUGIN_DEADLINE,
+        || {
+            let arn = arn.clone();
+            async move {
+                let described = clients
+                    .kafkaconnect
+                    .describe_custom_plugin()
+                    .custom_plugin_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| connect_error("DescribeCustomPlugin", e.into_service_error()))?;
+                Ok(match described.custom_plugin_state() {
+                    Some(CustomPluginState::Active) => Poll::Done(()),
+                    Some(CustomPluginState::CreateFailed) => {
+                        return Err(Error::user(format!(
+                            "custom plugin {} failed: {}",
+                            wanted.custom_plugin,
+                            described
+                                .state_description()
+                                .and_then(|s| s.message())
+                                .unwrap_or("no reason given")
+                        )));
+                    }
+                    other => {
+                        Poll::Waiting(other.map_or("unknown".into(), |s| s.as_str().to_string()))
+                    }
+                })
+            }
+        },
+    )
+    .await
+}
+
+/// Deletes a custom plugin and waits until it is gone; one already gone is fine.
+pub async fn delete_custom_plugin(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
+    match clients
+        .kafkaconnect
+        .delete_custom_plugin()
+        .custom_plugin_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(connect_error(
+                &format!("DeleteCustomPlugin {name}"),
+                e.into_service_error(),
+            ));
+        }
+    }
+    until(
+        &format!("deleting custom plugin {name}"),
+        PLUGIN_DEADLINE,
+        || async move {
+            match clients
+                .kafkaconnect
+                .describe_custom_plugin()
+                .custom_plugin_arn(arn)
+                .send()
+                .await
+            {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_not_found_exception()) =>
+                {
+                    Ok(Poll::Done(()))
+                }
+                Ok(d) => Ok(Poll::Waiting(
+                    d.custom_plugin_state()
+                        .map_or("unknown".into(), |s| s.as_str().to_string()),
+                )),
+                Err(e) => Err(connect_error(
+                    "DescribeCustomPlugin",
+                    e.into_service_error(),
+                )),
+            }
+        },
+    )
+    .await
+}
+
+/// `destroy`: this environment's custom plugins, then its plugin objects; the bucket itself
+/// (emptied, every version) only with `delete_data`. What is already gone is skipped.
+pub async fn destroy(
+    clients: &Clients,
+    env: &Environment,
+    delete_data: bool,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    for (name, (arn, _)) in custom_plugins(clients, env).await? {
+        delete_custom_plugin(clients, &name, &arn).await?;
+        printer.status(&format!("  - custom plugin {name} deleted"));
+    }
+    let exists = clients.s3.head_bucket().bucket(bucket).send().await.is_ok();
+    if !exists {
+        return Ok(());
+    }
+    let versions = clients
+        .s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(if delete_data { "" } else { "plugins/" })
+        .send()
+        .await
+        .map_err(|e| s3_error("ListObjectVersions", e.into_service_error()))?;
+    let mut entries: Vec<(String, Option<String>)> = versions
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.key().unwrap_or_default().to_string(),
+                v.version_id().map(str::to_string),
+            )
+        })
+        .collect();
+    entries.extend(versions.delete_markers().iter().map(|m| {
+        (
+            m.key().unwrap_or_default().to_string(),
+            m.version_id().map(str::to_string),
+        )
+    }));
+    if !delete_data {
+        // Deleting a key once leaves a delete marker over all its versions.
+        entries.sort();
+        entries.dedup_by(|a, b| a.0 == b.0);
+    }
+    for (key, version) in &entries {
+        if !delete_data {
+            // Only this environment's plugin objects; a shared bucket keeps the others'.
+            let head = clients
+                .s3
+                .head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await;
+            let ours = head.is_ok_and(|h| {
+                h.metadata().and_then(|m| m.get("deploy-environment")) == Some(&env.name)
+            });
+            if !ours {
+                continue;
+            }
+        }
+        clients
+            .s3
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(if delete_data { version.clone() } else { None })
+            .send()
+            .await
+            .map_err(|e| s3_error(&format!("DeleteObject {key}"), e.into_service_error()))?;
+    }
+    if delete_data {
+        clients
+            .s3
+            .delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| s3_error(&format!("DeleteBucket {bucket}"), e.into_service_error()))?;
+        printer.status(&format!("  - bucket {bucket} emptied and deleted"));
+    } else {
+        printer.status(&format!(
+            "kept bucket {bucket} (remove it with `destroy --delete-data`)"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! The one polling helper every AWS wait uses: a check run with backoff until it says done, or
+//! the deadline passes with the last state seen named in the error.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+/// What a check saw: done (with a value), or still waiting (with the state it is in).
+pub enum Poll<T> {
+    Done(T),
+    Waiting(String),
+}
+
+pub async fn until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, Error>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match check().await? {
+            Poll::Done(value) => return Ok(value),
+            Poll::Waiting(state) => {
+                if started.elapsed() + pause > deadline {
+                    return Err(Error::user(format!(
+                        "{what} did not finish within {}s; last state: {state}",
+                        deadline.as_secs()
+                    )));
+                }
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,194 @@
+"""AWS emulator for the tests: moto in server mode for S3 (and the services moto covers), and an
+in-repo MSK Connect emulator, on one endpoint. Requests are routed by the service in their SigV4
+credential scope. The MSK Connect part follows the API reference: paths, field names,
+DateTimeWithOffset timestamps, CREATING -> ACTIVE states with configurable delays, and typed
+errors (`x-amzn-ErrorType`). A control API under /_emulator/ counts the write calls per service,
+sets delays, and resets everything.
+
+Usage: python3 tests/emulators/aws.py PORT
+"""
+
+import datetime
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+from werkzeug.wrappers import Request, Response
+
+ACCOUNT = "123456789012"
+LOCK = threading.Lock()
+STATE = {"plugins": {}, "writes": {}, "calls": {}, "plugin_delay": 0.0}
+SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error(kind, status, message):
+    body = json.dumps({"message": message})
+    return Response(body, status=status, headers={"x-amzn-ErrorType": kind}, content_type="application/json")
+
+
+def ok(value, status=200):
+    return Response(json.dumps(value), status=status, content_type="application/json")
+
+
+def plugin_state(plugin):
+    if plugin["state"] == "CREATING" and time.time() >= plugin["ready_at"]:
+        plugin["state"] = "ACTIVE"
+    if plugin["state"] == "DELETING" and time.time() >= plugin["ready_at"]:
+        return None
+    return plugin["state"]
+
+
+def revision(plugin):
+    return {
+        "contentType": plugin["contentType"],
+        "creationTime": plugin["created"],
+        "description": plugin.get("description"),
+        "fileDescription": {"fileMd5": plugin["md5"], "fileSize": plugin["size"]},
+        "location": {"s3Location": plugin["location"]},
+        "revision": 1,
+    }
+
+
+def describe(plugin):
+    return {
+        "creationTime": plugin["created"],
+        "customPluginArn": plugin["arn"],
+        "customPluginState": plugin["state"],
+        "description": plugin.get("description"),
+        "latestRevision": revision(plugin),
+        "name": plugin["name"],
+    }
+
+
+def s3_object(location):
+    """The S3 object a plugin points at, from moto's backend (None when missing)."""
+    from moto.s3.models import s3_backends
+
+    bucket = location["bucketArn"].split(":::")[-1]
+    try:
+        backend = s3_backends[ACCOUNT]["aws"]
+        return backend.get_object(bucket, location["fileKey"])
+    except Exception:
+        return None
+
+
+def kafkaconnect(request):
+    path = urllib.parse.unquote(request.path)
+    method = request.method
+    with LOCK:
+        plugins = STATE["plugins"]
+        for arn in [a for a, p in plugins.items() if plugin_state(p) is None]:
+            del plugins[arn]
+        if path == "/v1/custom-plugins" and method == "POST":
+            body = json.loads(request.get_data() or b"{}")
+            name = body.get("name", "")
+            if any(p["name"] == name for p in plugins.values()):
+                return error("ConflictException", 409, f"A custom plugin named {name} already exists.")
+            location = body.get("location", {}).get("s3Location", {})
+            obj = s3_object(location)
+            if obj is None:
+                return error("BadRequestException", 400, "The S3 object of the custom plugin cannot be read.")
+            arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:custom-plugin/{name}/{uuid.uuid4()}"
+            plugins[arn] = {
+                "arn": arn,
+                "name": name,
+                "state": "CREATING",
+                "ready_at": time.time() + STATE["plugin_delay"],
+                "created": now(),
+                "contentType": body.get("contentType", "ZIP"),
+                "description": body.get("description"),
+                "location": location,
+                "md5": obj.etag.strip('"'),
+                "size": obj.size,
+                "tags": body.get("tags", {}),
+            }
+            return ok({"customPluginArn": arn, "customPluginState": "CREATING", "name": name, "revision": 1})
+        if path == "/v1/custom-plugins" and method == "GET":
+            summaries = [
+                {
+                    "creationTime": p["created"],
+                    "customPluginArn": p["arn"],
+                    "customPluginState": p["state"],
+                    "description": p.get("description"),
+                    "latestRevision": revision(p),
+                    "name": p["name"],
+                }
+                for p in plugins.values()
+            ]
+            return ok({"customPlugins": summaries})
+        match = re.fullmatch(r"/v1/custom-plugins/(.+)", path)
+        if match:
+            plugin = plugins.get(match.group(1))
+            if plugin is None:
+                return error("NotFoundException", 404, f"Custom plugin {match.group(1)} not found.")
+            if method == "GET":
+                return ok(describe(plugin))
+            if method == "DELETE":
+                plugin["state"] = "DELETING"
+                plugin["ready_at"] = time.time() + STATE["plugin_delay"]
+                return ok({"customPluginArn": plugin["arn"], "customPluginState": "DELETING"})
+        match = re.fullmatch(r"/v1/tags/(.+)", path)
+        if match and method == "GET":
+            plugin = plugins.get(match.group(1))
+            return ok({"tags": plugin["tags"] if plugin else {}})
+    return error("NotFoundException", 404, f"{method} {path} is not emulated.")
+
+
+def control(request, moto_app):
+    if request.path == "/_emulator/calls":
+        with LOCK:
+            return ok({"writes": STATE["writes"], "calls": STATE["calls"]})
+    if request.path == "/_emulator/config" and request.method == "POST":
+        with LOCK:
+            STATE.update(json.loads(request.get_data()))
+        return ok({})
+    if request.path == "/_emulator/reset" and request.method == "POST":
+        with LOCK:
+            STATE.update({"plugins": {}, "writes": {}, "calls": {}, "plugin_delay": 0.0})
+        return None  # moto resets on its own /moto-api/reset
+    return error("NotFoundException", 404, "unknown control path")
+
+
+def application(moto_app):
+    def app(environ, start_response):
+        request = Request(environ)
+        if request.path.startswith("/_emulator/"):
+            response = control(request, moto_app)
+            if response is None:
+                environ["PATH_INFO"] = "/moto-api/reset"
+                return moto_app(environ, start_response)
+            return response(environ, start_response)
+        scope = SCOPE.search(request.headers.get("Authorization", ""))
+        service = scope.group(2) if scope else "unknown"
+        with LOCK:
+            STATE["calls"][service] = STATE["calls"].get(service, 0) + 1
+            if request.method not in ("GET", "HEAD"):
+                STATE["writes"][service] = STATE["writes"].get(service, 0) + 1
+        if service == "kafkaconnect":
+            return kafkaconnect(request)(environ, start_response)
+        if service == "s3" and request.method == "GET" and "versioning" in request.args:
+            # moto names the root GetBucketVersioningResponse; S3 (and the SDK) say
+            # VersioningConfiguration.
+            response = Response.from_app(moto_app, environ)
+            body = response.get_data().replace(b"GetBucketVersioningResponse", b"VersioningConfiguration")
+            response.set_data(body)
+            return response(environ, start_response)
+        return moto_app(environ, start_response)
+
+    return app
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1])
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    run_simple("127.0.0.1", port, application(moto_app), threaded=True)

@@ -1,0 +1,90 @@
+//! The AWS emulators (tests/emulators/aws.py: moto plus the in-repo MSK Connect emulator) as a
+//! process on a free 127.0.0.1 port, ended with the handle.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct AwsEmulator {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl AwsEmulator {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("address")
+            .port();
+        let child = Command::new("python3")
+            .arg(super::root().join("tests/emulators/aws.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs the AWS emulator (moto must be installed: .ci/run installs it)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the AWS emulator did not start within 30s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        AwsEmulator { endpoint, child }
+    }
+
+    fn control(&self, path: &str, body: Option<&str>) -> serde_json::Value {
+        let url = format!("{}/_emulator/{path}", self.endpoint);
+        let response = match body {
+            Some(body) => ureq::post(&url)
+                .header("Content-Type", "application/json")
+                .send(body),
+            None => ureq::get(&url).call(),
+        };
+        let text = response
+            .expect("the emulator answers")
+            .into_body()
+            .read_to_string()
+            .expect("a body");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    /// Write calls (anything but GET and HEAD) per service so far.
+    pub fn writes(&self) -> serde_json::Value {
+        self.control("calls", None)["writes"].clone()
+    }
+
+    pub fn set_plugin_delay(&self, seconds: f64) {
+        self.control("config", Some(&format!("{{\"plugin_delay\": {seconds}}}")));
+    }
+
+    /// SDK clients against the emulators, to read what they hold.
+    pub async fn clients(&self) -> (aws_sdk_s3::Client, aws_sdk_kafkaconnect::Client) {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .http_client(deploy::aws::clients::http_client())
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build();
+        (
+            aws_sdk_s3::Client::from_conf(s3),
+            aws_sdk_kafkaconnect::Client::new(&shared),
+        )
+    }
+}
+
+impl Drop for AwsEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
