@@ -37,7 +37,7 @@ fn an_unknown_environment_lists_the_known_ones() {
     assert_eq!(code, 1);
     insta::assert_snapshot!(stderr, @r"
     error: environments/nope.yaml: cannot read the file: No such file or directory (os error 2)
-    hint: environments here: local, local-kraft (or pass a path with -e)
+    hint: environments here: dev, local, local-kraft (or pass a path with -e)
     ");
 }
 
