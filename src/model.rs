@@ -36,6 +36,14 @@ pub struct Aws {
     pub endpoint_url: Option<String>,
     pub plugin_bucket: String,
     pub tags: std::collections::BTreeMap<String, String>,
+    pub kafka_connect_version: String,
+    pub bootstrap_servers: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub service_execution_role_arn: String,
+    /// (MCUs per worker, workers)
+    pub capacity: (u32, u32),
+    pub log_group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

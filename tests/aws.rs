@@ -41,6 +41,10 @@ impl Setup {
     }
 
     fn deploy(&self, args: &[&str]) -> Run {
+        self.deploy_with(&[], args)
+    }
+
+    fn deploy_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
             .args(["-e", "tests/environments/aws.yaml"])
             .args(args)
@@ -56,6 +60,7 @@ impl Setup {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
+            .envs(vars.iter().copied())
             .output()
             .expect("deploy runs");
         Run {
@@ -66,7 +71,11 @@ impl Setup {
     }
 
     fn ok(&self, args: &[&str]) -> Run {
-        let run = self.deploy(args);
+        self.ok_with(&[], args)
+    }
+
+    fn ok_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        let run = self.deploy_with(vars, args);
         assert_eq!(
             run.code, 0,
             "deploy {args:?}:\n{}{}",
@@ -299,4 +308,172 @@ async fn another_environments_plugins_are_never_touched() {
         .send()
         .await;
     assert!(foreign.is_ok(), "another environment's object stays");
+}
+
+async fn connector(
+    client: &aws_sdk_kafkaconnect::Client,
+    name: &str,
+) -> aws_sdk_kafkaconnect::operation::describe_connector::DescribeConnectorOutput {
+    let listed = client
+        .list_connectors()
+        .send()
+        .await
+        .expect("ListConnectors");
+    let arn = listed
+        .connectors()
+        .iter()
+        .find(|c| c.connector_name() == Some(name))
+        .and_then(|c| c.connector_arn())
+        .unwrap_or_else(|| panic!("connector {name} exists"))
+        .to_string();
+    client
+        .describe_connector()
+        .connector_arn(arn)
+        .send()
+        .await
+        .expect("DescribeConnector")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connectors_are_created_updated_in_place_and_replaced_on_plugin_change() {
+    let setup = Setup::new("tconn");
+    setup.emulator.set_connector_delay(0.3);
+    let (_, kafkaconnect) = setup.emulator.clients().await;
+    setup.ok(&["aws", "apply", "--auto-approve"]);
+
+    let created = connector(&kafkaconnect, "tconn-source").await;
+    assert_eq!(
+        created.connector_state().map(|s| s.as_str()),
+        Some("RUNNING")
+    );
+    let config = created.connector_configuration().expect("configuration");
+    assert_eq!(config.get("topic").map(String::as_str), Some("one"));
+    assert_eq!(created.kafka_connect_version(), Some("3.7.x"));
+    assert_eq!(
+        created.service_execution_role_arn(),
+        Some("arn:aws:iam::123456789012:role/connect")
+    );
+    assert_eq!(
+        created
+            .kafka_cluster_client_authentication()
+            .and_then(|a| a.authentication_type()).map(|t| t.as_str()),
+        Some("IAM")
+    );
+    assert_eq!(
+        created
+            .kafka_cluster_encryption_in_transit()
+            .and_then(|e| e.encryption_type()).map(|t| t.as_str()),
+        Some("TLS")
+    );
+    let digest = setup.zip_digest();
+    let plugin_arn = created.plugins()[0]
+        .custom_plugin()
+        .and_then(|p| p.custom_plugin_arn())
+        .expect("plugin");
+    assert!(
+        plugin_arn.contains(&format!("tconn-demo-source-{}", &digest[..12])),
+        "{plugin_arn}"
+    );
+
+    // No change, no write.
+    let writes = setup.emulator.writes();
+    setup.ok(&["aws", "apply", "--auto-approve"]);
+    assert_eq!(setup.emulator.writes(), writes);
+
+    // A configuration key: updated in place, the operation waited on, the configuration read back.
+    let plan = setup.ok_with(&[("DEPLOY_TEST_TOPIC", "two")], &["aws", "plan"]);
+    assert_contains(&plan.stdout, "~ connector tconn-source");
+    assert_contains(&plan.stdout, "update: configuration changed: topic");
+    setup.ok_with(
+        &[("DEPLOY_TEST_TOPIC", "two")],
+        &["aws", "apply", "--auto-approve"],
+    );
+    let updated = connector(&kafkaconnect, "tconn-source").await;
+    assert_eq!(
+        updated.connector_arn(),
+        created.connector_arn(),
+        "updated in place"
+    );
+    assert_eq!(
+        updated
+            .connector_configuration()
+            .and_then(|c| c.get("topic"))
+            .map(String::as_str),
+        Some("two")
+    );
+
+    // Capacity: a separate update call.
+    let vars = [("DEPLOY_TEST_TOPIC", "two"), ("DEPLOY_TEST_WORKERS", "2")];
+    let plan = setup.ok_with(&vars, &["aws", "plan"]);
+    assert_contains(&plan.stdout, "capacity 1×1 → 1×2 (MCUs × workers)");
+    setup.ok_with(&vars, &["aws", "apply", "--auto-approve"]);
+    let scaled = connector(&kafkaconnect, "tconn-source").await;
+    let provisioned = scaled
+        .capacity()
+        .and_then(|c| c.provisioned_capacity())
+        .expect("provisioned");
+    assert_eq!(provisioned.worker_count(), 2);
+
+    // An update that fails is a failure, even though the connector shows RUNNING afterwards.
+    setup.emulator.fail_next_update("tconn-source");
+    let vars = [("DEPLOY_TEST_TOPIC", "three"), ("DEPLOY_TEST_WORKERS", "2")];
+    let failed = setup.deploy_with(&vars, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_contains(
+        &failed.stderr,
+        "the update of connector tconn-source ended UPDATE_FAILED",
+    );
+    let kept = connector(&kafkaconnect, "tconn-source").await;
+    assert_eq!(
+        kept.connector_configuration()
+            .and_then(|c| c.get("topic"))
+            .map(String::as_str),
+        Some("two")
+    );
+
+    // Throttling is retried.
+    setup.emulator.throttle(2);
+    setup.ok_with(&vars, &["aws", "apply", "--auto-approve"]);
+
+    // New plugin content: a new custom plugin, the connector replaced onto it, then the old
+    // plugin deleted.
+    support::demo_plugins(
+        &setup.work.path().join("plugins"),
+        &setup.server,
+        b"core v2",
+    );
+    let plan = setup.ok_with(&vars, &["aws", "plan"]);
+    assert_contains(&plan.stdout, "recreate: plugin content changed");
+    setup.ok_with(&vars, &["aws", "apply", "--auto-approve"]);
+    let new_digest = setup.zip_digest();
+    let replaced = connector(&kafkaconnect, "tconn-source").await;
+    let new_arn = replaced.plugins()[0]
+        .custom_plugin()
+        .and_then(|p| p.custom_plugin_arn())
+        .expect("plugin");
+    assert!(
+        new_arn.contains(&format!("tconn-demo-source-{}", &new_digest[..12])),
+        "{new_arn}"
+    );
+    assert_eq!(
+        custom_plugins(&kafkaconnect).await,
+        vec![(
+            format!("tconn-demo-source-{}", &new_digest[..12]),
+            "ACTIVE".to_string()
+        )]
+    );
+
+    // Destroy: the connector first, then its plugin; twice is fine.
+    setup.ok(&["aws", "destroy", "--auto-approve"]);
+    assert!(
+        kafkaconnect
+            .list_connectors()
+            .send()
+            .await
+            .expect("list")
+            .connectors()
+            .is_empty()
+    );
+    assert!(custom_plugins(&kafkaconnect).await.is_empty());
+    setup.ok(&["aws", "destroy", "--auto-approve"]);
 }

@@ -1,11 +1,13 @@
 //! The AWS target: observe by deterministic names and tags, a pure diff into a plan, confirm,
-//! apply. This part covers the plugin bucket, the plugin ZIPs and the MSK Connect custom plugins.
+//! apply. This part covers the plugin bucket and ZIPs, the MSK Connect custom plugins and the
+//! connectors.
 
 pub mod clients;
+pub mod connectors;
 pub mod plugins;
 pub mod wait;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::json;
@@ -47,18 +49,17 @@ fn build_plugins(env: &Environment, printer: &Printer) -> Result<Vec<packaging::
     })?)
 }
 
-async fn plan(
-    env: &Environment,
-    printer: &Printer,
-) -> Result<
-    (
-        clients::Clients,
-        Vec<plugins::Wanted>,
-        plugins::Observed,
-        Plan,
-    ),
-    Error,
-> {
+/// Everything `apply` needs: clients, what is wanted, what exists, and the plan.
+struct Planned {
+    clients: clients::Clients,
+    wanted: Vec<plugins::Wanted>,
+    observed: plugins::Observed,
+    desired: Vec<connectors::Desired>,
+    live: BTreeMap<String, connectors::Live>,
+    plan: Plan,
+}
+
+async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
     check_target(env)?;
     let built = build_plugins(env, printer)?;
     let settings = env
@@ -67,12 +68,30 @@ async fn plan(
         .expect("resolve requires aws settings for an aws target");
     let clients = clients::clients(settings).await;
     let wanted = plugins::wanted(env, &built);
-    let observed = plugins::observe(&clients, env, &wanted).await?;
+    let desired = connectors::desired(env, &wanted)?;
+    let (observed, live) = tokio::try_join!(
+        plugins::observe(&clients, env, &wanted),
+        connectors::observe(&clients, env)
+    )?;
+    let arns: BTreeMap<String, String> = observed
+        .custom_plugins
+        .iter()
+        .map(|(n, (arn, _))| (n.clone(), arn.clone()))
+        .collect();
+    let mut changes = plugins::diff(env, &wanted, &observed);
+    changes.extend(connectors::diff(&desired, &live, &arns));
     let plan = Plan {
         environment: env.name.clone(),
-        changes: plugins::diff(env, &wanted, &observed),
+        changes,
     };
-    Ok((clients, wanted, observed, plan))
+    Ok(Planned {
+        clients,
+        wanted,
+        observed,
+        desired,
+        live,
+        plan,
+    })
 }
 
 fn show(plan: &Plan, printer: &Printer) {
@@ -87,7 +106,7 @@ pub async fn plan_command(
     printer: &Printer,
     detailed_exitcode: bool,
 ) -> Result<u8, Error> {
-    let (_, _, _, plan) = plan(env, printer).await?;
+    let plan = plan(env, printer).await?.plan;
     show(&plan, printer);
     Ok(if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
@@ -122,7 +141,8 @@ fn confirm(question: &str, auto_approve: bool) -> Result<(), Error> {
 }
 
 pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> Result<u8, Error> {
-    let (clients, wanted, observed, plan) = plan(env, printer).await?;
+    let planned = plan(env, printer).await?;
+    let plan = &planned.plan;
     if plan.is_empty() {
         printer.status(&format!("environment `{}` is up to date", env.name));
         if printer.format == Format::Json {
@@ -132,7 +152,28 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
     }
     printer.status(plan.render_text(false).trim_end());
     confirm("Apply these changes?", auto_approve)?;
-    plugins::apply(&clients, env, &wanted, &observed, &plan, printer).await?;
+    let clients = &planned.clients;
+    // Plugins first, then the connectors move to them, then the old plugins go.
+    let arns = plugins::apply(
+        clients,
+        env,
+        &planned.wanted,
+        &planned.observed,
+        plan,
+        printer,
+    )
+    .await?;
+    connectors::apply(
+        clients,
+        env,
+        &planned.desired,
+        &planned.live,
+        &plan.changes,
+        &arns,
+        printer,
+    )
+    .await?;
+    plugins::remove_unused(clients, &planned.observed, plan, printer).await?;
     printer.status(&format!("environment `{}` applied", env.name));
     if printer.format == Format::Json {
         printer.json(&json!({"environment": env.name, "changed": true, "plan": plan}));
@@ -161,13 +202,18 @@ pub async fn destroy(
     };
     confirm(&question, auto_approve)?;
     let clients = clients::clients(settings).await;
+    // Connectors first: custom plugins in use cannot be deleted.
+    for (name, live) in connectors::observe(&clients, env).await? {
+        connectors::delete(&clients, &name, &live.arn).await?;
+        printer.status(&format!("  - connector {name} deleted"));
+    }
     plugins::destroy(&clients, env, delete_data, printer).await?;
     printer.status(&format!("environment `{}` destroyed", env.name));
     Ok(exit::SUCCESS)
 }
 
 pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
-    let (_, _, _, plan) = plan(env, printer).await?;
+    let plan = plan(env, printer).await?.plan;
     match printer.format {
         Format::Json => printer.json(&json!({"environment": env.name, "resources": plan.changes})),
         Format::Text => printer.data(&plan.render_text(true)),

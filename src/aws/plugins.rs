@@ -73,7 +73,7 @@ fn s3_error(action: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> E
     ))
 }
 
-fn connect_error(
+pub fn connect_error(
     action: &str,
     e: impl aws_sdk_kafkaconnect::error::ProvideErrorMetadata + std::fmt::Display,
 ) -> Error {
@@ -266,6 +266,8 @@ fn tags(env: &Environment, resource: &str) -> BTreeMap<String, String> {
     tags
 }
 
+/// Creates what is missing: bucket, objects, custom plugins. Returns the ARN of every wanted
+/// custom plugin. Unused plugins are removed separately, once no connector runs on them.
 pub async fn apply(
     clients: &Clients,
     env: &Environment,
@@ -273,7 +275,7 @@ pub async fn apply(
     observed: &Observed,
     plan: &Plan,
     printer: &Printer,
-) -> Result<(), Error> {
+) -> Result<BTreeMap<String, String>, Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
     let bucket = &aws.plugin_bucket;
     if plan.action_of(Kind::Bucket, bucket) == Some(Action::Create) {
@@ -298,7 +300,7 @@ pub async fn apply(
             }),
     )
     .await?;
-    try_join_all(
+    let created = try_join_all(
         wanted
             .iter()
             .filter(|w| {
@@ -311,13 +313,28 @@ pub async fn apply(
                 if let Some((arn, _)) = observed.custom_plugins.get(&w.custom_plugin) {
                     delete_custom_plugin(clients, &w.custom_plugin, arn).await?;
                 }
-                create_custom_plugin(clients, env, w).await?;
+                let arn = create_custom_plugin(clients, env, w).await?;
                 printer.status(&format!("  + custom plugin {} active", w.custom_plugin));
-                Ok::<_, Error>(())
+                Ok::<_, Error>((w.custom_plugin.clone(), arn))
             }),
     )
     .await?;
-    // Old plugins go last, once their replacements are active.
+    let mut arns: BTreeMap<String, String> = observed
+        .custom_plugins
+        .iter()
+        .map(|(name, (arn, _))| (name.clone(), arn.clone()))
+        .collect();
+    arns.extend(created);
+    Ok(arns)
+}
+
+/// Deletes the custom plugins the plan removes; run after the connectors moved off them.
+pub async fn remove_unused(
+    clients: &Clients,
+    observed: &Observed,
+    plan: &Plan,
+    printer: &Printer,
+) -> Result<(), Error> {
     try_join_all(
         plan.changes
             .iter()
@@ -472,7 +489,7 @@ async fn create_custom_plugin(
     clients: &Clients,
     env: &Environment,
     wanted: &Wanted,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
     let location = CustomPluginLocation::builder()
         .s3_location(
@@ -532,7 +549,8 @@ async fn create_custom_plugin(
             }
         },
     )
-    .await
+    .await?;
+    Ok(arn)
 }
 
 /// Deletes a custom plugin and waits until it is gone; one already gone is fine.

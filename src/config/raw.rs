@@ -57,6 +57,31 @@ pub struct AwsFile {
     /// Tags added to everything created (besides `deploy:environment` and `deploy:resource`).
     #[serde(default)]
     pub tags: BTreeMap<String, ScalarString>,
+    /// Kafka Connect version of the MSK Connect workers (default `3.7.x`).
+    pub kafka_connect_version: Option<String>,
+    /// The MSK cluster's bootstrap servers for IAM authentication (port 9098).
+    pub bootstrap_servers: Option<String>,
+    /// Subnets the connectors run in.
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// Security groups of the connectors.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// The IAM role MSK Connect runs the connectors as.
+    pub service_execution_role_arn: Option<String>,
+    /// Provisioned capacity of each connector (default 1 MCU × 1 worker).
+    pub capacity: Option<CapacityFile>,
+    /// CloudWatch log group for the connectors' worker logs.
+    pub log_group: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CapacityFile {
+    /// MSK Connect units per worker: 1, 2, 4 or 8.
+    pub mcu_count: u32,
+    /// Workers: 1 to 10.
+    pub worker_count: u32,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -107,7 +107,58 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
             .with_hint("3 to 63 lowercase letters, digits, `-` and `.`"));
     }
     let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+    // What MSK Connect needs to run connectors, checked when there are connectors.
+    if !loaded.raw.connectors.is_empty() {
+        let missing: Vec<&str> = [
+            (
+                "bootstrap-servers",
+                non_empty(&file.bootstrap_servers).is_none(),
+            ),
+            ("subnets", file.subnets.is_empty()),
+            (
+                "service-execution-role-arn",
+                non_empty(&file.service_execution_role_arn).is_none(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, absent)| absent.then_some(key))
+        .collect();
+        if !missing.is_empty() {
+            return Err(loaded
+                .key_error(
+                    &path,
+                    format!("connectors on MSK Connect need: {}", missing.join(", ")),
+                )
+                .with_hint("give them under `aws:`"));
+        }
+    }
+    let capacity = match &file.capacity {
+        None => (1, 1),
+        Some(c) => {
+            if ![1, 2, 4, 8].contains(&c.mcu_count) {
+                return Err(loaded.error(
+                    &path.key("capacity").key("mcu-count"),
+                    "MCUs per worker are 1, 2, 4 or 8",
+                ));
+            }
+            if !(1..=10).contains(&c.worker_count) {
+                return Err(loaded.error(
+                    &path.key("capacity").key("worker-count"),
+                    "workers are 1 to 10",
+                ));
+            }
+            (c.mcu_count, c.worker_count)
+        }
+    };
     Ok(Some(Aws {
+        kafka_connect_version: non_empty(&file.kafka_connect_version)
+            .unwrap_or_else(|| "3.7.x".into()),
+        bootstrap_servers: non_empty(&file.bootstrap_servers).unwrap_or_default(),
+        subnets: file.subnets.clone(),
+        security_groups: file.security_groups.clone(),
+        service_execution_role_arn: non_empty(&file.service_execution_role_arn).unwrap_or_default(),
+        capacity,
+        log_group: non_empty(&file.log_group),
         region: file.region.clone(),
         profile: non_empty(&file.profile),
         endpoint_url: non_empty(&file.endpoint_url),

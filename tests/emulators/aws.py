@@ -23,7 +23,19 @@ from werkzeug.wrappers import Request, Response
 
 ACCOUNT = "123456789012"
 LOCK = threading.Lock()
-STATE = {"plugins": {}, "writes": {}, "calls": {}, "plugin_delay": 0.0}
+STATE = {
+    "plugins": {},
+    "connectors": {},
+    "operations": {},
+    "writes": {},
+    "calls": {},
+    "plugin_delay": 0.0,
+    "connector_delay": 0.0,
+    # Connector names whose next update fails (UPDATE_FAILED, then rolled back).
+    "fail_updates": [],
+    # Answer TooManyRequestsException to this many more MSK Connect calls.
+    "throttle": 0,
+}
 SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -82,10 +94,147 @@ def s3_object(location):
         return None
 
 
+def connector_state(connector):
+    if connector["state"] in ("CREATING", "UPDATING") and time.time() >= connector["ready_at"]:
+        if connector["state"] == "UPDATING":
+            operation = STATE["operations"][connector["operation"]]
+            if operation["failed"]:
+                operation["state"] = "UPDATE_FAILED"
+                operation["errorInfo"] = {"code": "ConnectorStartupFailed", "message": "The connector failed to start with the new configuration."}
+            else:
+                operation["state"] = "UPDATE_COMPLETE"
+                connector["connectorConfiguration"] = operation["target"]
+                connector["currentVersion"] = uuid.uuid4().hex[:14].upper()
+            operation["endTime"] = now()
+        connector["state"] = "RUNNING"
+    if connector["state"] == "DELETING" and time.time() >= connector["ready_at"]:
+        return None
+    return connector["state"]
+
+
+def describe_connector(c):
+    return {
+        "capacity": c["capacity"],
+        "connectorArn": c["arn"],
+        "connectorConfiguration": c["connectorConfiguration"],
+        "connectorDescription": c.get("connectorDescription"),
+        "connectorName": c["name"],
+        "connectorState": c["state"],
+        "creationTime": c["created"],
+        "currentVersion": c["currentVersion"],
+        "kafkaCluster": c["kafkaCluster"],
+        "kafkaClusterClientAuthentication": c["kafkaClusterClientAuthentication"],
+        "kafkaClusterEncryptionInTransit": c["kafkaClusterEncryptionInTransit"],
+        "kafkaConnectVersion": c["kafkaConnectVersion"],
+        "logDelivery": c.get("logDelivery"),
+        "plugins": [{"customPlugin": p["customPlugin"]} for p in c["plugins"]],
+        "serviceExecutionRoleArn": c["serviceExecutionRoleArn"],
+        "workerConfiguration": c.get("workerConfiguration"),
+    }
+
+
+def connectors_api(request, path, method):
+    connectors = STATE["connectors"]
+    for arn in [a for a, c in connectors.items() if connector_state(c) is None]:
+        del connectors[arn]
+    if path == "/v1/connectors" and method == "POST":
+        body = json.loads(request.get_data() or b"{}")
+        name = body.get("connectorName", "")
+        if any(c["name"] == name for c in connectors.values()):
+            return error("ConflictException", 409, f"A connector named {name} already exists.")
+        for plugin in body.get("plugins", []):
+            arn = plugin["customPlugin"]["customPluginArn"]
+            if STATE["plugins"].get(arn, {}).get("state") != "ACTIVE":
+                return error("BadRequestException", 400, f"Custom plugin {arn} is not ACTIVE.")
+        arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:connector/{name}/{uuid.uuid4()}"
+        connector = dict(body)
+        connector.update({
+            "arn": arn,
+            "name": name,
+            "state": "CREATING",
+            "ready_at": time.time() + STATE["connector_delay"],
+            "created": now(),
+            "currentVersion": uuid.uuid4().hex[:14].upper(),
+            "tags": body.get("tags", {}),
+        })
+        connectors[arn] = connector
+        return ok({"connectorArn": arn, "connectorName": name, "connectorState": "CREATING"})
+    if path == "/v1/connectors" and method == "GET":
+        summaries = []
+        for c in connectors.values():
+            summary = describe_connector(c)
+            summary.pop("connectorConfiguration")
+            summaries.append(summary)
+        return ok({"connectors": summaries})
+    match = re.fullmatch(r"/v1/connectorOperations/(.+)", path)
+    if match and method == "GET":
+        operation = STATE["operations"].get(match.group(1))
+        if operation is None:
+            return error("NotFoundException", 404, "Connector operation not found.")
+        connector_state(connectors.get(operation["connectorArn"], {"state": "RUNNING"}))
+        return ok({
+            "connectorArn": operation["connectorArn"],
+            "connectorOperationArn": operation["arn"],
+            "connectorOperationState": operation["state"],
+            "connectorOperationType": operation["type"],
+            "creationTime": operation["created"],
+            "endTime": operation.get("endTime"),
+            "errorInfo": operation.get("errorInfo"),
+        })
+    match = re.fullmatch(r"/v1/connectors/(.+)", path)
+    if match:
+        connector = connectors.get(match.group(1))
+        if connector is None:
+            return error("NotFoundException", 404, f"Connector {match.group(1)} not found.")
+        if method == "GET":
+            return ok(describe_connector(connector))
+        if method == "DELETE":
+            connector["state"] = "DELETING"
+            connector["ready_at"] = time.time() + STATE["connector_delay"]
+            return ok({"connectorArn": connector["arn"], "connectorState": "DELETING"})
+        if method == "PUT":
+            if request.args.get("currentVersion") != connector["currentVersion"]:
+                return error("BadRequestException", 400, "The current version of the connector does not match.")
+            if connector["state"] != "RUNNING":
+                return error("ConflictException", 409, f"The connector is {connector['state']}; it must be RUNNING to update.")
+            body = json.loads(request.get_data() or b"{}")
+            if "capacity" in body:
+                if body["capacity"] == connector["capacity"]:
+                    return error("BadRequestException", 400, "The requested capacity is the same as the current capacity.")
+                connector["capacity"] = body["capacity"]
+                target, kind = connector["connectorConfiguration"], "UPDATE_WORKER_SETTING"
+            else:
+                target, kind = body.get("connectorConfiguration", {}), "UPDATE_CONNECTOR_CONFIGURATION"
+            operation_arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:connector-operation/{connector['name']}/{uuid.uuid4()}"
+            failed = connector["name"] in STATE["fail_updates"]
+            if failed:
+                STATE["fail_updates"].remove(connector["name"])
+            STATE["operations"][operation_arn] = {
+                "arn": operation_arn,
+                "connectorArn": connector["arn"],
+                "state": "UPDATE_IN_PROGRESS",
+                "type": kind,
+                "created": now(),
+                "target": target,
+                "failed": failed,
+            }
+            connector["state"] = "UPDATING"
+            connector["operation"] = operation_arn
+            connector["ready_at"] = time.time() + STATE["connector_delay"]
+            return ok({"connectorArn": connector["arn"], "connectorState": "UPDATING", "connectorOperationArn": operation_arn})
+    return None
+
+
 def kafkaconnect(request):
     path = urllib.parse.unquote(request.path)
     method = request.method
     with LOCK:
+        if STATE["throttle"] > 0:
+            STATE["throttle"] -= 1
+            return error("TooManyRequestsException", 429, "Rate exceeded.")
+        answer = connectors_api(request, path, method)
+        if answer is not None:
+            return answer
         plugins = STATE["plugins"]
         for arn in [a for a, p in plugins.items() if plugin_state(p) is None]:
             del plugins[arn]
@@ -139,8 +288,8 @@ def kafkaconnect(request):
                 return ok({"customPluginArn": plugin["arn"], "customPluginState": "DELETING"})
         match = re.fullmatch(r"/v1/tags/(.+)", path)
         if match and method == "GET":
-            plugin = plugins.get(match.group(1))
-            return ok({"tags": plugin["tags"] if plugin else {}})
+            resource = plugins.get(match.group(1)) or STATE["connectors"].get(match.group(1))
+            return ok({"tags": resource["tags"] if resource else {}})
     return error("NotFoundException", 404, f"{method} {path} is not emulated.")
 
 
@@ -154,7 +303,7 @@ def control(request, moto_app):
         return ok({})
     if request.path == "/_emulator/reset" and request.method == "POST":
         with LOCK:
-            STATE.update({"plugins": {}, "writes": {}, "calls": {}, "plugin_delay": 0.0})
+            STATE.update({"plugins": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {}})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
 

@@ -61,6 +61,26 @@ impl AwsEmulator {
         self.control("config", Some(&format!("{{\"plugin_delay\": {seconds}}}")));
     }
 
+    pub fn set_connector_delay(&self, seconds: f64) {
+        self.control(
+            "config",
+            Some(&format!("{{\"connector_delay\": {seconds}}}")),
+        );
+    }
+
+    /// The next update of this connector ends UPDATE_FAILED (and it keeps its configuration).
+    pub fn fail_next_update(&self, connector: &str) {
+        self.control(
+            "config",
+            Some(&format!("{{\"fail_updates\": [\"{connector}\"]}}")),
+        );
+    }
+
+    /// The next `calls` MSK Connect calls answer TooManyRequestsException.
+    pub fn throttle(&self, calls: u32) {
+        self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));
+    }
+
     /// SDK clients against the emulators, to read what they hold.
     pub async fn clients(&self) -> (aws_sdk_s3::Client, aws_sdk_kafkaconnect::Client) {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())

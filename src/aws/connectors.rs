@@ -1,0 +1,655 @@
+//! MSK Connect connectors: created with their custom plugin, capacity, IAM authentication with
+//! TLS, log delivery and role; the configuration or the capacity updated in place (one per
+//! call, never a no-op capacity), each update's operation waited on and the configuration read
+//! back; anything MSK Connect cannot update (plugin, network, role, version) replaces the
+//! connector, with the reason in the plan.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_kafkaconnect::types::{
+    ApacheKafkaCluster, Capacity, CloudWatchLogsLogDelivery, ConnectorOperationState,
+    ConnectorState, CustomPlugin, KafkaCluster, KafkaClusterClientAuthentication,
+    KafkaClusterClientAuthenticationType, KafkaClusterEncryptionInTransit,
+    KafkaClusterEncryptionInTransitType, LogDelivery, Plugin, ProvisionedCapacity,
+    ProvisionedCapacityUpdate, Vpc, WorkerLogDelivery,
+};
+use futures::future::try_join_all;
+
+use super::clients::Clients;
+use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted, connect_error};
+use super::wait::{Poll, until};
+use crate::error::Error;
+use crate::model::{Connector, Environment};
+use crate::output::Printer;
+use crate::plan::{Action, Change, Kind};
+
+/// Connectors take minutes to create or update on AWS.
+const CONNECTOR_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// A connector as it should be on MSK Connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// `<environment>-<connector>`
+    pub name: String,
+    pub config: BTreeMap<String, String>,
+    /// The custom plugin (by name) the connector runs on.
+    pub custom_plugin: String,
+    pub capacity: (u32, u32),
+    /// What cannot change in place: version, bootstrap servers, network, role, log group.
+    pub fixed: BTreeMap<&'static str, String>,
+}
+
+pub fn desired(env: &Environment, wanted: &[Wanted]) -> Result<Vec<Desired>, Error> {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    env.connectors
+        .iter()
+        .map(|connector| {
+            refuse_plain_secrets(connector)?;
+            let plugin = connector.plugin.as_deref().ok_or_else(|| {
+                Error::user(format!(
+                    "connector `{}` names no plugin; MSK Connect needs one",
+                    connector.name
+                ))
+                .with_hint("add `plugin: <name from plugins/>` to the connector")
+            })?;
+            let custom_plugin = wanted
+                .iter()
+                .find(|w| w.plugin == plugin)
+                .map(|w| w.custom_plugin.clone())
+                .expect("every connector's plugin is built");
+            Ok(Desired {
+                name: format!("{}-{}", env.name, connector.name),
+                config: connector.config.clone(),
+                custom_plugin,
+                capacity: aws.capacity,
+                fixed: BTreeMap::from([
+                    ("Kafka Connect version", aws.kafka_connect_version.clone()),
+                    ("bootstrap servers", aws.bootstrap_servers.clone()),
+                    ("subnets", aws.subnets.join(",")),
+                    ("security groups", aws.security_groups.join(",")),
+                    (
+                        "service execution role",
+                        aws.service_execution_role_arn.clone(),
+                    ),
+                    ("log group", aws.log_group.clone().unwrap_or_default()),
+                ]),
+            })
+        })
+        .collect()
+}
+
+/// Secrets go to MSK Connect through config providers, never as plain text; that path is not
+/// built yet, so a connector with a secret is refused on AWS rather than sent in the clear.
+fn refuse_plain_secrets(connector: &Connector) -> Result<(), Error> {
+    if connector.secret_keys.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = connector.secret_keys.iter().map(String::as_str).collect();
+    Err(Error::user(format!(
+        "connector `{}`: {} come from secrets, which MSK Connect must read through a config provider; this version does not set one up, and will not send secrets in plain text",
+        connector.name,
+        keys.join(", ")
+    )))
+}
+
+/// A connector of this environment as MSK Connect has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    pub arn: String,
+    pub state: String,
+    pub version: String,
+    pub config: BTreeMap<String, String>,
+    pub custom_plugin_arn: String,
+    pub capacity: (u32, u32),
+    pub fixed: BTreeMap<&'static str, String>,
+}
+
+pub async fn observe(
+    clients: &Clients,
+    env: &Environment,
+) -> Result<BTreeMap<String, Live>, Error> {
+    let prefix = format!("{}-", env.name);
+    let mut arns = Vec::new();
+    let pages: Vec<_> = clients
+        .kafkaconnect
+        .list_connectors()
+        .connector_name_prefix(&prefix)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    for item in pages {
+        let item = item.map_err(|e| connect_error("ListConnectors", e.into_service_error()))?;
+        if let Some(arn) = item.connector_arn() {
+            arns.push(arn.to_string());
+        }
+    }
+    let described = try_join_all(arns.iter().map(|arn| async move {
+        let tags = clients
+            .kafkaconnect
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
+        if tags.tags().and_then(|t| t.get(TAG_ENVIRONMENT)) != Some(&env.name) {
+            return Ok(None);
+        }
+        let d = clients
+            .kafkaconnect
+            .describe_connector()
+            .connector_arn(arn)
+            .send()
+            .await
+            .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+        let cluster = d.kafka_cluster().and_then(|k| k.apache_kafka_cluster());
+        let vpc = cluster.and_then(|c| c.vpc());
+        let provisioned = d.capacity().and_then(|c| c.provisioned_capacity());
+        let live = Live {
+            arn: arn.clone(),
+            state: d
+                .connector_state()
+                .map_or("UNKNOWN".into(), |s| s.as_str().to_string()),
+            version: d.current_version().unwrap_or_default().to_string(),
+            config: d
+                .connector_configuration()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            custom_plugin_arn: d
+                .plugins()
+                .first()
+                .and_then(|p| p.custom_plugin())
+                .and_then(|p| p.custom_plugin_arn())
+                .map(str::to_string)
+                .unwrap_or_default(),
+            capacity: provisioned
+                .map_or((0, 0), |p| (p.mcu_count() as u32, p.worker_count() as u32)),
+            fixed: BTreeMap::from([
+                (
+                    "Kafka Connect version",
+                    d.kafka_connect_version().unwrap_or_default().to_string(),
+                ),
+                (
+                    "bootstrap servers",
+                    cluster
+                        .and_then(|c| c.bootstrap_servers())
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                (
+                    "subnets",
+                    vpc.map(|v| v.subnets().join(",")).unwrap_or_default(),
+                ),
+                (
+                    "security groups",
+                    vpc.map(|v| v.security_groups().join(","))
+                        .unwrap_or_default(),
+                ),
+                (
+                    "service execution role",
+                    d.service_execution_role_arn()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                (
+                    "log group",
+                    d.log_delivery()
+                        .and_then(|l| l.worker_log_delivery())
+                        .and_then(|w| w.cloud_watch_logs())
+                        .and_then(|c| c.log_group())
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+            ]),
+        };
+        Ok::<_, Error>(d.connector_name().map(|n| (n.to_string(), live)))
+    }))
+    .await?;
+    Ok(described.into_iter().flatten().collect())
+}
+
+/// The connectors' part of the plan. `plugin_arns` maps existing custom plugin names to ARNs.
+pub fn diff(
+    desired: &[Desired],
+    live: &BTreeMap<String, Live>,
+    plugin_arns: &BTreeMap<String, String>,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for want in desired {
+        let Some(have) = live.get(&want.name) else {
+            changes.push(Change::new(
+                Kind::Connector,
+                &want.name,
+                Action::Create,
+                "not found",
+            ));
+            continue;
+        };
+        let mut replace = Vec::new();
+        if plugin_arns.get(&want.custom_plugin) != Some(&have.custom_plugin_arn) {
+            replace.push(format!(
+                "plugin content changed: runs on {} now",
+                want.custom_plugin
+            ));
+        }
+        for (what, value) in &want.fixed {
+            if have.fixed.get(what) != Some(value) {
+                replace.push(format!("{what} changed: forces a new connector"));
+            }
+        }
+        if have.state == "FAILED" {
+            replace.push("it is FAILED".into());
+        }
+        if !replace.is_empty() {
+            changes.push(Change {
+                kind: Kind::Connector,
+                name: want.name.clone(),
+                action: Action::Recreate,
+                reasons: replace,
+            });
+            continue;
+        }
+        let mut update = Vec::new();
+        let keys: Vec<&String> = want
+            .config
+            .keys()
+            .chain(have.config.keys())
+            .filter(|k| want.config.get(*k) != have.config.get(*k))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !keys.is_empty() {
+            update.push(format!(
+                "configuration changed: {}",
+                keys.iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if want.capacity != have.capacity {
+            update.push(format!(
+                "capacity {}×{} → {}×{} (MCUs × workers)",
+                have.capacity.0, have.capacity.1, want.capacity.0, want.capacity.1
+            ));
+        }
+        changes.push(if update.is_empty() {
+            Change::new(
+                Kind::Connector,
+                &want.name,
+                Action::Unchanged,
+                have.state.to_lowercase(),
+            )
+        } else {
+            Change {
+                kind: Kind::Connector,
+                name: want.name.clone(),
+                action: Action::Update,
+                reasons: update,
+            }
+        });
+    }
+    for name in live
+        .keys()
+        .filter(|n| !desired.iter().any(|d| &d.name == *n))
+    {
+        changes.push(Change::new(
+            Kind::Connector,
+            name,
+            Action::Remove,
+            "not in the environment file",
+        ));
+    }
+    changes
+}
+
+pub async fn apply(
+    clients: &Clients,
+    env: &Environment,
+    desired: &[Desired],
+    live: &BTreeMap<String, Live>,
+    changes: &[Change],
+    plugin_arns: &BTreeMap<String, String>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let action = |name: &str| {
+        changes
+            .iter()
+            .find(|c| c.kind == Kind::Connector && c.name == name)
+            .map(|c| c.action)
+    };
+    try_join_all(desired.iter().map(|want| async move {
+        match action(&want.name) {
+            Some(Action::Create) => {
+                create(clients, env, want, plugin_arns).await?;
+                printer.status(&format!("  + connector {} running", want.name));
+            }
+            Some(Action::Recreate) => {
+                delete(clients, &want.name, &live[&want.name].arn).await?;
+                create(clients, env, want, plugin_arns).await?;
+                printer.status(&format!("  ~ connector {} replaced, running", want.name));
+            }
+            Some(Action::Update) => {
+                update(clients, want, &live[&want.name]).await?;
+                printer.status(&format!("  ~ connector {} updated", want.name));
+            }
+            _ => {}
+        }
+        Ok::<_, Error>(())
+    }))
+    .await?;
+    try_join_all(
+        changes
+            .iter()
+            .filter(|c| c.kind == Kind::Connector && c.action == Action::Remove)
+            .map(|c| async move {
+                delete(clients, &c.name, &live[&c.name].arn).await?;
+                printer.status(&format!("  - connector {} deleted", c.name));
+                Ok::<_, Error>(())
+            }),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn create(
+    clients: &Clients,
+    env: &Environment,
+    want: &Desired,
+    plugin_arns: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let plugin_arn = plugin_arns
+        .get(&want.custom_plugin)
+        .cloned()
+        .unwrap_or_default();
+    let mut request = clients
+        .kafkaconnect
+        .create_connector()
+        .connector_name(&want.name)
+        .set_connector_configuration(Some(want.config.clone().into_iter().collect()))
+        .capacity(
+            Capacity::builder()
+                .provisioned_capacity(
+                    ProvisionedCapacity::builder()
+                        .mcu_count(want.capacity.0 as i32)
+                        .worker_count(want.capacity.1 as i32)
+                        .build(),
+                )
+                .build(),
+        )
+        .kafka_cluster(
+            KafkaCluster::builder()
+                .apache_kafka_cluster(
+                    ApacheKafkaCluster::builder()
+                        .bootstrap_servers(&aws.bootstrap_servers)
+                        .vpc(
+                            Vpc::builder()
+                                .set_subnets(Some(aws.subnets.clone()))
+                                .set_security_groups(Some(aws.security_groups.clone()))
+                                .build()
+                                .expect("subnets are set"),
+                        )
+                        .build()
+                        .expect("servers are set"),
+                )
+                .build(),
+        )
+        .kafka_cluster_client_authentication(
+            KafkaClusterClientAuthentication::builder()
+                .authentication_type(KafkaClusterClientAuthenticationType::Iam)
+                .build()
+                .expect("type is set"),
+        )
+        .kafka_cluster_encryption_in_transit(
+            KafkaClusterEncryptionInTransit::builder()
+                .encryption_type(KafkaClusterEncryptionInTransitType::Tls)
+                .build()
+                .expect("type is set"),
+        )
+        .kafka_connect_version(&aws.kafka_connect_version)
+        .plugins(
+            Plugin::builder()
+                .custom_plugin(
+                    CustomPlugin::builder()
+                        .custom_plugin_arn(plugin_arn)
+                        .revision(1)
+                        .build()
+                        .expect("arn is set"),
+                )
+                .build(),
+        )
+        .service_execution_role_arn(&aws.service_execution_role_arn)
+        .tags(TAG_ENVIRONMENT, &env.name)
+        .tags(TAG_RESOURCE, &want.name);
+    if let Some(group) = &aws.log_group {
+        request = request.log_delivery(
+            LogDelivery::builder()
+                .worker_log_delivery(
+                    WorkerLogDelivery::builder()
+                        .cloud_watch_logs(
+                            CloudWatchLogsLogDelivery::builder()
+                                .enabled(true)
+                                .log_group(group)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    for (key, value) in &aws.tags {
+        request = request.tags(key, value);
+    }
+    let created = request.send().await.map_err(|e| {
+        connect_error(
+            &format!("CreateConnector {}", want.name),
+            e.into_service_error(),
+        )
+    })?;
+    let arn = created.connector_arn().unwrap_or_default().to_string();
+    wait_running(clients, &want.name, &arn).await?;
+    Ok(())
+}
+
+async fn wait_running(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
+    until(
+        &format!("connector {name}"),
+        CONNECTOR_DEADLINE,
+        || async move {
+            let d = clients
+                .kafkaconnect
+                .describe_connector()
+                .connector_arn(arn)
+                .send()
+                .await
+                .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+            match d.connector_state() {
+                Some(ConnectorState::Running) => Ok(Poll::Done(())),
+                Some(ConnectorState::Failed) => Err(Error::user(format!(
+                    "connector {name} FAILED: {}",
+                    d.state_description()
+                        .and_then(|s| s.message())
+                        .unwrap_or("no reason given")
+                ))),
+                other => Ok(Poll::Waiting(
+                    other.map_or("unknown".into(), |s| s.as_str().to_string()),
+                )),
+            }
+        },
+    )
+    .await
+}
+
+/// Configuration and capacity are separate updates (MSK Connect takes one per call); each waits
+/// for its operation, and the configuration is read back: a connector can show RUNNING after an
+/// update that failed and was rolled back.
+async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Error> {
+    let mut version = have.version.clone();
+    if want.config != have.config {
+        let sent = clients
+            .kafkaconnect
+            .update_connector()
+            .connector_arn(&have.arn)
+            .current_version(&version)
+            .set_connector_configuration(Some(want.config.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| {
+                connect_error(
+                    &format!("UpdateConnector {}", want.name),
+                    e.into_service_error(),
+                )
+            })?;
+        wait_operation(
+            clients,
+            &want.name,
+            sent.connector_operation_arn().unwrap_or_default(),
+        )
+        .await?;
+        let d = clients
+            .kafkaconnect
+            .describe_connector()
+            .connector_arn(&have.arn)
+            .send()
+            .await
+            .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+        let now: BTreeMap<String, String> = d
+            .connector_configuration()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if now != want.config {
+            return Err(Error::user(format!(
+                "connector {} reports RUNNING but its configuration is not the one sent: the update did not take",
+                want.name
+            )));
+        }
+        version = d.current_version().unwrap_or_default().to_string();
+    }
+    if want.capacity != have.capacity {
+        let sent = clients
+            .kafkaconnect
+            .update_connector()
+            .connector_arn(&have.arn)
+            .current_version(&version)
+            .capacity(
+                aws_sdk_kafkaconnect::types::CapacityUpdate::builder()
+                    .provisioned_capacity(
+                        ProvisionedCapacityUpdate::builder()
+                            .mcu_count(want.capacity.0 as i32)
+                            .worker_count(want.capacity.1 as i32)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                connect_error(
+                    &format!("UpdateConnector {} capacity", want.name),
+                    e.into_service_error(),
+                )
+            })?;
+        wait_operation(
+            clients,
+            &want.name,
+            sent.connector_operation_arn().unwrap_or_default(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn wait_operation(clients: &Clients, name: &str, operation: &str) -> Result<(), Error> {
+    until(
+        &format!("the update of connector {name}"),
+        CONNECTOR_DEADLINE,
+        || async move {
+            let d = clients
+                .kafkaconnect
+                .describe_connector_operation()
+                .connector_operation_arn(operation)
+                .send()
+                .await
+                .map_err(|e| connect_error("DescribeConnectorOperation", e.into_service_error()))?;
+            match d.connector_operation_state() {
+                Some(ConnectorOperationState::UpdateComplete) => Ok(Poll::Done(())),
+                Some(
+                    state @ (ConnectorOperationState::UpdateFailed
+                    | ConnectorOperationState::RollbackComplete
+                    | ConnectorOperationState::RollbackFailed),
+                ) => Err(Error::user(format!(
+                    "the update of connector {name} ended {}: {}",
+                    state.as_str(),
+                    d.error_info()
+                        .and_then(|e| e.message())
+                        .unwrap_or("no reason given")
+                ))
+                .with_hint(
+                    "the connector keeps its previous configuration; see its CloudWatch logs",
+                )),
+                other => Ok(Poll::Waiting(
+                    other.map_or("unknown".into(), |s| s.as_str().to_string()),
+                )),
+            }
+        },
+    )
+    .await
+}
+
+/// Deletes a connector and waits until it is gone; one already gone is fine.
+pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
+    match clients
+        .kafkaconnect
+        .delete_connector()
+        .connector_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(connect_error(
+                &format!("DeleteConnector {name}"),
+                e.into_service_error(),
+            ));
+        }
+    }
+    until(
+        &format!("deleting connector {name}"),
+        CONNECTOR_DEADLINE,
+        || async move {
+            match clients
+                .kafkaconnect
+                .describe_connector()
+                .connector_arn(arn)
+                .send()
+                .await
+            {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_not_found_exception()) =>
+                {
+                    Ok(Poll::Done(()))
+                }
+                Ok(d) => Ok(Poll::Waiting(
+                    d.connector_state()
+                        .map_or("unknown".into(), |s| s.as_str().to_string()),
+                )),
+                Err(e) => Err(connect_error("DescribeConnector", e.into_service_error())),
+            }
+        },
+    )
+    .await
+}
