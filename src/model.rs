@@ -44,6 +44,8 @@ pub struct Aws {
     /// (MCUs per worker, workers)
     pub capacity: (u32, u32),
     pub log_group: Option<String>,
+    /// Worker properties; `None`: MSK Connect's default worker configuration.
+    pub worker_properties: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

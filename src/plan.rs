@@ -31,6 +31,7 @@ pub enum Kind {
     #[serde(rename = "s3-object")]
     Object,
     CustomPlugin,
+    WorkerConfiguration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -78,6 +79,7 @@ impl Kind {
             Kind::Bucket => "bucket",
             Kind::Object => "object",
             Kind::CustomPlugin => "plugin",
+            Kind::WorkerConfiguration => "workers",
         }
     }
 }

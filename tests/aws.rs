@@ -356,14 +356,42 @@ async fn connectors_are_created_updated_in_place_and_replaced_on_plugin_change()
     assert_eq!(
         created
             .kafka_cluster_client_authentication()
-            .and_then(|a| a.authentication_type()).map(|t| t.as_str()),
+            .and_then(|a| a.authentication_type())
+            .map(|t| t.as_str()),
         Some("IAM")
     );
     assert_eq!(
         created
             .kafka_cluster_encryption_in_transit()
-            .and_then(|e| e.encryption_type()).map(|t| t.as_str()),
+            .and_then(|e| e.encryption_type())
+            .map(|t| t.as_str()),
         Some("TLS")
+    );
+    // The worker configuration: the Avro converter as default converters, at the registry.
+    let worker_arn = created
+        .worker_configuration()
+        .and_then(|w| w.worker_configuration_arn())
+        .expect("a worker configuration")
+        .to_string();
+    let worker = kafkaconnect
+        .describe_worker_configuration()
+        .worker_configuration_arn(&worker_arn)
+        .send()
+        .await
+        .expect("DescribeWorkerConfiguration");
+    let content = worker
+        .latest_revision()
+        .and_then(|r| r.properties_file_content())
+        .expect("content");
+    let content = String::from_utf8(aws_smithy_types::base64::decode(content).expect("base64"))
+        .expect("UTF-8");
+    assert_eq!(
+        content,
+        "key.converter=io.confluent.connect.avro.AvroConverter\n\
+         key.converter.schema.registry.url=http://registry.internal/apis/ccompat/v7\n\
+         offset.flush.interval.ms=10000\n\
+         value.converter=io.confluent.connect.avro.AvroConverter\n\
+         value.converter.schema.registry.url=http://registry.internal/apis/ccompat/v7\n"
     );
     let digest = setup.zip_digest();
     let plugin_arn = created.plugins()[0]
@@ -463,8 +491,47 @@ async fn connectors_are_created_updated_in_place_and_replaced_on_plugin_change()
         )]
     );
 
-    // Destroy: the connector first, then its plugin; twice is fine.
+    // A worker setting: a new worker configuration, the connector replaced onto it, the old one
+    // deleted after.
+    let vars = [
+        ("DEPLOY_TEST_TOPIC", "three"),
+        ("DEPLOY_TEST_WORKERS", "2"),
+        ("DEPLOY_TEST_FLUSH_MS", "5000"),
+    ];
+    let plan = setup.ok_with(&vars, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "recreate: worker configuration changed: forces a new connector",
+    );
+    setup.ok_with(&vars, &["aws", "apply", "--auto-approve"]);
+    let workers = kafkaconnect
+        .list_worker_configurations()
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(
+        workers.worker_configurations().len(),
+        1,
+        "the old worker configuration is gone"
+    );
+    assert_eq!(
+        setup
+            .deploy_with(&vars, &["aws", "plan", "--detailed-exitcode"])
+            .code,
+        0
+    );
+
+    // Destroy: the connector first, then its plugin and worker configuration; twice is fine.
     setup.ok(&["aws", "destroy", "--auto-approve"]);
+    assert!(
+        kafkaconnect
+            .list_worker_configurations()
+            .send()
+            .await
+            .expect("list")
+            .worker_configurations()
+            .is_empty()
+    );
     assert!(
         kafkaconnect
             .list_connectors()

@@ -40,7 +40,11 @@ pub struct Desired {
     pub fixed: BTreeMap<&'static str, String>,
 }
 
-pub fn desired(env: &Environment, wanted: &[Wanted]) -> Result<Vec<Desired>, Error> {
+pub fn desired(
+    env: &Environment,
+    wanted: &[Wanted],
+    worker: Option<&str>,
+) -> Result<Vec<Desired>, Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
     env.connectors
         .iter()
@@ -73,6 +77,10 @@ pub fn desired(env: &Environment, wanted: &[Wanted]) -> Result<Vec<Desired>, Err
                         aws.service_execution_role_arn.clone(),
                     ),
                     ("log group", aws.log_group.clone().unwrap_or_default()),
+                    (
+                        "worker configuration",
+                        worker.unwrap_or_default().to_string(),
+                    ),
                 ]),
             })
         })
@@ -105,9 +113,11 @@ pub struct Live {
     pub fixed: BTreeMap<&'static str, String>,
 }
 
+/// `workers` maps this environment's worker configuration ARNs to their names.
 pub async fn observe(
     clients: &Clients,
     env: &Environment,
+    workers: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, Live>, Error> {
     let prefix = format!("{}-", env.name);
     let mut arns = Vec::new();
@@ -203,6 +213,13 @@ pub async fn observe(
                         .and_then(|c| c.log_group())
                         .unwrap_or_default()
                         .to_string(),
+                ),
+                (
+                    "worker configuration",
+                    d.worker_configuration()
+                        .and_then(|w| w.worker_configuration_arn())
+                        .map(|arn| workers.get(arn).cloned().unwrap_or_else(|| arn.to_string()))
+                        .unwrap_or_default(),
                 ),
             ]),
         };
@@ -314,6 +331,7 @@ pub async fn apply(
     live: &BTreeMap<String, Live>,
     changes: &[Change],
     plugin_arns: &BTreeMap<String, String>,
+    worker_arn: Option<&str>,
     printer: &Printer,
 ) -> Result<(), Error> {
     let action = |name: &str| {
@@ -325,12 +343,12 @@ pub async fn apply(
     try_join_all(desired.iter().map(|want| async move {
         match action(&want.name) {
             Some(Action::Create) => {
-                create(clients, env, want, plugin_arns).await?;
+                create(clients, env, want, plugin_arns, worker_arn).await?;
                 printer.status(&format!("  + connector {} running", want.name));
             }
             Some(Action::Recreate) => {
                 delete(clients, &want.name, &live[&want.name].arn).await?;
-                create(clients, env, want, plugin_arns).await?;
+                create(clients, env, want, plugin_arns, worker_arn).await?;
                 printer.status(&format!("  ~ connector {} replaced, running", want.name));
             }
             Some(Action::Update) => {
@@ -361,6 +379,7 @@ async fn create(
     env: &Environment,
     want: &Desired,
     plugin_arns: &BTreeMap<String, String>,
+    worker_arn: Option<&str>,
 ) -> Result<(), Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
     let plugin_arn = plugin_arns
@@ -440,6 +459,15 @@ async fn create(
                         .build(),
                 )
                 .build(),
+        );
+    }
+    if let Some(arn) = worker_arn {
+        request = request.worker_configuration(
+            aws_sdk_kafkaconnect::types::WorkerConfiguration::builder()
+                .worker_configuration_arn(arn)
+                .revision(1)
+                .build()
+                .expect("arn and revision are set"),
         );
     }
     for (key, value) in &aws.tags {

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod connectors;
 pub mod plugins;
 pub mod wait;
+pub mod workers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
@@ -56,6 +57,8 @@ struct Planned {
     observed: plugins::Observed,
     desired: Vec<connectors::Desired>,
     live: BTreeMap<String, connectors::Live>,
+    worker: Option<(String, String)>,
+    workers: BTreeMap<String, String>,
     plan: Plan,
 }
 
@@ -68,17 +71,25 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         .expect("resolve requires aws settings for an aws target");
     let clients = clients::clients(settings).await;
     let wanted = plugins::wanted(env, &built);
-    let desired = connectors::desired(env, &wanted)?;
-    let (observed, live) = tokio::try_join!(
+    let worker = workers::wanted(env);
+    let desired =
+        connectors::desired(env, &wanted, worker.as_ref().map(|(name, _)| name.as_str()))?;
+    let (observed, workers) = tokio::try_join!(
         plugins::observe(&clients, env, &wanted),
-        connectors::observe(&clients, env)
+        workers::observe(&clients, env)
     )?;
+    let worker_names: BTreeMap<String, String> = workers
+        .iter()
+        .map(|(n, arn)| (arn.clone(), n.clone()))
+        .collect();
+    let live = connectors::observe(&clients, env, &worker_names).await?;
     let arns: BTreeMap<String, String> = observed
         .custom_plugins
         .iter()
         .map(|(n, (arn, _))| (n.clone(), arn.clone()))
         .collect();
     let mut changes = plugins::diff(env, &wanted, &observed);
+    changes.extend(workers::diff(worker.as_ref(), &workers));
     changes.extend(connectors::diff(&desired, &live, &arns));
     let plan = Plan {
         environment: env.name.clone(),
@@ -90,6 +101,8 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         observed,
         desired,
         live,
+        worker,
+        workers,
         plan,
     })
 }
@@ -163,6 +176,14 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
         printer,
     )
     .await?;
+    let worker_arn = workers::apply(
+        clients,
+        env,
+        planned.worker.as_ref(),
+        &planned.workers,
+        printer,
+    )
+    .await?;
     connectors::apply(
         clients,
         env,
@@ -170,10 +191,12 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
         &planned.live,
         &plan.changes,
         &arns,
+        worker_arn.as_deref(),
         printer,
     )
     .await?;
     plugins::remove_unused(clients, &planned.observed, plan, printer).await?;
+    workers::remove_unused(clients, &planned.workers, plan, printer).await?;
     printer.status(&format!("environment `{}` applied", env.name));
     if printer.format == Format::Json {
         printer.json(&json!({"environment": env.name, "changed": true, "plan": plan}));
@@ -203,9 +226,18 @@ pub async fn destroy(
     confirm(&question, auto_approve)?;
     let clients = clients::clients(settings).await;
     // Connectors first: custom plugins in use cannot be deleted.
-    for (name, live) in connectors::observe(&clients, env).await? {
+    let workers = workers::observe(&clients, env).await?;
+    let worker_names: BTreeMap<String, String> = workers
+        .iter()
+        .map(|(n, arn)| (arn.clone(), n.clone()))
+        .collect();
+    for (name, live) in connectors::observe(&clients, env, &worker_names).await? {
         connectors::delete(&clients, &name, &live.arn).await?;
         printer.status(&format!("  - connector {name} deleted"));
+    }
+    for (name, arn) in &workers {
+        workers::delete(&clients, name, arn).await?;
+        printer.status(&format!("  - worker configuration {name} deleted"));
     }
     plugins::destroy(&clients, env, delete_data, printer).await?;
     printer.status(&format!("environment `{}` destroyed", env.name));

@@ -73,6 +73,20 @@ pub struct AwsFile {
     pub capacity: Option<CapacityFile>,
     /// CloudWatch log group for the connectors' worker logs.
     pub log_group: Option<String>,
+    /// The connectors' worker configuration (MSK's default when absent).
+    pub worker_configuration: Option<WorkerConfigurationFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkerConfigurationFile {
+    /// Make the Confluent Avro converter (at `${registry.url}`) the default key and value
+    /// converter of the workers.
+    #[serde(default)]
+    pub avro_converters: bool,
+    /// Worker properties, as in `connect-distributed.properties`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, ScalarString>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

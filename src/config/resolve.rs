@@ -159,6 +159,7 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
         service_execution_role_arn: non_empty(&file.service_execution_role_arn).unwrap_or_default(),
         capacity,
         log_group: non_empty(&file.log_group),
+        worker_properties: worker_properties(loaded, file),
         region: file.region.clone(),
         profile: non_empty(&file.profile),
         endpoint_url: non_empty(&file.endpoint_url),
@@ -169,6 +170,36 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
             .map(|(k, v)| (k.clone(), v.0.clone()))
             .collect(),
     }))
+}
+
+/// Worker properties, with the Avro converter as the default converters when asked for.
+fn worker_properties(
+    loaded: &Loaded,
+    file: &crate::config::raw::AwsFile,
+) -> Option<BTreeMap<String, String>> {
+    let worker = file.worker_configuration.as_ref()?;
+    let mut properties: BTreeMap<String, String> = worker
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    if worker.avro_converters {
+        let registry = loaded
+            .raw
+            .references
+            .get("registry.url")
+            .map(|v| v.0.clone())
+            .unwrap_or_default();
+        for side in ["key", "value"] {
+            properties
+                .entry(format!("{side}.converter"))
+                .or_insert_with(|| "io.confluent.connect.avro.AvroConverter".into());
+            properties
+                .entry(format!("{side}.converter.schema.registry.url"))
+                .or_insert_with(|| registry.clone());
+        }
+    }
+    Some(properties)
 }
 
 fn resolve_connectors(

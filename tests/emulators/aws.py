@@ -25,6 +25,7 @@ ACCOUNT = "123456789012"
 LOCK = threading.Lock()
 STATE = {
     "plugins": {},
+    "workers": {},
     "connectors": {},
     "operations": {},
     "writes": {},
@@ -133,6 +134,59 @@ def describe_connector(c):
     }
 
 
+def worker_summary(w, content=False):
+    revision = {"creationTime": w["created"], "description": w.get("description"), "revision": 1}
+    if content:
+        revision["propertiesFileContent"] = w["content"]
+    return {
+        "creationTime": w["created"],
+        "description": w.get("description"),
+        "latestRevision": revision,
+        "name": w["name"],
+        "workerConfigurationArn": w["arn"],
+        "workerConfigurationState": w["state"],
+    }
+
+
+def workers_api(request, path, method):
+    workers = STATE["workers"]
+    if path == "/v1/worker-configurations" and method == "POST":
+        body = json.loads(request.get_data() or b"{}")
+        name = body.get("name", "")
+        if any(w["name"] == name for w in workers.values()):
+            return error("ConflictException", 409, f"A worker configuration named {name} already exists.")
+        arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:worker-configuration/{name}/{uuid.uuid4()}"
+        workers[arn] = {
+            "arn": arn,
+            "name": name,
+            "state": "ACTIVE",
+            "created": now(),
+            "description": body.get("description"),
+            "content": body.get("propertiesFileContent", ""),
+            "tags": body.get("tags", {}),
+        }
+        summary = worker_summary(workers[arn])
+        summary.pop("description")
+        return ok(summary)
+    if path == "/v1/worker-configurations" and method == "GET":
+        return ok({"workerConfigurations": [worker_summary(w) for w in workers.values()]})
+    match = re.fullmatch(r"/v1/worker-configurations/(.+)", path)
+    if match:
+        worker = workers.get(match.group(1))
+        if worker is None:
+            return error("NotFoundException", 404, f"Worker configuration {match.group(1)} not found.")
+        if method == "GET":
+            return ok(worker_summary(worker, content=True))
+        if method == "DELETE":
+            in_use = [c["name"] for c in STATE["connectors"].values()
+                      if (c.get("workerConfiguration") or {}).get("workerConfigurationArn") == worker["arn"]]
+            if in_use:
+                return error("BadRequestException", 400, f"The worker configuration is used by {', '.join(in_use)}.")
+            del workers[worker["arn"]]
+            return ok({"workerConfigurationArn": worker["arn"], "workerConfigurationState": "DELETING"})
+    return None
+
+
 def connectors_api(request, path, method):
     connectors = STATE["connectors"]
     for arn in [a for a, c in connectors.items() if connector_state(c) is None]:
@@ -232,7 +286,7 @@ def kafkaconnect(request):
         if STATE["throttle"] > 0:
             STATE["throttle"] -= 1
             return error("TooManyRequestsException", 429, "Rate exceeded.")
-        answer = connectors_api(request, path, method)
+        answer = connectors_api(request, path, method) or workers_api(request, path, method)
         if answer is not None:
             return answer
         plugins = STATE["plugins"]
@@ -283,12 +337,16 @@ def kafkaconnect(request):
             if method == "GET":
                 return ok(describe(plugin))
             if method == "DELETE":
+                in_use = [c["name"] for c in STATE["connectors"].values()
+                          if any(p["customPlugin"]["customPluginArn"] == plugin["arn"] for p in c["plugins"])]
+                if in_use:
+                    return error("BadRequestException", 400, f"The custom plugin is used by {', '.join(in_use)}.")
                 plugin["state"] = "DELETING"
                 plugin["ready_at"] = time.time() + STATE["plugin_delay"]
                 return ok({"customPluginArn": plugin["arn"], "customPluginState": "DELETING"})
         match = re.fullmatch(r"/v1/tags/(.+)", path)
         if match and method == "GET":
-            resource = plugins.get(match.group(1)) or STATE["connectors"].get(match.group(1))
+            resource = plugins.get(match.group(1)) or STATE["connectors"].get(match.group(1)) or STATE["workers"].get(match.group(1))
             return ok({"tags": resource["tags"] if resource else {}})
     return error("NotFoundException", 404, f"{method} {path} is not emulated.")
 
@@ -303,7 +361,7 @@ def control(request, moto_app):
         return ok({})
     if request.path == "/_emulator/reset" and request.method == "POST":
         with LOCK:
-            STATE.update({"plugins": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {}})
+            STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {}})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
 

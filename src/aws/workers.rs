@@ -1,0 +1,169 @@
+//! The connectors' worker configuration. MSK Connect keeps worker configurations immutable, so,
+//! like plugins, one is named after its content (`<environment>-worker-<sha256 prefix>`), a change
+//! is a new one, and the old one goes once no connector uses it.
+
+use std::collections::BTreeMap;
+
+use futures::future::try_join_all;
+use sha2::{Digest, Sha256};
+
+use super::clients::Clients;
+use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, connect_error};
+use crate::error::Error;
+use crate::model::Environment;
+use crate::output::Printer;
+use crate::plan::{Action, Change, Kind, Plan};
+
+/// The worker configuration the environment asks for: (name, properties file content).
+pub fn wanted(env: &Environment) -> Option<(String, String)> {
+    let properties = env.aws.as_ref()?.worker_properties.as_ref()?;
+    let content: String = properties
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    let digest: String = Sha256::digest(content.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Some((format!("{}-worker-{digest}", env.name), content))
+}
+
+/// This environment's worker configurations (by tag): name → ARN.
+pub async fn observe(
+    clients: &Clients,
+    env: &Environment,
+) -> Result<BTreeMap<String, String>, Error> {
+    let prefix = format!("{}-worker-", env.name);
+    let pages: Vec<_> = clients
+        .kafkaconnect
+        .list_worker_configurations()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut candidates = Vec::new();
+    for item in pages {
+        let item =
+            item.map_err(|e| connect_error("ListWorkerConfigurations", e.into_service_error()))?;
+        if let (Some(name), Some(arn)) = (item.name(), item.worker_configuration_arn()) {
+            if name.starts_with(&prefix) {
+                candidates.push((name.to_string(), arn.to_string()));
+            }
+        }
+    }
+    let owned = try_join_all(candidates.into_iter().map(|(name, arn)| async move {
+        let tags = clients
+            .kafkaconnect
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
+        let ours = tags.tags().and_then(|t| t.get(TAG_ENVIRONMENT)) == Some(&env.name);
+        Ok::<_, Error>(ours.then_some((name, arn)))
+    }))
+    .await?;
+    Ok(owned.into_iter().flatten().collect())
+}
+
+pub fn diff(wanted: Option<&(String, String)>, observed: &BTreeMap<String, String>) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if let Some((name, _)) = wanted {
+        changes.push(if observed.contains_key(name) {
+            Change::new(Kind::WorkerConfiguration, name, Action::Unchanged, "exists")
+        } else {
+            Change::new(Kind::WorkerConfiguration, name, Action::Create, "not found")
+        });
+    }
+    for name in observed
+        .keys()
+        .filter(|n| wanted.is_none_or(|(w, _)| w != *n))
+    {
+        changes.push(Change::new(
+            Kind::WorkerConfiguration,
+            name,
+            Action::Remove,
+            "no connector uses it",
+        ));
+    }
+    changes
+}
+
+/// Creates the wanted worker configuration if missing; returns its ARN.
+pub async fn apply(
+    clients: &Clients,
+    env: &Environment,
+    wanted: Option<&(String, String)>,
+    observed: &BTreeMap<String, String>,
+    printer: &Printer,
+) -> Result<Option<String>, Error> {
+    let Some((name, content)) = wanted else {
+        return Ok(None);
+    };
+    if let Some(arn) = observed.get(name) {
+        return Ok(Some(arn.clone()));
+    }
+    let mut request = clients
+        .kafkaconnect
+        .create_worker_configuration()
+        .name(name)
+        .properties_file_content(aws_smithy_types::base64::encode(content.as_bytes()))
+        .description(format!("worker configuration of environment {}", env.name))
+        .tags(TAG_ENVIRONMENT, &env.name)
+        .tags(TAG_RESOURCE, "worker-configuration");
+    for (key, value) in &env.aws.as_ref().expect("an aws environment").tags {
+        request = request.tags(key, value);
+    }
+    let created = request.send().await.map_err(|e| {
+        connect_error(
+            &format!("CreateWorkerConfiguration {name}"),
+            e.into_service_error(),
+        )
+    })?;
+    printer.status(&format!("  + worker configuration {name} created"));
+    Ok(created.worker_configuration_arn().map(str::to_string))
+}
+
+/// Deletes the worker configurations the plan removes (after the connectors moved off them).
+pub async fn remove_unused(
+    clients: &Clients,
+    observed: &BTreeMap<String, String>,
+    plan: &Plan,
+    printer: &Printer,
+) -> Result<(), Error> {
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == Kind::WorkerConfiguration && c.action == Action::Remove)
+    {
+        if let Some(arn) = observed.get(&change.name) {
+            delete(clients, &change.name, arn).await?;
+            printer.status(&format!("  - worker configuration {} deleted", change.name));
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
+    match clients
+        .kafkaconnect
+        .delete_worker_configuration()
+        .worker_configuration_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(connect_error(
+            &format!("DeleteWorkerConfiguration {name}"),
+            e.into_service_error(),
+        )),
+    }
+}
