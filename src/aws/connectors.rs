@@ -101,6 +101,13 @@ fn refuse_plain_secrets(connector: &Connector) -> Result<(), Error> {
     )))
 }
 
+/// What the connectors run on, once the plugins and the worker configuration are in place.
+pub struct Dependencies<'a> {
+    /// Custom plugin name → ARN.
+    pub plugin_arns: &'a BTreeMap<String, String>,
+    pub worker_arn: Option<&'a str>,
+}
+
 /// A connector of this environment as MSK Connect has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Live {
@@ -330,8 +337,7 @@ pub async fn apply(
     desired: &[Desired],
     live: &BTreeMap<String, Live>,
     changes: &[Change],
-    plugin_arns: &BTreeMap<String, String>,
-    worker_arn: Option<&str>,
+    on: &Dependencies<'_>,
     printer: &Printer,
 ) -> Result<(), Error> {
     let action = |name: &str| {
@@ -343,12 +349,12 @@ pub async fn apply(
     try_join_all(desired.iter().map(|want| async move {
         match action(&want.name) {
             Some(Action::Create) => {
-                create(clients, env, want, plugin_arns, worker_arn).await?;
+                create(clients, env, want, on).await?;
                 printer.status(&format!("  + connector {} running", want.name));
             }
             Some(Action::Recreate) => {
                 delete(clients, &want.name, &live[&want.name].arn).await?;
-                create(clients, env, want, plugin_arns, worker_arn).await?;
+                create(clients, env, want, on).await?;
                 printer.status(&format!("  ~ connector {} replaced, running", want.name));
             }
             Some(Action::Update) => {
@@ -378,10 +384,10 @@ async fn create(
     clients: &Clients,
     env: &Environment,
     want: &Desired,
-    plugin_arns: &BTreeMap<String, String>,
-    worker_arn: Option<&str>,
+    on: &Dependencies<'_>,
 ) -> Result<(), Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
+    let (plugin_arns, worker_arn) = (on.plugin_arns, on.worker_arn);
     let plugin_arn = plugin_arns
         .get(&want.custom_plugin)
         .cloned()

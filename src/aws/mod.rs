@@ -184,14 +184,17 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
         printer,
     )
     .await?;
+    let on = connectors::Dependencies {
+        plugin_arns: &arns,
+        worker_arn: worker_arn.as_deref(),
+    };
     connectors::apply(
         clients,
         env,
         &planned.desired,
         &planned.live,
         &plan.changes,
-        &arns,
-        worker_arn.as_deref(),
+        &on,
         printer,
     )
     .await?;

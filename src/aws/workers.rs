@@ -47,10 +47,10 @@ pub async fn observe(
     for item in pages {
         let item =
             item.map_err(|e| connect_error("ListWorkerConfigurations", e.into_service_error()))?;
-        if let (Some(name), Some(arn)) = (item.name(), item.worker_configuration_arn()) {
-            if name.starts_with(&prefix) {
-                candidates.push((name.to_string(), arn.to_string()));
-            }
+        if let (Some(name), Some(arn)) = (item.name(), item.worker_configuration_arn())
+            && name.starts_with(&prefix)
+        {
+            candidates.push((name.to_string(), arn.to_string()));
         }
     }
     let owned = try_join_all(candidates.into_iter().map(|(name, arn)| async move {
