@@ -4,7 +4,7 @@
 //! back; anything MSK Connect cannot update (plugin, network, role, version) replaces the
 //! connector, with the reason in the plan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_kafkaconnect::types::{
@@ -17,6 +17,7 @@ use aws_sdk_kafkaconnect::types::{
 use futures::future::try_join_all;
 
 use super::clients::Clients;
+use super::ownership;
 use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted, connect_error};
 use super::wait::{Poll, until};
 use crate::error::Error;
@@ -120,10 +121,12 @@ pub struct Live {
     pub fixed: BTreeMap<&'static str, String>,
 }
 
-/// `workers` maps this environment's worker configuration ARNs to their names.
+/// This environment's connectors. `wanted` names are taken as ours (see `ownership`); `workers`
+/// maps worker configuration ARNs to their names.
 pub async fn observe(
     clients: &Clients,
     env: &Environment,
+    wanted: &BTreeSet<String>,
     workers: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, Live>, Error> {
     let prefix = format!("{}-", env.name);
@@ -139,21 +142,12 @@ pub async fn observe(
         .await;
     for item in pages {
         let item = item.map_err(|e| connect_error("ListConnectors", e.into_service_error()))?;
-        if let Some(arn) = item.connector_arn() {
-            arns.push(arn.to_string());
+        if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
+            arns.push((name.to_string(), arn.to_string(), ()));
         }
     }
-    let described = try_join_all(arns.iter().map(|arn| async move {
-        let tags = clients
-            .kafkaconnect
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
-        if tags.tags().and_then(|t| t.get(TAG_ENVIRONMENT)) != Some(&env.name) {
-            return Ok(None);
-        }
+    let arns = ownership::owned(clients, env, arns, wanted).await?;
+    let described = try_join_all(arns.iter().map(|(_, arn, ())| async move {
         let d = clients
             .kafkaconnect
             .describe_connector()
@@ -353,11 +347,13 @@ pub async fn apply(
                 printer.status(&format!("  + connector {} running", want.name));
             }
             Some(Action::Recreate) => {
+                ownership::ensure_ours(clients, env, &want.name, &live[&want.name].arn).await?;
                 delete(clients, &want.name, &live[&want.name].arn).await?;
                 create(clients, env, want, on).await?;
                 printer.status(&format!("  ~ connector {} replaced, running", want.name));
             }
             Some(Action::Update) => {
+                ownership::ensure_ours(clients, env, &want.name, &live[&want.name].arn).await?;
                 update(clients, want, &live[&want.name]).await?;
                 printer.status(&format!("  ~ connector {} updated", want.name));
             }

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod connectors;
+pub mod ownership;
 pub mod plugins;
 pub mod wait;
 pub mod workers;
@@ -76,13 +77,14 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         connectors::desired(env, &wanted, worker.as_ref().map(|(name, _)| name.as_str()))?;
     let (observed, workers) = tokio::try_join!(
         plugins::observe(&clients, env, &wanted),
-        workers::observe(&clients, env)
+        workers::observe(&clients, env, worker.as_ref().map(|(n, _)| n.as_str()))
     )?;
     let worker_names: BTreeMap<String, String> = workers
         .iter()
         .map(|(n, arn)| (arn.clone(), n.clone()))
         .collect();
-    let live = connectors::observe(&clients, env, &worker_names).await?;
+    let names: BTreeSet<String> = desired.iter().map(|d| d.name.clone()).collect();
+    let live = connectors::observe(&clients, env, &names, &worker_names).await?;
     let arns: BTreeMap<String, String> = observed
         .custom_plugins
         .iter()
@@ -229,12 +231,12 @@ pub async fn destroy(
     confirm(&question, auto_approve)?;
     let clients = clients::clients(settings).await;
     // Connectors first: custom plugins in use cannot be deleted.
-    let workers = workers::observe(&clients, env).await?;
+    let workers = workers::observe(&clients, env, None).await?;
     let worker_names: BTreeMap<String, String> = workers
         .iter()
         .map(|(n, arn)| (arn.clone(), n.clone()))
         .collect();
-    for (name, live) in connectors::observe(&clients, env, &worker_names).await? {
+    for (name, live) in connectors::observe(&clients, env, &BTreeSet::new(), &worker_names).await? {
         connectors::delete(&clients, &name, &live.arn).await?;
         printer.status(&format!("  - connector {name} deleted"));
     }

@@ -2,7 +2,7 @@
 //! and an MSK Connect custom plugin per ZIP, named after its content. Plugins are immutable: new
 //! content is a new object and a new custom plugin, and the old one goes once nothing uses it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_kafkaconnect::types::{
@@ -19,6 +19,7 @@ use aws_sdk_s3::types::{
 use futures::future::try_join_all;
 
 use super::clients::Clients;
+use super::ownership;
 use super::wait::{Poll, until};
 use crate::error::Error;
 use crate::model::Environment;
@@ -135,14 +136,22 @@ pub async fn observe(
     Ok(Observed {
         bucket: exists,
         objects,
-        custom_plugins: custom_plugins(clients, env).await?,
+        custom_plugins: custom_plugins(
+            clients,
+            env,
+            &wanted.iter().map(|w| w.custom_plugin.clone()).collect(),
+        )
+        .await?,
     })
 }
 
 /// Custom plugins carrying this environment's tag (name → ARN, state).
+/// This environment's custom plugins (name → ARN, state); `wanted` names are taken as ours
+/// (see `ownership`).
 async fn custom_plugins(
     clients: &Clients,
     env: &Environment,
+    wanted: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, (String, String)>, Error> {
     let pages: Vec<_> = clients
         .kafkaconnect
@@ -166,23 +175,11 @@ async fn custom_plugins(
             candidates.push((name.to_string(), arn.to_string(), state));
         }
     }
-    // A name prefix is not ownership: the tag says whose a plugin is.
-    let owned = try_join_all(candidates.into_iter().map(|(name, arn, state)| async move {
-        let tags = clients
-            .kafkaconnect
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
-        let ours = tags
-            .tags()
-            .and_then(|t| t.get(TAG_ENVIRONMENT))
-            .is_some_and(|v| v == &env.name);
-        Ok::<_, Error>(ours.then_some((name, (arn, state))))
-    }))
-    .await?;
-    Ok(owned.into_iter().flatten().collect())
+    let owned = ownership::owned(clients, env, candidates, wanted).await?;
+    Ok(owned
+        .into_iter()
+        .map(|(name, arn, state)| (name, (arn, state)))
+        .collect())
 }
 
 fn hex_of_base64(b64: &str) -> String {
@@ -311,6 +308,7 @@ pub async fn apply(
             })
             .map(|w| async move {
                 if let Some((arn, _)) = observed.custom_plugins.get(&w.custom_plugin) {
+                    ownership::ensure_ours(clients, env, &w.custom_plugin, arn).await?;
                     delete_custom_plugin(clients, &w.custom_plugin, arn).await?;
                 }
                 let arn = create_custom_plugin(clients, env, w).await?;
@@ -616,7 +614,7 @@ pub async fn destroy(
     printer: &Printer,
 ) -> Result<(), Error> {
     let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
-    for (name, (arn, _)) in custom_plugins(clients, env).await? {
+    for (name, (arn, _)) in custom_plugins(clients, env, &BTreeSet::new()).await? {
         delete_custom_plugin(clients, &name, &arn).await?;
         printer.status(&format!("  - custom plugin {name} deleted"));
     }

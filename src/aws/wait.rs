@@ -32,6 +32,8 @@ where
             }
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(10));
+        // Poll about ten times per elapsed span: a wait overshoots its resource by ~10%, and a
+        // 20-minute MSK wait still makes few calls.
+        pause = (started.elapsed() / 10).clamp(Duration::from_millis(50), Duration::from_secs(10));
     }
 }

@@ -2,12 +2,12 @@
 //! like plugins, one is named after its content (`<environment>-worker-<sha256 prefix>`), a change
 //! is a new one, and the old one goes once no connector uses it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use futures::future::try_join_all;
 use sha2::{Digest, Sha256};
 
 use super::clients::Clients;
+use super::ownership;
 use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, connect_error};
 use crate::error::Error;
 use crate::model::Environment;
@@ -29,10 +29,12 @@ pub fn wanted(env: &Environment) -> Option<(String, String)> {
     Some((format!("{}-worker-{digest}", env.name), content))
 }
 
-/// This environment's worker configurations (by tag): name → ARN.
+/// This environment's worker configurations (name → ARN); the `wanted` name is taken as ours
+/// (see `ownership`).
 pub async fn observe(
     clients: &Clients,
     env: &Environment,
+    wanted: Option<&str>,
 ) -> Result<BTreeMap<String, String>, Error> {
     let prefix = format!("{}-worker-", env.name);
     let pages: Vec<_> = clients
@@ -53,19 +55,16 @@ pub async fn observe(
             candidates.push((name.to_string(), arn.to_string()));
         }
     }
-    let owned = try_join_all(candidates.into_iter().map(|(name, arn)| async move {
-        let tags = clients
-            .kafkaconnect
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
-        let ours = tags.tags().and_then(|t| t.get(TAG_ENVIRONMENT)) == Some(&env.name);
-        Ok::<_, Error>(ours.then_some((name, arn)))
-    }))
-    .await?;
-    Ok(owned.into_iter().flatten().collect())
+    let wanted: BTreeSet<String> = wanted.map(str::to_string).into_iter().collect();
+    let candidates = candidates
+        .into_iter()
+        .map(|(name, arn)| (name, arn, ()))
+        .collect();
+    let owned = ownership::owned(clients, env, candidates, &wanted).await?;
+    Ok(owned
+        .into_iter()
+        .map(|(name, arn, ())| (name, arn))
+        .collect())
 }
 
 pub fn diff(wanted: Option<&(String, String)>, observed: &BTreeMap<String, String>) -> Vec<Change> {

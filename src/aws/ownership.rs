@@ -1,0 +1,56 @@
+//! Ownership on AWS is the `deploy:environment` tag. Reading tags costs a call per resource, so a
+//! resource with exactly the name this environment wants is taken as ours while planning and its
+//! tag is checked before anything changes it; every other candidate is checked while planning.
+
+use std::collections::BTreeSet;
+
+use futures::future::try_join_all;
+
+use super::clients::Clients;
+use super::plugins::{TAG_ENVIRONMENT, connect_error};
+use crate::error::Error;
+use crate::model::Environment;
+
+async fn is_ours(clients: &Clients, env: &Environment, arn: &str) -> Result<bool, Error> {
+    let tags = clients
+        .kafkaconnect
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
+    Ok(tags.tags().and_then(|t| t.get(TAG_ENVIRONMENT)) == Some(&env.name))
+}
+
+/// The candidates (name, ARN, anything) that belong to this environment.
+pub async fn owned<T: Send>(
+    clients: &Clients,
+    env: &Environment,
+    candidates: Vec<(String, String, T)>,
+    wanted: &BTreeSet<String>,
+) -> Result<Vec<(String, String, T)>, Error> {
+    let checked = try_join_all(candidates.into_iter().map(|(name, arn, extra)| async move {
+        let ours = wanted.contains(&name) || is_ours(clients, env, &arn).await?;
+        Ok::<_, Error>(ours.then_some((name, arn, extra)))
+    }))
+    .await?;
+    Ok(checked.into_iter().flatten().collect())
+}
+
+/// Refuses to change a resource that does not carry this environment's tag.
+pub async fn ensure_ours(
+    clients: &Clients,
+    env: &Environment,
+    name: &str,
+    arn: &str,
+) -> Result<(), Error> {
+    if is_ours(clients, env, arn).await? {
+        Ok(())
+    } else {
+        Err(Error::user(format!(
+            "{name} is named like a resource of environment `{}` but does not carry its `{TAG_ENVIRONMENT}` tag: refusing to change it",
+            env.name
+        ))
+        .with_hint("rename or remove it, or tag it if it really belongs to this environment"))
+    }
+}
