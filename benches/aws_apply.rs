@@ -4,6 +4,7 @@
 //! resources run concurrently, so a cold apply should take little more. A no-op apply should
 //! read each resource at most once and write nothing. Run with `cargo bench --bench aws_apply`.
 
+#[allow(dead_code)]
 mod common;
 
 #[allow(dead_code)]
