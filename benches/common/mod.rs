@@ -1,4 +1,4 @@
-//! What both benchmark programs use.
+//! What the benchmark programs share.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
