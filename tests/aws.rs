@@ -544,3 +544,56 @@ async fn connectors_are_created_updated_in_place_and_replaced_on_plugin_change()
     assert!(custom_plugins(&kafkaconnect).await.is_empty());
     setup.ok(&["aws", "destroy", "--auto-approve"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_apply_is_reported_converges_when_rerun_and_destroys_cleanly() {
+    let setup = Setup::new("thalf");
+    let (s3, kafkaconnect) = setup.emulator.clients().await;
+    setup.emulator.fail_next_create("thalf-source");
+    let failed = setup.deploy(&["aws", "apply", "--auto-approve"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_contains(
+        &failed.stderr,
+        "connector thalf-source FAILED: The connector could not reach the Kafka cluster.",
+    );
+    // Half done: plugin and worker configuration exist, the connector is FAILED.
+    assert_eq!(custom_plugins(&kafkaconnect).await.len(), 1);
+    let plan = setup.ok(&["aws", "plan"]);
+    assert_contains(&plan.stdout, "recreate: it is FAILED");
+
+    // Destroy after the failure removes what the half apply made, and keeps the bucket.
+    setup.ok(&["aws", "destroy", "--auto-approve"]);
+    assert!(
+        kafkaconnect
+            .list_connectors()
+            .send()
+            .await
+            .expect("list")
+            .connectors()
+            .is_empty()
+    );
+    assert!(custom_plugins(&kafkaconnect).await.is_empty());
+    assert!(
+        kafkaconnect
+            .list_worker_configurations()
+            .send()
+            .await
+            .expect("list")
+            .worker_configurations()
+            .is_empty()
+    );
+    assert!(
+        s3.head_bucket()
+            .bucket("thalf-plugins")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // And applying again converges.
+    setup.ok(&["aws", "apply", "--auto-approve"]);
+    assert_eq!(
+        setup.deploy(&["aws", "plan", "--detailed-exitcode"]).code,
+        0
+    );
+}

@@ -34,6 +34,8 @@ STATE = {
     "connector_delay": 0.0,
     # Connector names whose next update fails (UPDATE_FAILED, then rolled back).
     "fail_updates": [],
+    # Connector names whose creation ends FAILED.
+    "fail_creates": [],
     # Answer TooManyRequestsException to this many more MSK Connect calls.
     "throttle": 0,
 }
@@ -96,6 +98,11 @@ def s3_object(location):
 
 
 def connector_state(connector):
+    if connector["state"] == "CREATING" and connector["name"] in STATE["fail_creates"] and time.time() >= connector["ready_at"]:
+        STATE["fail_creates"].remove(connector["name"])
+        connector["state"] = "FAILED"
+        connector["stateDescription"] = {"code": "ConnectorFailed", "message": "The connector could not reach the Kafka cluster."}
+        return connector["state"]
     if connector["state"] in ("CREATING", "UPDATING") and time.time() >= connector["ready_at"]:
         if connector["state"] == "UPDATING":
             operation = STATE["operations"][connector["operation"]]
@@ -130,6 +137,7 @@ def describe_connector(c):
         "logDelivery": c.get("logDelivery"),
         "plugins": [{"customPlugin": p["customPlugin"]} for p in c["plugins"]],
         "serviceExecutionRoleArn": c["serviceExecutionRoleArn"],
+        "stateDescription": c.get("stateDescription"),
         "workerConfiguration": c.get("workerConfiguration"),
     }
 

@@ -76,6 +76,14 @@ impl AwsEmulator {
         );
     }
 
+    /// This connector's creation ends FAILED.
+    pub fn fail_next_create(&self, connector: &str) {
+        self.control(
+            "config",
+            Some(&format!("{{\"fail_creates\": [\"{connector}\"]}}")),
+        );
+    }
+
     /// The next `calls` MSK Connect calls answer TooManyRequestsException.
     pub fn throttle(&self, calls: u32) {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));
