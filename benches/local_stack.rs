@@ -32,7 +32,7 @@ fn deploy(args: &[&str]) -> Command {
         .args(args)
         .current_dir(ROOT)
         .env("DEPLOY_TEST_NAME", "bench")
-        .env("DEPLOY_TEST_PORT_BASE", "4150");
+        .env("DEPLOY_TEST_PORT_BASE", "6150");
     command
 }
 

@@ -45,7 +45,7 @@ fn ids(stack: &Stack) -> Vec<(String, String)> {
 #[test]
 fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
     let secret = "s3cret-Value-for-the-test";
-    let mut stack = Stack::new("tests/environments/standin.yaml", "t-stack", "4110");
+    let mut stack = Stack::new("tests/environments/standin.yaml", "t-stack", "6110");
     stack.set("POSTGRES_PASSWORD", secret);
 
     // Up from nothing: every service running, every published address printed.
@@ -56,7 +56,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         .collect();
     assert_eq!(containers("t-stack"), running);
     for port in 1..=6 {
-        assert_contains(&up.stdout, &format!("127.0.0.1:4110{port}"));
+        assert_contains(&up.stdout, &format!("127.0.0.1:6110{port}"));
     }
     assert_eq!(networks("t-stack"), vec!["deploy-t-stack"]);
     assert_eq!(
@@ -75,7 +75,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         "connector orders-sink skipped: S3_SINK_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY not set",
     );
     assert_contains(&up.stderr, "✓ connector orders-source running");
-    let config = ureq::get("http://127.0.0.1:41103/connectors/orders-source/config")
+    let config = ureq::get("http://127.0.0.1:61103/connectors/orders-source/config")
         .call()
         .expect("Connect answers")
         .into_body()
@@ -196,7 +196,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
         assert_eq!(service["ready"], true, "{service}");
     }
     let status_text = stack.ok(&["local", "status"]);
-    assert_contains(&status_text.stdout, "127.0.0.1:41104");
+    assert_contains(&status_text.stdout, "127.0.0.1:61104");
 
     // The secret never reaches what the tool prints or the labels it writes.
     for run in [&up, &again, &plan, &status_text] {
@@ -234,7 +234,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
 
 #[test]
 fn a_failing_service_is_reported_at_once_with_its_logs() {
-    let stack = Stack::new("tests/environments/failing.yaml", "t-failing", "4120");
+    let stack = Stack::new("tests/environments/failing.yaml", "t-failing", "6120");
     let started = Instant::now();
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
@@ -259,19 +259,19 @@ fn a_failing_service_is_reported_at_once_with_its_logs() {
 
 #[test]
 fn a_taken_host_port_is_refused_before_anything_is_created() {
-    let holder = TcpListener::bind("127.0.0.1:41301").expect("the test holds a port");
-    let stack = Stack::new("tests/environments/single.yaml", "t-port", "4130");
+    let holder = TcpListener::bind("127.0.0.1:61301").expect("the test holds a port");
+    let stack = Stack::new("tests/environments/single.yaml", "t-port", "6130");
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert_contains(
         &run.stderr,
-        "host port 41301 (127.0.0.1:41301) for service `zk` is taken by another process",
+        "host port 61301 (127.0.0.1:61301) for service `zk` is taken by another process",
     );
     assert_nothing_created("t-port");
     drop(holder);
 
     // Held by another environment of ours: the message names it.
-    let owner = Stack::new("tests/environments/single.yaml", "t-port-owner", "4130");
+    let owner = Stack::new("tests/environments/single.yaml", "t-port-owner", "6130");
     owner.ok(&["local", "up"]);
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
@@ -284,7 +284,7 @@ fn a_taken_host_port_is_refused_before_anything_is_created() {
 
 #[test]
 fn an_unreachable_engine_is_a_clear_error() {
-    let stack = Stack::new("tests/environments/single.yaml", "t-nodocker", "4140");
+    let stack = Stack::new("tests/environments/single.yaml", "t-nodocker", "6140");
     let started = Instant::now();
     let run = stack
         .command(&["local", "up"])
@@ -321,7 +321,7 @@ fn an_invalid_file_changes_nothing_on_the_engine() {
 
 #[test]
 fn an_image_that_cannot_be_had_stops_up_before_any_change() {
-    let mut stack = Stack::new("tests/environments/unpullable.yaml", "t-pull", "4160");
+    let mut stack = Stack::new("tests/environments/unpullable.yaml", "t-pull", "6160");
     let run = stack.deploy(&["local", "up"]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert_contains(
@@ -343,7 +343,7 @@ fn connect_runs_the_packaged_plugins_mounted_read_only() {
     let work = tempfile::tempdir().expect("temp dir");
     let plugins_dir = work.path().join("plugins");
     support::demo_plugins(&plugins_dir, &server, b"core v1");
-    let mut stack = Stack::new("tests/environments/standin-plugins.yaml", "t-plug", "4170");
+    let mut stack = Stack::new("tests/environments/standin-plugins.yaml", "t-plug", "6170");
     stack.set("DEPLOY_PLUGINS_DIR", &plugins_dir.display().to_string());
     stack.set(
         "DEPLOY_CACHE_DIR",
