@@ -66,6 +66,9 @@ pub struct Connector {
     pub config: std::collections::BTreeMap<String, String>,
     /// Keys whose values came from a `${secret:...}`.
     pub secret_keys: std::collections::BTreeSet<String>,
+    /// Keys whose whole value is one `${secret:NAME}`: key → NAME (AWS passes these through a
+    /// config provider).
+    pub secret_names: std::collections::BTreeMap<String, String>,
 }
 
 impl Environment {

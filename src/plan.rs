@@ -32,6 +32,7 @@ pub enum Kind {
     Object,
     CustomPlugin,
     WorkerConfiguration,
+    Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -80,6 +81,7 @@ impl Kind {
             Kind::Object => "object",
             Kind::CustomPlugin => "plugin",
             Kind::WorkerConfiguration => "workers",
+            Kind::Secret => "secret",
         }
     }
 }

@@ -63,11 +63,20 @@ impl Setup {
             .envs(vars.iter().copied())
             .output()
             .expect("deploy runs");
-        Run {
+        let run = Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        for secret in ["first-Secret-value-1", "second-Secret-value-2"] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "a secret in the output:\n{}{}",
+                run.stdout,
+                run.stderr
+            );
         }
+        run
     }
 
     fn ok(&self, args: &[&str]) -> Run {
@@ -387,12 +396,40 @@ async fn connectors_are_created_updated_in_place_and_replaced_on_plugin_change()
         .expect("UTF-8");
     assert_eq!(
         content,
-        "key.converter=io.confluent.connect.avro.AvroConverter\n\
+        "config.providers=secretsmanager\n\
+         config.providers.secretsmanager.class=com.amazonaws.kafka.config.providers.SecretsManagerConfigProvider\n\
+         config.providers.secretsmanager.param.region=us-east-1\n\
+         key.converter=io.confluent.connect.avro.AvroConverter\n\
          key.converter.schema.registry.url=http://registry.internal/apis/ccompat/v7\n\
          offset.flush.interval.ms=10000\n\
          value.converter=io.confluent.connect.avro.AvroConverter\n\
          value.converter.schema.registry.url=http://registry.internal/apis/ccompat/v7\n"
     );
+    // The secret: in Secrets Manager, referenced through the provider, never in the configuration.
+    assert_eq!(
+        config.get("database.password").map(String::as_str),
+        Some("${secretsmanager:deploy/tconn/connectors:DEPLOY_TEST_DB_PASSWORD}")
+    );
+    let secretsmanager = setup.emulator.secretsmanager().await;
+    let stored = secretsmanager
+        .get_secret_value()
+        .secret_id("deploy/tconn/connectors")
+        .send()
+        .await
+        .expect("the secret");
+    assert_eq!(
+        stored.secret_string(),
+        Some(r#"{"DEPLOY_TEST_DB_PASSWORD":"first-Secret-value-1"}"#)
+    );
+    let rotated = setup.ok_with(
+        &[("DEPLOY_TEST_DB_PASSWORD", "second-Secret-value-2")],
+        &["aws", "plan"],
+    );
+    assert_contains(
+        &rotated.stdout,
+        "update: values changed: DEPLOY_TEST_DB_PASSWORD",
+    );
+    assert_contains(&rotated.stdout, "= connector tconn-source");
     let digest = setup.zip_digest();
     let plugin_arn = created.plugins()[0]
         .custom_plugin()

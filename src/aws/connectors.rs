@@ -21,7 +21,7 @@ use super::ownership;
 use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted, connect_error};
 use super::wait::{Poll, until};
 use crate::error::Error;
-use crate::model::{Connector, Environment};
+use crate::model::Environment;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
@@ -50,7 +50,6 @@ pub fn desired(
     env.connectors
         .iter()
         .map(|connector| {
-            refuse_plain_secrets(connector)?;
             let plugin = connector.plugin.as_deref().ok_or_else(|| {
                 Error::user(format!(
                     "connector `{}` names no plugin; MSK Connect needs one",
@@ -63,9 +62,14 @@ pub fn desired(
                 .find(|w| w.plugin == plugin)
                 .map(|w| w.custom_plugin.clone())
                 .expect("every connector's plugin is built");
+            // Secrets travel as config provider references, never as values.
+            let mut config = connector.config.clone();
+            for (key, secret) in &connector.secret_names {
+                config.insert(key.clone(), super::secrets::placeholder(env, secret));
+            }
             Ok(Desired {
                 name: format!("{}-{}", env.name, connector.name),
-                config: connector.config.clone(),
+                config,
                 custom_plugin,
                 capacity: aws.capacity,
                 fixed: BTreeMap::from([
@@ -86,20 +90,6 @@ pub fn desired(
             })
         })
         .collect()
-}
-
-/// Secrets go to MSK Connect through config providers, never as plain text; that path is not
-/// built yet, so a connector with a secret is refused on AWS rather than sent in the clear.
-fn refuse_plain_secrets(connector: &Connector) -> Result<(), Error> {
-    if connector.secret_keys.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<&str> = connector.secret_keys.iter().map(String::as_str).collect();
-    Err(Error::user(format!(
-        "connector `{}`: {} come from secrets, which MSK Connect must read through a config provider; this version does not set one up, and will not send secrets in plain text",
-        connector.name,
-        keys.join(", ")
-    )))
 }
 
 /// What the connectors run on, once the plugins and the worker configuration are in place.

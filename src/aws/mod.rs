@@ -6,6 +6,7 @@ pub mod clients;
 pub mod connectors;
 pub mod ownership;
 pub mod plugins;
+pub mod secrets;
 pub mod wait;
 pub mod workers;
 
@@ -60,6 +61,7 @@ struct Planned {
     live: BTreeMap<String, connectors::Live>,
     worker: Option<(String, String)>,
     workers: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
     plan: Plan,
 }
 
@@ -73,6 +75,7 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
     let clients = clients::clients(settings).await;
     let wanted = plugins::wanted(env, &built);
     let worker = workers::wanted(env);
+    let secrets = secrets::wanted(env)?;
     let desired =
         connectors::desired(env, &wanted, worker.as_ref().map(|(name, _)| name.as_str()))?;
     let (observed, workers) = tokio::try_join!(
@@ -90,7 +93,13 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         .iter()
         .map(|(n, (arn, _))| (n.clone(), arn.clone()))
         .collect();
+    let stored = if secrets.is_empty() {
+        secrets::Stored::Absent
+    } else {
+        secrets::observe(&clients, env).await?
+    };
     let mut changes = plugins::diff(env, &wanted, &observed);
+    changes.extend(secrets::diff(env, &secrets, &stored));
     changes.extend(workers::diff(worker.as_ref(), &workers));
     changes.extend(connectors::diff(&desired, &live, &arns));
     let plan = Plan {
@@ -105,6 +114,7 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         live,
         worker,
         workers,
+        secrets,
         plan,
     })
 }
@@ -178,6 +188,7 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
         printer,
     )
     .await?;
+    secrets::apply(clients, env, &planned.secrets, &plan.changes).await?;
     let worker_arn = workers::apply(
         clients,
         env,
@@ -243,6 +254,17 @@ pub async fn destroy(
     for (name, arn) in &workers {
         workers::delete(&clients, name, arn).await?;
         printer.status(&format!("  - worker configuration {name} deleted"));
+    }
+    if secrets::destroy(&clients, env, delete_data).await? {
+        printer.status(&format!(
+            "  - secret {} deleted{}",
+            secrets::secret_id(env),
+            if delete_data {
+                ""
+            } else {
+                " (recoverable for 7 days)"
+            }
+        ));
     }
     plugins::destroy(&clients, env, delete_data, printer).await?;
     printer.status(&format!("environment `{}` destroyed", env.name));

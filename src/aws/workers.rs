@@ -16,7 +16,19 @@ use crate::plan::{Action, Change, Kind, Plan};
 
 /// The worker configuration the environment asks for: (name, properties file content).
 pub fn wanted(env: &Environment) -> Option<(String, String)> {
-    let properties = env.aws.as_ref()?.worker_properties.as_ref()?;
+    let mut properties = env
+        .aws
+        .as_ref()?
+        .worker_properties
+        .clone()
+        .unwrap_or_default();
+    // Connectors with secrets read them through the Secrets Manager config provider.
+    if env.connectors.iter().any(|c| !c.secret_names.is_empty()) {
+        properties.extend(super::secrets::provider_properties(env));
+    }
+    if properties.is_empty() && env.aws.as_ref()?.worker_properties.is_none() {
+        return None;
+    }
     let content: String = properties
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))

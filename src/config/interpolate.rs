@@ -22,6 +22,8 @@ pub struct Substituted {
     pub text: String,
     pub secrets: Vec<String>,
     pub changed: bool,
+    /// The variable's name when the whole input is one `${secret:NAME}` reference.
+    pub whole_secret: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -136,10 +138,24 @@ impl Variables {
             changed = true;
         }
         text.push_str(rest);
+        let whole_secret = input
+            .strip_prefix("${secret:")
+            .and_then(|r| r.strip_suffix('}'))
+            .filter(|body| !body.contains("${") && !body.contains('}'))
+            .map(|body| {
+                body.split(":-")
+                    .next()
+                    .unwrap_or(body)
+                    .split(":?")
+                    .next()
+                    .unwrap_or(body)
+                    .to_string()
+            });
         Ok(Substituted {
             text,
             secrets,
             changed,
+            whole_secret,
         })
     }
 

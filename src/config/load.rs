@@ -23,6 +23,8 @@ pub struct Loaded {
     pub raw: EnvironmentFile,
     pub secrets: Vec<String>,
     pub secret_paths: BTreeSet<String>,
+    /// Values that are exactly one `${secret:NAME}`: key path → NAME.
+    pub whole_secrets: BTreeMap<String, String>,
     /// Connectors left out because a variable they require is unset: (name, reason).
     pub skipped_connectors: Vec<(String, String)>,
 }
@@ -68,12 +70,14 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
     let skipped_connectors = skip_connectors(&mut tree, &variables);
     let mut secrets = Vec::new();
     let mut secret_paths = BTreeSet::new();
+    let mut whole_secrets = BTreeMap::new();
     substitute(
         &mut tree,
         &KeyPath::root(),
         &variables,
         &mut secrets,
         &mut secret_paths,
+        &mut whole_secrets,
     )?;
     secrets.sort();
     secrets.dedup();
@@ -84,6 +88,7 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
         raw,
         secrets,
         secret_paths,
+        whole_secrets,
         skipped_connectors,
     })
 }
@@ -291,6 +296,7 @@ fn substitute(
     variables: &Variables,
     secrets: &mut Vec<String>,
     secret_paths: &mut BTreeSet<String>,
+    whole_secrets: &mut BTreeMap<String, String>,
 ) -> Result<(), ConfigError> {
     match &mut node.kind {
         Kind::Scalar { text, plain } => {
@@ -303,6 +309,9 @@ fn substitute(
             })?;
             if !done.secrets.is_empty() {
                 secret_paths.insert(path.to_string());
+                if let Some(name) = &done.whole_secret {
+                    whole_secrets.insert(path.to_string(), name.clone());
+                }
                 secrets.extend(done.secrets);
             }
             if done.changed {
@@ -315,12 +324,26 @@ fn substitute(
         }
         Kind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                substitute(item, &path.index(i), variables, secrets, secret_paths)?;
+                substitute(
+                    item,
+                    &path.index(i),
+                    variables,
+                    secrets,
+                    secret_paths,
+                    whole_secrets,
+                )?;
             }
         }
         Kind::Map(entries) => {
             for (Key { name, .. }, value) in entries.iter_mut() {
-                substitute(value, &path.key(name), variables, secrets, secret_paths)?;
+                substitute(
+                    value,
+                    &path.key(name),
+                    variables,
+                    secrets,
+                    secret_paths,
+                    whole_secrets,
+                )?;
             }
         }
     }

@@ -284,11 +284,21 @@ fn resolve_connectors(
             })
             .cloned()
             .collect();
+        let secret_names = config
+            .keys()
+            .filter_map(|k| {
+                let secret = loaded
+                    .whole_secrets
+                    .get(&path.key("config").key(k).to_string())?;
+                Some((k.clone(), secret.clone()))
+            })
+            .collect();
         connectors.push(Connector {
             name: name.clone(),
             plugin: file.plugin.clone(),
             state: file.state,
             config,
+            secret_names,
             secret_keys,
         });
     }

@@ -387,7 +387,10 @@ def application(moto_app):
         service = scope.group(2) if scope else "unknown"
         with LOCK:
             STATE["calls"][service] = STATE["calls"].get(service, 0) + 1
-            if request.method not in ("GET", "HEAD"):
+            # JSON protocols (X-Amz-Target) POST every call: the action's name says if it writes.
+            action = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+            reads = action.startswith(("Get", "Describe", "List", "BatchGet")) if action else request.method in ("GET", "HEAD")
+            if not reads:
                 STATE["writes"][service] = STATE["writes"].get(service, 0) + 1
         if service == "kafkaconnect":
             return kafkaconnect(request)(environ, start_response)

@@ -89,9 +89,8 @@ impl AwsEmulator {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));
     }
 
-    /// SDK clients against the emulators, to read what they hold.
-    pub async fn clients(&self) -> (aws_sdk_s3::Client, aws_sdk_kafkaconnect::Client) {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    async fn shared(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .http_client(deploy::aws::clients::http_client())
@@ -99,7 +98,12 @@ impl AwsEmulator {
                 "testing", "testing", None, None, "tests",
             ))
             .load()
-            .await;
+            .await
+    }
+
+    /// SDK clients against the emulators, to read what they hold.
+    pub async fn clients(&self) -> (aws_sdk_s3::Client, aws_sdk_kafkaconnect::Client) {
+        let shared = self.shared().await;
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(true)
             .build();
@@ -107,6 +111,10 @@ impl AwsEmulator {
             aws_sdk_s3::Client::from_conf(s3),
             aws_sdk_kafkaconnect::Client::new(&shared),
         )
+    }
+
+    pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.shared().await)
     }
 }
 

@@ -1,0 +1,290 @@
+//! Connector secrets on AWS. The values of `${secret:NAME}` go to one Secrets Manager secret per
+//! environment (`deploy/<environment>/connectors`, a JSON object by NAME); the connector
+//! configuration refers to them through MSK Connect's Secrets Manager config provider
+//! (`${secretsmanager:<secret>:<NAME>}`), so no secret is ever sent, planned or shown in plain
+//! text. The workers get the provider in their configuration; the provider's classes travel in
+//! the plugin (the `msk-config-providers` bundle).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use aws_sdk_secretsmanager::types::Tag;
+
+use super::clients::Clients;
+use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE};
+use crate::error::Error;
+use crate::model::Environment;
+use crate::plan::{Action, Change, Kind};
+
+pub fn secret_id(env: &Environment) -> String {
+    format!("deploy/{}/connectors", env.name)
+}
+
+/// What a connector configuration holds instead of the secret's value.
+pub fn placeholder(env: &Environment, name: &str) -> String {
+    format!("${{secretsmanager:{}:{name}}}", secret_id(env))
+}
+
+/// Worker properties that install the provider.
+pub fn provider_properties(env: &Environment) -> BTreeMap<String, String> {
+    let region = env
+        .aws
+        .as_ref()
+        .map(|a| a.region.clone())
+        .unwrap_or_default();
+    BTreeMap::from([
+        ("config.providers".into(), "secretsmanager".into()),
+        (
+            "config.providers.secretsmanager.class".into(),
+            "com.amazonaws.kafka.config.providers.SecretsManagerConfigProvider".into(),
+        ),
+        (
+            "config.providers.secretsmanager.param.region".into(),
+            region,
+        ),
+    ])
+}
+
+/// The secrets the connectors use: NAME → value. A value that mixes a secret with other text
+/// cannot go through the provider and is refused.
+pub fn wanted(env: &Environment) -> Result<BTreeMap<String, String>, Error> {
+    let mut values = BTreeMap::new();
+    for connector in &env.connectors {
+        let mixed: Vec<&str> = connector
+            .secret_keys
+            .iter()
+            .filter(|k| !connector.secret_names.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        if !mixed.is_empty() {
+            return Err(Error::user(format!(
+                "connector `{}`: {} mix a secret with other text; on AWS a secret must be the whole value (`${{secret:NAME}}`)",
+                connector.name,
+                mixed.join(", ")
+            )));
+        }
+        for (key, name) in &connector.secret_names {
+            values.insert(name.clone(), connector.config[key].clone());
+        }
+    }
+    Ok(values)
+}
+
+/// The stored secret, as far as a plan needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    Absent,
+    /// Deleted by an earlier `destroy` and still in its recovery window.
+    Deleted,
+    Present(BTreeMap<String, String>),
+}
+
+pub async fn observe(clients: &Clients, env: &Environment) -> Result<Stored, Error> {
+    match clients
+        .secretsmanager
+        .get_secret_value()
+        .secret_id(secret_id(env))
+        .send()
+        .await
+    {
+        Ok(value) => Ok(Stored::Present(
+            serde_json::from_str(value.secret_string().unwrap_or("{}")).unwrap_or_default(),
+        )),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(Stored::Absent)
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_request_exception()) =>
+        {
+            Ok(Stored::Deleted)
+        }
+        Err(e) => Err(error("GetSecretValue", e.into_service_error())),
+    }
+}
+
+fn error(action: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
+    Error::user(format!(
+        "Secrets Manager {action} failed: {}",
+        e.message().map_or_else(|| e.to_string(), str::to_string)
+    ))
+}
+
+/// Names only: the values never reach a plan.
+pub fn diff(
+    env: &Environment,
+    wanted: &BTreeMap<String, String>,
+    observed: &Stored,
+) -> Vec<Change> {
+    let id = secret_id(env);
+    match observed {
+        _ if wanted.is_empty() => Vec::new(),
+        Stored::Absent => vec![Change::new(Kind::Secret, &id, Action::Create, "not found")],
+        Stored::Deleted => vec![Change::new(
+            Kind::Secret,
+            &id,
+            Action::Update,
+            "deleted earlier: restored, values set",
+        )],
+        Stored::Present(have) if have == wanted => {
+            vec![Change::new(
+                Kind::Secret,
+                &id,
+                Action::Unchanged,
+                "values unchanged",
+            )]
+        }
+        Stored::Present(have) => {
+            let changed: Vec<&str> = wanted
+                .keys()
+                .chain(have.keys())
+                .filter(|k| wanted.get(*k) != have.get(*k))
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            vec![Change::new(
+                Kind::Secret,
+                &id,
+                Action::Update,
+                format!(
+                    "values changed: {} (connectors read them when they start)",
+                    changed.join(", ")
+                ),
+            )]
+        }
+    }
+}
+
+/// Refuses to write a secret that does not carry this environment's tag.
+async fn ensure_ours(clients: &Clients, env: &Environment) -> Result<(), Error> {
+    let described = clients
+        .secretsmanager
+        .describe_secret()
+        .secret_id(secret_id(env))
+        .send()
+        .await
+        .map_err(|e| error("DescribeSecret", e.into_service_error()))?;
+    let ours = described
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(TAG_ENVIRONMENT) && t.value() == Some(env.name.as_str()));
+    if ours {
+        Ok(())
+    } else {
+        Err(Error::user(format!(
+            "secret {} does not carry the `{TAG_ENVIRONMENT}` tag of environment `{}`: refusing to change it",
+            secret_id(env),
+            env.name
+        )))
+    }
+}
+
+pub async fn apply(
+    clients: &Clients,
+    env: &Environment,
+    wanted: &BTreeMap<String, String>,
+    changes: &[Change],
+) -> Result<(), Error> {
+    let id = secret_id(env);
+    let text = serde_json::to_string(wanted).expect("a map serializes");
+    match changes
+        .iter()
+        .find(|c| c.kind == Kind::Secret)
+        .map(|c| c.action)
+    {
+        Some(Action::Create) => {
+            let mut request = clients
+                .secretsmanager
+                .create_secret()
+                .name(&id)
+                .description(format!("connector secrets of environment {}", env.name))
+                .secret_string(text)
+                .tags(Tag::builder().key(TAG_ENVIRONMENT).value(&env.name).build())
+                .tags(
+                    Tag::builder()
+                        .key(TAG_RESOURCE)
+                        .value("connector-secrets")
+                        .build(),
+                );
+            for (key, value) in &env.aws.as_ref().expect("an aws environment").tags {
+                request = request.tags(Tag::builder().key(key).value(value).build());
+            }
+            request
+                .send()
+                .await
+                .map_err(|e| error("CreateSecret", e.into_service_error()))?;
+        }
+        Some(Action::Update) => {
+            ensure_ours(clients, env).await?;
+            let described = clients
+                .secretsmanager
+                .describe_secret()
+                .secret_id(&id)
+                .send()
+                .await
+                .map_err(|e| error("DescribeSecret", e.into_service_error()))?;
+            if described.deleted_date().is_some() {
+                clients
+                    .secretsmanager
+                    .restore_secret()
+                    .secret_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| error("RestoreSecret", e.into_service_error()))?;
+            }
+            clients
+                .secretsmanager
+                .put_secret_value()
+                .secret_id(&id)
+                .secret_string(text)
+                .send()
+                .await
+                .map_err(|e| error("PutSecretValue", e.into_service_error()))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Deletes the secret (kept for recovery for 7 days, unless `delete_data`).
+pub async fn destroy(
+    clients: &Clients,
+    env: &Environment,
+    delete_data: bool,
+) -> Result<bool, Error> {
+    match clients
+        .secretsmanager
+        .describe_secret()
+        .secret_id(secret_id(env))
+        .send()
+        .await
+    {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(error("DescribeSecret", e.into_service_error())),
+        Ok(d) if d.deleted_date().is_some() => return Ok(false),
+        Ok(_) => ensure_ours(clients, env).await?,
+    }
+    let mut request = clients
+        .secretsmanager
+        .delete_secret()
+        .secret_id(secret_id(env));
+    request = if delete_data {
+        request.force_delete_without_recovery(true)
+    } else {
+        request.recovery_window_in_days(7)
+    };
+    request
+        .send()
+        .await
+        .map_err(|e| error("DeleteSecret", e.into_service_error()))?;
+    Ok(true)
+}
