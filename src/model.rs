@@ -37,7 +37,9 @@ pub struct Aws {
     pub plugin_bucket: String,
     pub tags: std::collections::BTreeMap<String, String>,
     pub kafka_connect_version: String,
+    /// Given bootstrap servers; empty when they come from `msk_cluster_arn`.
     pub bootstrap_servers: String,
+    pub msk_cluster_arn: Option<String>,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub service_execution_role_arn: String,

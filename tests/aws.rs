@@ -45,8 +45,13 @@ impl Setup {
     }
 
     fn deploy_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        let file = if vars.iter().any(|(k, _)| *k == "DEPLOY_TEST_MSK_ARN") {
+            "tests/environments/aws-cluster.yaml"
+        } else {
+            "tests/environments/aws.yaml"
+        };
         let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
-            .args(["-e", "tests/environments/aws.yaml"])
+            .args(["-e", file])
             .args(args)
             .current_dir(support::root())
             .stdin(std::process::Stdio::null())
@@ -631,6 +636,37 @@ async fn a_failed_apply_is_reported_converges_when_rerun_and_destroys_cleanly() 
     setup.ok(&["aws", "apply", "--auto-approve"]);
     assert_eq!(
         setup.deploy(&["aws", "plan", "--detailed-exitcode"]).code,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_msk_cluster_is_found_by_arn() {
+    let setup = Setup::new("tarn");
+    let arn = "arn:aws:kafka:us-east-1:123456789012:cluster/analytics/0a1b2c3d-4e5f";
+    let vars = [("DEPLOY_TEST_MSK_ARN", arn)];
+    let unknown = setup.deploy_with(&vars, &["aws", "plan"]);
+    assert_eq!(unknown.code, 1, "{}{}", unknown.stdout, unknown.stderr);
+    assert_contains(
+        &unknown.stderr,
+        &format!("cannot read the bootstrap servers of MSK cluster {arn}"),
+    );
+
+    setup
+        .emulator
+        .add_cluster(arn, "b-1.analytics:9098,b-2.analytics:9098");
+    setup.ok_with(&vars, &["aws", "apply", "--auto-approve"]);
+    let (_, kafkaconnect) = setup.emulator.clients().await;
+    let created = connector(&kafkaconnect, "tarn-source").await;
+    let servers = created
+        .kafka_cluster()
+        .and_then(|k| k.apache_kafka_cluster())
+        .and_then(|c| c.bootstrap_servers());
+    assert_eq!(servers, Some("b-1.analytics:9098,b-2.analytics:9098"));
+    assert_eq!(
+        setup
+            .deploy_with(&vars, &["aws", "plan", "--detailed-exitcode"])
+            .code,
         0
     );
 }

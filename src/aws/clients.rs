@@ -10,6 +10,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub kafkaconnect: aws_sdk_kafkaconnect::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub kafka: aws_sdk_kafka::Client,
 }
 
 /// The SDK's HTTP client on rustls with ring (the SDK's default features are off).
@@ -40,5 +41,6 @@ pub async fn clients(settings: &Aws) -> Clients {
         s3: aws_sdk_s3::Client::from_conf(s3),
         kafkaconnect: aws_sdk_kafkaconnect::Client::new(&shared),
         secretsmanager: aws_sdk_secretsmanager::Client::new(&shared),
+        kafka: aws_sdk_kafka::Client::new(&shared),
     }
 }

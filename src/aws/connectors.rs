@@ -41,10 +41,12 @@ pub struct Desired {
     pub fixed: BTreeMap<&'static str, String>,
 }
 
+/// `bootstrap` is the MSK cluster's IAM bootstrap servers (given, or read from the cluster).
 pub fn desired(
     env: &Environment,
     wanted: &[Wanted],
     worker: Option<&str>,
+    bootstrap: &str,
 ) -> Result<Vec<Desired>, Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
     env.connectors
@@ -74,7 +76,7 @@ pub fn desired(
                 capacity: aws.capacity,
                 fixed: BTreeMap::from([
                     ("Kafka Connect version", aws.kafka_connect_version.clone()),
-                    ("bootstrap servers", aws.bootstrap_servers.clone()),
+                    ("bootstrap servers", bootstrap.to_string()),
                     ("subnets", aws.subnets.join(",")),
                     ("security groups", aws.security_groups.join(",")),
                     (
@@ -397,7 +399,7 @@ async fn create(
             KafkaCluster::builder()
                 .apache_kafka_cluster(
                     ApacheKafkaCluster::builder()
-                        .bootstrap_servers(&aws.bootstrap_servers)
+                        .bootstrap_servers(&want.fixed["bootstrap servers"])
                         .vpc(
                             Vpc::builder()
                                 .set_subnets(Some(aws.subnets.clone()))

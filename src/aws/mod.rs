@@ -52,6 +52,39 @@ fn build_plugins(env: &Environment, printer: &Printer) -> Result<Vec<packaging::
     })?)
 }
 
+/// The MSK cluster's IAM bootstrap servers: given, or read from the cluster named by ARN.
+async fn bootstrap_servers(
+    clients: &clients::Clients,
+    settings: &crate::model::Aws,
+) -> Result<String, Error> {
+    let Some(arn) = &settings.msk_cluster_arn else {
+        return Ok(settings.bootstrap_servers.clone());
+    };
+    let brokers = clients
+        .kafka
+        .get_bootstrap_brokers()
+        .cluster_arn(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = e.into_service_error();
+            Error::user(format!(
+                "cannot read the bootstrap servers of MSK cluster {arn}: {}",
+                aws_sdk_kafka::error::ProvideErrorMetadata::message(&e)
+                    .map_or_else(|| e.to_string(), str::to_string)
+            ))
+            .with_hint("check `aws.msk-cluster-arn` and the region")
+        })?;
+    brokers
+        .bootstrap_broker_string_sasl_iam()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::user(format!("MSK cluster {arn} has no IAM bootstrap servers")).with_hint(
+                "MSK Connect connects with IAM authentication: turn it on for the cluster",
+            )
+        })
+}
+
 /// Everything `apply` needs: clients, what is wanted, what exists, and the plan.
 struct Planned {
     clients: clients::Clients,
@@ -76,8 +109,13 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
     let wanted = plugins::wanted(env, &built);
     let worker = workers::wanted(env);
     let secrets = secrets::wanted(env)?;
-    let desired =
-        connectors::desired(env, &wanted, worker.as_ref().map(|(name, _)| name.as_str()))?;
+    let bootstrap = bootstrap_servers(&clients, settings).await?;
+    let desired = connectors::desired(
+        env,
+        &wanted,
+        worker.as_ref().map(|(name, _)| name.as_str()),
+        &bootstrap,
+    )?;
     let (observed, workers) = tokio::try_join!(
         plugins::observe(&clients, env, &wanted),
         workers::observe(&clients, env, worker.as_ref().map(|(n, _)| n.as_str()))

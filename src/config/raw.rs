@@ -61,6 +61,8 @@ pub struct AwsFile {
     pub kafka_connect_version: Option<String>,
     /// The MSK cluster's bootstrap servers for IAM authentication (port 9098).
     pub bootstrap_servers: Option<String>,
+    /// Or an existing MSK cluster, by ARN: its IAM bootstrap servers are read from it.
+    pub msk_cluster_arn: Option<String>,
     /// Subnets the connectors run in.
     #[serde(default)]
     pub subnets: Vec<String>,

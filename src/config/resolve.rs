@@ -109,11 +109,16 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
     let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
     // What MSK Connect needs to run connectors, checked when there are connectors.
     if !loaded.raw.connectors.is_empty() {
+        let servers = non_empty(&file.bootstrap_servers).is_some();
+        let cluster = non_empty(&file.msk_cluster_arn).is_some();
+        if servers && cluster {
+            return Err(loaded.key_error(
+                &path.key("msk-cluster-arn"),
+                "give `bootstrap-servers` or `msk-cluster-arn`, not both",
+            ));
+        }
         let missing: Vec<&str> = [
-            (
-                "bootstrap-servers",
-                non_empty(&file.bootstrap_servers).is_none(),
-            ),
+            ("bootstrap-servers or msk-cluster-arn", !servers && !cluster),
             ("subnets", file.subnets.is_empty()),
             (
                 "service-execution-role-arn",
@@ -154,6 +159,7 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
         kafka_connect_version: non_empty(&file.kafka_connect_version)
             .unwrap_or_else(|| "3.7.x".into()),
         bootstrap_servers: non_empty(&file.bootstrap_servers).unwrap_or_default(),
+        msk_cluster_arn: non_empty(&file.msk_cluster_arn),
         subnets: file.subnets.clone(),
         security_groups: file.security_groups.clone(),
         service_execution_role_arn: non_empty(&file.service_execution_role_arn).unwrap_or_default(),

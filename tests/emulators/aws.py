@@ -38,6 +38,8 @@ STATE = {
     "fail_creates": [],
     # Answer TooManyRequestsException to this many more MSK Connect calls.
     "throttle": 0,
+    # MSK clusters by ARN: their IAM bootstrap servers.
+    "clusters": {},
 }
 SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
@@ -359,6 +361,19 @@ def kafkaconnect(request):
     return error("NotFoundException", 404, f"{method} {path} is not emulated.")
 
 
+def kafka(request):
+    """The part of MSK the tool reads: GetBootstrapBrokers of an existing cluster."""
+    path = urllib.parse.unquote(request.path)
+    match = re.fullmatch(r"/v1/clusters/(.+)/bootstrap-brokers", path)
+    with LOCK:
+        if match and request.method == "GET":
+            servers = STATE["clusters"].get(match.group(1))
+            if servers is None:
+                return error("NotFoundException", 404, f"Cluster {match.group(1)} not found.")
+            return ok({"bootstrapBrokerStringSaslIam": servers})
+    return error("NotFoundException", 404, f"{request.method} {path} is not emulated.")
+
+
 def control(request, moto_app):
     if request.path == "/_emulator/calls":
         with LOCK:
@@ -394,6 +409,8 @@ def application(moto_app):
                 STATE["writes"][service] = STATE["writes"].get(service, 0) + 1
         if service == "kafkaconnect":
             return kafkaconnect(request)(environ, start_response)
+        if service == "kafka":
+            return kafka(request)(environ, start_response)
         if service == "s3" and request.method == "GET" and "versioning" in request.args:
             # moto names the root GetBucketVersioningResponse; S3 (and the SDK) say
             # VersioningConfiguration.

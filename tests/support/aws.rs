@@ -84,6 +84,14 @@ impl AwsEmulator {
         );
     }
 
+    /// An existing MSK cluster the emulator knows, with its IAM bootstrap servers.
+    pub fn add_cluster(&self, arn: &str, servers: &str) {
+        self.control(
+            "config",
+            Some(&format!("{{\"clusters\": {{\"{arn}\": \"{servers}\"}}}}")),
+        );
+    }
+
     /// The next `calls` MSK Connect calls answer TooManyRequestsException.
     pub fn throttle(&self, calls: u32) {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));
