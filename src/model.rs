@@ -43,8 +43,7 @@ pub struct Aws {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub service_execution_role_arn: String,
-    /// (MCUs per worker, workers)
-    pub capacity: (u32, u32),
+    pub capacity: Capacity,
     pub log_group: Option<String>,
     /// Worker properties; `None`: MSK Connect's default worker configuration.
     pub worker_properties: Option<std::collections::BTreeMap<String, String>>,
@@ -174,6 +173,40 @@ impl std::fmt::Display for Check {
             Check::Tcp(port) => write!(f, "tcp :{port}"),
             Check::Http { port, path } => write!(f, "http :{port}{path}"),
             Check::Exec(command) => write!(f, "exec {}", command.join(" ")),
+        }
+    }
+}
+
+/// An MSK Connect connector's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    Provisioned {
+        mcu: u32,
+        workers: u32,
+    },
+    Autoscaled {
+        mcu: u32,
+        min_workers: u32,
+        max_workers: u32,
+        scale_out_cpu: u32,
+        scale_in_cpu: u32,
+    },
+}
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Capacity::Provisioned { mcu, workers } => write!(f, "{mcu} MCU × {workers} workers"),
+            Capacity::Autoscaled {
+                mcu,
+                min_workers,
+                max_workers,
+                scale_out_cpu,
+                scale_in_cpu,
+            } => write!(
+                f,
+                "{mcu} MCU × {min_workers}-{max_workers} workers (out above {scale_out_cpu}% CPU, in below {scale_in_cpu}%)"
+            ),
         }
     }
 }

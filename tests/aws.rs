@@ -45,8 +45,11 @@ impl Setup {
     }
 
     fn deploy_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
-        let file = if vars.iter().any(|(k, _)| *k == "DEPLOY_TEST_MSK_ARN") {
+        let given = |key: &str| vars.iter().any(|(k, _)| *k == key);
+        let file = if given("DEPLOY_TEST_MSK_ARN") {
             "tests/environments/aws-cluster.yaml"
+        } else if given("DEPLOY_TEST_AUTOSCALING") {
+            "tests/environments/aws-autoscaling.yaml"
         } else {
             "tests/environments/aws.yaml"
         };
@@ -475,7 +478,10 @@ async fn connectors_are_created_updated_in_place_and_replaced_on_plugin_change()
     // Capacity: a separate update call.
     let vars = [("DEPLOY_TEST_TOPIC", "two"), ("DEPLOY_TEST_WORKERS", "2")];
     let plan = setup.ok_with(&vars, &["aws", "plan"]);
-    assert_contains(&plan.stdout, "capacity 1×1 → 1×2 (MCUs × workers)");
+    assert_contains(
+        &plan.stdout,
+        "capacity 1 MCU × 1 workers → 1 MCU × 2 workers",
+    );
     setup.ok_with(&vars, &["aws", "apply", "--auto-approve"]);
     let scaled = connector(&kafkaconnect, "tconn-source").await;
     let provisioned = scaled
@@ -668,5 +674,52 @@ async fn an_existing_msk_cluster_is_found_by_arn() {
             .deploy_with(&vars, &["aws", "plan", "--detailed-exitcode"])
             .code,
         0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autoscaled_capacity_is_created_and_updated() {
+    let setup = Setup::new("tauto");
+    let (_, kafkaconnect) = setup.emulator.clients().await;
+    setup.ok_with(
+        &[("DEPLOY_TEST_AUTOSCALING", "4")],
+        &["aws", "apply", "--auto-approve"],
+    );
+    let created = connector(&kafkaconnect, "tauto-source").await;
+    let auto = created
+        .capacity()
+        .and_then(|c| c.auto_scaling())
+        .expect("autoscaling");
+    assert_eq!((auto.min_worker_count(), auto.max_worker_count()), (1, 4));
+    assert_eq!(
+        auto.scale_out_policy()
+            .map(|p| p.cpu_utilization_percentage()),
+        Some(80)
+    );
+    assert_eq!(
+        setup
+            .deploy_with(
+                &[("DEPLOY_TEST_AUTOSCALING", "4")],
+                &["aws", "plan", "--detailed-exitcode"]
+            )
+            .code,
+        0
+    );
+    let plan = setup.ok_with(&[("DEPLOY_TEST_AUTOSCALING", "6")], &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "capacity 1 MCU × 1-4 workers (out above 80% CPU, in below 20%) → 1 MCU × 1-6 workers",
+    );
+    setup.ok_with(
+        &[("DEPLOY_TEST_AUTOSCALING", "6")],
+        &["aws", "apply", "--auto-approve"],
+    );
+    let updated = connector(&kafkaconnect, "tauto-source").await;
+    assert_eq!(
+        updated
+            .capacity()
+            .and_then(|c| c.auto_scaling())
+            .map(|a| a.max_worker_count()),
+        Some(6)
     );
 }

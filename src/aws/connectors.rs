@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_kafkaconnect::types::{
-    ApacheKafkaCluster, Capacity, CloudWatchLogsLogDelivery, ConnectorOperationState,
-    ConnectorState, CustomPlugin, KafkaCluster, KafkaClusterClientAuthentication,
+    ApacheKafkaCluster, CloudWatchLogsLogDelivery, ConnectorOperationState, ConnectorState,
+    CustomPlugin, KafkaCluster, KafkaClusterClientAuthentication,
     KafkaClusterClientAuthenticationType, KafkaClusterEncryptionInTransit,
     KafkaClusterEncryptionInTransitType, LogDelivery, Plugin, ProvisionedCapacity,
     ProvisionedCapacityUpdate, Vpc, WorkerLogDelivery,
@@ -21,7 +21,7 @@ use super::ownership;
 use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted, connect_error};
 use super::wait::{Poll, until};
 use crate::error::Error;
-use crate::model::Environment;
+use crate::model::{Capacity, Environment};
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
@@ -36,7 +36,7 @@ pub struct Desired {
     pub config: BTreeMap<String, String>,
     /// The custom plugin (by name) the connector runs on.
     pub custom_plugin: String,
-    pub capacity: (u32, u32),
+    pub capacity: Capacity,
     /// What cannot change in place: version, bootstrap servers, network, role, log group.
     pub fixed: BTreeMap<&'static str, String>,
 }
@@ -109,7 +109,7 @@ pub struct Live {
     pub version: String,
     pub config: BTreeMap<String, String>,
     pub custom_plugin_arn: String,
-    pub capacity: (u32, u32),
+    pub capacity: Capacity,
     pub fixed: BTreeMap<&'static str, String>,
 }
 
@@ -149,7 +149,6 @@ pub async fn observe(
             .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
         let cluster = d.kafka_cluster().and_then(|k| k.apache_kafka_cluster());
         let vpc = cluster.and_then(|c| c.vpc());
-        let provisioned = d.capacity().and_then(|c| c.provisioned_capacity());
         let live = Live {
             arn: arn.clone(),
             state: d
@@ -169,8 +168,7 @@ pub async fn observe(
                 .and_then(|p| p.custom_plugin_arn())
                 .map(str::to_string)
                 .unwrap_or_default(),
-            capacity: provisioned
-                .map_or((0, 0), |p| (p.mcu_count() as u32, p.worker_count() as u32)),
+            capacity: capacity_of(d.capacity()),
             fixed: BTreeMap::from([
                 (
                     "Kafka Connect version",
@@ -282,10 +280,7 @@ pub fn diff(
             ));
         }
         if want.capacity != have.capacity {
-            update.push(format!(
-                "capacity {}×{} → {}×{} (MCUs × workers)",
-                have.capacity.0, have.capacity.1, want.capacity.0, want.capacity.1
-            ));
+            update.push(format!("capacity {} → {}", have.capacity, want.capacity));
         }
         changes.push(if update.is_empty() {
             Change::new(
@@ -385,16 +380,7 @@ async fn create(
         .create_connector()
         .connector_name(&want.name)
         .set_connector_configuration(Some(want.config.clone().into_iter().collect()))
-        .capacity(
-            Capacity::builder()
-                .provisioned_capacity(
-                    ProvisionedCapacity::builder()
-                        .mcu_count(want.capacity.0 as i32)
-                        .worker_count(want.capacity.1 as i32)
-                        .build(),
-                )
-                .build(),
-        )
+        .capacity(sdk_capacity(want.capacity))
         .kafka_cluster(
             KafkaCluster::builder()
                 .apache_kafka_cluster(
@@ -560,16 +546,7 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             .update_connector()
             .connector_arn(&have.arn)
             .current_version(&version)
-            .capacity(
-                aws_sdk_kafkaconnect::types::CapacityUpdate::builder()
-                    .provisioned_capacity(
-                        ProvisionedCapacityUpdate::builder()
-                            .mcu_count(want.capacity.0 as i32)
-                            .worker_count(want.capacity.1 as i32)
-                            .build(),
-                    )
-                    .build(),
-            )
+            .capacity(sdk_capacity_update(want.capacity))
             .send()
             .await
             .map_err(|e| {
@@ -674,4 +651,105 @@ pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Erro
         },
     )
     .await
+}
+
+fn sdk_capacity(capacity: Capacity) -> aws_sdk_kafkaconnect::types::Capacity {
+    use aws_sdk_kafkaconnect::types::{AutoScaling, ScaleInPolicy, ScaleOutPolicy};
+    let builder = aws_sdk_kafkaconnect::types::Capacity::builder();
+    match capacity {
+        Capacity::Provisioned { mcu, workers } => builder.provisioned_capacity(
+            ProvisionedCapacity::builder()
+                .mcu_count(mcu as i32)
+                .worker_count(workers as i32)
+                .build(),
+        ),
+        Capacity::Autoscaled {
+            mcu,
+            min_workers,
+            max_workers,
+            scale_out_cpu,
+            scale_in_cpu,
+        } => builder.auto_scaling(
+            AutoScaling::builder()
+                .mcu_count(mcu as i32)
+                .min_worker_count(min_workers as i32)
+                .max_worker_count(max_workers as i32)
+                .scale_in_policy(
+                    ScaleInPolicy::builder()
+                        .cpu_utilization_percentage(scale_in_cpu as i32)
+                        .build(),
+                )
+                .scale_out_policy(
+                    ScaleOutPolicy::builder()
+                        .cpu_utilization_percentage(scale_out_cpu as i32)
+                        .build(),
+                )
+                .build(),
+        ),
+    }
+    .build()
+}
+
+fn sdk_capacity_update(capacity: Capacity) -> aws_sdk_kafkaconnect::types::CapacityUpdate {
+    use aws_sdk_kafkaconnect::types::{
+        AutoScalingUpdate, ScaleInPolicyUpdate, ScaleOutPolicyUpdate,
+    };
+    let builder = aws_sdk_kafkaconnect::types::CapacityUpdate::builder();
+    match capacity {
+        Capacity::Provisioned { mcu, workers } => builder.provisioned_capacity(
+            ProvisionedCapacityUpdate::builder()
+                .mcu_count(mcu as i32)
+                .worker_count(workers as i32)
+                .build(),
+        ),
+        Capacity::Autoscaled {
+            mcu,
+            min_workers,
+            max_workers,
+            scale_out_cpu,
+            scale_in_cpu,
+        } => builder.auto_scaling(
+            AutoScalingUpdate::builder()
+                .mcu_count(mcu as i32)
+                .min_worker_count(min_workers as i32)
+                .max_worker_count(max_workers as i32)
+                .scale_in_policy(
+                    ScaleInPolicyUpdate::builder()
+                        .cpu_utilization_percentage(scale_in_cpu as i32)
+                        .build(),
+                )
+                .scale_out_policy(
+                    ScaleOutPolicyUpdate::builder()
+                        .cpu_utilization_percentage(scale_out_cpu as i32)
+                        .build(),
+                )
+                .build(),
+        ),
+    }
+    .build()
+}
+
+/// The capacity a connector description reports.
+fn capacity_of(description: Option<&aws_sdk_kafkaconnect::types::CapacityDescription>) -> Capacity {
+    let description = description
+        .cloned()
+        .unwrap_or_else(|| aws_sdk_kafkaconnect::types::CapacityDescription::builder().build());
+    if let Some(auto) = description.auto_scaling() {
+        return Capacity::Autoscaled {
+            mcu: auto.mcu_count() as u32,
+            min_workers: auto.min_worker_count() as u32,
+            max_workers: auto.max_worker_count() as u32,
+            scale_out_cpu: auto
+                .scale_out_policy()
+                .map_or(0, |p| p.cpu_utilization_percentage() as u32),
+            scale_in_cpu: auto
+                .scale_in_policy()
+                .map_or(0, |p| p.cpu_utilization_percentage() as u32),
+        };
+    }
+    let provisioned = description.provisioned_capacity();
+    Capacity::Provisioned {
+        mcu: provisioned.map_or(0, |p| p.mcu_count() as u32),
+        workers: provisioned.map_or(0, |p| p.worker_count() as u32),
+    }
 }

@@ -96,8 +96,21 @@ pub struct WorkerConfigurationFile {
 pub struct CapacityFile {
     /// MSK Connect units per worker: 1, 2, 4 or 8.
     pub mcu_count: u32,
-    /// Workers: 1 to 10.
-    pub worker_count: u32,
+    /// A fixed number of workers: 1 to 10.
+    pub worker_count: Option<u32>,
+    /// Or workers scaled on CPU.
+    pub autoscaling: Option<AutoscalingFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AutoscalingFile {
+    pub min_workers: u32,
+    pub max_workers: u32,
+    /// CPU percentage above which a worker is added (default 80).
+    pub scale_out_cpu: Option<u32>,
+    /// CPU percentage below which a worker is removed (default 20).
+    pub scale_in_cpu: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -11,8 +11,8 @@ use super::load::Loaded;
 use super::path::KeyPath;
 use super::raw::{PortFile, ReadyFile, ServiceFile};
 use crate::model::{
-    Aws, Check, Connect, Connector, EnvVar, Environment, Mount, MountSource, PluginMounts,
-    PortMapping, Probe, Protocol, Service,
+    Aws, Capacity, Check, Connect, Connector, EnvVar, Environment, Mount, MountSource,
+    PluginMounts, PortMapping, Probe, Protocol, Service,
 };
 use crate::secrets::Secrets;
 
@@ -138,21 +138,46 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
         }
     }
     let capacity = match &file.capacity {
-        None => (1, 1),
+        None => Capacity::Provisioned { mcu: 1, workers: 1 },
         Some(c) => {
+            let at = |key: &str| path.key("capacity").key(key);
             if ![1, 2, 4, 8].contains(&c.mcu_count) {
-                return Err(loaded.error(
-                    &path.key("capacity").key("mcu-count"),
-                    "MCUs per worker are 1, 2, 4 or 8",
-                ));
+                return Err(loaded.error(&at("mcu-count"), "MCUs per worker are 1, 2, 4 or 8"));
             }
-            if !(1..=10).contains(&c.worker_count) {
-                return Err(loaded.error(
-                    &path.key("capacity").key("worker-count"),
-                    "workers are 1 to 10",
-                ));
+            match (c.worker_count, &c.autoscaling) {
+                (Some(workers), None) if (1..=10).contains(&workers) => Capacity::Provisioned {
+                    mcu: c.mcu_count,
+                    workers,
+                },
+                (Some(_), None) => {
+                    return Err(loaded.error(&at("worker-count"), "workers are 1 to 10"));
+                }
+                (None, Some(a)) => {
+                    if !(1..=10).contains(&a.min_workers)
+                        || !(a.min_workers..=10).contains(&a.max_workers)
+                    {
+                        return Err(loaded.error(
+                            &at("autoscaling"),
+                            "workers scale between 1 and 10, min-workers up to max-workers",
+                        ));
+                    }
+                    Capacity::Autoscaled {
+                        mcu: c.mcu_count,
+                        min_workers: a.min_workers,
+                        max_workers: a.max_workers,
+                        scale_out_cpu: a.scale_out_cpu.unwrap_or(80),
+                        scale_in_cpu: a.scale_in_cpu.unwrap_or(20),
+                    }
+                }
+                _ => {
+                    return Err(loaded
+                        .key_error(
+                            &path.key("capacity"),
+                            "give `worker-count` or `autoscaling`, one of them",
+                        )
+                        .with_hint("`capacity: { mcu-count: 1, worker-count: 1 }`"));
+                }
             }
-            (c.mcu_count, c.worker_count)
         }
     };
     Ok(Some(Aws {
