@@ -14,7 +14,6 @@ use aws_sdk_kafkaconnect::types::{
     KafkaClusterEncryptionInTransitType, LogDelivery, Plugin, ProvisionedCapacity,
     ProvisionedCapacityUpdate, Vpc, WorkerLogDelivery,
 };
-use futures::future::try_join_all;
 
 use super::clients::Clients;
 use super::ownership;
@@ -139,7 +138,7 @@ pub async fn observe(
         }
     }
     let arns = ownership::owned(clients, env, arns, wanted).await?;
-    let described = try_join_all(arns.iter().map(|(_, arn, ())| async move {
+    let described = super::bounded(arns.iter().map(|(_, arn, ())| async move {
         let d = clients
             .kafkaconnect
             .describe_connector()
@@ -327,7 +326,7 @@ pub async fn apply(
             .find(|c| c.kind == Kind::Connector && c.name == name)
             .map(|c| c.action)
     };
-    try_join_all(desired.iter().map(|want| async move {
+    super::bounded(desired.iter().map(|want| async move {
         match action(&want.name) {
             Some(Action::Create) => {
                 create(clients, env, want, on).await?;
@@ -349,7 +348,7 @@ pub async fn apply(
         Ok::<_, Error>(())
     }))
     .await?;
-    try_join_all(
+    super::bounded(
         changes
             .iter()
             .filter(|c| c.kind == Kind::Connector && c.action == Action::Remove)

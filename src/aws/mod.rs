@@ -21,6 +21,22 @@ use crate::output::{Format, Printer};
 use crate::plan::Plan;
 use crate::plugins as packaging;
 
+/// How many AWS calls or waits run at once: independent resources go concurrently, within what
+/// the APIs' rate limits take comfortably.
+const CONCURRENCY: usize = 8;
+
+/// Runs the futures concurrently, at most `CONCURRENCY` at a time; the first error stops them.
+pub async fn bounded<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Error>
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(futures)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await
+}
+
 fn check_target(env: &Environment) -> Result<(), Error> {
     match env.target {
         Target::Aws => Ok(()),

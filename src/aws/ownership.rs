@@ -4,8 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use futures::future::try_join_all;
-
 use super::clients::Clients;
 use super::plugins::{TAG_ENVIRONMENT, connect_error};
 use crate::error::Error;
@@ -29,7 +27,7 @@ pub async fn owned<T: Send>(
     candidates: Vec<(String, String, T)>,
     wanted: &BTreeSet<String>,
 ) -> Result<Vec<(String, String, T)>, Error> {
-    let checked = try_join_all(candidates.into_iter().map(|(name, arn, extra)| async move {
+    let checked = super::bounded(candidates.into_iter().map(|(name, arn, extra)| async move {
         let ours = wanted.contains(&name) || is_ours(clients, env, &arn).await?;
         Ok::<_, Error>(ours.then_some((name, arn, extra)))
     }))

@@ -16,7 +16,6 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Tag, Tagging, VersioningConfiguration,
 };
-use futures::future::try_join_all;
 
 use super::clients::Clients;
 use super::ownership;
@@ -103,7 +102,7 @@ pub async fn observe(
     };
     let mut objects = BTreeMap::new();
     if exists {
-        let heads = try_join_all(wanted.iter().map(|w| async move {
+        let heads = super::bounded(wanted.iter().map(|w| async move {
             match clients
                 .s3
                 .head_object()
@@ -281,7 +280,7 @@ pub async fn apply(
             "  + bucket {bucket} created (versioned, encrypted, private)"
         ));
     }
-    try_join_all(
+    super::bounded(
         wanted
             .iter()
             .filter(|w| {
@@ -297,7 +296,7 @@ pub async fn apply(
             }),
     )
     .await?;
-    let created = try_join_all(
+    let created = super::bounded(
         wanted
             .iter()
             .filter(|w| {
@@ -333,7 +332,7 @@ pub async fn remove_unused(
     plan: &Plan,
     printer: &Printer,
 ) -> Result<(), Error> {
-    try_join_all(
+    super::bounded(
         plan.changes
             .iter()
             .filter(|c| c.kind == Kind::CustomPlugin && c.action == Action::Remove)
