@@ -45,6 +45,7 @@ pub struct Aws {
     pub service_execution_role_arn: String,
     pub capacity: Capacity,
     pub log_group: Option<String>,
+    pub log_retention_days: i32,
     /// Worker properties; `None`: MSK Connect's default worker configuration.
     pub worker_properties: Option<std::collections::BTreeMap<String, String>>,
 }

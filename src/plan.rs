@@ -33,6 +33,7 @@ pub enum Kind {
     CustomPlugin,
     WorkerConfiguration,
     Secret,
+    LogGroup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -82,6 +83,7 @@ impl Kind {
             Kind::CustomPlugin => "plugin",
             Kind::WorkerConfiguration => "workers",
             Kind::Secret => "secret",
+            Kind::LogGroup => "logs",
         }
     }
 }

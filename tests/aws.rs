@@ -217,6 +217,16 @@ async fn apply_from_nothing_then_no_op_then_a_plugin_change_then_destroy() {
         .expect("the plugin object");
     let bytes = object.body.collect().await.expect("body").into_bytes();
     assert_eq!(support::sha256_hex(&bytes), digest);
+    // The connectors' log group, with its retention.
+    let logs = setup.emulator.logs().await;
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix("/deploy/test/connect")
+        .send()
+        .await
+        .expect("log groups");
+    assert_eq!(groups.log_groups().len(), 1);
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
     // The custom plugin, active, pointing at it.
     assert_eq!(
         custom_plugins(&kafkaconnect).await,
@@ -264,7 +274,10 @@ async fn apply_from_nothing_then_no_op_then_a_plugin_change_then_destroy() {
         .await
         .expect("list");
     assert_eq!(listed.key_count(), Some(0));
-    setup.ok(&["aws", "destroy", "--auto-approve"]);
+    let kept = setup.ok(&["aws", "destroy", "--auto-approve"]);
+    assert_contains(&kept.stderr, "kept log group /deploy/test/connect");
+    let groups = logs.describe_log_groups().send().await.expect("log groups");
+    assert_eq!(groups.log_groups().len(), 1, "the logs are data: kept");
     setup.ok(&["aws", "destroy", "--auto-approve", "--delete-data"]);
     assert!(
         s3.head_bucket()
@@ -273,6 +286,8 @@ async fn apply_from_nothing_then_no_op_then_a_plugin_change_then_destroy() {
             .await
             .is_err()
     );
+    let groups = logs.describe_log_groups().send().await.expect("log groups");
+    assert!(groups.log_groups().is_empty());
     setup.ok(&["aws", "destroy", "--auto-approve", "--delete-data"]);
 }
 

@@ -11,6 +11,7 @@ pub struct Clients {
     pub kafkaconnect: aws_sdk_kafkaconnect::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub kafka: aws_sdk_kafka::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// The SDK's HTTP client on rustls with ring (the SDK's default features are off).
@@ -42,5 +43,6 @@ pub async fn clients(settings: &Aws) -> Clients {
         kafkaconnect: aws_sdk_kafkaconnect::Client::new(&shared),
         secretsmanager: aws_sdk_secretsmanager::Client::new(&shared),
         kafka: aws_sdk_kafka::Client::new(&shared),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&shared),
     }
 }

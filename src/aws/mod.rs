@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod connectors;
+pub mod logs;
 pub mod ownership;
 pub mod plugins;
 pub mod secrets;
@@ -152,7 +153,9 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
     } else {
         secrets::observe(&clients, env).await?
     };
+    let log_group = logs::observe(&clients, env).await?;
     let mut changes = plugins::diff(env, &wanted, &observed);
+    changes.extend(logs::diff(env, log_group));
     changes.extend(secrets::diff(env, &secrets, &stored));
     changes.extend(workers::diff(worker.as_ref(), &workers));
     changes.extend(connectors::diff(&desired, &live, &arns));
@@ -243,6 +246,7 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
     )
     .await?;
     secrets::apply(clients, env, &planned.secrets, &plan.changes).await?;
+    logs::apply(clients, env, &plan.changes).await?;
     let worker_arn = workers::apply(
         clients,
         env,
@@ -321,6 +325,16 @@ pub async fn destroy(
         ));
     }
     plugins::destroy(&clients, env, delete_data, printer).await?;
+    let log_group = settings.log_group.as_deref().unwrap_or_default();
+    if delete_data {
+        if logs::destroy(&clients, env).await? {
+            printer.status(&format!("  - log group {log_group} deleted"));
+        }
+    } else if !log_group.is_empty() {
+        printer.status(&format!(
+            "kept log group {log_group} (remove it with `destroy --delete-data`)"
+        ));
+    }
     printer.status(&format!("environment `{}` destroyed", env.name));
     Ok(exit::SUCCESS)
 }

@@ -73,8 +73,10 @@ pub struct AwsFile {
     pub service_execution_role_arn: Option<String>,
     /// Provisioned capacity of each connector (default 1 MCU × 1 worker).
     pub capacity: Option<CapacityFile>,
-    /// CloudWatch log group for the connectors' worker logs.
+    /// CloudWatch log group for the connectors' worker logs (created when missing).
     pub log_group: Option<String>,
+    /// How long the log group keeps logs, in days (default 30).
+    pub log_retention_days: Option<i32>,
     /// The connectors' worker configuration (MSK's default when absent).
     pub worker_configuration: Option<WorkerConfigurationFile>,
 }

@@ -17,6 +17,11 @@ use crate::model::{
 use crate::secrets::Secrets;
 
 const FORMAT_VERSION: u32 = 1;
+/// The retention periods CloudWatch Logs accepts.
+const RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -190,6 +195,25 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
         service_execution_role_arn: non_empty(&file.service_execution_role_arn).unwrap_or_default(),
         capacity,
         log_group: non_empty(&file.log_group),
+        log_retention_days: match file.log_retention_days {
+            None => 30,
+            Some(days) if RETENTION_DAYS.contains(&days) => days,
+            Some(days) => {
+                return Err(loaded
+                    .error(
+                        &path.key("log-retention-days"),
+                        format!("CloudWatch Logs cannot keep logs {days} days"),
+                    )
+                    .with_hint(format!(
+                        "one of {}",
+                        RETENTION_DAYS
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+            }
+        },
         worker_properties: worker_properties(loaded, file),
         region: file.region.clone(),
         profile: non_empty(&file.profile),

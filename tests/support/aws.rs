@@ -121,6 +121,10 @@ impl AwsEmulator {
         )
     }
 
+    pub async fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.shared().await)
+    }
+
     pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.shared().await)
     }
