@@ -7,21 +7,15 @@ mod support;
 
 use std::process::Command;
 
-use support::assert_contains;
 use support::aws::AwsEmulator;
 use support::http::Server;
+use support::{Run, assert_contains};
 
 struct Setup {
     emulator: AwsEmulator,
     server: Server,
     work: tempfile::TempDir,
     name: String,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Setup {
@@ -71,19 +65,8 @@ impl Setup {
             .envs(vars.iter().copied())
             .output()
             .expect("deploy runs");
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        for secret in ["first-Secret-value-1", "second-Secret-value-2"] {
-            assert!(
-                !run.stdout.contains(secret) && !run.stderr.contains(secret),
-                "a secret in the output:\n{}{}",
-                run.stdout,
-                run.stderr
-            );
-        }
+        let run = Run::from(output);
+        run.assert_hides(&["first-Secret-value-1", "second-Secret-value-2"]);
         run
     }
 
@@ -112,6 +95,23 @@ impl Setup {
             .expect("sha256")
             .to_string()
     }
+}
+
+/// No connector, custom plugin or worker configuration is left.
+async fn assert_nothing_on_msk_connect(client: &aws_sdk_kafkaconnect::Client) {
+    let connectors = client
+        .list_connectors()
+        .send()
+        .await
+        .expect("ListConnectors");
+    assert!(connectors.connectors().is_empty(), "{connectors:?}");
+    assert!(custom_plugins(client).await.is_empty());
+    let workers = client
+        .list_worker_configurations()
+        .send()
+        .await
+        .expect("ListWorkerConfigurations");
+    assert!(workers.worker_configurations().is_empty(), "{workers:?}");
 }
 
 async fn custom_plugins(client: &aws_sdk_kafkaconnect::Client) -> Vec<(String, String)> {
@@ -586,25 +586,7 @@ async fn connectors_are_created_updated_in_place_and_replaced_on_plugin_change()
 
     // Destroy: the connector first, then its plugin and worker configuration; twice is fine.
     setup.ok(&["aws", "destroy", "--auto-approve"]);
-    assert!(
-        kafkaconnect
-            .list_worker_configurations()
-            .send()
-            .await
-            .expect("list")
-            .worker_configurations()
-            .is_empty()
-    );
-    assert!(
-        kafkaconnect
-            .list_connectors()
-            .send()
-            .await
-            .expect("list")
-            .connectors()
-            .is_empty()
-    );
-    assert!(custom_plugins(&kafkaconnect).await.is_empty());
+    assert_nothing_on_msk_connect(&kafkaconnect).await;
     setup.ok(&["aws", "destroy", "--auto-approve"]);
 }
 
@@ -626,25 +608,7 @@ async fn a_failed_apply_is_reported_converges_when_rerun_and_destroys_cleanly() 
 
     // Destroy after the failure removes what the half apply made, and keeps the bucket.
     setup.ok(&["aws", "destroy", "--auto-approve"]);
-    assert!(
-        kafkaconnect
-            .list_connectors()
-            .send()
-            .await
-            .expect("list")
-            .connectors()
-            .is_empty()
-    );
-    assert!(custom_plugins(&kafkaconnect).await.is_empty());
-    assert!(
-        kafkaconnect
-            .list_worker_configurations()
-            .send()
-            .await
-            .expect("list")
-            .worker_configurations()
-            .is_empty()
-    );
+    assert_nothing_on_msk_connect(&kafkaconnect).await;
     assert!(
         s3.head_bucket()
             .bucket("thalf-plugins")

@@ -6,16 +6,10 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::assert_contains;
 use support::connect_emulator::Emulator;
+use support::{Run, assert_contains};
 
 const SECRET: &str = "pg-Secret-value-9f3";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn deploy(emulator: &Emulator, vars: &[(&str, &str)], args: &[&str]) -> Run {
     let port = emulator.url.rsplit(':').next().expect("port");
@@ -31,17 +25,8 @@ fn deploy(emulator: &Emulator, vars: &[(&str, &str)], args: &[&str]) -> Run {
         .envs(vars.iter().copied())
         .output()
         .expect("deploy runs");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(
-        !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
-        "the secret appears in the output:\n{}{}",
-        run.stdout,
-        run.stderr
-    );
+    let run = Run::from(output);
+    run.assert_hides(&[SECRET]);
     run
 }
 

@@ -63,10 +63,6 @@ impl Client {
         }
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// One call; a 409 is retried with backoff until the conflict deadline.
     fn call(
         &self,

@@ -82,7 +82,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Self {
+    pub fn from(output: Output) -> Self {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -92,6 +92,17 @@ impl Run {
 
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Fails when any of these secret values appears in what the run printed.
+    pub fn assert_hides(&self, secrets: &[&str]) {
+        for secret in secrets {
+            assert!(
+                !self.all().contains(secret),
+                "a secret in the output:\n{}",
+                self.all()
+            );
+        }
     }
 }
 
