@@ -1,8 +1,12 @@
 //! `deploy aws apply` against the emulators with injected delays (custom plugins take 2 s to
-//! become ACTIVE, connectors 3 s to run): two connectors on two plugins with a worker
-//! configuration. The longest dependency chain is plugin → connector, 5 s; independent
-//! resources run concurrently, so a cold apply should take little more. A no-op apply should
-//! read each resource at most once and write nothing. Run with `cargo bench --bench aws_apply`.
+//! become ACTIVE, connectors 3 s to run, an Aurora cluster and its instance 4 s to become
+//! available). First two connectors on two plugins with a worker configuration: the longest
+//! dependency chain is plugin → connector, 5 s. Then the same with the whole infrastructure
+//! (security groups, roles, Aurora, the registry on ECS behind a load balancer): the longest
+//! chain is database → registry → connectors, 7 s, with the plugins alongside. Independent
+//! resources run concurrently, so a cold apply should take little more than its chain. A no-op
+//! apply should read each resource about once and write nothing. Run with
+//! `cargo bench --bench aws_apply`.
 
 #[allow(dead_code)]
 mod common;
@@ -21,6 +25,7 @@ use sha2::{Digest, Sha256};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PLUGIN_DELAY: f64 = 2.0;
 const CONNECTOR_DELAY: f64 = 3.0;
+const DATABASE_DELAY: f64 = 4.0;
 
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -89,7 +94,7 @@ fn main() {
         &emulator.1,
         "config",
         Some(&format!(
-            "{{\"plugin_delay\": {PLUGIN_DELAY}, \"connector_delay\": {CONNECTOR_DELAY}}}"
+            "{{\"plugin_delay\": {PLUGIN_DELAY}, \"connector_delay\": {CONNECTOR_DELAY}, \"rds_delay\": {DATABASE_DELAY}}}"
         )),
     );
 
@@ -107,29 +112,33 @@ fn main() {
         )
         .expect("plugin file");
     }
-    let environment = work.path().join("bench.yaml");
+    let connectors_only = work.path().join("bench.yaml");
     std::fs::write(
-        &environment,
+        &connectors_only,
         format!(
             "version: 1\nname: bench\ntarget: aws\naws:\n  region: us-east-1\n  endpoint-url: {}\n  plugin-bucket: bench-plugins\n  bootstrap-servers: b-1:9098\n  subnets: [subnet-1]\n  service-execution-role-arn: arn:aws:iam::123456789012:role/connect\n  worker-configuration:\n    properties:\n      offset.flush.interval.ms: 10000\nconnectors:\n  a:\n    plugin: alpha\n    config:\n      connector.class: A\n  b:\n    plugin: beta\n    config:\n      connector.class: B\n",
             emulator.1
         ),
     )
     .expect("environment file");
-    let deploy = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
-        command
-            .arg("-q")
-            .arg("-e")
-            .arg(&environment)
-            .args(["aws", "apply", "--auto-approve"])
-            .current_dir(work.path())
-            .env("DEPLOY_CACHE_DIR", work.path().join("cache"))
-            .env("DEPLOY_BUILD_DIR", work.path().join("build"))
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing");
-        command
-    };
+    let (vpc, subnets) = default_network(&emulator.1);
+    let cluster = "arn:aws:kafka:us-east-1:123456789012:cluster/main/0a1b";
+    control(
+        &emulator.1,
+        "config",
+        Some(&format!(
+            "{{\"clusters\": {{\"{cluster}\": \"b-1:9098\"}}}}"
+        )),
+    );
+    let whole = work.path().join("whole.yaml");
+    std::fs::write(
+        &whole,
+        format!(
+            "version: 1\nname: whole\ntarget: aws\naws:\n  region: us-east-1\n  endpoint-url: {}\n  plugin-bucket: whole-plugins\n  msk-cluster-arn: {cluster}\n  vpc: {vpc}\n  subnets: [{}, {}]\n  database: {{ deletion-protection: false }}\n  registry: {{}}\n  worker-configuration:\n    avro-converters: true\nreferences:\n  registry.url: ${{aws:registry.url}}\nconnectors:\n  a:\n    plugin: alpha\n    config:\n      connector.class: A\n      database.hostname: ${{aws:database.host}}\n      database.password: ${{aws:database.password}}\n  b:\n    plugin: beta\n    config:\n      connector.class: B\n",
+            emulator.1, subnets[0], subnets[1]
+        ),
+    )
+    .expect("environment file");
     // Build the plugins once, so the cold apply measures AWS work only.
     run(Command::new(env!("CARGO_BIN_EXE_deploy"))
         .args(["-q", "plugins", "build"])
@@ -137,29 +146,111 @@ fn main() {
         .env("DEPLOY_CACHE_DIR", work.path().join("cache"))
         .env("DEPLOY_BUILD_DIR", work.path().join("build")));
 
+    println!("| aws apply (emulators, injected delays) | deploy | reference | ratio |");
+    println!("|---|---:|---:|---:|");
+    let connectors = measure(&emulator.1, work.path(), &connectors_only);
+    let chain = PLUGIN_DELAY + CONNECTOR_DELAY;
+    connectors.print(
+        "cold: bucket, 2 ZIPs, 2 custom plugins, worker configuration, 2 connectors",
+        chain,
+        "no-op: 8 resources",
+    );
+    let infrastructure = measure(&emulator.1, work.path(), &whole);
+    infrastructure.print(
+        "cold: the above + 4 security groups, 3 roles, Aurora (4 parts), 2 log groups, ECS cluster, task definition, service, load balancer",
+        DATABASE_DELAY + CONNECTOR_DELAY,
+        "no-op: 25 resources",
+    );
+}
+
+/// The emulator's default VPC and two of its subnets.
+fn default_network(endpoint: &str) -> (String, Vec<String>) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .http_client(deploy::aws::clients::http_client())
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "bench",
+            ))
+            .load()
+            .await;
+        let ec2 = aws_sdk_ec2::Client::new(&shared);
+        let vpcs = ec2.describe_vpcs().send().await.expect("DescribeVpcs");
+        let vpc = vpcs.vpcs()[0].vpc_id().expect("a VPC").to_string();
+        let subnets = ec2
+            .describe_subnets()
+            .send()
+            .await
+            .expect("DescribeSubnets");
+        let subnets = subnets
+            .subnets()
+            .iter()
+            .filter(|s| s.vpc_id() == Some(vpc.as_str()))
+            .filter_map(|s| s.subnet_id().map(str::to_string))
+            .collect();
+        (vpc, subnets)
+    })
+}
+
+struct Measured {
+    cold: Duration,
+    noop: Duration,
+    reads: u64,
+    writes: u64,
+}
+
+impl Measured {
+    fn print(&self, cold: &str, chain: f64, noop: &str) {
+        println!(
+            "| {cold} | {:.2} s | {chain:.1} s longest chain | {:.2}x |",
+            self.cold.as_secs_f64(),
+            self.cold.as_secs_f64() / chain
+        );
+        println!(
+            "| {noop} | {:.0} ms, {} reads, {} writes | 1 s | {:.2}x |",
+            self.noop.as_secs_f64() * 1000.0,
+            self.reads,
+            self.writes,
+            self.noop.as_secs_f64()
+        );
+    }
+}
+
+/// A cold apply, then a no-op apply with the calls it made.
+fn measure(endpoint: &str, work: &std::path::Path, environment: &std::path::Path) -> Measured {
+    let deploy = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
+        command
+            .arg("-q")
+            .arg("-e")
+            .arg(environment)
+            .args(["aws", "apply", "--auto-approve"])
+            .current_dir(work)
+            .env("DEPLOY_CACHE_DIR", work.join("cache"))
+            .env("DEPLOY_BUILD_DIR", work.join("build"))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+        command
+    };
+
     let started = Instant::now();
     run(&mut deploy());
     let cold = started.elapsed();
-    let before = control(&emulator.1, "calls", None);
+    let before = control(endpoint, "calls", None);
     let started = Instant::now();
     run(&mut deploy());
     let noop = started.elapsed();
-    let after = control(&emulator.1, "calls", None);
+    let after = control(endpoint, "calls", None);
     let reads = total(&after["calls"])
         - total(&after["writes"])
         - (total(&before["calls"]) - total(&before["writes"]));
     let writes = total(&after["writes"]) - total(&before["writes"]);
-    let chain = PLUGIN_DELAY + CONNECTOR_DELAY;
-    println!("| aws apply (emulators, injected delays) | deploy | reference | ratio |");
-    println!("|---|---:|---:|---:|");
-    println!(
-        "| cold: bucket, 2 ZIPs, 2 custom plugins, worker configuration, 2 connectors | {:.2} s | {chain:.1} s longest chain | {:.2}x |",
-        cold.as_secs_f64(),
-        cold.as_secs_f64() / chain
-    );
-    println!(
-        "| no-op: 8 resources | {:.0} ms, {reads} reads, {writes} writes | 1 s | {:.2}x |",
-        noop.as_secs_f64() * 1000.0,
-        noop.as_secs_f64()
-    );
+    Measured {
+        cold,
+        noop,
+        reads,
+        writes,
+    }
 }

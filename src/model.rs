@@ -40,14 +40,52 @@ pub struct Aws {
     /// Given bootstrap servers; empty when they come from `msk_cluster_arn`.
     pub bootstrap_servers: String,
     pub msk_cluster_arn: Option<String>,
+    /// The VPC the tool creates security groups in.
+    pub vpc: Option<String>,
     pub subnets: Vec<String>,
+    /// The connectors' security groups, when given; empty: the tool creates one.
     pub security_groups: Vec<String>,
-    pub service_execution_role_arn: String,
+    /// Also allowed to reach the database and the registry.
+    pub developer_access: Vec<Access>,
+    /// The connectors' role, when given; `None`: the tool creates one.
+    pub service_execution_role_arn: Option<String>,
+    pub database: Option<Database>,
+    pub registry: Option<Registry>,
     pub capacity: Capacity,
     pub log_group: Option<String>,
     pub log_retention_days: i32,
     /// Worker properties; `None`: MSK Connect's default worker configuration.
     pub worker_properties: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A source of traffic a security group lets in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    Cidr(String),
+    Group(String),
+}
+
+/// The Aurora PostgreSQL cluster the tool creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub engine_version: String,
+    /// The cluster parameter group family, from the major version (`aurora-postgresql16`).
+    pub family: String,
+    pub instance_class: String,
+    pub name: String,
+    pub master_username: String,
+    pub deletion_protection: bool,
+    /// Cluster parameters, the logical replication ones included.
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+/// Apicurio Registry on ECS Fargate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registry {
+    pub image: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub desired_count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

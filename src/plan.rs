@@ -34,6 +34,16 @@ pub enum Kind {
     WorkerConfiguration,
     Secret,
     LogGroup,
+    SecurityGroup,
+    Role,
+    DbSubnetGroup,
+    DbParameterGroup,
+    DbCluster,
+    DbInstance,
+    EcsCluster,
+    LoadBalancer,
+    TaskDefinition,
+    EcsService,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -84,6 +94,16 @@ impl Kind {
             Kind::WorkerConfiguration => "workers",
             Kind::Secret => "secret",
             Kind::LogGroup => "logs",
+            Kind::SecurityGroup => "sg",
+            Kind::Role => "role",
+            Kind::DbSubnetGroup => "subnets",
+            Kind::DbParameterGroup => "params",
+            Kind::DbCluster => "aurora",
+            Kind::DbInstance => "db",
+            Kind::EcsCluster => "ecs",
+            Kind::LoadBalancer => "alb",
+            Kind::TaskDefinition => "task",
+            Kind::EcsService => "service",
         }
     }
 }

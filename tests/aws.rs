@@ -40,7 +40,9 @@ impl Setup {
 
     fn deploy_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
         let given = |key: &str| vars.iter().any(|(k, _)| *k == key);
-        let file = if given("DEPLOY_TEST_MSK_ARN") {
+        let file = if given("DEPLOY_TEST_VPC") {
+            "tests/environments/aws-infra.yaml"
+        } else if given("DEPLOY_TEST_MSK_ARN") {
             "tests/environments/aws-cluster.yaml"
         } else if given("DEPLOY_TEST_AUTOSCALING") {
             "tests/environments/aws-autoscaling.yaml"
@@ -701,4 +703,416 @@ async fn autoscaled_capacity_is_created_and_updated() {
             .map(|a| a.max_worker_count()),
         Some(6)
     );
+}
+
+/// The emulator's default VPC and two of its subnets, and an MSK cluster it knows.
+async fn infra_vars(setup: &Setup) -> Vec<(&'static str, String)> {
+    let ec2 = aws_sdk_ec2::Client::new(&setup.emulator.shared().await);
+    let vpc = ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .expect("DescribeVpcs")
+        .vpcs()
+        .iter()
+        .find(|v| v.is_default() == Some(true))
+        .and_then(|v| v.vpc_id().map(str::to_string))
+        .expect("a default VPC");
+    let subnets = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .expect("DescribeSubnets");
+    let mut subnets: Vec<String> = subnets
+        .subnets()
+        .iter()
+        .filter(|s| s.vpc_id() == Some(vpc.as_str()))
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .collect();
+    subnets.sort();
+    let arn = format!(
+        "arn:aws:kafka:us-east-1:123456789012:cluster/{}/0a1b2c3d-4e5f",
+        setup.name
+    );
+    setup
+        .emulator
+        .add_cluster(&arn, "b-1.msk:9098,b-2.msk:9098");
+    vec![
+        ("DEPLOY_TEST_VPC", vpc),
+        ("DEPLOY_TEST_SUBNET_1", subnets[0].clone()),
+        ("DEPLOY_TEST_SUBNET_2", subnets[1].clone()),
+        ("DEPLOY_TEST_MSK_ARN", arn),
+    ]
+}
+
+fn with<'a>(
+    vars: &'a [(&'static str, String)],
+    more: &[(&'static str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    vars.iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
+}
+
+/// Security group name → (port, source) rules.
+async fn security_groups(
+    ec2: &aws_sdk_ec2::Client,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, (String, Vec<(i32, String)>)> {
+    let found = ec2
+        .describe_security_groups()
+        .send()
+        .await
+        .expect("DescribeSecurityGroups");
+    found
+        .security_groups()
+        .iter()
+        .filter(|g| g.group_name().is_some_and(|n| n.starts_with(prefix)))
+        .map(|g| {
+            let mut rules = Vec::new();
+            for p in g.ip_permissions() {
+                let port = p.from_port().unwrap_or_default();
+                rules.extend(
+                    p.ip_ranges()
+                        .iter()
+                        .map(|r| (port, r.cidr_ip().unwrap_or_default().to_string())),
+                );
+                rules.extend(
+                    p.user_id_group_pairs()
+                        .iter()
+                        .map(|r| (port, r.group_id().unwrap_or_default().to_string())),
+                );
+            }
+            rules.sort();
+            (
+                g.group_name().unwrap_or_default().to_string(),
+                (g.group_id().unwrap_or_default().to_string(), rules),
+            )
+        })
+        .collect()
+}
+
+fn url_decoded(text: &str) -> serde_json::Value {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).expect("hex"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    serde_json::from_slice(&out).expect("a JSON policy")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change_then_destroy() {
+    let setup = Setup::new("tinfra");
+    let vars = infra_vars(&setup).await;
+    let shared = setup.emulator.shared().await;
+    let (ec2, rds, ecs, iam) = (
+        aws_sdk_ec2::Client::new(&shared),
+        aws_sdk_rds::Client::new(&shared),
+        aws_sdk_ecs::Client::new(&shared),
+        aws_sdk_iam::Client::new(&shared),
+    );
+    let (_, kafkaconnect) = setup.emulator.clients().await;
+
+    let plan = setup.ok_with(&with(&vars, &[]), &["aws", "plan"]);
+    for line in [
+        "+ sg      tinfra-database",
+        "create: not found; ingress 5432 from tinfra-connectors, 5432 from tinfra-registry, 5432 from 10.20.0.0/16",
+        "+ params  tinfra-aurora-postgresql16",
+        "rds.logical_replication=1",
+        "+ role    tinfra-connect",
+        "+ alb     tinfra-registry",
+    ] {
+        assert_contains(&plan.stdout, line);
+    }
+    setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+
+    // Security groups: least privilege, sources by group.
+    let groups = security_groups(&ec2, "tinfra-").await;
+    let id = |name: &str| groups[name].0.clone();
+    let mut database = vec![
+        (5432, "10.20.0.0/16".to_string()),
+        (5432, id("tinfra-connectors")),
+        (5432, id("tinfra-registry")),
+    ];
+    database.sort();
+    assert_eq!(groups["tinfra-database"].1, database);
+    assert_eq!(
+        groups["tinfra-registry"].1,
+        vec![(8080, id("tinfra-registry-lb"))]
+    );
+    assert!(groups["tinfra-connectors"].1.is_empty());
+
+    // Aurora: logical replication in the cluster parameter group, encrypted, password by RDS.
+    let parameters = rds
+        .describe_db_cluster_parameters()
+        .db_cluster_parameter_group_name("tinfra-aurora-postgresql16")
+        .source("user")
+        .send()
+        .await
+        .expect("DescribeDBClusterParameters");
+    let logical = parameters
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_name() == Some("rds.logical_replication"))
+        .and_then(|p| p.parameter_value());
+    assert_eq!(logical, Some("1"));
+    let clusters = rds
+        .describe_db_clusters()
+        .db_cluster_identifier("tinfra-database")
+        .send()
+        .await
+        .expect("DescribeDBClusters");
+    let cluster = &clusters.db_clusters()[0];
+    assert_eq!(cluster.storage_encrypted(), Some(true));
+    let endpoint = cluster.endpoint().expect("an endpoint").to_string();
+    let secret = cluster
+        .master_user_secret()
+        .and_then(|s| s.secret_arn())
+        .expect("RDS keeps the master password")
+        .to_string();
+
+    // The registry's task: storage variables and the credentials by reference only.
+    let task = ecs
+        .describe_task_definition()
+        .task_definition("tinfra-registry")
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    let definition = task.task_definition().expect("a task definition");
+    assert_eq!(definition.cpu(), Some("512"));
+    let container = &definition.container_definitions()[0];
+    let environment: std::collections::BTreeMap<&str, &str> = container
+        .environment()
+        .iter()
+        .map(|kv| {
+            (
+                kv.name().unwrap_or_default(),
+                kv.value().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(environment["APICURIO_STORAGE_KIND"], "sql");
+    assert_eq!(
+        environment["APICURIO_DATASOURCE_URL"],
+        format!("jdbc:postgresql://{endpoint}:5432/main?currentSchema=registry")
+    );
+    assert!(!environment.keys().any(|k| k.contains("PASSWORD")));
+    let secrets: Vec<(&str, &str)> = container
+        .secrets()
+        .iter()
+        .map(|s| (s.name(), s.value_from()))
+        .collect();
+    assert!(secrets.contains(&(
+        "APICURIO_DATASOURCE_PASSWORD",
+        format!("{secret}:password::").as_str()
+    )));
+
+    // The connectors' role: trusted by MSK Connect of this account, scoped to what they use.
+    let role = iam
+        .get_role()
+        .role_name("tinfra-connect")
+        .send()
+        .await
+        .expect("GetRole");
+    let trust = url_decoded(
+        role.role()
+            .and_then(|r| r.assume_role_policy_document())
+            .expect("a trust policy"),
+    );
+    assert_eq!(
+        trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+        "123456789012"
+    );
+    let policy = iam
+        .get_role_policy()
+        .role_name("tinfra-connect")
+        .policy_name("deploy")
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    let policy = url_decoded(policy.policy_document()).to_string();
+    assert_contains(
+        &policy,
+        "arn:aws:kafka:us-east-1:123456789012:cluster/tinfra/0a1b2c3d-4e5f",
+    );
+    assert_contains(
+        &policy,
+        "arn:aws:kafka:us-east-1:123456789012:topic/tinfra/0a1b2c3d-4e5f/*",
+    );
+    assert_contains(&policy, &secret);
+    assert!(!policy.contains("\"*\""), "{policy}");
+
+    // The connector reads the database and the registry that were created.
+    let created = connector(&kafkaconnect, "tinfra-source").await;
+    let config = created.connector_configuration().expect("a configuration");
+    assert_eq!(config["database.hostname"], endpoint);
+    assert!(config["database.password"].starts_with("${secretsmanager:rds!cluster-"));
+    let lb = aws_sdk_elasticloadbalancingv2::Client::new(&shared)
+        .describe_load_balancers()
+        .names("tinfra-registry")
+        .send()
+        .await
+        .expect("DescribeLoadBalancers");
+    let dns = lb.load_balancers()[0].dns_name().expect("a DNS name");
+    assert_eq!(
+        config["value.converter.schema.registry.url"],
+        format!("http://{dns}/apis/ccompat/v7")
+    );
+    assert_eq!(
+        created.service_execution_role_arn(),
+        role.role().map(|r| r.arn())
+    );
+
+    // A second apply changes nothing and writes nothing.
+    let writes = setup.emulator.writes();
+    let again = setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    assert_contains(&again.stderr, "is up to date");
+    assert_eq!(setup.emulator.writes(), writes);
+
+    // More registry CPU: a new task definition and a service update, nothing else.
+    let bigger = with(
+        &vars,
+        &[
+            ("DEPLOY_TEST_REGISTRY_CPU", "1024"),
+            ("DEPLOY_TEST_REGISTRY_MEMORY", "2048"),
+        ],
+    );
+    let plan = setup.ok_with(&bigger, &["aws", "plan"]);
+    assert_contains(&plan.stdout, "update: cpu 512 → 1024; memory 1024 → 2048");
+    assert_contains(&plan.stdout, "2 to update");
+    setup.ok_with(&bigger, &["aws", "apply", "--auto-approve"]);
+    let after = setup.emulator.writes();
+    let delta: Vec<(String, i64)> = after
+        .as_object()
+        .expect("counts")
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_i64().unwrap_or(0) - writes[k].as_i64().unwrap_or(0),
+            )
+        })
+        .filter(|(_, d)| *d != 0)
+        .collect();
+    assert_eq!(delta, vec![("ecs".to_string(), 2)]);
+    assert_eq!(
+        setup
+            .deploy_with(&bigger, &["aws", "plan", "--detailed-exitcode"])
+            .code,
+        0
+    );
+
+    // Destroy keeps a final snapshot of the database, and removes the rest.
+    let destroyed = setup.ok_with(&bigger, &["aws", "destroy", "--auto-approve"]);
+    assert_contains(&destroyed.stderr, "final snapshot tinfra-database-final-");
+    let snapshots = rds
+        .describe_db_cluster_snapshots()
+        .send()
+        .await
+        .expect("DescribeDBClusterSnapshots");
+    assert!(snapshots.db_cluster_snapshots().iter().any(|s| {
+        s.db_cluster_snapshot_identifier()
+            .is_some_and(|i| i.starts_with("tinfra-database-final-"))
+    }));
+    assert!(
+        rds.describe_db_clusters()
+            .db_cluster_identifier("tinfra-database")
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(security_groups(&ec2, "tinfra-").await.is_empty());
+    assert!(
+        iam.get_role()
+            .role_name("tinfra-connect")
+            .send()
+            .await
+            .is_err()
+    );
+    let services = ecs
+        .describe_services()
+        .cluster("tinfra")
+        .services("registry")
+        .send()
+        .await;
+    assert!(services.map_or(true, |s| {
+        s.services().iter().all(|s| s.status() != Some("ACTIVE"))
+    }));
+    assert_nothing_on_msk_connect(&kafkaconnect).await;
+    // Twice is fine.
+    setup.ok_with(&bigger, &["aws", "destroy", "--auto-approve"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protected_database_outlives_destroy_and_a_half_apply_destroys_cleanly() {
+    let setup = Setup::new("tkeep");
+    let vars = infra_vars(&setup).await;
+    let shared = setup.emulator.shared().await;
+    let rds = aws_sdk_rds::Client::new(&shared);
+    let ec2 = aws_sdk_ec2::Client::new(&shared);
+    let protected = with(&vars, &[("DEPLOY_TEST_PROTECT", "true")]);
+
+    // The connector fails after the infrastructure is up: apply stops there.
+    setup.emulator.fail_next_create("tkeep-source");
+    let failed = setup.deploy_with(&protected, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+
+    let destroyed = setup.ok_with(
+        &protected,
+        &["aws", "destroy", "--auto-approve", "--delete-data"],
+    );
+    assert_contains(
+        &destroyed.stderr,
+        "kept database tkeep-database (deletion protection is on",
+    );
+    let clusters = rds
+        .describe_db_clusters()
+        .db_cluster_identifier("tkeep-database")
+        .send()
+        .await
+        .expect("the database is kept");
+    assert_eq!(clusters.db_clusters()[0].deletion_protection(), Some(true));
+    let groups = security_groups(&ec2, "tkeep-").await;
+    assert_eq!(groups.keys().collect::<Vec<_>>(), vec!["tkeep-database"]);
+    // Only outside access is left on the kept group.
+    assert_eq!(
+        groups["tkeep-database"].1,
+        vec![(5432, "10.20.0.0/16".to_string())]
+    );
+
+    // Turning protection off lets destroy remove it, without a snapshot under --delete-data.
+    setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    setup.ok_with(
+        &with(&vars, &[]),
+        &["aws", "destroy", "--auto-approve", "--delete-data"],
+    );
+    assert!(
+        rds.describe_db_clusters()
+            .db_cluster_identifier("tkeep-database")
+            .send()
+            .await
+            .is_err()
+    );
+    let snapshots = rds
+        .describe_db_cluster_snapshots()
+        .send()
+        .await
+        .expect("DescribeDBClusterSnapshots");
+    let finals: Vec<_> = snapshots
+        .db_cluster_snapshots()
+        .iter()
+        .filter_map(|s| s.db_cluster_snapshot_identifier())
+        .filter(|id| id.contains("-final-"))
+        .collect();
+    assert!(finals.is_empty(), "{finals:?}");
+    assert!(security_groups(&ec2, "tkeep-").await.is_empty());
 }

@@ -55,9 +55,17 @@ fn every_invalid_file_is_refused_with_its_location() {
 
 #[test]
 fn the_default_environments_are_valid() {
-    for env in ["local", "local-kraft"] {
+    for env in ["local", "local-kraft", "dev"] {
         let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
             .args(["-e", env, "validate"])
+            // What dev.yaml requires from the environment.
+            .env(
+                "MSK_CLUSTER_ARN",
+                "arn:aws:kafka:ap-southeast-2:123456789012:cluster/main/0a1",
+            )
+            .env("VPC_ID", "vpc-0a1")
+            .env("PRIVATE_SUBNET_1", "subnet-0a1")
+            .env("PRIVATE_SUBNET_2", "subnet-0b2")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("deploy runs");

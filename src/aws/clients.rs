@@ -12,6 +12,12 @@ pub struct Clients {
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub kafka: aws_sdk_kafka::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub sts: aws_sdk_sts::Client,
 }
 
 /// The SDK's HTTP client on rustls with ring (the SDK's default features are off).
@@ -44,5 +50,11 @@ pub async fn clients(settings: &Aws) -> Clients {
         secretsmanager: aws_sdk_secretsmanager::Client::new(&shared),
         kafka: aws_sdk_kafka::Client::new(&shared),
         logs: aws_sdk_cloudwatchlogs::Client::new(&shared),
+        ec2: aws_sdk_ec2::Client::new(&shared),
+        iam: aws_sdk_iam::Client::new(&shared),
+        rds: aws_sdk_rds::Client::new(&shared),
+        ecs: aws_sdk_ecs::Client::new(&shared),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&shared),
+        sts: aws_sdk_sts::Client::new(&shared),
     }
 }

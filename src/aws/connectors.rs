@@ -16,6 +16,7 @@ use aws_sdk_kafkaconnect::types::{
 };
 
 use super::clients::Clients;
+use super::outputs::{Outputs, UNKNOWN};
 use super::ownership;
 use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted, connect_error};
 use super::wait::{Poll, until};
@@ -40,12 +41,12 @@ pub struct Desired {
     pub fixed: BTreeMap<&'static str, String>,
 }
 
-/// `bootstrap` is the MSK cluster's IAM bootstrap servers (given, or read from the cluster).
+/// `outputs` give the bootstrap servers, network, role and `${aws:…}` values, as far as known.
 pub fn desired(
     env: &Environment,
     wanted: &[Wanted],
     worker: Option<&str>,
-    bootstrap: &str,
+    outputs: &Outputs,
 ) -> Result<Vec<Desired>, Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
     env.connectors
@@ -64,7 +65,7 @@ pub fn desired(
                 .map(|w| w.custom_plugin.clone())
                 .expect("every connector's plugin is built");
             // Secrets travel as config provider references, never as values.
-            let mut config = connector.config.clone();
+            let mut config = outputs.fill_all(&connector.config);
             for (key, secret) in &connector.secret_names {
                 config.insert(key.clone(), super::secrets::placeholder(env, secret));
             }
@@ -75,12 +76,18 @@ pub fn desired(
                 capacity: aws.capacity,
                 fixed: BTreeMap::from([
                     ("Kafka Connect version", aws.kafka_connect_version.clone()),
-                    ("bootstrap servers", bootstrap.to_string()),
+                    (
+                        "bootstrap servers",
+                        outputs.bootstrap.clone().unwrap_or_else(|| UNKNOWN.into()),
+                    ),
                     ("subnets", aws.subnets.join(",")),
-                    ("security groups", aws.security_groups.join(",")),
+                    ("security groups", known(outputs.connector_groups.join(","))),
                     (
                         "service execution role",
-                        aws.service_execution_role_arn.clone(),
+                        outputs
+                            .connector_role
+                            .clone()
+                            .unwrap_or_else(|| UNKNOWN.into()),
                     ),
                     ("log group", aws.log_group.clone().unwrap_or_default()),
                     (
@@ -91,6 +98,14 @@ pub fn desired(
             })
         })
         .collect()
+}
+
+fn known(value: String) -> String {
+    if value.is_empty() {
+        UNKNOWN.into()
+    } else {
+        value
+    }
 }
 
 /// What the connectors run on, once the plugins and the worker configuration are in place.
@@ -388,7 +403,12 @@ async fn create(
                         .vpc(
                             Vpc::builder()
                                 .set_subnets(Some(aws.subnets.clone()))
-                                .set_security_groups(Some(aws.security_groups.clone()))
+                                .set_security_groups(Some(
+                                    want.fixed["security groups"]
+                                        .split(',')
+                                        .map(str::to_string)
+                                        .collect(),
+                                ))
                                 .build()
                                 .expect("subnets are set"),
                         )
@@ -421,7 +441,7 @@ async fn create(
                 )
                 .build(),
         )
-        .service_execution_role_arn(&aws.service_execution_role_arn)
+        .service_execution_role_arn(&want.fixed["service execution role"])
         .tags(TAG_ENVIRONMENT, &env.name)
         .tags(TAG_RESOURCE, &want.name);
     if let Some(group) = &aws.log_group {

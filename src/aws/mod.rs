@@ -1,12 +1,18 @@
 //! The AWS target: observe by deterministic names and tags, a pure diff into a plan, confirm,
-//! apply. This part covers the plugin bucket and ZIPs, the MSK Connect custom plugins and the
-//! connectors.
+//! apply. It covers the infrastructure (security groups, IAM roles, Aurora, the registry on ECS),
+//! the plugin bucket and ZIPs, the MSK Connect custom plugins and the connectors.
 
 pub mod clients;
 pub mod connectors;
+pub mod database;
+pub mod iam;
+pub mod infra;
 pub mod logs;
+pub mod network;
+pub mod outputs;
 pub mod ownership;
 pub mod plugins;
+pub mod registry;
 pub mod secrets;
 pub mod wait;
 pub mod workers;
@@ -36,6 +42,18 @@ where
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await
+}
+
+/// An AWS call's failure, with the service's own message and error code.
+pub fn sdk_error(
+    call: &str,
+    e: impl aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Display,
+) -> Error {
+    Error::user(format!(
+        "{call} failed: {} ({})",
+        e.message().map_or_else(|| e.to_string(), str::to_string),
+        e.code().unwrap_or("no error code")
+    ))
 }
 
 fn check_target(env: &Environment) -> Result<(), Error> {
@@ -112,6 +130,8 @@ struct Planned {
     worker: Option<(String, String)>,
     workers: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
+    infra: infra::Observed,
+    outputs: outputs::Outputs,
     plan: Plan,
 }
 
@@ -124,14 +144,15 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         .expect("resolve requires aws settings for an aws target");
     let clients = clients::clients(settings).await;
     let wanted = plugins::wanted(env, &built);
-    let worker = workers::wanted(env);
     let secrets = secrets::wanted(env)?;
     let bootstrap = bootstrap_servers(&clients, settings).await?;
+    let (infra, outputs) = infra::observe(&clients, env, Some(bootstrap)).await?;
+    let worker = workers::wanted(env, &outputs);
     let desired = connectors::desired(
         env,
         &wanted,
         worker.as_ref().map(|(name, _)| name.as_str()),
-        &bootstrap,
+        &outputs,
     )?;
     let (observed, workers) = tokio::try_join!(
         plugins::observe(&clients, env, &wanted),
@@ -153,9 +174,10 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
     } else {
         secrets::observe(&clients, env).await?
     };
-    let log_group = logs::observe(&clients, env).await?;
-    let mut changes = plugins::diff(env, &wanted, &observed);
-    changes.extend(logs::diff(env, log_group));
+    let log_groups = logs::observe(&clients, env).await?;
+    let mut changes = infra::diff(env, &infra, &outputs);
+    changes.extend(plugins::diff(env, &wanted, &observed));
+    changes.extend(logs::diff(env, &log_groups));
     changes.extend(secrets::diff(env, &secrets, &stored));
     changes.extend(workers::diff(worker.as_ref(), &workers));
     changes.extend(connectors::diff(&desired, &live, &arns));
@@ -172,6 +194,8 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         worker,
         workers,
         secrets,
+        infra,
+        outputs,
         plan,
     })
 }
@@ -235,26 +259,53 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
     printer.status(plan.render_text(false).trim_end());
     confirm("Apply these changes?", auto_approve)?;
     let clients = &planned.clients;
-    // Plugins first, then the connectors move to them, then the old plugins go.
-    let arns = plugins::apply(
-        clients,
-        env,
-        &planned.wanted,
-        &planned.observed,
-        plan,
-        printer,
-    )
-    .await?;
-    secrets::apply(clients, env, &planned.secrets, &plan.changes).await?;
-    logs::apply(clients, env, &plan.changes).await?;
-    let worker_arn = workers::apply(
-        clients,
-        env,
-        planned.worker.as_ref(),
-        &planned.workers,
-        printer,
-    )
-    .await?;
+    // Log groups and secrets are quick and needed by what follows; the infrastructure and the
+    // plugins are independent of each other and run side by side; then the connectors move to
+    // the new plugins, and the old plugins go.
+    tokio::try_join!(
+        logs::apply(clients, env, &plan.changes),
+        secrets::apply(clients, env, &planned.secrets, &plan.changes)
+    )?;
+    let (outputs, arns) = tokio::try_join!(
+        infra::apply(
+            clients,
+            env,
+            &planned.infra,
+            planned.outputs.clone(),
+            printer
+        ),
+        plugins::apply(
+            clients,
+            env,
+            &planned.wanted,
+            &planned.observed,
+            plan,
+            printer,
+        )
+    )?;
+    // The worker configuration and the connectors as they are now known, with what the
+    // infrastructure gave.
+    let (worker, desired) = if outputs == planned.outputs {
+        (planned.worker.clone(), planned.desired.clone())
+    } else {
+        let worker = workers::wanted(env, &outputs);
+        let desired = connectors::desired(
+            env,
+            &planned.wanted,
+            worker.as_ref().map(|(name, _)| name.as_str()),
+            &outputs,
+        )?;
+        (worker, desired)
+    };
+    let plugin_arns: BTreeMap<String, String> = planned
+        .observed
+        .custom_plugins
+        .iter()
+        .map(|(n, (arn, _))| (n.clone(), arn.clone()))
+        .collect();
+    let connector_changes = connectors::diff(&desired, &planned.live, &plugin_arns);
+    let worker_arn =
+        workers::apply(clients, env, worker.as_ref(), &planned.workers, printer).await?;
     let on = connectors::Dependencies {
         plugin_arns: &arns,
         worker_arn: worker_arn.as_deref(),
@@ -262,9 +313,9 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
     connectors::apply(
         clients,
         env,
-        &planned.desired,
+        &desired,
         &planned.live,
-        &plan.changes,
+        &connector_changes,
         &on,
         printer,
     )
@@ -325,15 +376,17 @@ pub async fn destroy(
         ));
     }
     plugins::destroy(&clients, env, delete_data, printer).await?;
-    let log_group = settings.log_group.as_deref().unwrap_or_default();
+    infra::destroy(&clients, env, delete_data, printer).await?;
     if delete_data {
-        if logs::destroy(&clients, env).await? {
-            printer.status(&format!("  - log group {log_group} deleted"));
+        for name in logs::destroy(&clients, env).await? {
+            printer.status(&format!("  - log group {name} deleted"));
         }
-    } else if !log_group.is_empty() {
-        printer.status(&format!(
-            "kept log group {log_group} (remove it with `destroy --delete-data`)"
-        ));
+    } else {
+        for (name, _) in logs::wanted(env) {
+            printer.status(&format!(
+                "kept log group {name} (remove it with `destroy --delete-data`)"
+            ));
+        }
     }
     printer.status(&format!("environment `{}` destroyed", env.name));
     Ok(exit::SUCCESS)

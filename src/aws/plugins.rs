@@ -255,7 +255,7 @@ pub fn diff(env: &Environment, wanted: &[Wanted], observed: &Observed) -> Vec<Ch
     changes
 }
 
-fn tags(env: &Environment, resource: &str) -> BTreeMap<String, String> {
+pub fn tags(env: &Environment, resource: &str) -> BTreeMap<String, String> {
     let mut tags = env.aws.as_ref().map(|a| a.tags.clone()).unwrap_or_default();
     tags.insert(TAG_ENVIRONMENT.into(), env.name.clone());
     tags.insert(TAG_RESOURCE.into(), resource.into());

@@ -37,3 +37,35 @@ where
         pause = (started.elapsed() / 10).clamp(Duration::from_millis(50), Duration::from_secs(10));
     }
 }
+
+/// Says what a long wait sees each time it changes, with the time so far, so a 20-minute
+/// creation shows it is moving.
+pub struct Progress<'a> {
+    printer: &'a crate::output::Printer,
+    what: String,
+    last: std::sync::Mutex<String>,
+    started: Instant,
+}
+
+impl<'a> Progress<'a> {
+    pub fn new(printer: &'a crate::output::Printer, what: impl Into<String>) -> Self {
+        Progress {
+            printer,
+            what: what.into(),
+            last: std::sync::Mutex::new(String::new()),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn saw(&self, state: &str) {
+        let mut last = self.last.lock().expect("not poisoned");
+        if *last != state {
+            self.printer.status(&format!(
+                "  … {}: {state} ({}s)",
+                self.what,
+                self.started.elapsed().as_secs()
+            ));
+            *last = state.to_string();
+        }
+    }
+}

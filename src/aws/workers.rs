@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use super::clients::Clients;
+use super::outputs::Outputs;
 use super::ownership;
 use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, connect_error};
 use crate::error::Error;
@@ -15,15 +16,24 @@ use crate::output::Printer;
 use crate::plan::{Action, Change, Kind, Plan};
 
 /// The worker configuration the environment asks for: (name, properties file content).
-pub fn wanted(env: &Environment) -> Option<(String, String)> {
-    let mut properties = env
-        .aws
-        .as_ref()?
-        .worker_properties
-        .clone()
-        .unwrap_or_default();
+/// `outputs` fill the `${aws:…}` values (the registry's address for Avro converters).
+pub fn wanted(env: &Environment, outputs: &Outputs) -> Option<(String, String)> {
+    let mut properties = outputs.fill_all(
+        &env.aws
+            .as_ref()?
+            .worker_properties
+            .clone()
+            .unwrap_or_default(),
+    );
     // Connectors with secrets read them through the Secrets Manager config provider.
-    if env.connectors.iter().any(|c| !c.secret_names.is_empty()) {
+    // So do those given the database password that RDS keeps in Secrets Manager.
+    let reads_secrets = |c: &crate::model::Connector| {
+        !c.secret_names.is_empty()
+            || c.config
+                .values()
+                .any(|v| v.contains("${aws:database.password}"))
+    };
+    if env.connectors.iter().any(reads_secrets) {
         properties.extend(super::secrets::provider_properties(env));
     }
     if properties.is_empty() && env.aws.as_ref()?.worker_properties.is_none() {

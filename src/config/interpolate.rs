@@ -7,13 +7,23 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The values the AWS target gives once it has created its infrastructure (`${aws:NAME}`).
+pub const AWS_OUTPUTS: [&str; 5] = [
+    "msk.bootstrap",
+    "database.host",
+    "database.port",
+    "database.password",
+    "registry.url",
+];
+
 /// Where variable values come from.
 pub struct Variables {
     process: BTreeMap<String, String>,
     dotenv: BTreeMap<String, String>,
     dotenv_file: Option<PathBuf>,
-    /// Target references (`${kafka.bootstrap}`), from the file's `references:`.
-    references: BTreeMap<String, String>,
+    /// Target references (`${kafka.bootstrap}`), from the file's `references:`: the value and
+    /// whether it holds a secret.
+    references: BTreeMap<String, (String, bool)>,
 }
 
 /// The result of substituting one string: the text, and the secret values it now contains.
@@ -75,7 +85,7 @@ impl Variables {
         Ok(self)
     }
 
-    pub fn with_references(mut self, references: BTreeMap<String, String>) -> Self {
+    pub fn with_references(mut self, references: BTreeMap<String, (String, bool)>) -> Self {
         self.references = references;
         self
     }
@@ -161,6 +171,18 @@ impl Variables {
 
     /// Expands the inside of one `${...}`: returns the value and whether it is a secret.
     fn expand(&self, body: &str) -> Result<(String, bool), (String, Option<String>)> {
+        // What the AWS target creates is known only once it exists: kept as a marker that
+        // `aws::outputs` fills in.
+        if let Some(output) = body.strip_prefix("aws:") {
+            return if AWS_OUTPUTS.contains(&output) {
+                Ok((format!("${{aws:{output}}}"), false))
+            } else {
+                Err((
+                    format!("unknown AWS output `{output}`"),
+                    Some(format!("the AWS target gives: {}", AWS_OUTPUTS.join(", "))),
+                ))
+            };
+        }
         let (secret, body) = match body.strip_prefix("secret:") {
             Some(rest) => (true, rest),
             None => (false, body),
@@ -178,7 +200,7 @@ impl Variables {
             });
         if is_reference && !secret && operator.is_empty() {
             return match self.references.get(name) {
-                Some(value) => Ok((value.clone(), false)),
+                Some((value, secret)) => Ok((value.clone(), *secret)),
                 None => {
                     let known: Vec<&str> = self.references.keys().map(String::as_str).collect();
                     Err((
@@ -275,7 +297,7 @@ mod tests {
         assert!(v.substitute("${unclosed").is_err());
         let r = vars(&[]).with_references(BTreeMap::from([(
             "kafka.bootstrap".into(),
-            "kafka:29092".into(),
+            ("kafka:29092".into(), false),
         )]));
         assert_eq!(
             r.substitute("${kafka.bootstrap}").unwrap().text,
@@ -287,6 +309,25 @@ mod tests {
                 .message
                 .contains("unknown reference")
         );
+    }
+
+    #[test]
+    fn secret_references_stay_secret() {
+        let r = vars(&[]).with_references(BTreeMap::from([(
+            "database.password".into(),
+            ("pw".into(), true),
+        )]));
+        let s = r.substitute("${database.password}").unwrap();
+        assert_eq!(s.secrets, vec!["pw".to_string()]);
+    }
+
+    #[test]
+    fn aws_outputs_are_kept_for_the_aws_target() {
+        let v = vars(&[]);
+        let s = v.substitute("http://${aws:registry.url}").unwrap();
+        assert_eq!(s.text, "http://${aws:registry.url}");
+        let e = v.substitute("${aws:registry.host}").unwrap_err();
+        assert_eq!(e.message, "unknown AWS output `registry.host`");
     }
 
     #[test]

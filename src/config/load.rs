@@ -94,7 +94,10 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
 }
 
 /// The `references:` values, with variables substituted (references cannot refer to each other).
-fn references(tree: &Node, variables: &Variables) -> Result<BTreeMap<String, String>, ConfigError> {
+fn references(
+    tree: &Node,
+    variables: &Variables,
+) -> Result<BTreeMap<String, (String, bool)>, ConfigError> {
     let Some(Node {
         kind: Kind::Map(entries),
         ..
@@ -112,10 +115,14 @@ fn references(tree: &Node, variables: &Variables) -> Result<BTreeMap<String, Str
                 "a reference is a single value",
             ));
         };
-        let done = variables
-            .substitute(text)
-            .map_err(|e| ConfigError::new(value.mark.clone(), path.to_string(), e.message))?;
-        out.insert(key.name.clone(), done.text);
+        let done = variables.substitute(text).map_err(|e| {
+            let error = ConfigError::new(value.mark.clone(), path.to_string(), e.message);
+            match e.hint {
+                Some(hint) => error.with_hint(hint),
+                None => error,
+            }
+        })?;
+        out.insert(key.name.clone(), (done.text, !done.secrets.is_empty()));
     }
     Ok(out)
 }

@@ -63,14 +63,25 @@ pub struct AwsFile {
     pub bootstrap_servers: Option<String>,
     /// Or an existing MSK cluster, by ARN: its IAM bootstrap servers are read from it.
     pub msk_cluster_arn: Option<String>,
-    /// Subnets the connectors run in.
+    /// The VPC (an existing one) the tool creates its security groups in.
+    pub vpc: Option<String>,
+    /// Private subnets of that VPC: the connectors, the database and the registry run in them.
     #[serde(default)]
     pub subnets: Vec<String>,
-    /// Security groups of the connectors.
+    /// Security groups of the connectors; absent: the tool creates one in `vpc`.
     #[serde(default)]
     pub security_groups: Vec<String>,
-    /// The IAM role MSK Connect runs the connectors as.
+    /// CIDR blocks (`10.1.0.0/16`) or security groups (`sg-…`) that may also reach the database
+    /// and the registry, e.g. a bastion or a VPN.
+    #[serde(default)]
+    pub developer_access: Vec<String>,
+    /// The IAM role MSK Connect runs the connectors as; absent: the tool creates one with only
+    /// what the connectors use.
     pub service_execution_role_arn: Option<String>,
+    /// An Aurora PostgreSQL cluster for the connectors' source database.
+    pub database: Option<DatabaseFile>,
+    /// Apicurio Registry on ECS Fargate behind an internal load balancer, storing in `database`.
+    pub registry: Option<RegistryFile>,
     /// Provisioned capacity of each connector (default 1 MCU × 1 worker).
     pub capacity: Option<CapacityFile>,
     /// CloudWatch log group for the connectors' worker logs (created when missing).
@@ -79,6 +90,37 @@ pub struct AwsFile {
     pub log_retention_days: Option<i32>,
     /// The connectors' worker configuration (MSK's default when absent).
     pub worker_configuration: Option<WorkerConfigurationFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DatabaseFile {
+    /// Aurora PostgreSQL version (default `16.6`); its major version picks the parameter family.
+    pub engine_version: Option<String>,
+    /// The writer instance's class (default `db.r6g.large`).
+    pub instance_class: Option<String>,
+    /// The database created in the cluster (default `main`).
+    pub name: Option<String>,
+    /// The master user (default `master`); its password is kept by RDS in Secrets Manager.
+    pub master_username: Option<String>,
+    /// Refuse deletion of the cluster (default true): `destroy` then keeps the database.
+    pub deletion_protection: Option<bool>,
+    /// Cluster parameters besides the logical replication ones the tool sets.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, ScalarString>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryFile {
+    /// The registry image (default `apicurio/apicurio-registry:3.3.1`).
+    pub image: Option<String>,
+    /// Fargate CPU units (default 512).
+    pub cpu: Option<u32>,
+    /// Fargate memory in MiB (default 1024).
+    pub memory: Option<u32>,
+    /// How many registry tasks run (default 1).
+    pub desired_count: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -9,10 +9,10 @@ use std::time::Duration;
 use super::error::{ConfigError, suggest};
 use super::load::Loaded;
 use super::path::KeyPath;
-use super::raw::{PortFile, ReadyFile, ServiceFile};
+use super::raw::{AwsFile, PortFile, ReadyFile, ServiceFile};
 use crate::model::{
-    Aws, Capacity, Check, Connect, Connector, EnvVar, Environment, Mount, MountSource,
-    PluginMounts, PortMapping, Probe, Protocol, Service,
+    Access, Aws, Capacity, Check, Connect, Connector, Database, EnvVar, Environment, Mount,
+    MountSource, PluginMounts, PortMapping, Probe, Protocol, Registry, Service,
 };
 use crate::secrets::Secrets;
 
@@ -122,12 +122,19 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
                 "give `bootstrap-servers` or `msk-cluster-arn`, not both",
             ));
         }
+        let role = non_empty(&file.service_execution_role_arn).is_some();
+        let vpc = non_empty(&file.vpc).is_some();
         let missing: Vec<&str> = [
             ("bootstrap-servers or msk-cluster-arn", !servers && !cluster),
             ("subnets", file.subnets.is_empty()),
+            // A created role is scoped to the cluster, so it needs to know which.
             (
-                "service-execution-role-arn",
-                non_empty(&file.service_execution_role_arn).is_none(),
+                "service-execution-role-arn (or msk-cluster-arn, to create the role)",
+                !role && !cluster,
+            ),
+            (
+                "security-groups (or vpc, to create one)",
+                file.security_groups.is_empty() && !vpc,
             ),
         ]
         .into_iter()
@@ -185,14 +192,36 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
             }
         }
     };
+    let database = resolve_database(loaded, file)?;
+    let registry = resolve_registry(loaded, file)?;
+    let developer_access = file
+        .developer_access
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            parse_access(item).ok_or_else(|| {
+                loaded
+                    .error(
+                        &path.key("developer-access").index(i),
+                        format!("`{item}` is neither a CIDR block nor a security group"),
+                    )
+                    .with_hint("write `10.0.0.0/16` or `sg-0123456789abcdef0`")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    check_outputs(loaded, database.is_some(), registry.is_some())?;
     Ok(Some(Aws {
         kafka_connect_version: non_empty(&file.kafka_connect_version)
             .unwrap_or_else(|| "3.7.x".into()),
         bootstrap_servers: non_empty(&file.bootstrap_servers).unwrap_or_default(),
         msk_cluster_arn: non_empty(&file.msk_cluster_arn),
+        vpc: non_empty(&file.vpc),
         subnets: file.subnets.clone(),
         security_groups: file.security_groups.clone(),
-        service_execution_role_arn: non_empty(&file.service_execution_role_arn).unwrap_or_default(),
+        developer_access,
+        service_execution_role_arn: non_empty(&file.service_execution_role_arn),
+        database,
+        registry,
         capacity,
         log_group: non_empty(&file.log_group),
         log_retention_days: match file.log_retention_days {
@@ -225,6 +254,173 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
             .map(|(k, v)| (k.clone(), v.0.clone()))
             .collect(),
     }))
+}
+
+/// The logical replication settings Debezium's pgoutput needs; the file can add to them.
+const REPLICATION_PARAMETERS: [(&str, &str); 3] = [
+    ("rds.logical_replication", "1"),
+    ("max_replication_slots", "10"),
+    ("max_wal_senders", "10"),
+];
+
+/// What the infrastructure the tool creates needs from the file: a VPC and two subnets (RDS
+/// subnet groups and load balancers span two availability zones).
+fn check_network(loaded: &Loaded, file: &AwsFile, key: &str) -> Result<(), ConfigError> {
+    let path = KeyPath::root().key("aws");
+    if file.vpc.as_deref().is_none_or(str::is_empty) {
+        return Err(loaded
+            .key_error(
+                &path.key(key),
+                format!("`{key}` needs `aws.vpc`: its security groups are created there"),
+            )
+            .with_hint("give the VPC's ID, e.g. `vpc: vpc-0123456789abcdef0`"));
+    }
+    if file.subnets.len() < 2 {
+        return Err(loaded
+            .key_error(&path.key(key), format!("`{key}` needs two private subnets in `aws.subnets`, in different availability zones"))
+            .with_hint("list them under `aws.subnets`"));
+    }
+    Ok(())
+}
+
+fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>, ConfigError> {
+    let Some(db) = &file.database else {
+        return Ok(None);
+    };
+    check_network(loaded, file, "database")?;
+    let path = KeyPath::root().key("aws").key("database");
+    let engine_version = db.engine_version.clone().unwrap_or_else(|| "16.6".into());
+    let major = engine_version.split('.').next().unwrap_or_default();
+    if major.parse::<u32>().is_err() {
+        return Err(loaded
+            .error(
+                &path.key("engine-version"),
+                format!("`{engine_version}` is not an Aurora PostgreSQL version"),
+            )
+            .with_hint("e.g. `16.6` or `17.4`"));
+    }
+    let mut parameters: BTreeMap<String, String> = REPLICATION_PARAMETERS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    parameters.extend(db.parameters.iter().map(|(k, v)| (k.clone(), v.0.clone())));
+    if parameters["rds.logical_replication"] != "1" {
+        return Err(loaded
+            .error(
+                &path.key("parameters").key("rds.logical_replication"),
+                "Debezium reads changes through logical replication: it stays 1",
+            )
+            .with_hint("remove this parameter"));
+    }
+    Ok(Some(Database {
+        family: format!("aurora-postgresql{major}"),
+        engine_version,
+        instance_class: db
+            .instance_class
+            .clone()
+            .unwrap_or_else(|| "db.r6g.large".into()),
+        name: db.name.clone().unwrap_or_else(|| "main".into()),
+        master_username: db
+            .master_username
+            .clone()
+            .unwrap_or_else(|| "master".into()),
+        deletion_protection: db.deletion_protection.unwrap_or(true),
+        parameters,
+    }))
+}
+
+/// Fargate's CPU units and, for each, the memory it allows (MiB).
+fn fargate_memory(cpu: u32) -> Option<(u32, u32, u32)> {
+    match cpu {
+        256 => Some((512, 2048, 1024)),
+        512 => Some((1024, 4096, 1024)),
+        1024 => Some((2048, 8192, 1024)),
+        2048 => Some((4096, 16384, 1024)),
+        4096 => Some((8192, 30720, 1024)),
+        _ => None,
+    }
+}
+
+fn resolve_registry(loaded: &Loaded, file: &AwsFile) -> Result<Option<Registry>, ConfigError> {
+    let Some(registry) = &file.registry else {
+        return Ok(None);
+    };
+    check_network(loaded, file, "registry")?;
+    let path = KeyPath::root().key("aws").key("registry");
+    if file.database.is_none() {
+        return Err(loaded
+            .key_error(
+                &path,
+                "the registry stores its schemas in `aws.database`, which is not there",
+            )
+            .with_hint("add `database: {}` under `aws:`"));
+    }
+    let cpu = registry.cpu.unwrap_or(512);
+    let memory = registry.memory.unwrap_or(1024);
+    let Some((low, high, step)) = fargate_memory(cpu) else {
+        return Err(loaded
+            .error(
+                &path.key("cpu"),
+                format!("Fargate has no {cpu} CPU units size"),
+            )
+            .with_hint("256, 512, 1024, 2048 or 4096"));
+    };
+    if memory < low || memory > high || memory % step != 0 {
+        return Err(loaded
+            .error(
+                &path.key("memory"),
+                format!("{cpu} CPU units take {low} to {high} MiB of memory, in steps of {step}"),
+            )
+            .with_hint(format!("e.g. `memory: {low}`")));
+    }
+    let desired_count = registry.desired_count.unwrap_or(1);
+    Ok(Some(Registry {
+        image: registry
+            .image
+            .clone()
+            .unwrap_or_else(|| "apicurio/apicurio-registry:3.3.1".into()),
+        cpu,
+        memory,
+        desired_count,
+    }))
+}
+
+fn parse_access(item: &str) -> Option<Access> {
+    if item.starts_with("sg-") && item.len() > 3 && item[3..].chars().all(|c| c.is_ascii_hexdigit())
+    {
+        return Some(Access::Group(item.to_string()));
+    }
+    let (address, bits) = item.split_once('/')?;
+    let _: std::net::Ipv4Addr = address.parse().ok()?;
+    (bits.parse::<u8>().ok()? <= 32).then(|| Access::Cidr(item.to_string()))
+}
+
+/// `${aws:NAME}` in a connector needs the part of the infrastructure that gives NAME.
+fn check_outputs(loaded: &Loaded, database: bool, registry: bool) -> Result<(), ConfigError> {
+    for (name, connector) in &loaded.raw.connectors {
+        for (key, value) in &connector.config {
+            let Some(start) = value.0.find("${aws:") else {
+                continue;
+            };
+            let output = value.0[start + 6..].split('}').next().unwrap_or_default();
+            let (needed, present) = match output.split('.').next() {
+                Some("database") => ("database", database),
+                Some("registry") => ("registry", registry),
+                _ => continue,
+            };
+            if !present {
+                let path = KeyPath::root()
+                    .key("connectors")
+                    .key(name)
+                    .key("config")
+                    .key(key);
+                return Err(loaded
+                    .error(&path, format!("`${{aws:{output}}}` needs `aws.{needed}`, which this environment does not create"))
+                    .with_hint(format!("add `{needed}:` under `aws:`, or give the value under `references:`")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Worker properties, with the Avro converter as the default converters when asked for.

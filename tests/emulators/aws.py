@@ -9,6 +9,7 @@ Usage: python3 tests/emulators/aws.py PORT
 """
 
 import datetime
+import io
 import json
 import re
 import sys
@@ -38,6 +39,9 @@ STATE = {
     "fail_creates": [],
     # Answer TooManyRequestsException to this many more MSK Connect calls.
     "throttle": 0,
+    # Seconds an RDS cluster or instance stays `creating`, and when each was created.
+    "rds_delay": 0.0,
+    "rds_created": {},
     # MSK clusters by ARN: their IAM bootstrap servers.
     "clusters": {},
 }
@@ -374,6 +378,57 @@ def kafka(request):
     return error("NotFoundException", 404, f"{request.method} {path} is not emulated.")
 
 
+def query_params(environ):
+    """The parameters of a query-protocol call (EC2, IAM, RDS, ELB, STS), leaving the body readable."""
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+
+
+RDS_BLOCKS = {
+    "DescribeDBClusters": (r"<DBCluster>.*?</DBCluster>", "DBClusterIdentifier", "Status"),
+    "DescribeDBInstances": (r"<DBInstance>.*?</DBInstance>", "DBInstanceIdentifier", "DBInstanceStatus"),
+}
+
+
+def rds_creating(action, response):
+    """moto's clusters and instances are available at once; RDS takes minutes. For `rds_delay`
+    seconds after its creation a cluster or instance says `creating`."""
+    pattern, key, field = RDS_BLOCKS[action]
+    body = response.get_data(as_text=True)
+
+    def creating(match):
+        block = match.group(0)
+        ident = re.search(f"<{key}>(.*?)</{key}>", block)
+        created = STATE["rds_created"].get(ident.group(1)) if ident else None
+        if created is not None and time.time() - created < STATE["rds_delay"]:
+            return block.replace(f"<{field}>available</{field}>", f"<{field}>creating</{field}>")
+        return block
+
+    response.set_data(re.sub(pattern, creating, body, flags=re.S))
+    return response
+
+
+def ecs_tasks_run(response):
+    """moto never starts ECS tasks; Fargate does: a service runs its desired tasks and its
+    deployments roll out."""
+    answer = json.loads(response.get_data())
+    for service in answer.get("services", []):
+        service["runningCount"] = service.get("desiredCount", 0)
+        service["pendingCount"] = 0
+        for deployment in service.get("deployments", []):
+            deployment["taskDefinition"] = service.get("taskDefinition")
+            deployment["desiredCount"] = service.get("desiredCount", 0)
+            deployment["runningCount"] = deployment.get("desiredCount", 0)
+            deployment["pendingCount"] = 0
+            deployment["rolloutState"] = "COMPLETED"
+    response.set_data(json.dumps(answer))
+    return response
+
+
 def control(request, moto_app):
     if request.path == "/_emulator/calls":
         with LOCK:
@@ -402,8 +457,13 @@ def application(moto_app):
         service = scope.group(2) if scope else "unknown"
         with LOCK:
             STATE["calls"][service] = STATE["calls"].get(service, 0) + 1
-            # JSON protocols (X-Amz-Target) POST every call: the action's name says if it writes.
-            action = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+            # JSON protocols (X-Amz-Target) and query protocols (Action=) POST every call: the
+            # action's name says if it writes.
+            params = query_params(environ)
+            action = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or params.get("Action", "")
+            if action in ("CreateDBCluster", "CreateDBInstance"):
+                ident = params.get("DBClusterIdentifier" if action == "CreateDBCluster" else "DBInstanceIdentifier")
+                STATE["rds_created"][ident] = time.time()
             reads = action.startswith(("Get", "Describe", "List", "BatchGet")) if action else request.method in ("GET", "HEAD")
             if not reads:
                 STATE["writes"][service] = STATE["writes"].get(service, 0) + 1
@@ -411,6 +471,10 @@ def application(moto_app):
             return kafkaconnect(request)(environ, start_response)
         if service == "kafka":
             return kafka(request)(environ, start_response)
+        if service == "rds" and action in RDS_BLOCKS and STATE["rds_delay"]:
+            return rds_creating(action, Response.from_app(moto_app, environ))(environ, start_response)
+        if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeServices"):
+            return ecs_tasks_run(Response.from_app(moto_app, environ))(environ, start_response)
         if service == "s3" and request.method == "GET" and "versioning" in request.args:
             # moto names the root GetBucketVersioningResponse; S3 (and the SDK) say
             # VersioningConfiguration.

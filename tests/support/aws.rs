@@ -97,7 +97,7 @@ impl AwsEmulator {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));
     }
 
-    async fn shared(&self) -> aws_config::SdkConfig {
+    pub async fn shared(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)

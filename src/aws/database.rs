@@ -1,0 +1,672 @@
+//! Aurora PostgreSQL for the source database: a subnet group over the given subnets, a cluster
+//! parameter group with logical replication on (pgoutput), the cluster (encrypted, master
+//! password kept by RDS in Secrets Manager, deletion protection on unless the file says off) and
+//! its writer instance. `destroy` keeps a protected cluster, and otherwise takes a final snapshot
+//! unless `--delete-data`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::clients::Clients;
+use super::outputs::Outputs;
+use super::plugins::tags;
+use super::sdk_error;
+use super::wait::{Poll, Progress, until};
+use crate::error::Error;
+use crate::model::{Database, Environment};
+use crate::output::Printer;
+use crate::plan::{Action, Change, Kind};
+
+/// Aurora takes tens of minutes to create a cluster and its first instance.
+const DEADLINE: Duration = Duration::from_secs(60 * 60);
+
+pub fn cluster_id(env: &Environment) -> String {
+    format!("{}-database", env.name)
+}
+
+fn instance_id(env: &Environment) -> String {
+    format!("{}-database-1", env.name)
+}
+
+fn subnet_group(env: &Environment) -> String {
+    format!("{}-database", env.name)
+}
+
+fn parameter_group(env: &Environment, db: &Database) -> String {
+    format!("{}-{}", env.name, db.family)
+}
+
+/// The database's parts as RDS has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub subnets: Option<Vec<String>>,
+    /// The parameters set on the group (`source=user`).
+    pub parameters: Option<BTreeMap<String, String>>,
+    pub cluster: Option<Cluster>,
+    pub instance: Option<Instance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub status: String,
+    pub endpoint: String,
+    pub port: i32,
+    pub secret_arn: Option<String>,
+    pub deletion_protection: bool,
+    pub engine_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub status: String,
+    pub class: String,
+}
+
+fn not_found(e: &impl ProvideErrorMetadata) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            "DBClusterNotFoundFault"
+                | "DBInstanceNotFound"
+                | "DBSubnetGroupNotFoundFault"
+                | "DBParameterGroupNotFound"
+        )
+    )
+}
+
+async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<Cluster>, Error> {
+    match clients
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(cluster_id(env))
+        .send()
+        .await
+    {
+        Ok(found) => Ok(found.db_clusters().first().map(|c| Cluster {
+            status: c.status().unwrap_or_default().to_string(),
+            endpoint: c.endpoint().unwrap_or_default().to_string(),
+            port: c.port().unwrap_or(5432),
+            secret_arn: c
+                .master_user_secret()
+                .and_then(|s| s.secret_arn())
+                .map(str::to_string),
+            deletion_protection: c.deletion_protection().unwrap_or(false),
+            engine_version: c.engine_version().unwrap_or_default().to_string(),
+        })),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(sdk_error("RDS DescribeDBClusters", e.into_service_error())),
+    }
+}
+
+async fn observe_instance(clients: &Clients, env: &Environment) -> Result<Option<Instance>, Error> {
+    match clients
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(instance_id(env))
+        .send()
+        .await
+    {
+        Ok(found) => Ok(found.db_instances().first().map(|i| Instance {
+            status: i.db_instance_status().unwrap_or_default().to_string(),
+            class: i.db_instance_class().unwrap_or_default().to_string(),
+        })),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(sdk_error("RDS DescribeDBInstances", e.into_service_error())),
+    }
+}
+
+pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
+    let Some(db) = env.aws.as_ref().and_then(|a| a.database.as_ref()) else {
+        return Ok(Observed::default());
+    };
+    let subnets = async {
+        match clients
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(subnet_group(env))
+            .send()
+            .await
+        {
+            Ok(found) => Ok(found.db_subnet_groups().first().map(|g| {
+                let mut ids: Vec<String> = g
+                    .subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_identifier().map(str::to_string))
+                    .collect();
+                ids.sort();
+                ids
+            })),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(sdk_error(
+                "RDS DescribeDBSubnetGroups",
+                e.into_service_error(),
+            )),
+        }
+    };
+    let parameters = async {
+        let pages: Vec<_> = clients
+            .rds
+            .describe_db_cluster_parameters()
+            .db_cluster_parameter_group_name(parameter_group(env, db))
+            .source("user")
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut found = BTreeMap::new();
+        for page in pages {
+            match page {
+                Ok(page) => found.extend(page.parameters().iter().filter_map(|p| {
+                    Some((
+                        p.parameter_name()?.to_string(),
+                        p.parameter_value()?.to_string(),
+                    ))
+                })),
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => {
+                    return Err(sdk_error(
+                        "RDS DescribeDBClusterParameters",
+                        e.into_service_error(),
+                    ));
+                }
+            }
+        }
+        Ok(Some(found))
+    };
+    let (subnets, parameters, cluster, instance) = tokio::try_join!(
+        subnets,
+        parameters,
+        observe_cluster(clients, env),
+        observe_instance(clients, env)
+    )?;
+    Ok(Observed {
+        subnets,
+        parameters,
+        cluster,
+        instance,
+    })
+}
+
+/// The values the database gives the connectors and the registry.
+pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
+    if let Some(cluster) = &observed.cluster {
+        outputs.database_host = Some(cluster.endpoint.clone());
+        outputs.database_port = Some(cluster.port);
+        outputs.database_secret = cluster.secret_arn.clone();
+    }
+}
+
+pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let Some(db) = &aws.database else {
+        return Vec::new();
+    };
+    let mut changes = Vec::new();
+    let mut subnets = aws.subnets.clone();
+    subnets.sort();
+    changes.push(match &observed.subnets {
+        None => Change::new(
+            Kind::DbSubnetGroup,
+            subnet_group(env),
+            Action::Create,
+            "not found",
+        ),
+        Some(have) if *have != subnets => Change::new(
+            Kind::DbSubnetGroup,
+            subnet_group(env),
+            Action::Update,
+            format!("subnets {} → {}", have.join(","), subnets.join(",")),
+        ),
+        Some(_) => Change::new(
+            Kind::DbSubnetGroup,
+            subnet_group(env),
+            Action::Unchanged,
+            format!("{} subnets", subnets.len()),
+        ),
+    });
+    let group = parameter_group(env, db);
+    changes.push(match &observed.parameters {
+        None => Change::new(
+            Kind::DbParameterGroup,
+            &group,
+            Action::Create,
+            format!("not found; {}", describe(&db.parameters)),
+        ),
+        Some(have) => {
+            let changed: BTreeMap<String, String> = db
+                .parameters
+                .iter()
+                .filter(|(k, v)| have.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if changed.is_empty() {
+                Change::new(
+                    Kind::DbParameterGroup,
+                    &group,
+                    Action::Unchanged,
+                    describe(&db.parameters),
+                )
+            } else {
+                // Static parameters apply when the cluster restarts: a new cluster starts with them.
+                let restart = if observed.cluster.is_some() {
+                    " (applied when the cluster next restarts)"
+                } else {
+                    ""
+                };
+                Change::new(
+                    Kind::DbParameterGroup,
+                    &group,
+                    Action::Update,
+                    format!("{}{restart}", describe(&changed)),
+                )
+            }
+        }
+    });
+    changes.push(match &observed.cluster {
+        None => Change::new(
+            Kind::DbCluster,
+            cluster_id(env),
+            Action::Create,
+            format!(
+                "not found; aurora-postgresql {}, encrypted, deletion protection {}",
+                db.engine_version,
+                if db.deletion_protection { "on" } else { "off" }
+            ),
+        ),
+        Some(cluster) => {
+            let mut reasons = Vec::new();
+            if cluster.deletion_protection != db.deletion_protection {
+                reasons.push(format!(
+                    "deletion protection {} → {}",
+                    on_off(cluster.deletion_protection),
+                    on_off(db.deletion_protection)
+                ));
+            }
+            if cluster.engine_version != db.engine_version {
+                reasons.push(format!(
+                    "engine version {} → {}",
+                    cluster.engine_version, db.engine_version
+                ));
+            }
+            if reasons.is_empty() {
+                Change::new(
+                    Kind::DbCluster,
+                    cluster_id(env),
+                    Action::Unchanged,
+                    &cluster.status,
+                )
+            } else {
+                Change {
+                    kind: Kind::DbCluster,
+                    name: cluster_id(env),
+                    action: Action::Update,
+                    reasons,
+                }
+            }
+        }
+    });
+    changes.push(match &observed.instance {
+        None => Change::new(
+            Kind::DbInstance,
+            instance_id(env),
+            Action::Create,
+            format!("not found; {}", db.instance_class),
+        ),
+        Some(i) if i.class != db.instance_class => Change::new(
+            Kind::DbInstance,
+            instance_id(env),
+            Action::Update,
+            format!("class {} → {}", i.class, db.instance_class),
+        ),
+        Some(i) => Change::new(
+            Kind::DbInstance,
+            instance_id(env),
+            Action::Unchanged,
+            format!("{}, {}", i.class, i.status),
+        ),
+    });
+    changes
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value { "on" } else { "off" }
+}
+
+fn describe(parameters: &BTreeMap<String, String>) -> String {
+    parameters
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn rds_tags(env: &Environment, resource: &str) -> Vec<Tag> {
+    tags(env, resource)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Creates or updates what the plan says, waits until the cluster and its instance are
+/// available, and returns the cluster as it then is.
+pub async fn apply(
+    clients: &Clients,
+    env: &Environment,
+    observed: &Observed,
+    groups: &BTreeMap<String, String>,
+    printer: &Printer,
+) -> Result<Option<Cluster>, Error> {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let Some(db) = &aws.database else {
+        return Ok(None);
+    };
+    let subnets = async {
+        match &observed.subnets {
+            None => {
+                clients
+                    .rds
+                    .create_db_subnet_group()
+                    .db_subnet_group_name(subnet_group(env))
+                    .db_subnet_group_description(format!("deploy {}: database", env.name))
+                    .set_subnet_ids(Some(aws.subnets.clone()))
+                    .set_tags(Some(rds_tags(env, "db-subnet-group")))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("RDS CreateDBSubnetGroup", e.into_service_error()))?;
+            }
+            Some(have) if *have != sorted(&aws.subnets) => {
+                clients
+                    .rds
+                    .modify_db_subnet_group()
+                    .db_subnet_group_name(subnet_group(env))
+                    .set_subnet_ids(Some(aws.subnets.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("RDS ModifyDBSubnetGroup", e.into_service_error()))?;
+            }
+            Some(_) => {}
+        }
+        Ok::<_, Error>(())
+    };
+    let parameters = async {
+        let group = parameter_group(env, db);
+        if observed.parameters.is_none() {
+            clients
+                .rds
+                .create_db_cluster_parameter_group()
+                .db_cluster_parameter_group_name(&group)
+                .db_parameter_group_family(&db.family)
+                .description(format!(
+                    "deploy {}: logical replication for Debezium",
+                    env.name
+                ))
+                .set_tags(Some(rds_tags(env, "db-cluster-parameter-group")))
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error("RDS CreateDBClusterParameterGroup", e.into_service_error())
+                })?;
+        }
+        let have = observed.parameters.clone().unwrap_or_default();
+        let changed: Vec<Parameter> = db
+            .parameters
+            .iter()
+            .filter(|(k, v)| have.get(*k) != Some(v))
+            .map(|(k, v)| {
+                Parameter::builder()
+                    .parameter_name(k)
+                    .parameter_value(v)
+                    .apply_method(ApplyMethod::PendingReboot)
+                    .build()
+            })
+            .collect();
+        // RDS takes at most 20 parameters per call.
+        for chunk in changed.chunks(20) {
+            clients
+                .rds
+                .modify_db_cluster_parameter_group()
+                .db_cluster_parameter_group_name(&group)
+                .set_parameters(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error("RDS ModifyDBClusterParameterGroup", e.into_service_error())
+                })?;
+        }
+        Ok::<_, Error>(())
+    };
+    tokio::try_join!(subnets, parameters)?;
+    match &observed.cluster {
+        None => {
+            clients
+                .rds
+                .create_db_cluster()
+                .db_cluster_identifier(cluster_id(env))
+                .engine("aurora-postgresql")
+                .engine_version(&db.engine_version)
+                .database_name(&db.name)
+                .master_username(&db.master_username)
+                .manage_master_user_password(true)
+                .db_subnet_group_name(subnet_group(env))
+                .db_cluster_parameter_group_name(parameter_group(env, db))
+                .set_vpc_security_group_ids(
+                    groups
+                        .get(super::network::DATABASE)
+                        .map(|g| vec![g.clone()]),
+                )
+                .storage_encrypted(true)
+                .deletion_protection(db.deletion_protection)
+                .copy_tags_to_snapshot(true)
+                .set_tags(Some(rds_tags(env, "db-cluster")))
+                .send()
+                .await
+                .map_err(|e| sdk_error("RDS CreateDBCluster", e.into_service_error()))?;
+            printer.status(&format!(
+                "  + database cluster {} creating",
+                cluster_id(env)
+            ));
+        }
+        Some(cluster)
+            if cluster.deletion_protection != db.deletion_protection
+                || cluster.engine_version != db.engine_version =>
+        {
+            clients
+                .rds
+                .modify_db_cluster()
+                .db_cluster_identifier(cluster_id(env))
+                .deletion_protection(db.deletion_protection)
+                .set_engine_version(
+                    (cluster.engine_version != db.engine_version)
+                        .then(|| db.engine_version.clone()),
+                )
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| sdk_error("RDS ModifyDBCluster", e.into_service_error()))?;
+        }
+        Some(_) => {}
+    }
+    match &observed.instance {
+        None => {
+            clients
+                .rds
+                .create_db_instance()
+                .db_instance_identifier(instance_id(env))
+                .db_cluster_identifier(cluster_id(env))
+                .engine("aurora-postgresql")
+                .db_instance_class(&db.instance_class)
+                .set_tags(Some(rds_tags(env, "db-instance")))
+                .send()
+                .await
+                .map_err(|e| sdk_error("RDS CreateDBInstance", e.into_service_error()))?;
+        }
+        Some(i) if i.class != db.instance_class => {
+            clients
+                .rds
+                .modify_db_instance()
+                .db_instance_identifier(instance_id(env))
+                .db_instance_class(&db.instance_class)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| sdk_error("RDS ModifyDBInstance", e.into_service_error()))?;
+        }
+        Some(_) => {}
+    }
+    let progress = Progress::new(printer, format!("database {}", cluster_id(env)));
+    let cluster = until(
+        &format!("database {}", cluster_id(env)),
+        DEADLINE,
+        || async {
+            let (cluster, instance) = tokio::try_join!(
+                observe_cluster(clients, env),
+                observe_instance(clients, env)
+            )?;
+            Ok(match (cluster, instance) {
+                (Some(c), Some(i)) if c.status == "available" && i.status == "available" => {
+                    Poll::Done(c)
+                }
+                (c, i) => {
+                    let state = format!(
+                        "cluster {}, instance {}",
+                        c.map_or("missing".into(), |c| c.status),
+                        i.map_or("missing".into(), |i| i.status)
+                    );
+                    progress.saw(&state);
+                    Poll::Waiting(state)
+                }
+            })
+        },
+    )
+    .await?;
+    Ok(Some(cluster))
+}
+
+fn sorted(items: &[String]) -> Vec<String> {
+    let mut items = items.to_vec();
+    items.sort();
+    items
+}
+
+/// What `destroy` did with the database.
+pub enum Removed {
+    Absent,
+    /// Kept: deletion protection is on.
+    Protected,
+    Deleted {
+        snapshot: Option<String>,
+    },
+}
+
+pub async fn destroy(
+    clients: &Clients,
+    env: &Environment,
+    delete_data: bool,
+    printer: &Printer,
+) -> Result<Removed, Error> {
+    let Some(db) = env.aws.as_ref().and_then(|a| a.database.as_ref()) else {
+        return Ok(Removed::Absent);
+    };
+    let cluster = observe_cluster(clients, env).await?;
+    if cluster.as_ref().is_some_and(|c| c.deletion_protection) {
+        return Ok(Removed::Protected);
+    }
+    match clients
+        .rds
+        .delete_db_instance()
+        .db_instance_identifier(instance_id(env))
+        .send()
+        .await
+    {
+        Ok(_) => printer.status(&format!(
+            "  - database instance {} deleting",
+            instance_id(env)
+        )),
+        Err(e) if not_found(&e) => {}
+        Err(e) => return Err(sdk_error("RDS DeleteDBInstance", e.into_service_error())),
+    }
+    until(
+        &format!("deleting {}", instance_id(env)),
+        DEADLINE,
+        || async {
+            Ok(match observe_instance(clients, env).await? {
+                None => Poll::Done(()),
+                Some(i) => Poll::Waiting(i.status),
+            })
+        },
+    )
+    .await?;
+    let mut snapshot = None;
+    if cluster.is_some() {
+        let mut delete = clients
+            .rds
+            .delete_db_cluster()
+            .db_cluster_identifier(cluster_id(env));
+        if delete_data {
+            delete = delete.skip_final_snapshot(true);
+        } else {
+            let id = format!(
+                "{}-final-{}",
+                cluster_id(env),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            );
+            delete = delete
+                .skip_final_snapshot(false)
+                .final_db_snapshot_identifier(&id);
+            snapshot = Some(id);
+        }
+        match delete.send().await {
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(sdk_error("RDS DeleteDBCluster", e.into_service_error())),
+        }
+        until(
+            &format!("deleting {}", cluster_id(env)),
+            DEADLINE,
+            || async {
+                Ok(match observe_cluster(clients, env).await? {
+                    None => Poll::Done(()),
+                    Some(c) => Poll::Waiting(c.status),
+                })
+            },
+        )
+        .await?;
+    }
+    match clients
+        .rds
+        .delete_db_subnet_group()
+        .db_subnet_group_name(subnet_group(env))
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if not_found(&e) => {}
+        Err(e) => return Err(sdk_error("RDS DeleteDBSubnetGroup", e.into_service_error())),
+    }
+    match clients
+        .rds
+        .delete_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(parameter_group(env, db))
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if not_found(&e) => {}
+        Err(e) => {
+            return Err(sdk_error(
+                "RDS DeleteDBClusterParameterGroup",
+                e.into_service_error(),
+            ));
+        }
+    }
+    Ok(if cluster.is_some() {
+        Removed::Deleted { snapshot }
+    } else {
+        Removed::Absent
+    })
+}

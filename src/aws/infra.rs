@@ -1,0 +1,206 @@
+//! The infrastructure under the connectors, observed, planned and applied together: security
+//! groups, IAM roles, the Aurora database and the registry. Its apply runs in dependency order
+//! with independent branches concurrent (the database ∥ the registry's load balancer), and
+//! returns the outputs the connectors are then configured with.
+
+use std::collections::BTreeMap;
+
+use super::clients::Clients;
+use super::outputs::Outputs;
+use super::{database, iam, network, registry};
+use crate::error::Error;
+use crate::model::Environment;
+use crate::output::Printer;
+use crate::plan::Change;
+
+pub struct Observed {
+    /// Known when the environment has roles to create (their trust policies name the account).
+    pub account: Option<iam::Account>,
+    pub groups: BTreeMap<String, network::Live>,
+    pub roles: BTreeMap<String, iam::Live>,
+    pub database: database::Observed,
+    pub registry: registry::Observed,
+}
+
+fn needs_roles(env: &Environment) -> bool {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    aws.registry.is_some()
+        || (aws.service_execution_role_arn.is_none() && !env.connectors.is_empty())
+}
+
+/// The outputs as far as the observed resources give them.
+fn outputs(env: &Environment, observed: &Observed, bootstrap: Option<String>) -> Outputs {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let mut outputs = Outputs {
+        bootstrap,
+        connector_groups: if network::creates_connector_group(env) {
+            observed
+                .groups
+                .get(network::CONNECTORS)
+                .map(|g| vec![g.id.clone()])
+                .unwrap_or_default()
+        } else {
+            aws.security_groups.clone()
+        },
+        connector_role: aws
+            .service_execution_role_arn
+            .clone()
+            .or_else(|| observed.roles.get(iam::CONNECT).map(|r| r.arn.clone())),
+        ..Outputs::default()
+    };
+    database::outputs(&observed.database, &mut outputs);
+    registry::outputs(&observed.registry, &mut outputs);
+    outputs
+}
+
+fn role_arns(observed: &BTreeMap<String, iam::Live>) -> BTreeMap<String, String> {
+    observed
+        .iter()
+        .map(|(role, live)| (role.clone(), live.arn.clone()))
+        .collect()
+}
+
+pub async fn observe(
+    clients: &Clients,
+    env: &Environment,
+    bootstrap: Option<String>,
+) -> Result<(Observed, Outputs), Error> {
+    let account = async {
+        if needs_roles(env) {
+            iam::account(clients, env).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (account, groups, database, registry) = tokio::try_join!(
+        account,
+        network::observe(clients, env),
+        database::observe(clients, env),
+        registry::observe(clients, env)
+    )?;
+    let mut observed = Observed {
+        account,
+        groups,
+        roles: BTreeMap::new(),
+        database,
+        registry,
+    };
+    // The roles' policies name what the database gives (its secret), so they come second.
+    if let Some(account) = &observed.account {
+        let partial = outputs(env, &observed, bootstrap.clone());
+        let roles = iam::wanted(env, account, &partial);
+        observed.roles = iam::observe(clients, env, &roles).await?;
+    }
+    let outputs = outputs(env, &observed, bootstrap);
+    Ok((observed, outputs))
+}
+
+pub fn diff(env: &Environment, observed: &Observed, outputs: &Outputs) -> Vec<Change> {
+    let mut changes = network::diff(env, &observed.groups);
+    if let Some(account) = &observed.account {
+        let roles = iam::wanted(env, account, outputs);
+        changes.extend(iam::diff(env, &roles, &observed.roles));
+    }
+    changes.extend(database::diff(env, &observed.database));
+    let task = registry::task(env, outputs, &role_arns(&observed.roles));
+    changes.extend(registry::diff(env, &observed.registry, task.as_ref()));
+    changes
+}
+
+/// Brings the infrastructure to what the environment wants; returns the outputs it now gives.
+pub async fn apply(
+    clients: &Clients,
+    env: &Environment,
+    observed: &Observed,
+    mut outputs: Outputs,
+    printer: &Printer,
+) -> Result<Outputs, Error> {
+    let groups = network::apply(clients, env, &observed.groups, printer).await?;
+    if network::creates_connector_group(env) {
+        outputs.connector_groups = groups
+            .get(network::CONNECTORS)
+            .map(|g| vec![g.clone()])
+            .unwrap_or_default();
+    }
+    let has_registry = env.aws.as_ref().is_some_and(|a| a.registry.is_some());
+    let load_balancer = async {
+        if has_registry {
+            registry::apply_load_balancer(clients, env, &observed.registry, &groups)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (cluster, load_balancer) = tokio::try_join!(
+        database::apply(clients, env, &observed.database, &groups, printer),
+        load_balancer
+    )?;
+    if let Some(cluster) = cluster {
+        database::outputs(
+            &database::Observed {
+                cluster: Some(cluster),
+                ..database::Observed::default()
+            },
+            &mut outputs,
+        );
+    }
+    if let Some(account) = &observed.account {
+        let roles = iam::wanted(env, account, &outputs);
+        let arns = iam::apply(clients, env, &roles, &observed.roles).await?;
+        if let Some(arn) = arns.get(iam::CONNECT) {
+            outputs.connector_role = Some(arn.clone());
+        }
+        if let Some((target_group, dns)) = load_balancer {
+            outputs.registry_url = Some(format!("http://{dns}/apis/ccompat/v7"));
+            let task = registry::task(env, &outputs, &arns).expect("a registry has a task");
+            registry::apply_service(
+                clients,
+                env,
+                &observed.registry,
+                &task,
+                &target_group,
+                &groups,
+                printer,
+            )
+            .await?;
+        }
+    }
+    Ok(outputs)
+}
+
+/// Removes the infrastructure in reverse order. The database stays when deletion protection is
+/// on, and with it its security group; otherwise a final snapshot is kept unless `delete_data`.
+pub async fn destroy(
+    clients: &Clients,
+    env: &Environment,
+    delete_data: bool,
+    printer: &Printer,
+) -> Result<(), Error> {
+    registry::destroy(clients, env, printer).await?;
+    let mut keep = std::collections::BTreeSet::new();
+    match database::destroy(clients, env, delete_data, printer).await? {
+        database::Removed::Absent => {}
+        database::Removed::Protected => {
+            keep.insert(network::DATABASE);
+            printer.status(&format!(
+                "kept database {} (deletion protection is on: set `aws.database.deletion-protection: false` and apply, then destroy)",
+                database::cluster_id(env)
+            ));
+        }
+        database::Removed::Deleted { snapshot } => printer.status(&match snapshot {
+            Some(id) => format!(
+                "  - database {} deleted; final snapshot {id} kept",
+                database::cluster_id(env)
+            ),
+            None => format!(
+                "  - database {} deleted, without a final snapshot",
+                database::cluster_id(env)
+            ),
+        }),
+    }
+    for name in iam::destroy(clients, env).await? {
+        printer.status(&format!("  - role {name} deleted"));
+    }
+    network::destroy(clients, env, printer, &keep).await
+}
