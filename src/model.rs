@@ -40,6 +40,8 @@ pub struct Aws {
     /// Given bootstrap servers; empty when they come from `msk_cluster_arn`.
     pub bootstrap_servers: String,
     pub msk_cluster_arn: Option<String>,
+    /// The MSK cluster the tool creates.
+    pub msk: Option<Msk>,
     /// The VPC the tool creates security groups in.
     pub vpc: Option<String>,
     pub subnets: Vec<String>,
@@ -63,6 +65,17 @@ pub struct Aws {
 pub enum Access {
     Cidr(String),
     Group(String),
+}
+
+/// The MSK cluster the tool creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msk {
+    pub kafka_version: String,
+    pub broker_type: String,
+    pub brokers: u32,
+    pub storage_gib: u32,
+    /// The cluster configuration's broker properties.
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// The Aurora PostgreSQL cluster the tool creates.

@@ -44,6 +44,8 @@ pub enum Kind {
     LoadBalancer,
     TaskDefinition,
     EcsService,
+    MskConfiguration,
+    MskCluster,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -104,6 +106,8 @@ impl Kind {
             Kind::LoadBalancer => "alb",
             Kind::TaskDefinition => "task",
             Kind::EcsService => "service",
+            Kind::MskConfiguration => "mskconf",
+            Kind::MskCluster => "msk",
         }
     }
 }

@@ -40,7 +40,9 @@ impl Setup {
 
     fn deploy_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
         let given = |key: &str| vars.iter().any(|(k, _)| *k == key);
-        let file = if given("DEPLOY_TEST_VPC") {
+        let file = if given("DEPLOY_TEST_MSK") {
+            "tests/environments/aws-msk.yaml"
+        } else if given("DEPLOY_TEST_VPC") {
             "tests/environments/aws-infra.yaml"
         } else if given("DEPLOY_TEST_MSK_ARN") {
             "tests/environments/aws-cluster.yaml"
@@ -1115,4 +1117,124 @@ async fn a_protected_database_outlives_destroy_and_a_half_apply_destroys_cleanly
         .collect();
     assert!(finals.is_empty(), "{finals:?}");
     assert!(security_groups(&ec2, "tkeep-").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
+    let setup = Setup::new("tmsk");
+    let vars = infra_vars(&setup).await;
+    let shared = setup.emulator.shared().await;
+    let kafka = aws_sdk_kafka::Client::new(&shared);
+    let ec2 = aws_sdk_ec2::Client::new(&shared);
+    let (_, kafkaconnect) = setup.emulator.clients().await;
+    let week = with(&vars, &[("DEPLOY_TEST_MSK", "168")]);
+
+    let plan = setup.ok_with(&week, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "create: not found; 2 × kafka.m7g.large, Kafka 3.8.x, 50 GiB each, IAM + TLS",
+    );
+    assert_contains(&plan.stdout, "log.retention.hours=168");
+    setup.ok_with(&week, &["aws", "apply", "--auto-approve"]);
+
+    let clusters = kafka
+        .list_clusters_v2()
+        .cluster_name_filter("tmsk")
+        .send()
+        .await
+        .expect("ListClustersV2");
+    let cluster = &clusters.cluster_info_list()[0];
+    let arn = cluster.cluster_arn().expect("an ARN").to_string();
+    assert_eq!(cluster.state().map(|s| s.as_str()), Some("ACTIVE"));
+    let provisioned = cluster.provisioned().expect("provisioned");
+    assert_eq!(provisioned.number_of_broker_nodes(), Some(2));
+    let auth = provisioned
+        .client_authentication()
+        .and_then(|a| a.sasl())
+        .and_then(|s| s.iam());
+    assert_eq!(auth.and_then(|i| i.enabled()), Some(true));
+    let logs = provisioned
+        .logging_info()
+        .and_then(|l| l.broker_logs())
+        .and_then(|b| b.cloud_watch_logs())
+        .and_then(|c| c.log_group());
+    assert_eq!(logs, Some("/deploy/tmsk/msk"));
+    // The brokers' group lets in the connectors and developer access on the IAM port only.
+    let groups = security_groups(&ec2, "tmsk-").await;
+    let mut msk = vec![
+        (9098, "10.20.0.0/16".to_string()),
+        (9098, groups["tmsk-connectors"].0.clone()),
+    ];
+    msk.sort();
+    assert_eq!(groups["tmsk-msk"].1, msk);
+    // The connector runs against the created cluster; its role is scoped to it.
+    let created = connector(&kafkaconnect, "tmsk-source").await;
+    let servers = created
+        .kafka_cluster()
+        .and_then(|k| k.apache_kafka_cluster())
+        .and_then(|c| c.bootstrap_servers())
+        .expect("bootstrap servers");
+    assert!(servers.starts_with("b-1.tmsk."), "{servers}");
+    let policy = aws_sdk_iam::Client::new(&shared)
+        .get_role_policy()
+        .role_name("tmsk-connect")
+        .policy_name("deploy")
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    assert_contains(&url_decoded(policy.policy_document()).to_string(), &arn);
+    assert_eq!(
+        setup
+            .deploy_with(&week, &["aws", "plan", "--detailed-exitcode"])
+            .code,
+        0
+    );
+
+    // New broker properties: a configuration revision, and the cluster moved to it.
+    let day = with(&vars, &[("DEPLOY_TEST_MSK", "24")]);
+    let plan = setup.ok_with(&day, &["aws", "plan"]);
+    assert_contains(&plan.stdout, "broker properties changed: revision 2");
+    setup.ok_with(&day, &["aws", "apply", "--auto-approve"]);
+    let clusters = kafka
+        .list_clusters_v2()
+        .cluster_name_filter("tmsk")
+        .send()
+        .await
+        .expect("ListClustersV2");
+    let software = clusters.cluster_info_list()[0]
+        .provisioned()
+        .and_then(|p| p.current_broker_software_info())
+        .expect("software info");
+    assert_eq!(software.configuration_revision(), Some(2));
+    assert_eq!(
+        setup
+            .deploy_with(&day, &["aws", "plan", "--detailed-exitcode"])
+            .code,
+        0
+    );
+
+    // Topics are data: destroy keeps the cluster and its group unless --delete-data.
+    let kept = setup.ok_with(&day, &["aws", "destroy", "--auto-approve"]);
+    assert_contains(&kept.stderr, &format!("kept MSK cluster {arn}"));
+    assert_eq!(
+        security_groups(&ec2, "tmsk-")
+            .await
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["tmsk-msk"]
+    );
+    setup.ok_with(&day, &["aws", "destroy", "--auto-approve", "--delete-data"]);
+    let clusters = kafka
+        .list_clusters_v2()
+        .send()
+        .await
+        .expect("ListClustersV2");
+    assert!(clusters.cluster_info_list().is_empty());
+    assert!(security_groups(&ec2, "tmsk-").await.is_empty());
+    let configurations = kafka
+        .list_configurations()
+        .send()
+        .await
+        .expect("ListConfigurations");
+    assert!(configurations.configurations().is_empty());
 }

@@ -84,8 +84,10 @@ fn statement(actions: &[&str], resources: Vec<String>) -> Value {
 
 /// What the connectors may do: this cluster only, the sink buckets only, their secrets only.
 fn connect_policy(env: &Environment, account: &Account, outputs: &Outputs) -> Value {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    let cluster = aws.msk_cluster_arn.clone().unwrap_or_default();
+    let cluster = outputs
+        .cluster_arn
+        .clone()
+        .unwrap_or_else(|| UNKNOWN.into());
     // Topic and group ARNs share the cluster's name and UUID.
     let under = |kind: &str| {
         format!(

@@ -1,13 +1,14 @@
 //! The infrastructure under the connectors, observed, planned and applied together: security
-//! groups, IAM roles, the Aurora database and the registry. Its apply runs in dependency order
-//! with independent branches concurrent (the database ∥ the registry's load balancer), and
+//! groups, IAM roles, the MSK cluster, the Aurora database and the registry. Its apply runs in
+//! dependency order with independent branches concurrent (MSK ∥ the database ∥ the registry's
+//! load balancer), and
 //! returns the outputs the connectors are then configured with.
 
 use std::collections::BTreeMap;
 
 use super::clients::Clients;
 use super::outputs::Outputs;
-use super::{database, iam, network, registry};
+use super::{database, iam, msk, network, registry};
 use crate::error::Error;
 use crate::model::Environment;
 use crate::output::Printer;
@@ -18,6 +19,7 @@ pub struct Observed {
     pub account: Option<iam::Account>,
     pub groups: BTreeMap<String, network::Live>,
     pub roles: BTreeMap<String, iam::Live>,
+    pub msk: msk::Observed,
     pub database: database::Observed,
     pub registry: registry::Observed,
 }
@@ -31,8 +33,13 @@ fn needs_roles(env: &Environment) -> bool {
 /// The outputs as far as the observed resources give them.
 fn outputs(env: &Environment, observed: &Observed, bootstrap: Option<String>) -> Outputs {
     let aws = env.aws.as_ref().expect("an aws environment");
+    let created = observed.msk.cluster.as_ref();
     let mut outputs = Outputs {
-        bootstrap,
+        cluster_arn: aws
+            .msk_cluster_arn
+            .clone()
+            .or_else(|| created.map(|c| c.arn.clone())),
+        bootstrap: bootstrap.or_else(|| observed.msk.bootstrap.clone()),
         connector_groups: if network::creates_connector_group(env) {
             observed
                 .groups
@@ -72,16 +79,19 @@ pub async fn observe(
             Ok(None)
         }
     };
-    let (account, groups, database, registry) = tokio::try_join!(
+    let (account, groups, msk, database, registry) = tokio::try_join!(
         account,
         network::observe(clients, env),
+        msk::observe(clients, env),
         database::observe(clients, env),
         registry::observe(clients, env)
     )?;
+    msk::check(env, &msk)?;
     let mut observed = Observed {
         account,
         groups,
         roles: BTreeMap::new(),
+        msk,
         database,
         registry,
     };
@@ -97,6 +107,7 @@ pub async fn observe(
 
 pub fn diff(env: &Environment, observed: &Observed, outputs: &Outputs) -> Vec<Change> {
     let mut changes = network::diff(env, &observed.groups);
+    changes.extend(msk::diff(env, &observed.msk));
     if let Some(account) = &observed.account {
         let roles = iam::wanted(env, account, outputs);
         changes.extend(iam::diff(env, &roles, &observed.roles));
@@ -132,10 +143,15 @@ pub async fn apply(
             Ok(None)
         }
     };
-    let (cluster, load_balancer) = tokio::try_join!(
+    let (kafka, cluster, load_balancer) = tokio::try_join!(
+        msk::apply(clients, env, &observed.msk, &groups, printer),
         database::apply(clients, env, &observed.database, &groups, printer),
         load_balancer
     )?;
+    if let Some((arn, servers)) = kafka {
+        outputs.cluster_arn = Some(arn);
+        outputs.bootstrap = Some(servers);
+    }
     if let Some(cluster) = cluster {
         database::outputs(
             &database::Observed {
@@ -179,6 +195,9 @@ pub async fn destroy(
 ) -> Result<(), Error> {
     registry::destroy(clients, env, printer).await?;
     let mut keep = std::collections::BTreeSet::new();
+    if msk::destroy(clients, env, delete_data, printer).await? {
+        keep.insert(network::MSK);
+    }
     match database::destroy(clients, env, delete_data, printer).await? {
         database::Removed::Absent => {}
         database::Removed::Protected => {

@@ -1,4 +1,4 @@
-//! CloudWatch log groups: the connectors' (named in the file) and the registry's. Created when
+//! CloudWatch log groups: the connectors' (named in the file), the brokers' and the registry's. Created when
 //! missing with the environment's tags and a retention period, so logs have somewhere to go and
 //! do not pile up forever. Logs are data: `destroy` keeps the groups unless `--delete-data`.
 
@@ -27,6 +27,9 @@ pub fn wanted(env: &Environment) -> Vec<(String, &'static str)> {
     let mut groups = Vec::new();
     if let Some(name) = &aws.log_group {
         groups.push((name.clone(), "connector-logs"));
+    }
+    if aws.msk.is_some() {
+        groups.push((super::msk::log_group(env), "broker-logs"));
     }
     if aws.registry.is_some() {
         groups.push((super::registry::log_group(env), "registry-logs"));

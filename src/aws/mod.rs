@@ -8,6 +8,7 @@ pub mod database;
 pub mod iam;
 pub mod infra;
 pub mod logs;
+pub mod msk;
 pub mod network;
 pub mod outputs;
 pub mod ownership;
@@ -87,13 +88,17 @@ fn build_plugins(env: &Environment, printer: &Printer) -> Result<Vec<packaging::
     })?)
 }
 
-/// The MSK cluster's IAM bootstrap servers: given, or read from the cluster named by ARN.
+/// The MSK cluster's IAM bootstrap servers: given, or read from the cluster named by ARN
+/// (`None` for a cluster this environment creates: `msk` reads them).
 async fn bootstrap_servers(
     clients: &clients::Clients,
     settings: &crate::model::Aws,
-) -> Result<String, Error> {
+) -> Result<Option<String>, Error> {
+    if settings.msk.is_some() {
+        return Ok(None);
+    }
     let Some(arn) = &settings.msk_cluster_arn else {
-        return Ok(settings.bootstrap_servers.clone());
+        return Ok(Some(settings.bootstrap_servers.clone()));
     };
     let brokers = clients
         .kafka
@@ -112,7 +117,7 @@ async fn bootstrap_servers(
         })?;
     brokers
         .bootstrap_broker_string_sasl_iam()
-        .map(str::to_string)
+        .map(|s| Some(s.to_string()))
         .ok_or_else(|| {
             Error::user(format!("MSK cluster {arn} has no IAM bootstrap servers")).with_hint(
                 "MSK Connect connects with IAM authentication: turn it on for the cluster",
@@ -146,7 +151,7 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
     let wanted = plugins::wanted(env, &built);
     let secrets = secrets::wanted(env)?;
     let bootstrap = bootstrap_servers(&clients, settings).await?;
-    let (infra, outputs) = infra::observe(&clients, env, Some(bootstrap)).await?;
+    let (infra, outputs) = infra::observe(&clients, env, bootstrap).await?;
     let worker = workers::wanted(env, &outputs);
     let desired = connectors::desired(
         env,

@@ -1,7 +1,7 @@
 //! Security groups, one per component, each letting in only what talks to it: the connectors
-//! reach the database (5432) and the registry's load balancer (80); the load balancer reaches the
+//! reach the MSK brokers (9098, IAM), the database (5432) and the registry's load balancer (80); the load balancer reaches the
 //! registry tasks (8080); the registry reaches the database; `developer-access` reaches the
-//! database and the load balancer. Egress stays AWS's default. The VPC and subnets are given.
+//! brokers, the database and the load balancer. Egress stays AWS's default. The VPC and subnets are given.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -21,6 +21,7 @@ use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
 pub const CONNECTORS: &str = "connectors";
+pub const MSK: &str = "msk";
 pub const DATABASE: &str = "database";
 pub const REGISTRY_LB: &str = "registry-lb";
 pub const REGISTRY: &str = "registry";
@@ -74,6 +75,17 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
         groups.push(Group {
             role: CONNECTORS,
             ingress: BTreeSet::new(),
+        });
+    }
+    if aws.msk.is_some() {
+        groups.push(Group {
+            role: MSK,
+            ingress: connectors
+                .iter()
+                .cloned()
+                .chain(developers.clone())
+                .map(|s| (9098, s))
+                .collect(),
         });
     }
     if aws.database.is_some() {

@@ -8,6 +8,8 @@ pub const UNKNOWN: &str = "(known after apply)";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
+    /// The MSK cluster's ARN (given, or the one created).
+    pub cluster_arn: Option<String>,
     pub bootstrap: Option<String>,
     /// The connectors' security groups (given, or the one created).
     pub connector_groups: Vec<String>,

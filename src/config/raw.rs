@@ -63,6 +63,8 @@ pub struct AwsFile {
     pub bootstrap_servers: Option<String>,
     /// Or an existing MSK cluster, by ARN: its IAM bootstrap servers are read from it.
     pub msk_cluster_arn: Option<String>,
+    /// Or an MSK cluster the tool creates (IAM authentication, TLS, broker logs to CloudWatch).
+    pub msk: Option<MskFile>,
     /// The VPC (an existing one) the tool creates its security groups in.
     pub vpc: Option<String>,
     /// Private subnets of that VPC: the connectors, the database and the registry run in them.
@@ -90,6 +92,23 @@ pub struct AwsFile {
     pub log_retention_days: Option<i32>,
     /// The connectors' worker configuration (MSK's default when absent).
     pub worker_configuration: Option<WorkerConfigurationFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MskFile {
+    /// Kafka version (default `3.8.x`), as MSK names them.
+    pub kafka_version: Option<String>,
+    /// Broker instance type (default `kafka.m7g.large`).
+    pub broker_type: Option<String>,
+    /// Number of brokers, a multiple of the subnets (default: one per subnet).
+    pub brokers: Option<u32>,
+    /// EBS storage per broker in GiB (default 100).
+    pub storage_gib: Option<u32>,
+    /// Broker properties of the cluster configuration, besides the tool's defaults
+    /// (`auto.create.topics.enable=true`, `default.replication.factor` = min(3, brokers)).
+    #[serde(default)]
+    pub configuration: BTreeMap<String, ScalarString>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -12,7 +12,7 @@ use super::path::KeyPath;
 use super::raw::{AwsFile, PortFile, ReadyFile, ServiceFile};
 use crate::model::{
     Access, Aws, Capacity, Check, Connect, Connector, Database, EnvVar, Environment, Mount,
-    MountSource, PluginMounts, PortMapping, Probe, Protocol, Registry, Service,
+    MountSource, Msk, PluginMounts, PortMapping, Probe, Protocol, Registry, Service,
 };
 use crate::secrets::Secrets;
 
@@ -115,21 +115,37 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
     // What MSK Connect needs to run connectors, checked when there are connectors.
     if !loaded.raw.connectors.is_empty() {
         let servers = non_empty(&file.bootstrap_servers).is_some();
-        let cluster = non_empty(&file.msk_cluster_arn).is_some();
-        if servers && cluster {
+        let cluster = non_empty(&file.msk_cluster_arn).is_some() || file.msk.is_some();
+        let given = [
+            ("bootstrap-servers", servers),
+            (
+                "msk-cluster-arn",
+                non_empty(&file.msk_cluster_arn).is_some(),
+            ),
+            ("msk", file.msk.is_some()),
+        ];
+        if given.iter().filter(|(_, g)| *g).count() > 1 {
+            let last = given
+                .iter()
+                .rev()
+                .find(|(_, g)| *g)
+                .map_or("msk", |(k, _)| k);
             return Err(loaded.key_error(
-                &path.key("msk-cluster-arn"),
-                "give `bootstrap-servers` or `msk-cluster-arn`, not both",
+                &path.key(last),
+                "give one of `bootstrap-servers`, `msk-cluster-arn` or `msk`",
             ));
         }
         let role = non_empty(&file.service_execution_role_arn).is_some();
         let vpc = non_empty(&file.vpc).is_some();
         let missing: Vec<&str> = [
-            ("bootstrap-servers or msk-cluster-arn", !servers && !cluster),
+            (
+                "bootstrap-servers, msk-cluster-arn or msk",
+                !servers && !cluster,
+            ),
             ("subnets", file.subnets.is_empty()),
             // A created role is scoped to the cluster, so it needs to know which.
             (
-                "service-execution-role-arn (or msk-cluster-arn, to create the role)",
+                "service-execution-role-arn (or msk-cluster-arn or msk, to create the role)",
                 !role && !cluster,
             ),
             (
@@ -192,6 +208,7 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
             }
         }
     };
+    let msk = resolve_msk(loaded, file)?;
     let database = resolve_database(loaded, file)?;
     let registry = resolve_registry(loaded, file)?;
     let developer_access = file
@@ -215,6 +232,7 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
             .unwrap_or_else(|| "3.7.x".into()),
         bootstrap_servers: non_empty(&file.bootstrap_servers).unwrap_or_default(),
         msk_cluster_arn: non_empty(&file.msk_cluster_arn),
+        msk,
         vpc: non_empty(&file.vpc),
         subnets: file.subnets.clone(),
         security_groups: file.security_groups.clone(),
@@ -281,6 +299,50 @@ fn check_network(loaded: &Loaded, file: &AwsFile, key: &str) -> Result<(), Confi
             .with_hint("list them under `aws.subnets`"));
     }
     Ok(())
+}
+
+fn resolve_msk(loaded: &Loaded, file: &AwsFile) -> Result<Option<Msk>, ConfigError> {
+    let Some(msk) = &file.msk else {
+        return Ok(None);
+    };
+    check_network(loaded, file, "msk")?;
+    let path = KeyPath::root().key("aws").key("msk");
+    let subnets = file.subnets.len() as u32;
+    let brokers = msk.brokers.unwrap_or(subnets);
+    if brokers == 0 || brokers % subnets != 0 {
+        return Err(loaded
+            .error(&path.key("brokers"), format!("MSK spreads brokers evenly over the {subnets} subnets: {brokers} does not divide"))
+            .with_hint(format!("a multiple of {subnets}")));
+    }
+    let storage_gib = msk.storage_gib.unwrap_or(100);
+    if !(1..=16384).contains(&storage_gib) {
+        return Err(loaded.error(
+            &path.key("storage-gib"),
+            "MSK broker storage is 1 to 16384 GiB",
+        ));
+    }
+    let mut properties = BTreeMap::from([
+        ("auto.create.topics.enable".to_string(), "true".to_string()),
+        (
+            "default.replication.factor".to_string(),
+            brokers.min(3).to_string(),
+        ),
+    ]);
+    properties.extend(
+        msk.configuration
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone())),
+    );
+    Ok(Some(Msk {
+        kafka_version: msk.kafka_version.clone().unwrap_or_else(|| "3.8.x".into()),
+        broker_type: msk
+            .broker_type
+            .clone()
+            .unwrap_or_else(|| "kafka.m7g.large".into()),
+        brokers,
+        storage_gib,
+        properties,
+    }))
 }
 
 fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>, ConfigError> {

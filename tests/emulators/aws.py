@@ -42,6 +42,10 @@ STATE = {
     # Seconds an RDS cluster or instance stays `creating`, and when each was created.
     "rds_delay": 0.0,
     "rds_created": {},
+    # Clusters and configurations created through the MSK API, and how long a cluster takes.
+    "msk": {},
+    "configurations": {},
+    "cluster_delay": 0.0,
     # MSK clusters by ARN: their IAM bootstrap servers.
     "clusters": {},
 }
@@ -365,17 +369,148 @@ def kafkaconnect(request):
     return error("NotFoundException", 404, f"{method} {path} is not emulated.")
 
 
+def msk_cluster_state(cluster):
+    """CREATING until `cluster_delay` has passed, then ACTIVE; DELETING, then gone."""
+    if cluster.get("deleted_at") is not None:
+        return None if time.time() >= cluster["deleted_at"] else "DELETING"
+    return "ACTIVE" if time.time() >= cluster["ready_at"] else cluster.get("pending", "CREATING")
+
+
+def msk_describe(cluster):
+    info = dict(cluster["info"])
+    info["state"] = msk_cluster_state(cluster)
+    return info
+
+
+def msk_configurations(request, path, method):
+    configurations = STATE["configurations"]
+    if path == "/v1/configurations" and method == "POST":
+        body = json.loads(request.get_data() or b"{}")
+        if any(c["name"] == body["name"] for c in configurations.values()):
+            return error("ConflictException", 409, f"A configuration named {body['name']} already exists.")
+        arn = f"arn:aws:kafka:us-east-1:{ACCOUNT}:configuration/{body['name']}/{uuid.uuid4()}"
+        configurations[arn] = {
+            "arn": arn, "name": body["name"], "kafkaVersions": body.get("kafkaVersions", []),
+            "description": body.get("description", ""), "state": "ACTIVE", "creationTime": now(),
+            "revisions": [{"revision": 1, "creationTime": now(), "serverProperties": body["serverProperties"]}],
+        }
+        return ok({"arn": arn, "name": body["name"], "state": "ACTIVE", "creationTime": now(),
+                   "latestRevision": {"revision": 1, "creationTime": now()}})
+    if path == "/v1/configurations" and method == "GET":
+        return ok({"configurations": [summary(c) for c in configurations.values()]})
+    match = re.fullmatch(r"/v1/configurations/(.+)/revisions/(\d+)", path)
+    if match and method == "GET":
+        c = configurations.get(match.group(1))
+        revision = int(match.group(2))
+        if c is None or revision > len(c["revisions"]):
+            return error("NotFoundException", 404, "Configuration revision not found.")
+        r = c["revisions"][revision - 1]
+        return ok({"arn": c["arn"], "revision": revision, "creationTime": r["creationTime"],
+                   "serverProperties": r["serverProperties"]})
+    match = re.fullmatch(r"/v1/configurations/([^/]+/[^/]+/[^/]+)", path) or re.fullmatch(r"/v1/configurations/(.+)", path)
+    if match and method in ("PUT", "DELETE"):
+        c = configurations.get(match.group(1))
+        if c is None:
+            return error("NotFoundException", 404, "Configuration not found.")
+        if method == "DELETE":
+            if any(cl["info"]["provisioned"]["currentBrokerSoftwareInfo"].get("configurationArn") == c["arn"]
+                   for cl in STATE["msk"].values() if msk_cluster_state(cl) is not None):
+                return error("BadRequestException", 400, "The configuration is in use by a cluster.")
+            del configurations[c["arn"]]
+            return ok({"arn": c["arn"], "state": "DELETING"})
+        body = json.loads(request.get_data() or b"{}")
+        c["revisions"].append({"revision": len(c["revisions"]) + 1, "creationTime": now(),
+                               "serverProperties": body["serverProperties"]})
+        return ok({"arn": c["arn"], "latestRevision": {"revision": len(c["revisions"]), "creationTime": now()}})
+    return None
+
+
+def summary(c):
+    return {"arn": c["arn"], "name": c["name"], "kafkaVersions": c["kafkaVersions"], "state": c["state"],
+            "creationTime": c["creationTime"], "description": c["description"],
+            "latestRevision": {"revision": len(c["revisions"]), "creationTime": c["revisions"][-1]["creationTime"]}}
+
+
 def kafka(request):
-    """The part of MSK the tool reads: GetBootstrapBrokers of an existing cluster."""
+    """MSK: clusters (CreateClusterV2, ListClustersV2, DescribeClusterV2, DeleteCluster,
+    UpdateClusterConfiguration, GetBootstrapBrokers) and configurations; plus clusters made
+    known through the control API."""
     path = urllib.parse.unquote(request.path)
-    match = re.fullmatch(r"/v1/clusters/(.+)/bootstrap-brokers", path)
+    method = request.method
     with LOCK:
-        if match and request.method == "GET":
-            servers = STATE["clusters"].get(match.group(1))
-            if servers is None:
+        answer = msk_configurations(request, path, method)
+        if answer is not None:
+            return answer
+        clusters = STATE["msk"]
+        for arn in [a for a, c in clusters.items() if msk_cluster_state(c) is None]:
+            del clusters[arn]
+        if path == "/api/v2/clusters" and method == "POST":
+            body = json.loads(request.get_data() or b"{}")
+            name = body["clusterName"]
+            if any(c["info"]["clusterName"] == name for c in clusters.values()):
+                return error("ConflictException", 409, f"A cluster named {name} already exists.")
+            arn = f"arn:aws:kafka:us-east-1:{ACCOUNT}:cluster/{name}/{uuid.uuid4()}-2"
+            provisioned = dict(body["provisioned"])
+            configuration = provisioned.pop("configurationInfo", {}) or {}
+            provisioned["currentBrokerSoftwareInfo"] = {
+                "kafkaVersion": provisioned.pop("kafkaVersion"),
+                "configurationArn": configuration.get("arn"),
+                "configurationRevision": configuration.get("revision"),
+            }
+            clusters[arn] = {
+                "ready_at": time.time() + STATE["cluster_delay"],
+                "info": {"clusterArn": arn, "clusterName": name, "clusterType": "PROVISIONED",
+                         "creationTime": now(), "currentVersion": uuid.uuid4().hex[:14].upper(),
+                         "provisioned": provisioned, "tags": body.get("tags", {})},
+            }
+            return ok({"clusterArn": arn, "clusterName": name, "state": "CREATING", "clusterType": "PROVISIONED"})
+        if path == "/api/v2/clusters" and method == "GET":
+            wanted = request.args.get("clusterNameFilter", "")
+            found = [msk_describe(c) for c in clusters.values() if c["info"]["clusterName"].startswith(wanted)]
+            return ok({"clusterInfoList": found})
+        match = re.fullmatch(r"/api/v2/clusters/(.+)", path)
+        if match and method == "GET":
+            cluster = clusters.get(match.group(1))
+            if cluster is None:
                 return error("NotFoundException", 404, f"Cluster {match.group(1)} not found.")
-            return ok({"bootstrapBrokerStringSaslIam": servers})
-    return error("NotFoundException", 404, f"{request.method} {path} is not emulated.")
+            return ok({"clusterInfo": msk_describe(cluster)})
+        match = re.fullmatch(r"/v1/clusters/(.+)/configuration", path)
+        if match and method == "PUT":
+            cluster = clusters.get(match.group(1))
+            body = json.loads(request.get_data() or b"{}")
+            if cluster is None:
+                return error("NotFoundException", 404, "Cluster not found.")
+            if body.get("currentVersion") != cluster["info"]["currentVersion"]:
+                return error("BadRequestException", 400, "The current version does not match.")
+            software = cluster["info"]["provisioned"]["currentBrokerSoftwareInfo"]
+            software["configurationArn"] = body["configurationInfo"]["arn"]
+            software["configurationRevision"] = body["configurationInfo"]["revision"]
+            cluster["info"]["currentVersion"] = uuid.uuid4().hex[:14].upper()
+            cluster["pending"] = "UPDATING"
+            cluster["ready_at"] = time.time() + STATE["cluster_delay"]
+            return ok({"clusterArn": match.group(1), "clusterOperationArn": f"{match.group(1)}/op/{uuid.uuid4()}"})
+        match = re.fullmatch(r"/v1/clusters/(.+)/bootstrap-brokers", path)
+        if match and method == "GET":
+            known = STATE["clusters"].get(match.group(1))
+            if known is not None:
+                return ok({"bootstrapBrokerStringSaslIam": known})
+            cluster = clusters.get(match.group(1))
+            if cluster is None:
+                return error("NotFoundException", 404, f"Cluster {match.group(1)} not found.")
+            if msk_cluster_state(cluster) != "ACTIVE":
+                return error("BadRequestException", 400, "The cluster is not ACTIVE.")
+            name = cluster["info"]["clusterName"]
+            count = cluster["info"]["provisioned"].get("numberOfBrokerNodes", 1)
+            return ok({"bootstrapBrokerStringSaslIam": ",".join(
+                f"b-{i}.{name}.abc123.c2.kafka.us-east-1.amazonaws.com:9098" for i in range(1, count + 1))})
+        match = re.fullmatch(r"/v1/clusters/(.+)", path)
+        if match and method == "DELETE":
+            cluster = clusters.get(match.group(1))
+            if cluster is None:
+                return error("NotFoundException", 404, f"Cluster {match.group(1)} not found.")
+            cluster["deleted_at"] = time.time() + STATE["cluster_delay"] / 4
+            return ok({"clusterArn": match.group(1), "state": "DELETING"})
+    return error("NotFoundException", 404, f"{method} {path} is not emulated.")
 
 
 def query_params(environ):
@@ -439,7 +574,8 @@ def control(request, moto_app):
         return ok({})
     if request.path == "/_emulator/reset" and request.method == "POST":
         with LOCK:
-            STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {}})
+            STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {},
+                          "msk": {}, "configurations": {}})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
 
