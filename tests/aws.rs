@@ -1238,3 +1238,79 @@ async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
         .expect("ListConfigurations");
     assert!(configurations.configurations().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
+    let setup = Setup::new("dev");
+    let vars = infra_vars(&setup).await;
+    // Stand-ins for the real connector plugins under their names (the real ones are fetched from
+    // Maven Central and Confluent Hub).
+    let plugins = setup.work.path().join("plugins");
+    for name in ["debezium-postgres", "confluent-s3"] {
+        let jar = format!("{name} stand-in").into_bytes();
+        let url = setup.server.put(&format!("/{name}.jar"), jar.clone());
+        std::fs::write(
+            plugins.join(format!("{name}.yaml")),
+            format!(
+                "version: 1\nname: {name}\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {url}\n    sha256: {}\nbundle: [converter]\n",
+                support::sha256_hex(&jar)
+            ),
+        )
+        .expect("plugin file");
+    }
+    let dev = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
+            .args(["-e", "dev"])
+            .args(args)
+            .current_dir(support::root())
+            .stdin(std::process::Stdio::null())
+            .env("NO_COLOR", "1")
+            .env("AWS_REGION", "us-east-1")
+            .env("DEPLOY_AWS_ENDPOINT_URL", &setup.emulator.endpoint)
+            .env("VPC_ID", &vars[0].1)
+            .env("PRIVATE_SUBNET_1", &vars[1].1)
+            .env("PRIVATE_SUBNET_2", &vars[2].1)
+            .env("S3_SINK_BUCKET", "dev-orders")
+            .env("DEPLOY_PLUGINS_DIR", &plugins)
+            .env("DEPLOY_CACHE_DIR", setup.work.path().join("cache"))
+            .env("DEPLOY_BUILD_DIR", setup.work.path().join("build"))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("PLUGIN_BUCKET")
+            .output()
+            .expect("deploy runs");
+        Run::from(output)
+    };
+    let applied = dev(&["aws", "apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    let (_, kafkaconnect) = setup.emulator.clients().await;
+    let source = connector(&kafkaconnect, "dev-orders-source").await;
+    let config = source.connector_configuration().expect("a configuration");
+    assert!(config["database.hostname"].starts_with("dev-database.cluster-"));
+    assert!(config["value.converter.schema.registry.url"].ends_with("/apis/ccompat/v7"));
+    connector(&kafkaconnect, "dev-orders-sink").await;
+    let policy = aws_sdk_iam::Client::new(&setup.emulator.shared().await)
+        .get_role_policy()
+        .role_name("dev-connect")
+        .policy_name("deploy")
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    assert_contains(
+        &url_decoded(policy.policy_document()).to_string(),
+        "arn:aws:s3:::dev-orders/*",
+    );
+
+    let writes = setup.emulator.writes();
+    let plan = dev(&["aws", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(setup.emulator.writes(), writes);
+
+    // The protected database and the cluster's topics stay; everything else goes.
+    let destroyed = dev(&["aws", "destroy", "--auto-approve"]);
+    assert_eq!(destroyed.code, 0, "{}", destroyed.stderr);
+    assert_contains(&destroyed.stderr, "kept database dev-database");
+    assert_contains(&destroyed.stderr, "kept MSK cluster");
+    assert_nothing_on_msk_connect(&kafkaconnect).await;
+}

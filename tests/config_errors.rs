@@ -59,10 +59,6 @@ fn the_default_environments_are_valid() {
         let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
             .args(["-e", env, "validate"])
             // What dev.yaml requires from the environment.
-            .env(
-                "MSK_CLUSTER_ARN",
-                "arn:aws:kafka:ap-southeast-2:123456789012:cluster/main/0a1",
-            )
             .env("VPC_ID", "vpc-0a1")
             .env("PRIVATE_SUBNET_1", "subnet-0a1")
             .env("PRIVATE_SUBNET_2", "subnet-0b2")

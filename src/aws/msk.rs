@@ -481,14 +481,12 @@ pub async fn destroy(
         return Ok(false);
     }
     let cluster = observe_cluster(clients, env).await?.filter(|c| c.ours);
-    if !delete_data {
-        if let Some(cluster) = &cluster {
-            printer.status(&format!(
-                "kept MSK cluster {} (its topics are data: remove it with `destroy --delete-data`)",
-                cluster.arn
-            ));
-            return Ok(true);
-        }
+    if let Some(cluster) = cluster.as_ref().filter(|_| !delete_data) {
+        printer.status(&format!(
+            "kept MSK cluster {} (its topics are data: remove it with `destroy --delete-data`)",
+            cluster.arn
+        ));
+        return Ok(true);
     }
     if let Some(cluster) = &cluster {
         match clients
