@@ -42,7 +42,7 @@ pub async fn account(clients: &Clients, env: &Environment) -> Result<Account, Er
 }
 
 /// A role as wanted: its trust policy and inline policy (`None`: no permissions).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Role {
     pub role: &'static str,
     pub trust: Value,

@@ -153,6 +153,13 @@ pub async fn apply(
         outputs.bootstrap = Some(servers);
     }
     if let Some(cluster) = cluster {
+        if cluster.secret_arn.is_none() {
+            return Err(Error::user(format!(
+                "RDS reports no master user secret for {}",
+                database::cluster_id(env)
+            ))
+            .with_hint("the cluster must have its master password managed by Secrets Manager"));
+        }
         database::outputs(
             &database::Observed {
                 cluster: Some(cluster),
@@ -222,4 +229,99 @@ pub async fn destroy(
         printer.status(&format!("  - role {name} deleted"));
     }
     network::destroy(clients, env, printer, &keep).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::interpolate::Variables;
+    use crate::plan::Plan;
+
+    fn environment() -> Environment {
+        let variables = Variables::new(
+            [
+                ("DEPLOY_TEST_NAME", "plan"),
+                ("DEPLOY_TEST_AWS_ENDPOINT", "http://127.0.0.1:1"),
+                ("DEPLOY_TEST_VPC", "vpc-0a1"),
+                ("DEPLOY_TEST_SUBNET_1", "subnet-0a1"),
+                ("DEPLOY_TEST_SUBNET_2", "subnet-0b2"),
+                ("DEPLOY_TEST_MSK", "168"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        let loaded =
+            crate::config::load::load_with(Path::new("tests/environments/aws-msk.yaml"), variables)
+                .expect("the file loads");
+        crate::config::resolve::resolve(&loaded).expect("the file resolves")
+    }
+
+    fn account() -> iam::Account {
+        iam::Account {
+            id: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    fn nothing() -> Observed {
+        Observed {
+            account: Some(account()),
+            groups: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            msk: msk::Observed::default(),
+            database: database::Observed::default(),
+            registry: registry::Observed::default(),
+        }
+    }
+
+    fn render(env: &Environment, changes: Vec<Change>) -> String {
+        Plan {
+            environment: env.name.clone(),
+            changes,
+        }
+        .render_text(true)
+    }
+
+    #[test]
+    fn from_nothing_everything_is_created_with_what_it_will_be() {
+        let env = environment();
+        let observed = nothing();
+        let outputs = outputs(&env, &observed, None);
+        insta::assert_snapshot!(render(&env, diff(&env, &observed, &outputs)));
+    }
+
+    #[test]
+    fn the_connectors_role_is_scoped_to_what_they_use() {
+        let env = environment();
+        let outputs = Outputs {
+            cluster_arn: Some("arn:aws:kafka:us-east-1:123456789012:cluster/plan/abc-2".into()),
+            database_secret: Some(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1-AbCdEf".into(),
+            ),
+            ..Outputs::default()
+        };
+        let roles = iam::wanted(&env, &account(), &outputs);
+        let connect = roles
+            .iter()
+            .find(|r| r.role == iam::CONNECT)
+            .expect("a role");
+        insta::assert_json_snapshot!(connect);
+    }
+
+    #[test]
+    fn rules_follow_the_components_and_developer_access() {
+        let env = environment();
+        let rules: Vec<String> = network::wanted(&env)
+            .iter()
+            .flat_map(|g| {
+                g.ingress
+                    .iter()
+                    .map(move |(port, source)| format!("{} ← {port} {source:?}", g.role))
+            })
+            .collect();
+        insta::assert_snapshot!(rules.join("\n"));
+    }
 }

@@ -308,6 +308,26 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
         .iter()
         .map(|(n, (arn, _))| (n.clone(), arn.clone()))
         .collect();
+    // Everything the infrastructure gives is known by now; a gap would be a bug, not a value.
+    if let Some(gap) = desired.iter().find(|d| {
+        d.config
+            .values()
+            .chain(d.fixed.values())
+            .any(|v| v.contains(outputs::UNKNOWN))
+    }) {
+        return Err(Error::Internal(format!(
+            "connector {} still has values unknown after the infrastructure was applied",
+            gap.name
+        )));
+    }
+    if worker
+        .as_ref()
+        .is_some_and(|(_, content)| content.contains(outputs::UNKNOWN))
+    {
+        return Err(Error::Internal(
+            "the worker configuration still has values unknown after the infrastructure was applied".into(),
+        ));
+    }
     let connector_changes = connectors::diff(&desired, &planned.live, &plugin_arns);
     let worker_arn =
         workers::apply(clients, env, worker.as_ref(), &planned.workers, printer).await?;
