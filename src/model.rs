@@ -90,6 +90,9 @@ pub struct Database {
     pub deletion_protection: bool,
     /// Cluster parameters, the logical replication ones included.
     pub parameters: std::collections::BTreeMap<String, String>,
+    /// SQL files to load once the database exists: (file name, content), in order.
+    pub schema: Vec<(String, String)>,
+    pub schema_image: String,
 }
 
 /// Apicurio Registry on ECS Fargate.

@@ -46,6 +46,7 @@ pub enum Kind {
     EcsService,
     MskConfiguration,
     MskCluster,
+    SchemaLoad,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -108,6 +109,7 @@ impl Kind {
             Kind::EcsService => "service",
             Kind::MskConfiguration => "mskconf",
             Kind::MskCluster => "msk",
+            Kind::SchemaLoad => "schema",
         }
     }
 }

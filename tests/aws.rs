@@ -827,7 +827,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     let plan = setup.ok_with(&with(&vars, &[]), &["aws", "plan"]);
     for line in [
         "+ sg      tinfra-database",
-        "create: not found; ingress 5432 from tinfra-connectors, 5432 from tinfra-registry, 5432 from 10.20.0.0/16",
+        "create: not found; ingress 5432 from tinfra-connectors, 5432 from tinfra-registry, 5432 from tinfra-schema-load, 5432 from 10.20.0.0/16",
         "+ params  tinfra-aurora-postgresql16",
         "rds.logical_replication=1",
         "+ role    tinfra-connect",
@@ -844,6 +844,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         (5432, "10.20.0.0/16".to_string()),
         (5432, id("tinfra-connectors")),
         (5432, id("tinfra-registry")),
+        (5432, id("tinfra-schema-load")),
     ];
     database.sort();
     assert_eq!(groups["tinfra-database"].1, database);
@@ -917,6 +918,49 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         "APICURIO_DATASOURCE_PASSWORD",
         format!("{secret}:password::").as_str()
     )));
+
+    // The schema load ran once from an ECS task with the files, the credentials by reference.
+    let load = ecs
+        .describe_task_definition()
+        .task_definition("tinfra-schema-load")
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    let container = &load
+        .task_definition()
+        .expect("a definition")
+        .container_definitions()[0];
+    let environment: std::collections::BTreeMap<&str, &str> = container
+        .environment()
+        .iter()
+        .map(|kv| {
+            (
+                kv.name().unwrap_or_default(),
+                kv.value().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(environment["PGHOST"], endpoint);
+    assert_contains(
+        environment["SCHEMA_SQL"],
+        "CREATE SCHEMA IF NOT EXISTS registry;",
+    );
+    assert_contains(
+        environment["SCHEMA_SQL"],
+        "CREATE PUBLICATION cdc_publication",
+    );
+    assert!(
+        container
+            .secrets()
+            .iter()
+            .any(|s| s.name() == "PGPASSWORD" && s.value_from() == format!("{secret}:password::"))
+    );
+    assert!(
+        cluster
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some("deploy:schema"))
+    );
 
     // The connectors' role: trusted by MSK Connect of this account, scoped to what they use.
     let role = iam
@@ -1062,6 +1106,20 @@ async fn a_protected_database_outlives_destroy_and_a_half_apply_destroys_cleanly
     let rds = aws_sdk_rds::Client::new(&shared);
     let ec2 = aws_sdk_ec2::Client::new(&shared);
     let protected = with(&vars, &[("DEPLOY_TEST_PROTECT", "true")]);
+
+    // A failing schema load stops apply before the registry and the connectors, and says where
+    // psql's output is.
+    setup.emulator.set_task_exit_code(3);
+    let failed = setup.deploy_with(&protected, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_contains(&failed.stderr, "the schema load failed (exit code 3");
+    assert_contains(&failed.stderr, "/deploy/tkeep/schema-load");
+    let plan = setup.ok_with(&protected, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "runs 00-registry.sql, 01-demo.sql once the database exists",
+    );
+    setup.emulator.set_task_exit_code(0);
 
     // The connector fails after the infrastructure is up: apply stops there.
     setup.emulator.fail_next_create("tkeep-source");

@@ -51,6 +51,9 @@ pub struct Observed {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
+    pub arn: String,
+    /// The digest of the schema files last loaded (`schema::TAG_SCHEMA`).
+    pub schema: Option<String>,
     pub status: String,
     pub endpoint: String,
     pub port: i32,
@@ -86,6 +89,13 @@ async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<
         .await
     {
         Ok(found) => Ok(found.db_clusters().first().map(|c| Cluster {
+            arn: c.db_cluster_arn().unwrap_or_default().to_string(),
+            schema: c
+                .tag_list()
+                .iter()
+                .find(|t| t.key() == Some(super::schema::TAG_SCHEMA))
+                .and_then(|t| t.value())
+                .map(str::to_string),
             status: c.status().unwrap_or_default().to_string(),
             endpoint: c.endpoint().unwrap_or_default().to_string(),
             port: c.port().unwrap_or(5432),

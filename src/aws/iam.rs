@@ -1,7 +1,7 @@
 //! IAM roles the environment runs as, each with an inline policy generated from what the
 //! environment uses: the connectors' role (MSK Connect) may reach this cluster's topics and
-//! groups, the sink buckets and the secrets the connectors read; the registry's execution role may
-//! write its log group and read the database secret; the registry's task role has no permissions
+//! groups, the sink buckets and the secrets the connectors read; the ECS execution role (registry
+//! and schema load) may write their log groups and read the database secret; the registry's task role has no permissions
 //! (Apicurio calls no AWS API). No wildcard actions, no `*` resources beyond one name's suffix.
 
 use std::collections::BTreeMap;
@@ -18,7 +18,9 @@ use crate::plan::{Action, Change, Kind};
 
 const POLICY: &str = "deploy";
 pub const CONNECT: &str = "connect";
-pub const REGISTRY_EXECUTION: &str = "registry-execution";
+/// The ECS execution role of the registry and the schema load: pulls their secrets, writes
+/// their logs.
+pub const TASK_EXECUTION: &str = "task-execution";
 pub const REGISTRY_TASK: &str = "registry-task";
 
 /// Where the environment runs: its account and region, for ARNs.
@@ -173,6 +175,14 @@ fn connect_policy(env: &Environment, account: &Account, outputs: &Outputs) -> Va
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+fn ecs_trust(account: &Account) -> Value {
+    trust(
+        "ecs-tasks.amazonaws.com",
+        account,
+        format!("arn:aws:ecs:{}:{}:*", account.region, account.id),
+    )
+}
+
 /// The roles this environment needs.
 pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Role> {
     let aws = env.aws.as_ref().expect("an aws environment");
@@ -191,28 +201,33 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
             policy: Some(connect_policy(env, account, outputs)),
         });
     }
-    if aws.registry.is_some() {
-        let ecs = || {
-            trust(
-                "ecs-tasks.amazonaws.com",
-                account,
-                format!("arn:aws:ecs:{}:{}:*", account.region, account.id),
-            )
-        };
+    let loads_schema = super::schema::wanted(env).is_some();
+    if aws.registry.is_some() || loads_schema {
+        let ecs = || ecs_trust(account);
+        let mut groups = Vec::new();
+        if aws.registry.is_some() {
+            groups.push(super::registry::log_group(env));
+        }
+        if loads_schema {
+            groups.push(super::schema::log_group(env));
+        }
         roles.push(Role {
-            role: REGISTRY_EXECUTION,
+            role: TASK_EXECUTION,
             trust: ecs(),
             policy: Some(json!({
                 "Version": "2012-10-17",
                 "Statement": [
                     statement(
                         &["logs:CreateLogStream", "logs:PutLogEvents"],
-                        vec![format!(
-                            "arn:aws:logs:{}:{}:log-group:{}:*",
-                            account.region,
-                            account.id,
-                            super::registry::log_group(env)
-                        )],
+                        groups
+                            .iter()
+                            .map(|g| {
+                                format!(
+                                    "arn:aws:logs:{}:{}:log-group:{g}:*",
+                                    account.region, account.id
+                                )
+                            })
+                            .collect(),
                     ),
                     statement(
                         &["secretsmanager:GetSecretValue"],
@@ -221,9 +236,11 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
                 ]
             })),
         });
+    }
+    if aws.registry.is_some() {
         roles.push(Role {
             role: REGISTRY_TASK,
-            trust: ecs(),
+            trust: ecs_trust(account),
             policy: None,
         });
     }
@@ -434,7 +451,7 @@ pub async fn apply(
 /// Deletes the environment's roles (those carrying its tag); true for each one deleted.
 pub async fn destroy(clients: &Clients, env: &Environment) -> Result<Vec<String>, Error> {
     let mut deleted = Vec::new();
-    for role in [CONNECT, REGISTRY_EXECUTION, REGISTRY_TASK] {
+    for role in [CONNECT, TASK_EXECUTION, REGISTRY_TASK] {
         let name = name(env, role);
         let got = match clients.iam.get_role().role_name(&name).send().await {
             Ok(got) => got,

@@ -113,6 +113,14 @@ pub fn diff(env: &Environment, observed: &Observed, outputs: &Outputs) -> Vec<Ch
         changes.extend(iam::diff(env, &roles, &observed.roles));
     }
     changes.extend(database::diff(env, &observed.database));
+    changes.extend(super::schema::diff(
+        env,
+        observed
+            .database
+            .cluster
+            .as_ref()
+            .map(|c| c.schema.as_deref()),
+    ));
     let task = registry::task(env, outputs, &role_arns(&observed.roles));
     changes.extend(registry::diff(env, &observed.registry, task.as_ref()));
     changes
@@ -143,16 +151,17 @@ pub async fn apply(
             Ok(None)
         }
     };
-    let (kafka, cluster, load_balancer) = tokio::try_join!(
+    let (kafka, cluster, load_balancer, ()) = tokio::try_join!(
         msk::apply(clients, env, &observed.msk, &groups, printer),
         database::apply(clients, env, &observed.database, &groups, printer),
-        load_balancer
+        load_balancer,
+        registry::apply_cluster(clients, env, &observed.registry)
     )?;
     if let Some((arn, servers)) = kafka {
         outputs.cluster_arn = Some(arn);
         outputs.bootstrap = Some(servers);
     }
-    if let Some(cluster) = cluster {
+    if let Some(cluster) = &cluster {
         if cluster.secret_arn.is_none() {
             return Err(Error::user(format!(
                 "RDS reports no master user secret for {}",
@@ -162,7 +171,7 @@ pub async fn apply(
         }
         database::outputs(
             &database::Observed {
-                cluster: Some(cluster),
+                cluster: Some(cluster.clone()),
                 ..database::Observed::default()
             },
             &mut outputs,
@@ -173,6 +182,20 @@ pub async fn apply(
         let arns = iam::apply(clients, env, &roles, &observed.roles).await?;
         if let Some(arn) = arns.get(iam::CONNECT) {
             outputs.connector_role = Some(arn.clone());
+        }
+        // The registry keeps its tables in a schema the load creates: the load comes first.
+        if let (Some(cluster), Some(role)) = (&cluster, arns.get(iam::TASK_EXECUTION)) {
+            super::schema::apply(
+                clients,
+                env,
+                cluster.schema.as_deref(),
+                &cluster.arn,
+                &outputs,
+                role,
+                groups.get(network::SCHEMA_LOAD),
+                printer,
+            )
+            .await?;
         }
         if let Some((target_group, dns)) = load_balancer {
             outputs.registry_url = Some(format!("http://{dns}/apis/ccompat/v7"));

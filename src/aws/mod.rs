@@ -14,6 +14,7 @@ pub mod outputs;
 pub mod ownership;
 pub mod plugins;
 pub mod registry;
+pub mod schema;
 pub mod secrets;
 pub mod wait;
 pub mod workers;

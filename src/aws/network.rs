@@ -25,6 +25,7 @@ pub const MSK: &str = "msk";
 pub const DATABASE: &str = "database";
 pub const REGISTRY_LB: &str = "registry-lb";
 pub const REGISTRY: &str = "registry";
+pub const SCHEMA_LOAD: &str = "schema-load";
 
 /// Where allowed traffic comes from: another group of this environment (by role) or outside.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,6 +93,13 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
         let mut from: Vec<Source> = connectors.clone();
         if aws.registry.is_some() {
             from.push(Source::Ours(REGISTRY));
+        }
+        if super::schema::wanted(env).is_some() {
+            from.push(Source::Ours(SCHEMA_LOAD));
+            groups.push(Group {
+                role: SCHEMA_LOAD,
+                ingress: BTreeSet::new(),
+            });
         }
         from.extend(developers.clone());
         groups.push(Group {

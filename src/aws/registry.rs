@@ -38,7 +38,7 @@ pub fn log_group(env: &Environment) -> String {
     format!("/deploy/{}/registry", env.name)
 }
 
-fn cluster(env: &Environment) -> String {
+pub fn cluster(env: &Environment) -> String {
     env.name.clone()
 }
 
@@ -103,7 +103,7 @@ pub fn task(
                 format!("{secret}:password::"),
             ),
         ]),
-        execution_role: role(super::iam::REGISTRY_EXECUTION),
+        execution_role: role(super::iam::TASK_EXECUTION),
         task_role: role(super::iam::REGISTRY_TASK),
     })
 }
@@ -149,8 +149,13 @@ fn live_task(definition: &aws_sdk_ecs::types::TaskDefinition) -> Option<Task> {
     })
 }
 
+/// The ECS cluster runs the registry and the schema load.
+pub fn uses_ecs(env: &Environment) -> bool {
+    env.aws.as_ref().is_some_and(|a| a.registry.is_some()) || super::schema::wanted(env).is_some()
+}
+
 pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
-    if env.aws.as_ref().and_then(|a| a.registry.as_ref()).is_none() {
+    if !uses_ecs(env) {
         return Ok(Observed::default());
     }
     let ecs_cluster = async {
@@ -319,16 +324,19 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
 }
 
 pub fn diff(env: &Environment, observed: &Observed, task: Option<&Task>) -> Vec<Change> {
-    let Some(registry) = env.aws.as_ref().and_then(|a| a.registry.as_ref()) else {
-        return Vec::new();
-    };
-    let task = task.expect("a registry has a task");
-    let mut changes = vec![
-        if observed.cluster {
+    let mut changes = Vec::new();
+    if uses_ecs(env) {
+        changes.push(if observed.cluster {
             Change::new(Kind::EcsCluster, cluster(env), Action::Unchanged, "active")
         } else {
             Change::new(Kind::EcsCluster, cluster(env), Action::Create, "not found")
-        },
+        });
+    }
+    let Some(registry) = env.aws.as_ref().and_then(|a| a.registry.as_ref()) else {
+        return changes;
+    };
+    let task = task.expect("a registry has a task");
+    changes.push(
         match (
             &observed.load_balancer,
             &observed.target_group,
@@ -350,7 +358,7 @@ pub fn diff(env: &Environment, observed: &Observed, task: Option<&Task>) -> Vec<
                 "target group or listener missing",
             ),
         },
-    ];
+    );
     let task_change = match &observed.task {
         None => Some(Change::new(
             Kind::TaskDefinition,
@@ -433,6 +441,25 @@ fn elb_tags(env: &Environment, resource: &str) -> Vec<aws_sdk_elasticloadbalanci
                 .build()
         })
         .collect()
+}
+
+/// The ECS cluster, when missing.
+pub async fn apply_cluster(
+    clients: &Clients,
+    env: &Environment,
+    observed: &Observed,
+) -> Result<(), Error> {
+    if uses_ecs(env) && !observed.cluster {
+        clients
+            .ecs
+            .create_cluster()
+            .cluster_name(cluster(env))
+            .set_tags(Some(ecs_tags(env, "ecs-cluster")))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ECS CreateCluster", e.into_service_error()))?;
+    }
+    Ok(())
 }
 
 /// The load balancer, its target group and listener: what exists is kept. Returns the target
@@ -570,16 +597,6 @@ pub async fn apply_service(
 ) -> Result<(), Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
     let registry = aws.registry.as_ref().expect("a registry");
-    if !observed.cluster {
-        clients
-            .ecs
-            .create_cluster()
-            .cluster_name(cluster(env))
-            .set_tags(Some(ecs_tags(env, "ecs-cluster")))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ECS CreateCluster", e.into_service_error()))?;
-    }
     let definition = match &observed.task {
         Some((arn, have)) if have == task => arn.clone(),
         _ => {
@@ -758,6 +775,7 @@ pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) ->
         })
         .await?;
     }
+    super::schema::destroy(clients, env).await?;
     let revisions = clients
         .ecs
         .list_task_definitions()

@@ -127,6 +127,13 @@ pub struct DatabaseFile {
     /// Cluster parameters besides the logical replication ones the tool sets.
     #[serde(default)]
     pub parameters: BTreeMap<String, ScalarString>,
+    /// SQL files (relative to this file) the tool runs in the database once it exists, in order,
+    /// as one transaction, from a one-shot ECS task in the private subnets; again when they change
+    /// (so they should be idempotent).
+    #[serde(default)]
+    pub schema: Vec<String>,
+    /// The image the schema load runs `psql` from (default `postgres:17`).
+    pub schema_image: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -374,7 +374,27 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
             )
             .with_hint("remove this parameter"));
     }
+    let mut schema = Vec::new();
+    for (i, file) in db.schema.iter().enumerate() {
+        let at = path.key("schema").index(i);
+        let base = loaded.file_of(&at);
+        let full = base.parent().unwrap_or(Path::new(".")).join(file);
+        let content = std::fs::read_to_string(&full).map_err(|e| {
+            loaded
+                .error(&at, format!("cannot read {}: {e}", full.display()))
+                .with_hint("paths are relative to the file that names them")
+        })?;
+        let name = full
+            .file_name()
+            .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
+        schema.push((name, content));
+    }
     Ok(Some(Database {
+        schema,
+        schema_image: db
+            .schema_image
+            .clone()
+            .unwrap_or_else(|| "postgres:17".into()),
         family: format!("aurora-postgresql{major}"),
         engine_version,
         instance_class: db

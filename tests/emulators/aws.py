@@ -39,6 +39,8 @@ STATE = {
     "fail_creates": [],
     # Answer TooManyRequestsException to this many more MSK Connect calls.
     "throttle": 0,
+    # The exit code of every ECS task's containers once it stops.
+    "task_exit_code": 0,
     # Seconds an RDS cluster or instance stays `creating`, and when each was created.
     "rds_delay": 0.0,
     "rds_created": {},
@@ -564,6 +566,21 @@ def ecs_tasks_run(response):
     return response
 
 
+def ecs_tasks_finish(response):
+    """moto's tasks run forever; a one-shot Fargate task ends: STOPPED, with its containers'
+    exit code (`task_exit_code`, 0 unless a test sets it)."""
+    answer = json.loads(response.get_data())
+    for task in answer.get("tasks", []):
+        task["lastStatus"] = "STOPPED"
+        task["desiredStatus"] = "STOPPED"
+        task["stoppedReason"] = "Essential container in task exited"
+        for container in task.get("containers", []):
+            container["lastStatus"] = "STOPPED"
+            container["exitCode"] = STATE["task_exit_code"]
+    response.set_data(json.dumps(answer))
+    return response
+
+
 def control(request, moto_app):
     if request.path == "/_emulator/calls":
         with LOCK:
@@ -609,6 +626,8 @@ def application(moto_app):
             return kafka(request)(environ, start_response)
         if service == "rds" and action in RDS_BLOCKS and STATE["rds_delay"]:
             return rds_creating(action, Response.from_app(moto_app, environ))(environ, start_response)
+        if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeTasks"):
+            return ecs_tasks_finish(Response.from_app(moto_app, environ))(environ, start_response)
         if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeServices"):
             return ecs_tasks_run(Response.from_app(moto_app, environ))(environ, start_response)
         if service == "s3" and request.method == "GET" and "versioning" in request.args:

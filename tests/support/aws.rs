@@ -92,6 +92,11 @@ impl AwsEmulator {
         );
     }
 
+    /// Every ECS task's containers exit with this code once they stop.
+    pub fn set_task_exit_code(&self, code: i32) {
+        self.control("config", Some(&format!("{{\"task_exit_code\": {code}}}")));
+    }
+
     /// The next `calls` MSK Connect calls answer TooManyRequestsException.
     pub fn throttle(&self, calls: u32) {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));

@@ -1,0 +1,305 @@
+//! The one-shot schema load: the SQL files the environment names run in the new database from
+//! an ECS task in the private subnets (the database is not reachable from outside), as one
+//! transaction with `psql`, with the master credentials from the database's secret. The files'
+//! digest is recorded as a tag on the cluster once the task exits 0, so the load runs once, and
+//! again only when the files change.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, KeyValuePair,
+    LaunchType, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, Secret,
+};
+use sha2::{Digest, Sha256};
+
+use super::clients::Clients;
+use super::outputs::Outputs;
+use super::plugins::tags;
+use super::sdk_error;
+use super::wait::{Poll, Progress, until};
+use crate::error::Error;
+use crate::model::Environment;
+use crate::output::Printer;
+use crate::plan::{Action, Change, Kind};
+
+/// The cluster tag that records the digest of the files last loaded.
+pub const TAG_SCHEMA: &str = "deploy:schema";
+const CONTAINER: &str = "schema-load";
+/// Pulling the image and running the SQL; a load that takes longer is stuck.
+const DEADLINE: Duration = Duration::from_secs(20 * 60);
+
+pub fn log_group(env: &Environment) -> String {
+    format!("/deploy/{}/schema-load", env.name)
+}
+
+fn family(env: &Environment) -> String {
+    format!("{}-schema-load", env.name)
+}
+
+/// The SQL to load, as one script, and its digest; `None` when the environment names none.
+pub fn wanted(env: &Environment) -> Option<(String, String)> {
+    let db = env.aws.as_ref()?.database.as_ref()?;
+    if db.schema.is_empty() {
+        return None;
+    }
+    let script: String = db
+        .schema
+        .iter()
+        .map(|(name, content)| format!("-- {name}\n{content}\n"))
+        .collect();
+    let digest: String = Sha256::digest(script.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Some((script, digest))
+}
+
+/// `loaded`: the digest recorded on the cluster, if it exists.
+pub fn diff(env: &Environment, loaded: Option<Option<&str>>) -> Vec<Change> {
+    let Some((_, digest)) = wanted(env) else {
+        return Vec::new();
+    };
+    let files: Vec<&str> = env
+        .aws
+        .as_ref()
+        .and_then(|a| a.database.as_ref())
+        .map(|db| db.schema.iter().map(|(n, _)| n.as_str()).collect())
+        .unwrap_or_default();
+    let name = super::database::cluster_id(env);
+    vec![match loaded.flatten() {
+        Some(have) if have == digest => Change::new(
+            Kind::SchemaLoad,
+            name,
+            Action::Unchanged,
+            format!("{} loaded ({digest})", files.join(", ")),
+        ),
+        Some(have) => Change::new(
+            Kind::SchemaLoad,
+            name,
+            Action::Update,
+            format!(
+                "files changed ({have} → {digest}): runs {} again",
+                files.join(", ")
+            ),
+        ),
+        None => Change::new(
+            Kind::SchemaLoad,
+            name,
+            Action::Create,
+            format!("runs {} once the database exists", files.join(", ")),
+        ),
+    }]
+}
+
+/// Runs the load when the recorded digest differs, waits for the task, and records the digest.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    clients: &Clients,
+    env: &Environment,
+    loaded: Option<&str>,
+    cluster_arn: &str,
+    outputs: &Outputs,
+    execution_role: &str,
+    group: Option<&String>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Some((script, digest)) = wanted(env) else {
+        return Ok(());
+    };
+    if loaded == Some(digest.as_str()) {
+        return Ok(());
+    }
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let db = aws.database.as_ref().expect("a database");
+    let secret = outputs.database_secret.clone().unwrap_or_default();
+    let environment = [
+        ("PGHOST", outputs.database_host.clone().unwrap_or_default()),
+        ("PGPORT", outputs.database_port.unwrap_or(5432).to_string()),
+        ("PGDATABASE", db.name.clone()),
+        ("PGSSLMODE", "require".to_string()),
+        ("SCHEMA_SQL", script),
+    ];
+    let secrets = [
+        ("PGUSER", format!("{secret}:username::")),
+        ("PGPASSWORD", format!("{secret}:password::")),
+    ]
+    .into_iter()
+    .map(|(name, from)| {
+        Secret::builder()
+            .name(name)
+            .value_from(from)
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))
+    })
+    .collect::<Result<Vec<_>, _>>()?;
+    let container = ContainerDefinition::builder()
+        .name(CONTAINER)
+        .image(&db.schema_image)
+        .essential(true)
+        // The whole task's size, said for the container too (some schedulers need it there).
+        .cpu(256)
+        .memory(512)
+        .command("sh")
+        .command("-c")
+        .command("printf '%s' \"$SCHEMA_SQL\" | psql -v ON_ERROR_STOP=1 --single-transaction")
+        .set_environment(Some(
+            environment
+                .iter()
+                .map(|(k, v)| KeyValuePair::builder().name(*k).value(v).build())
+                .collect(),
+        ))
+        .set_secrets(Some(secrets))
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", log_group(env))
+                .options("awslogs-region", &aws.region)
+                .options("awslogs-stream-prefix", CONTAINER)
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        )
+        .build();
+    let registered = clients
+        .ecs
+        .register_task_definition()
+        .family(family(env))
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .execution_role_arn(execution_role)
+        .container_definitions(container)
+        .set_tags(Some(
+            tags(env, "schema-load-task-definition")
+                .into_iter()
+                .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ECS RegisterTaskDefinition", e.into_service_error()))?;
+    let definition = registered
+        .task_definition()
+        .and_then(|d| d.task_definition_arn())
+        .unwrap_or_default()
+        .to_string();
+    let run = clients
+        .ecs
+        .run_task()
+        .cluster(super::registry::cluster(env))
+        .task_definition(&definition)
+        .launch_type(LaunchType::Fargate)
+        .count(1)
+        .started_by("deploy")
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .set_subnets(Some(aws.subnets.clone()))
+                        .set_security_groups(group.map(|g| vec![g.clone()]))
+                        .assign_public_ip(AssignPublicIp::Disabled)
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("ECS RunTask", e.into_service_error()))?;
+    if let Some(failure) = run.failures().first() {
+        return Err(Error::user(format!(
+            "the schema load did not start: {}",
+            failure.reason().unwrap_or("no reason given")
+        )));
+    }
+    let task = run
+        .tasks()
+        .first()
+        .and_then(|t| t.task_arn())
+        .unwrap_or_default()
+        .to_string();
+    printer.status(&format!("  > schema load {task} started"));
+    let progress = Progress::new(printer, "schema load");
+    let exit = until("the schema load", DEADLINE, || async {
+        let found = clients
+            .ecs
+            .describe_tasks()
+            .cluster(super::registry::cluster(env))
+            .tasks(&task)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ECS DescribeTasks", e.into_service_error()))?;
+        let Some(task) = found.tasks().first() else {
+            return Ok(Poll::Waiting("not found".into()));
+        };
+        let status = task.last_status().unwrap_or("PENDING").to_string();
+        if status != "STOPPED" {
+            progress.saw(&status);
+            return Ok(Poll::Waiting(status));
+        }
+        let container = task
+            .containers()
+            .iter()
+            .find(|c| c.name() == Some(CONTAINER));
+        Ok(Poll::Done((
+            container.and_then(|c| c.exit_code()),
+            task.stopped_reason().unwrap_or_default().to_string(),
+        )))
+    })
+    .await?;
+    match exit {
+        (Some(0), _) => {}
+        (code, reason) => {
+            return Err(Error::user(format!(
+                "the schema load failed (exit code {}{}): nothing was committed",
+                code.map_or("none".into(), |c| c.to_string()),
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {reason}")
+                }
+            ))
+            .with_hint(format!(
+                "psql's output is in CloudWatch Logs group {}",
+                log_group(env)
+            )));
+        }
+    }
+    clients
+        .rds
+        .add_tags_to_resource()
+        .resource_name(cluster_arn)
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key(TAG_SCHEMA)
+                .value(&digest)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("RDS AddTagsToResource", e.into_service_error()))?;
+    printer.status(&format!("  + schema loaded ({digest})"));
+    Ok(())
+}
+
+/// Deregisters the load's task definitions.
+pub async fn destroy(clients: &Clients, env: &Environment) -> Result<(), Error> {
+    let revisions = clients
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family(env))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ECS ListTaskDefinitions", e.into_service_error()))?;
+    for arn in revisions.task_definition_arns() {
+        clients
+            .ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ECS DeregisterTaskDefinition", e.into_service_error()))?;
+    }
+    Ok(())
+}
