@@ -795,6 +795,22 @@ async fn security_groups(
         .collect()
 }
 
+/// A container definition's environment variables.
+fn variables(
+    container: &aws_sdk_ecs::types::ContainerDefinition,
+) -> std::collections::BTreeMap<&str, &str> {
+    container
+        .environment()
+        .iter()
+        .map(|kv| {
+            (
+                kv.name().unwrap_or_default(),
+                kv.value().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 fn url_decoded(text: &str) -> serde_json::Value {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
@@ -893,16 +909,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     let definition = task.task_definition().expect("a task definition");
     assert_eq!(definition.cpu(), Some("512"));
     let container = &definition.container_definitions()[0];
-    let environment: std::collections::BTreeMap<&str, &str> = container
-        .environment()
-        .iter()
-        .map(|kv| {
-            (
-                kv.name().unwrap_or_default(),
-                kv.value().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let environment = variables(container);
     assert_eq!(environment["APICURIO_STORAGE_KIND"], "sql");
     assert_eq!(
         environment["APICURIO_DATASOURCE_URL"],
@@ -930,16 +937,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         .task_definition()
         .expect("a definition")
         .container_definitions()[0];
-    let environment: std::collections::BTreeMap<&str, &str> = container
-        .environment()
-        .iter()
-        .map(|kv| {
-            (
-                kv.name().unwrap_or_default(),
-                kv.value().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let environment = variables(container);
     assert_eq!(environment["PGHOST"], endpoint);
     assert_contains(
         environment["SCHEMA_SQL"],

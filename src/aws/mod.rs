@@ -101,29 +101,7 @@ async fn bootstrap_servers(
     let Some(arn) = &settings.msk_cluster_arn else {
         return Ok(Some(settings.bootstrap_servers.clone()));
     };
-    let brokers = clients
-        .kafka
-        .get_bootstrap_brokers()
-        .cluster_arn(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = e.into_service_error();
-            Error::user(format!(
-                "cannot read the bootstrap servers of MSK cluster {arn}: {}",
-                aws_sdk_kafka::error::ProvideErrorMetadata::message(&e)
-                    .map_or_else(|| e.to_string(), str::to_string)
-            ))
-            .with_hint("check `aws.msk-cluster-arn` and the region")
-        })?;
-    brokers
-        .bootstrap_broker_string_sasl_iam()
-        .map(|s| Some(s.to_string()))
-        .ok_or_else(|| {
-            Error::user(format!("MSK cluster {arn} has no IAM bootstrap servers")).with_hint(
-                "MSK Connect connects with IAM authentication: turn it on for the cluster",
-            )
-        })
+    msk::bootstrap(clients, arn).await.map(Some)
 }
 
 /// Everything `apply` needs: clients, what is wanted, what exists, and the plan.

@@ -121,18 +121,31 @@ async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<
         }))
 }
 
-async fn bootstrap(clients: &Clients, arn: &str) -> Result<String, Error> {
+/// A cluster's IAM bootstrap servers (MSK Connect connects with IAM).
+pub async fn bootstrap(clients: &Clients, arn: &str) -> Result<String, Error> {
     let brokers = clients
         .kafka
         .get_bootstrap_brokers()
         .cluster_arn(arn)
         .send()
         .await
-        .map_err(|e| sdk_error("MSK GetBootstrapBrokers", e.into_service_error()))?;
+        .map_err(|e| {
+            let e = e.into_service_error();
+            Error::user(format!(
+                "cannot read the bootstrap servers of MSK cluster {arn}: {}",
+                aws_sdk_kafka::error::ProvideErrorMetadata::message(&e)
+                    .map_or_else(|| e.to_string(), str::to_string)
+            ))
+            .with_hint("check the cluster's ARN (`aws.msk-cluster-arn`) and the region")
+        })?;
     brokers
         .bootstrap_broker_string_sasl_iam()
         .map(str::to_string)
-        .ok_or_else(|| Error::user(format!("MSK cluster {arn} has no IAM bootstrap servers")))
+        .ok_or_else(|| {
+            Error::user(format!("MSK cluster {arn} has no IAM bootstrap servers")).with_hint(
+                "MSK Connect connects with IAM authentication: turn it on for the cluster",
+            )
+        })
 }
 
 pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {

@@ -542,31 +542,34 @@ pub async fn apply_load_balancer(
     Ok((target_group, dns))
 }
 
-fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    let secrets = task
-        .secrets
+/// What the registry's and the schema load's containers share: variables, secrets by reference
+/// (ECS reads them when the task starts) and logs to CloudWatch.
+pub fn container_base(
+    name: &str,
+    image: &str,
+    environment: &BTreeMap<String, String>,
+    secrets: &BTreeMap<String, String>,
+    log_group: String,
+    region: &str,
+) -> Result<aws_sdk_ecs::types::builders::ContainerDefinitionBuilder, Error> {
+    let invalid =
+        |e: aws_smithy_types::error::operation::BuildError| Error::Internal(e.to_string());
+    let secrets = secrets
         .iter()
         .map(|(name, from)| {
             Secret::builder()
                 .name(name)
                 .value_from(from)
                 .build()
-                .map_err(|e| Error::Internal(e.to_string()))
+                .map_err(invalid)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ContainerDefinition::builder()
-        .name(CONTAINER)
-        .image(&task.image)
+        .name(name)
+        .image(image)
         .essential(true)
-        .port_mappings(
-            PortMapping::builder()
-                .container_port(PORT)
-                .protocol(TransportProtocol::Tcp)
-                .build(),
-        )
         .set_environment(Some(
-            task.environment
+            environment
                 .iter()
                 .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
                 .collect(),
@@ -575,13 +578,31 @@ fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Erro
         .log_configuration(
             LogConfiguration::builder()
                 .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", log_group(env))
-                .options("awslogs-region", &aws.region)
-                .options("awslogs-stream-prefix", CONTAINER)
+                .options("awslogs-group", log_group)
+                .options("awslogs-region", region)
+                .options("awslogs-stream-prefix", name)
                 .build()
-                .map_err(|e| Error::Internal(e.to_string()))?,
-        )
-        .build())
+                .map_err(invalid)?,
+        ))
+}
+
+fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Error> {
+    let aws = env.aws.as_ref().expect("an aws environment");
+    Ok(container_base(
+        CONTAINER,
+        &task.image,
+        &task.environment,
+        &task.secrets,
+        log_group(env),
+        &aws.region,
+    )?
+    .port_mappings(
+        PortMapping::builder()
+            .container_port(PORT)
+            .protocol(TransportProtocol::Tcp)
+            .build(),
+    )
+    .build())
 }
 
 /// The cluster, the task definition and the service, then a wait until the service runs its
@@ -776,10 +797,26 @@ pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) ->
         .await?;
     }
     super::schema::destroy(clients, env).await?;
+    deregister(clients, &family(env)).await?;
+    if observed.cluster {
+        clients
+            .ecs
+            .delete_cluster()
+            .cluster(cluster(env))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ECS DeleteCluster", e.into_service_error()))?;
+        printer.status(&format!("  - ECS cluster {} deleted", cluster(env)));
+    }
+    Ok(())
+}
+
+/// Deregisters every revision of a task definition family.
+pub async fn deregister(clients: &Clients, family: &str) -> Result<(), Error> {
     let revisions = clients
         .ecs
         .list_task_definitions()
-        .family_prefix(family(env))
+        .family_prefix(family)
         .send()
         .await
         .map_err(|e| sdk_error("ECS ListTaskDefinitions", e.into_service_error()))?;
@@ -791,16 +828,6 @@ pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) ->
             .send()
             .await
             .map_err(|e| sdk_error("ECS DeregisterTaskDefinition", e.into_service_error()))?;
-    }
-    if observed.cluster {
-        clients
-            .ecs
-            .delete_cluster()
-            .cluster(cluster(env))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ECS DeleteCluster", e.into_service_error()))?;
-        printer.status(&format!("  - ECS cluster {} deleted", cluster(env)));
     }
     Ok(())
 }

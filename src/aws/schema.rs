@@ -4,11 +4,12 @@
 //! digest is recorded as a tag on the cluster once the task exits 0, so the load runs once, and
 //! again only when the files change.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, KeyValuePair,
-    LaunchType, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, Secret,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, LaunchType, NetworkConfiguration,
+    NetworkMode,
 };
 use sha2::{Digest, Sha256};
 
@@ -113,53 +114,38 @@ pub async fn apply(
     let aws = env.aws.as_ref().expect("an aws environment");
     let db = aws.database.as_ref().expect("a database");
     let secret = outputs.database_secret.clone().unwrap_or_default();
-    let environment = [
-        ("PGHOST", outputs.database_host.clone().unwrap_or_default()),
-        ("PGPORT", outputs.database_port.unwrap_or(5432).to_string()),
-        ("PGDATABASE", db.name.clone()),
-        ("PGSSLMODE", "require".to_string()),
-        ("SCHEMA_SQL", script),
-    ];
-    let secrets = [
-        ("PGUSER", format!("{secret}:username::")),
-        ("PGPASSWORD", format!("{secret}:password::")),
-    ]
-    .into_iter()
-    .map(|(name, from)| {
-        Secret::builder()
-            .name(name)
-            .value_from(from)
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))
-    })
-    .collect::<Result<Vec<_>, _>>()?;
-    let container = ContainerDefinition::builder()
-        .name(CONTAINER)
-        .image(&db.schema_image)
-        .essential(true)
-        // The whole task's size, said for the container too (some schedulers need it there).
-        .cpu(256)
-        .memory(512)
-        .command("sh")
-        .command("-c")
-        .command("printf '%s' \"$SCHEMA_SQL\" | psql -v ON_ERROR_STOP=1 --single-transaction")
-        .set_environment(Some(
-            environment
-                .iter()
-                .map(|(k, v)| KeyValuePair::builder().name(*k).value(v).build())
-                .collect(),
-        ))
-        .set_secrets(Some(secrets))
-        .log_configuration(
-            LogConfiguration::builder()
-                .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", log_group(env))
-                .options("awslogs-region", &aws.region)
-                .options("awslogs-stream-prefix", CONTAINER)
-                .build()
-                .map_err(|e| Error::Internal(e.to_string()))?,
-        )
-        .build();
+    let environment = BTreeMap::from([
+        (
+            "PGHOST".to_string(),
+            outputs.database_host.clone().unwrap_or_default(),
+        ),
+        (
+            "PGPORT".to_string(),
+            outputs.database_port.unwrap_or(5432).to_string(),
+        ),
+        ("PGDATABASE".to_string(), db.name.clone()),
+        ("PGSSLMODE".to_string(), "require".to_string()),
+        ("SCHEMA_SQL".to_string(), script),
+    ]);
+    let secrets = BTreeMap::from([
+        ("PGUSER".to_string(), format!("{secret}:username::")),
+        ("PGPASSWORD".to_string(), format!("{secret}:password::")),
+    ]);
+    let container = super::registry::container_base(
+        CONTAINER,
+        &db.schema_image,
+        &environment,
+        &secrets,
+        log_group(env),
+        &aws.region,
+    )?
+    // The whole task's size, said for the container too (some schedulers need it there).
+    .cpu(256)
+    .memory(512)
+    .command("sh")
+    .command("-c")
+    .command("printf '%s' \"$SCHEMA_SQL\" | psql -v ON_ERROR_STOP=1 --single-transaction")
+    .build();
     let registered = clients
         .ecs
         .register_task_definition()
@@ -285,21 +271,5 @@ pub async fn apply(
 
 /// Deregisters the load's task definitions.
 pub async fn destroy(clients: &Clients, env: &Environment) -> Result<(), Error> {
-    let revisions = clients
-        .ecs
-        .list_task_definitions()
-        .family_prefix(family(env))
-        .send()
-        .await
-        .map_err(|e| sdk_error("ECS ListTaskDefinitions", e.into_service_error()))?;
-    for arn in revisions.task_definition_arns() {
-        clients
-            .ecs
-            .deregister_task_definition()
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ECS DeregisterTaskDefinition", e.into_service_error()))?;
-    }
-    Ok(())
+    super::registry::deregister(clients, &family(env)).await
 }
