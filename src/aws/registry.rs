@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, KeyValuePair,
-    LaunchType, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping,
-    Secret, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
+    DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType, LogConfiguration,
+    LogDriver, NetworkConfiguration, NetworkMode, PortMapping, Secret, TransportProtocol,
 };
 use aws_sdk_elasticloadbalancingv2::types::{
     Action as LbAction, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
@@ -656,6 +656,18 @@ pub async fn apply_service(
                 .task_definition(&definition)
                 .desired_count(desired)
                 .launch_type(LaunchType::Fargate)
+                // A deployment whose tasks keep failing ends FAILED (and rolls back) instead
+                // of retrying until the deadline.
+                .deployment_configuration(
+                    DeploymentConfiguration::builder()
+                        .deployment_circuit_breaker(
+                            DeploymentCircuitBreaker::builder()
+                                .enable(true)
+                                .rollback(true)
+                                .build(),
+                        )
+                        .build(),
+                )
                 .network_configuration(
                     NetworkConfiguration::builder()
                         .awsvpc_configuration(

@@ -94,6 +94,7 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
                 )
                 .with_hint("add `aws: { region: …, plugin-bucket: … }`"));
         }
+        check_outputs(loaded, false, false)?;
         return Ok(None);
     };
     let path = root.key("aws");
@@ -477,29 +478,44 @@ fn parse_access(item: &str) -> Option<Access> {
     (bits.parse::<u8>().ok()? <= 32).then(|| Access::Cidr(item.to_string()))
 }
 
-/// `${aws:NAME}` in a connector needs the part of the infrastructure that gives NAME.
+/// `${aws:NAME}` (in a reference or a connector) needs the aws target and the part of the
+/// infrastructure that gives NAME.
 fn check_outputs(loaded: &Loaded, database: bool, registry: bool) -> Result<(), ConfigError> {
-    for (name, connector) in &loaded.raw.connectors {
-        for (key, value) in &connector.config {
-            let Some(start) = value.0.find("${aws:") else {
-                continue;
-            };
-            let output = value.0[start + 6..].split('}').next().unwrap_or_default();
-            let (needed, present) = match output.split('.').next() {
-                Some("database") => ("database", database),
-                Some("registry") => ("registry", registry),
-                _ => continue,
-            };
-            if !present {
-                let path = KeyPath::root()
-                    .key("connectors")
-                    .key(name)
-                    .key("config")
-                    .key(key);
-                return Err(loaded
-                    .error(&path, format!("`${{aws:{output}}}` needs `aws.{needed}`, which this environment does not create"))
-                    .with_hint(format!("add `{needed}:` under `aws:`, or give the value under `references:`")));
-            }
+    let root = KeyPath::root();
+    let references = loaded
+        .raw
+        .references
+        .iter()
+        .map(|(name, value)| (root.key("references").key(name), &value.0));
+    let connectors = loaded.raw.connectors.iter().flat_map(|(name, connector)| {
+        let config = KeyPath::root().key("connectors").key(name).key("config");
+        connector
+            .config
+            .iter()
+            .map(move |(key, value)| (config.key(key), &value.0))
+    });
+    for (path, value) in references.chain(connectors) {
+        let Some(start) = value.find("${aws:") else {
+            continue;
+        };
+        let output = value[start + 6..].split('}').next().unwrap_or_default();
+        if loaded.raw.target != crate::model::Target::Aws {
+            return Err(loaded
+                .error(
+                    &path,
+                    format!("`${{aws:{output}}}` is given by the aws target only"),
+                )
+                .with_hint("give this environment its own value under `references:`"));
+        }
+        let (needed, present) = match output.split('.').next() {
+            Some("database") => ("database", database),
+            Some("registry") => ("registry", registry),
+            _ => continue,
+        };
+        if !present {
+            return Err(loaded
+                .error(&path, format!("`${{aws:{output}}}` needs `aws.{needed}`, which this environment does not create"))
+                .with_hint(format!("add `{needed}:` under `aws:`, or give the value under `references:`")));
         }
     }
     Ok(())
