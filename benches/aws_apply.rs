@@ -1,9 +1,10 @@
 //! `deploy aws apply` against the emulators with injected delays (custom plugins take 2 s to
 //! become ACTIVE, connectors 3 s to run, an Aurora cluster and its instance 4 s to become
-//! available). First two connectors on two plugins with a worker configuration: the longest
-//! dependency chain is plugin → connector, 5 s. Then the same with the whole infrastructure
-//! (security groups, roles, Aurora, the registry on ECS behind a load balancer): the longest
-//! chain is database → registry → connectors, 7 s, with the plugins alongside. Independent
+//! available, an MSK cluster 6 s to become ACTIVE). First two connectors on two plugins with a
+//! worker configuration: the longest dependency chain is plugin → connector, 5 s. Then the same
+//! with the whole infrastructure (MSK, security groups, roles, Aurora, the registry on ECS behind
+//! a load balancer): the longest chain is MSK → connectors, 9 s, with Aurora → registry and the
+//! plugins alongside. Independent
 //! resources run concurrently, so a cold apply should take little more than its chain. A no-op
 //! apply should read each resource about once and write nothing. Run with
 //! `cargo bench --bench aws_apply`.
@@ -26,6 +27,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PLUGIN_DELAY: f64 = 2.0;
 const CONNECTOR_DELAY: f64 = 3.0;
 const DATABASE_DELAY: f64 = 4.0;
+const CLUSTER_DELAY: f64 = 6.0;
 
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -94,7 +96,7 @@ fn main() {
         &emulator.1,
         "config",
         Some(&format!(
-            "{{\"plugin_delay\": {PLUGIN_DELAY}, \"connector_delay\": {CONNECTOR_DELAY}, \"rds_delay\": {DATABASE_DELAY}}}"
+            "{{\"plugin_delay\": {PLUGIN_DELAY}, \"connector_delay\": {CONNECTOR_DELAY}, \"rds_delay\": {DATABASE_DELAY}, \"cluster_delay\": {CLUSTER_DELAY}}}"
         )),
     );
 
@@ -116,25 +118,17 @@ fn main() {
     std::fs::write(
         &connectors_only,
         format!(
-            "version: 1\nname: bench\ntarget: aws\naws:\n  region: us-east-1\n  endpoint-url: {}\n  plugin-bucket: bench-plugins\n  bootstrap-servers: b-1:9098\n  subnets: [subnet-1]\n  service-execution-role-arn: arn:aws:iam::123456789012:role/connect\n  worker-configuration:\n    properties:\n      offset.flush.interval.ms: 10000\nconnectors:\n  a:\n    plugin: alpha\n    config:\n      connector.class: A\n  b:\n    plugin: beta\n    config:\n      connector.class: B\n",
+            "version: 1\nname: bench\ntarget: aws\naws:\n  region: us-east-1\n  endpoint-url: {}\n  plugin-bucket: bench-plugins\n  bootstrap-servers: b-1:9098\n  subnets: [subnet-1]\n  security-groups: [sg-1]\n  service-execution-role-arn: arn:aws:iam::123456789012:role/connect\n  worker-configuration:\n    properties:\n      offset.flush.interval.ms: 10000\nconnectors:\n  a:\n    plugin: alpha\n    config:\n      connector.class: A\n  b:\n    plugin: beta\n    config:\n      connector.class: B\n",
             emulator.1
         ),
     )
     .expect("environment file");
     let (vpc, subnets) = default_network(&emulator.1);
-    let cluster = "arn:aws:kafka:us-east-1:123456789012:cluster/main/0a1b";
-    control(
-        &emulator.1,
-        "config",
-        Some(&format!(
-            "{{\"clusters\": {{\"{cluster}\": \"b-1:9098\"}}}}"
-        )),
-    );
     let whole = work.path().join("whole.yaml");
     std::fs::write(
         &whole,
         format!(
-            "version: 1\nname: whole\ntarget: aws\naws:\n  region: us-east-1\n  endpoint-url: {}\n  plugin-bucket: whole-plugins\n  msk-cluster-arn: {cluster}\n  vpc: {vpc}\n  subnets: [{}, {}]\n  database: {{ deletion-protection: false }}\n  registry: {{}}\n  worker-configuration:\n    avro-converters: true\nreferences:\n  registry.url: ${{aws:registry.url}}\nconnectors:\n  a:\n    plugin: alpha\n    config:\n      connector.class: A\n      database.hostname: ${{aws:database.host}}\n      database.password: ${{aws:database.password}}\n  b:\n    plugin: beta\n    config:\n      connector.class: B\n",
+            "version: 1\nname: whole\ntarget: aws\naws:\n  region: us-east-1\n  endpoint-url: {}\n  plugin-bucket: whole-plugins\n  msk: {{ brokers: 2 }}\n  vpc: {vpc}\n  subnets: [{}, {}]\n  database: {{ deletion-protection: false }}\n  registry: {{}}\n  worker-configuration:\n    avro-converters: true\nreferences:\n  registry.url: ${{aws:registry.url}}\nconnectors:\n  a:\n    plugin: alpha\n    config:\n      connector.class: A\n      database.hostname: ${{aws:database.host}}\n      database.password: ${{aws:database.password}}\n  b:\n    plugin: beta\n    config:\n      connector.class: B\n",
             emulator.1, subnets[0], subnets[1]
         ),
     )
@@ -157,9 +151,9 @@ fn main() {
     );
     let infrastructure = measure(&emulator.1, work.path(), &whole);
     infrastructure.print(
-        "cold: the above + 4 security groups, 3 roles, Aurora (4 parts), 2 log groups, ECS cluster, task definition, service, load balancer",
-        DATABASE_DELAY + CONNECTOR_DELAY,
-        "no-op: 25 resources",
+        "cold: the above + MSK (cluster, configuration), 5 security groups, 3 roles, Aurora (4 parts), 3 log groups, ECS cluster, task definition, service, load balancer",
+        CLUSTER_DELAY + CONNECTOR_DELAY,
+        "no-op: 27 resources",
     );
 }
 
@@ -220,13 +214,13 @@ impl Measured {
 
 /// A cold apply, then a no-op apply with the calls it made.
 fn measure(endpoint: &str, work: &std::path::Path, environment: &std::path::Path) -> Measured {
-    let deploy = || {
+    let deploy = |args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
         command
             .arg("-q")
             .arg("-e")
             .arg(environment)
-            .args(["aws", "apply", "--auto-approve"])
+            .args(args)
             .current_dir(work)
             .env("DEPLOY_CACHE_DIR", work.join("cache"))
             .env("DEPLOY_BUILD_DIR", work.join("build"))
@@ -235,12 +229,16 @@ fn measure(endpoint: &str, work: &std::path::Path, environment: &std::path::Path
         command
     };
 
+    // moto builds each service's backend on its first call (over a second for EC2): one plan,
+    // which only reads, warms them, so the cold apply measures deploy rather than the emulator.
+    run(&mut deploy(&["aws", "plan"]));
+    let apply = ["aws", "apply", "--auto-approve"];
     let started = Instant::now();
-    run(&mut deploy());
+    run(&mut deploy(&apply));
     let cold = started.elapsed();
     let before = control(endpoint, "calls", None);
     let started = Instant::now();
-    run(&mut deploy());
+    run(&mut deploy(&apply));
     let noop = started.elapsed();
     let after = control(endpoint, "calls", None);
     let reads = total(&after["calls"])

@@ -32,9 +32,9 @@ where
             }
         }
         tokio::time::sleep(pause).await;
-        // Poll about ten times per elapsed span: a wait overshoots its resource by ~10%, and a
-        // 20-minute MSK wait still makes few calls.
-        pause = (started.elapsed() / 10).clamp(Duration::from_millis(50), Duration::from_secs(10));
+        // Poll in proportion to the time waited: a wait overshoots its resource by ~5%, and a
+        // 20-minute MSK wait still makes few calls (one every 10 s at most).
+        pause = (started.elapsed() / 20).clamp(Duration::from_millis(50), Duration::from_secs(10));
     }
 }
 
