@@ -424,7 +424,7 @@ pub fn diff(env: &Environment, observed: &Observed, task: Option<&Task>) -> Vec<
     changes
 }
 
-fn ecs_tags(env: &Environment, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
+pub fn ecs_tags(env: &Environment, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
     tags(env, resource)
         .into_iter()
         .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use super::clients::Clients;
 use super::outputs::Outputs;
-use super::plugins::tags;
 use super::sdk_error;
 use super::wait::{Poll, Progress, until};
 use crate::error::Error;
@@ -156,12 +155,10 @@ pub async fn apply(
         .memory("512")
         .execution_role_arn(execution_role)
         .container_definitions(container)
-        .set_tags(Some(
-            tags(env, "schema-load-task-definition")
-                .into_iter()
-                .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
+        .set_tags(Some(super::registry::ecs_tags(
+            env,
+            "schema-load-task-definition",
+        )))
         .send()
         .await
         .map_err(|e| sdk_error("ECS RegisterTaskDefinition", e.into_service_error()))?;
