@@ -1,8 +1,8 @@
 //! The infrastructure under the connectors, observed, planned and applied together: security
-//! groups, IAM roles, the MSK cluster, the Aurora database and the registry. Its apply runs in
-//! dependency order with independent branches concurrent (MSK ∥ the database ∥ the registry's
-//! load balancer), and
-//! returns the outputs the connectors are then configured with.
+//! groups, IAM roles, the MSK cluster, the Aurora database with its schema load, and the
+//! registry. Its apply runs in dependency order with independent branches concurrent (MSK ∥ the
+//! database ∥ the registry's load balancer ∥ the ECS cluster), and returns the outputs the
+//! connectors are then configured with.
 
 use std::collections::BTreeMap;
 

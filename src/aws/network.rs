@@ -1,7 +1,8 @@
 //! Security groups, one per component, each letting in only what talks to it: the connectors
-//! reach the MSK brokers (9098, IAM), the database (5432) and the registry's load balancer (80); the load balancer reaches the
-//! registry tasks (8080); the registry reaches the database; `developer-access` reaches the
-//! brokers, the database and the load balancer. Egress stays AWS's default. The VPC and subnets are given.
+//! reach the MSK brokers (9098, IAM), the database (5432) and the registry's load balancer (80);
+//! the load balancer reaches the registry tasks (8080); the registry and the schema load reach
+//! the database; `developer-access` reaches the brokers, the database and the load balancer.
+//! Egress stays AWS's default. The VPC and subnets are given.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! Apicurio Registry on ECS Fargate behind an internal Application Load Balancer: an ECS
-//! cluster, a task definition (Apicurio 3's SQL storage on the database, its credentials from
+//! Apicurio Registry on ECS Fargate behind an internal Application Load Balancer: the ECS
+//! cluster (shared with the schema load), a task definition (Apicurio 3's SQL storage on the database, its credentials from
 //! the database's Secrets Manager secret, logs to CloudWatch), a service in the private subnets,
 //! and the load balancer with its target group (health-checked on the registry's readiness
 //! endpoint) and listener. The connectors reach it as `${aws:registry.url}`.
@@ -605,8 +605,9 @@ fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Erro
     .build())
 }
 
-/// The cluster, the task definition and the service, then a wait until the service runs its
-/// tasks on the current definition. Needs the database (its address and secret) and the roles.
+/// The task definition and the service, then a wait until the service runs its tasks on the
+/// current definition. Needs the ECS cluster, the database (its address and secret, the schema
+/// the load created) and the roles.
 pub async fn apply_service(
     clients: &Clients,
     env: &Environment,
