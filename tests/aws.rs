@@ -1279,7 +1279,8 @@ async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
             .collect::<Vec<_>>(),
         vec!["tmsk-msk"]
     );
-    setup.ok_with(&day, &["aws", "destroy", "--auto-approve", "--delete-data"]);
+    // A file that no longer asks for the cluster still destroys it: found by name and tag.
+    setup.ok(&["aws", "destroy", "--auto-approve", "--delete-data"]);
     let clusters = kafka
         .list_clusters_v2()
         .send()
@@ -1369,4 +1370,36 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
     assert_contains(&destroyed.stderr, "kept database dev-database");
     assert_contains(&destroyed.stderr, "kept MSK cluster");
     assert_nothing_on_msk_connect(&kafkaconnect).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_named_like_ours_but_not_tagged_is_never_touched() {
+    let setup = Setup::new("tforeign");
+    let vars = infra_vars(&setup).await;
+    let rds = aws_sdk_rds::Client::new(&setup.emulator.shared().await);
+    rds.create_db_cluster()
+        .db_cluster_identifier("tforeign-database")
+        .engine("aurora-postgresql")
+        .master_username("someone")
+        .master_user_password("someone-else-s-password")
+        .send()
+        .await
+        .expect("CreateDBCluster");
+
+    let plan = setup.deploy_with(&with(&vars, &[]), &["aws", "plan"]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert_contains(
+        &plan.stderr,
+        "database cluster tforeign-database exists but does not carry the `deploy:environment` tag",
+    );
+    let destroyed = setup.ok_with(
+        &with(&vars, &[]),
+        &["aws", "destroy", "--auto-approve", "--delete-data"],
+    );
+    assert_contains(&destroyed.stderr, "left database tforeign-database alone");
+    rds.describe_db_clusters()
+        .db_cluster_identifier("tforeign-database")
+        .send()
+        .await
+        .expect("the cluster is still there");
 }

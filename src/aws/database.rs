@@ -52,6 +52,8 @@ pub struct Observed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
     pub arn: String,
+    /// Carries this environment's `deploy:environment` tag.
+    pub ours: bool,
     /// The digest of the schema files last loaded (`schema::TAG_SCHEMA`).
     pub schema: Option<String>,
     pub status: String,
@@ -90,6 +92,9 @@ async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<
     {
         Ok(found) => Ok(found.db_clusters().first().map(|c| Cluster {
             arn: c.db_cluster_arn().unwrap_or_default().to_string(),
+            ours: c.tag_list().iter().any(|t| {
+                t.key() == Some(super::plugins::TAG_ENVIRONMENT) && t.value() == Some(&env.name)
+            }),
             schema: c
                 .tag_list()
                 .iter()
@@ -198,6 +203,20 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
         cluster,
         instance,
     })
+}
+
+/// A cluster named like ours but not tagged as ours is never changed.
+pub fn check(env: &Environment, observed: &Observed) -> Result<(), Error> {
+    match &observed.cluster {
+        Some(cluster) if !cluster.ours => Err(Error::user(format!(
+            "database cluster {} exists but does not carry the `{}` tag of environment `{}`: refusing to change it",
+            cluster_id(env),
+            super::plugins::TAG_ENVIRONMENT,
+            env.name
+        ))
+        .with_hint("rename or remove that cluster, or tag it if it belongs to this environment")),
+        _ => Ok(()),
+    }
 }
 
 /// The values the database gives the connectors and the registry.
@@ -566,6 +585,8 @@ pub enum Removed {
     Absent,
     /// Kept: deletion protection is on.
     Protected,
+    /// Left alone: named like ours, but not tagged as ours.
+    NotOurs,
     Deleted {
         snapshot: Option<String>,
     },
@@ -577,10 +598,11 @@ pub async fn destroy(
     delete_data: bool,
     printer: &Printer,
 ) -> Result<Removed, Error> {
-    let Some(db) = env.aws.as_ref().and_then(|a| a.database.as_ref()) else {
-        return Ok(Removed::Absent);
-    };
+    // Found by name whether or not the file still asks for a database.
     let cluster = observe_cluster(clients, env).await?;
+    if cluster.as_ref().is_some_and(|c| !c.ours) {
+        return Ok(Removed::NotOurs);
+    }
     if cluster.as_ref().is_some_and(|c| c.deletion_protection) {
         return Ok(Removed::Protected);
     }
@@ -658,20 +680,40 @@ pub async fn destroy(
         Err(e) if not_found(&e) => {}
         Err(e) => return Err(sdk_error("RDS DeleteDBSubnetGroup", e.into_service_error())),
     }
-    match clients
+    // Every family's group of this environment: the file may name another version by now.
+    let groups = clients
         .rds
-        .delete_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name(parameter_group(env, db))
+        .describe_db_cluster_parameter_groups()
         .send()
         .await
-    {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => {}
-        Err(e) => {
-            return Err(sdk_error(
-                "RDS DeleteDBClusterParameterGroup",
+        .map_err(|e| {
+            sdk_error(
+                "RDS DescribeDBClusterParameterGroups",
                 e.into_service_error(),
-            ));
+            )
+        })?;
+    let prefix = format!("{}-aurora-postgresql", env.name);
+    for group in groups
+        .db_cluster_parameter_groups()
+        .iter()
+        .filter_map(|g| g.db_cluster_parameter_group_name())
+        .filter(|name| name.starts_with(&prefix))
+    {
+        match clients
+            .rds
+            .delete_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(group)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {}
+            Err(e) => {
+                return Err(sdk_error(
+                    "RDS DeleteDBClusterParameterGroup",
+                    e.into_service_error(),
+                ));
+            }
         }
     }
     Ok(if cluster.is_some() {

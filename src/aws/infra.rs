@@ -87,6 +87,7 @@ pub async fn observe(
         registry::observe(clients, env)
     )?;
     msk::check(env, &msk)?;
+    database::check(env, &database)?;
     let mut observed = Observed {
         account,
         groups,
@@ -230,6 +231,10 @@ pub async fn destroy(
     }
     match database::destroy(clients, env, delete_data, printer).await? {
         database::Removed::Absent => {}
+        database::Removed::NotOurs => printer.status(&format!(
+            "left database {} alone: it does not carry this environment's tag",
+            database::cluster_id(env)
+        )),
         database::Removed::Protected => {
             keep.insert(network::DATABASE);
             printer.status(&format!(

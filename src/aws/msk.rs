@@ -490,9 +490,7 @@ pub async fn destroy(
     delete_data: bool,
     printer: &Printer,
 ) -> Result<bool, Error> {
-    if env.aws.as_ref().and_then(|a| a.msk.as_ref()).is_none() {
-        return Ok(false);
-    }
+    // Found by name whether or not the file still asks for a cluster.
     let cluster = observe_cluster(clients, env).await?.filter(|c| c.ours);
     if let Some(cluster) = cluster.as_ref().filter(|_| !delete_data) {
         printer.status(&format!(

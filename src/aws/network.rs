@@ -131,13 +131,23 @@ pub async fn observe(
     clients: &Clients,
     env: &Environment,
 ) -> Result<BTreeMap<String, Live>, Error> {
-    let Some(vpc) = env.aws.as_ref().and_then(|a| a.vpc.clone()) else {
+    if wanted(env).is_empty() {
         return Ok(BTreeMap::new());
-    };
+    }
+    observe_all(clients, env).await
+}
+
+/// Every group carrying this environment's tag, whatever the file asks for.
+async fn observe_all(
+    clients: &Clients,
+    env: &Environment,
+) -> Result<BTreeMap<String, Live>, Error> {
+    // By tag, in the file's VPC when it names one (destroy finds them even when it no longer does).
+    let vpc = env.aws.as_ref().and_then(|a| a.vpc.clone());
     let found = clients
         .ec2
         .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .set_filters(vpc.map(|vpc| vec![Filter::builder().name("vpc-id").values(vpc).build()]))
         .filters(
             Filter::builder()
                 .name(format!("tag:{TAG_ENVIRONMENT}"))
@@ -375,7 +385,7 @@ pub async fn destroy(
     printer: &Printer,
     keep: &BTreeSet<&str>,
 ) -> Result<(), Error> {
-    let observed = observe(clients, env).await?;
+    let observed = observe_all(clients, env).await?;
     let going: Vec<(&String, &Live)> = observed
         .iter()
         .filter(|(role, _)| !keep.contains(role.as_str()))

@@ -158,6 +158,11 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
     if !uses_ecs(env) {
         return Ok(Observed::default());
     }
+    observe_parts(clients, env).await
+}
+
+/// Every part, by name, whatever the file asks for.
+async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
     let ecs_cluster = async {
         let found = clients
             .ecs
@@ -764,7 +769,8 @@ pub async fn apply_service(
 /// Deletes the service, the load balancer, the target group, the task definitions and the
 /// cluster, whatever part of them exists.
 pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) -> Result<(), Error> {
-    let observed = observe(clients, env).await?;
+    // Found by name whether or not the file still asks for a registry.
+    let observed = observe_parts(clients, env).await?;
     if observed.service.is_some() {
         clients
             .ecs
