@@ -132,7 +132,8 @@ impl Environment {
         self.services.iter().find(|s| s.name == name)
     }
 
-    /// The Docker name of a resource of this environment (`local-kafka`, `local-pgdata`).
+    /// The name of a resource of this environment: Docker (`local-kafka`, `local-pgdata`) and
+    /// AWS (`dev-database`, `dev-connect`) alike.
     pub fn scoped(&self, name: &str) -> String {
         format!("{}-{name}", self.name)
     }

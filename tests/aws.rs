@@ -811,22 +811,6 @@ fn variables(
         .collect()
 }
 
-fn url_decoded(text: &str) -> serde_json::Value {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).expect("hex"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    serde_json::from_slice(&out).expect("a JSON policy")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change_then_destroy() {
     let setup = Setup::new("tinfra");
@@ -967,7 +951,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         .send()
         .await
         .expect("GetRole");
-    let trust = url_decoded(
+    let trust = deploy::aws::iam::decode(
         role.role()
             .and_then(|r| r.assume_role_policy_document())
             .expect("a trust policy"),
@@ -983,7 +967,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         .send()
         .await
         .expect("GetRolePolicy");
-    let policy = url_decoded(policy.policy_document()).to_string();
+    let policy = deploy::aws::iam::decode(policy.policy_document()).to_string();
     assert_contains(
         &policy,
         "arn:aws:kafka:us-east-1:123456789012:cluster/tinfra/0a1b2c3d-4e5f",
@@ -1175,6 +1159,19 @@ async fn a_protected_database_outlives_destroy_and_a_half_apply_destroys_cleanly
     assert!(security_groups(&ec2, "tkeep-").await.is_empty());
 }
 
+/// The MSK clusters whose names start with `name`.
+async fn msk_clusters(
+    kafka: &aws_sdk_kafka::Client,
+    name: &str,
+) -> aws_sdk_kafka::operation::list_clusters_v2::ListClustersV2Output {
+    kafka
+        .list_clusters_v2()
+        .cluster_name_filter(name)
+        .send()
+        .await
+        .expect("ListClustersV2")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
     let setup = Setup::new("tmsk");
@@ -1193,12 +1190,7 @@ async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
     assert_contains(&plan.stdout, "log.retention.hours=168");
     setup.ok_with(&week, &["aws", "apply", "--auto-approve"]);
 
-    let clusters = kafka
-        .list_clusters_v2()
-        .cluster_name_filter("tmsk")
-        .send()
-        .await
-        .expect("ListClustersV2");
+    let clusters = msk_clusters(&kafka, "tmsk").await;
     let cluster = &clusters.cluster_info_list()[0];
     let arn = cluster.cluster_arn().expect("an ARN").to_string();
     assert_eq!(cluster.state().map(|s| s.as_str()), Some("ACTIVE"));
@@ -1238,7 +1230,10 @@ async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
         .send()
         .await
         .expect("GetRolePolicy");
-    assert_contains(&url_decoded(policy.policy_document()).to_string(), &arn);
+    assert_contains(
+        &deploy::aws::iam::decode(policy.policy_document()).to_string(),
+        &arn,
+    );
     assert_eq!(
         setup
             .deploy_with(&week, &["aws", "plan", "--detailed-exitcode"])
@@ -1251,12 +1246,7 @@ async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
     let plan = setup.ok_with(&day, &["aws", "plan"]);
     assert_contains(&plan.stdout, "broker properties changed: revision 2");
     setup.ok_with(&day, &["aws", "apply", "--auto-approve"]);
-    let clusters = kafka
-        .list_clusters_v2()
-        .cluster_name_filter("tmsk")
-        .send()
-        .await
-        .expect("ListClustersV2");
+    let clusters = msk_clusters(&kafka, "tmsk").await;
     let software = clusters.cluster_info_list()[0]
         .provisioned()
         .and_then(|p| p.current_broker_software_info())
@@ -1355,7 +1345,7 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
         .await
         .expect("GetRolePolicy");
     assert_contains(
-        &url_decoded(policy.policy_document()).to_string(),
+        &deploy::aws::iam::decode(policy.policy_document()).to_string(),
         "arn:aws:s3:::dev-orders/*",
     );
 

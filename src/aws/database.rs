@@ -24,19 +24,19 @@ use crate::plan::{Action, Change, Kind};
 const DEADLINE: Duration = Duration::from_secs(60 * 60);
 
 pub fn cluster_id(env: &Environment) -> String {
-    format!("{}-database", env.name)
+    env.scoped("database")
 }
 
 fn instance_id(env: &Environment) -> String {
-    format!("{}-database-1", env.name)
+    env.scoped("database-1")
 }
 
 fn subnet_group(env: &Environment) -> String {
-    format!("{}-database", env.name)
+    env.scoped("database")
 }
 
 fn parameter_group(env: &Environment, db: &Database) -> String {
-    format!("{}-{}", env.name, db.family)
+    env.scoped(&db.family)
 }
 
 /// The database's parts as RDS has them.
@@ -234,8 +234,7 @@ pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
         return Vec::new();
     };
     let mut changes = Vec::new();
-    let mut subnets = aws.subnets.clone();
-    subnets.sort();
+    let subnets = sorted(&aws.subnets);
     changes.push(match &observed.subnets {
         None => Change::new(
             Kind::DbSubnetGroup,

@@ -61,7 +61,7 @@ pub struct Live {
 }
 
 pub fn name(env: &Environment, role: &str) -> String {
-    format!("{}-{role}", env.name)
+    env.scoped(role)
 }
 
 fn trust(service: &str, account: &Account, source_arn: String) -> Value {
@@ -201,7 +201,7 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
             policy: Some(connect_policy(env, account, outputs)),
         });
     }
-    let loads_schema = super::schema::wanted(env).is_some();
+    let loads_schema = super::schema::loads(env);
     if aws.registry.is_some() || loads_schema {
         let ecs = || ecs_trust(account);
         let mut groups = Vec::new();
@@ -247,8 +247,8 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
     roles
 }
 
-/// IAM returns policy documents URL-encoded.
-fn decode(text: &str) -> Value {
+/// A policy document as IAM returns it (URL-encoded), as JSON.
+pub fn decode(text: &str) -> Value {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -31,7 +31,7 @@ pub fn wanted(env: &Environment) -> Vec<(String, &'static str)> {
     if aws.msk.is_some() {
         groups.push((super::msk::log_group(env), "broker-logs"));
     }
-    if super::schema::wanted(env).is_some() {
+    if super::schema::loads(env) {
         groups.push((super::schema::log_group(env), "schema-load-logs"));
     }
     if aws.registry.is_some() {

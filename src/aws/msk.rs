@@ -36,7 +36,7 @@ fn cluster_name(env: &Environment) -> String {
 }
 
 fn configuration_name(env: &Environment) -> String {
-    format!("{}-msk", env.name)
+    env.scoped("msk")
 }
 
 /// The broker properties as MSK stores them: one `key=value` line each, sorted.

@@ -50,7 +50,7 @@ pub struct Live {
 }
 
 pub fn name(env: &Environment, role: &str) -> String {
-    format!("{}-{role}", env.name)
+    env.scoped(role)
 }
 
 /// True when the tool creates the connectors' security group (none is given).
@@ -95,7 +95,7 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
         if aws.registry.is_some() {
             from.push(Source::Ours(REGISTRY));
         }
-        if super::schema::wanted(env).is_some() {
+        if super::schema::loads(env) {
             from.push(Source::Ours(SCHEMA_LOAD));
             groups.push(Group {
                 role: SCHEMA_LOAD,

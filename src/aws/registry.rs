@@ -43,12 +43,12 @@ pub fn cluster(env: &Environment) -> String {
 }
 
 fn family(env: &Environment) -> String {
-    format!("{}-registry", env.name)
+    env.scoped("registry")
 }
 
 /// The load balancer's and target group's name (both at most 32 characters).
 fn lb_name(env: &Environment) -> String {
-    let name = format!("{}-registry", env.name);
+    let name = env.scoped("registry");
     name.chars().take(32).collect()
 }
 
@@ -151,7 +151,7 @@ fn live_task(definition: &aws_sdk_ecs::types::TaskDefinition) -> Option<Task> {
 
 /// The ECS cluster runs the registry and the schema load.
 pub fn uses_ecs(env: &Environment) -> bool {
-    env.aws.as_ref().is_some_and(|a| a.registry.is_some()) || super::schema::wanted(env).is_some()
+    env.aws.as_ref().is_some_and(|a| a.registry.is_some()) || super::schema::loads(env)
 }
 
 pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
@@ -627,26 +627,15 @@ pub async fn apply_service(
     let definition = match &observed.task {
         Some((arn, have)) if have == task => arn.clone(),
         _ => {
-            let registered = clients
-                .ecs
-                .register_task_definition()
-                .family(family(env))
-                .requires_compatibilities(Compatibility::Fargate)
-                .network_mode(NetworkMode::Awsvpc)
-                .cpu(&task.cpu)
-                .memory(&task.memory)
-                .execution_role_arn(&task.execution_role)
-                .task_role_arn(&task.task_role)
-                .container_definitions(container(env, task)?)
-                .set_tags(Some(ecs_tags(env, "registry-task-definition")))
-                .send()
-                .await
-                .map_err(|e| sdk_error("ECS RegisterTaskDefinition", e.into_service_error()))?;
-            let arn = registered
-                .task_definition()
-                .and_then(|d| d.task_definition_arn())
-                .unwrap_or_default()
-                .to_string();
+            let arn = register(
+                fargate_task(clients, env, &family(env), "registry-task-definition")
+                    .cpu(&task.cpu)
+                    .memory(&task.memory)
+                    .execution_role_arn(&task.execution_role)
+                    .task_role_arn(&task.task_role)
+                    .container_definitions(container(env, task)?),
+            )
+            .await?;
             printer.status(&format!("  + task definition {arn} registered"));
             arn
         }
@@ -828,6 +817,38 @@ pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) ->
         printer.status(&format!("  - ECS cluster {} deleted", cluster(env)));
     }
     Ok(())
+}
+
+/// A Fargate task definition of this environment, to be given its size, roles and container.
+pub fn fargate_task(
+    clients: &Clients,
+    env: &Environment,
+    family: &str,
+    resource: &str,
+) -> aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder
+{
+    clients
+        .ecs
+        .register_task_definition()
+        .family(family)
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .set_tags(Some(ecs_tags(env, resource)))
+}
+
+/// Registers the task definition; returns the new revision's ARN.
+pub async fn register(
+    request: aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
+) -> Result<String, Error> {
+    let registered = request
+        .send()
+        .await
+        .map_err(|e| sdk_error("ECS RegisterTaskDefinition", e.into_service_error()))?;
+    Ok(registered
+        .task_definition()
+        .and_then(|d| d.task_definition_arn())
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// Deregisters every revision of a task definition family.

@@ -7,10 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, LaunchType, NetworkConfiguration,
-    NetworkMode,
-};
+use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
 use sha2::{Digest, Sha256};
 
 use super::clients::Clients;
@@ -33,7 +30,15 @@ pub fn log_group(env: &Environment) -> String {
 }
 
 fn family(env: &Environment) -> String {
-    format!("{}-schema-load", env.name)
+    env.scoped("schema-load")
+}
+
+/// True when the environment names SQL files to load.
+pub fn loads(env: &Environment) -> bool {
+    env.aws
+        .as_ref()
+        .and_then(|a| a.database.as_ref())
+        .is_some_and(|db| !db.schema.is_empty())
 }
 
 /// The SQL to load, as one script, and its digest; `None` when the environment names none.
@@ -145,28 +150,14 @@ pub async fn apply(
     .command("-c")
     .command("printf '%s' \"$SCHEMA_SQL\" | psql -v ON_ERROR_STOP=1 --single-transaction")
     .build();
-    let registered = clients
-        .ecs
-        .register_task_definition()
-        .family(family(env))
-        .requires_compatibilities(Compatibility::Fargate)
-        .network_mode(NetworkMode::Awsvpc)
-        .cpu("256")
-        .memory("512")
-        .execution_role_arn(execution_role)
-        .container_definitions(container)
-        .set_tags(Some(super::registry::ecs_tags(
-            env,
-            "schema-load-task-definition",
-        )))
-        .send()
-        .await
-        .map_err(|e| sdk_error("ECS RegisterTaskDefinition", e.into_service_error()))?;
-    let definition = registered
-        .task_definition()
-        .and_then(|d| d.task_definition_arn())
-        .unwrap_or_default()
-        .to_string();
+    let definition = super::registry::register(
+        super::registry::fargate_task(clients, env, &family(env), "schema-load-task-definition")
+            .cpu("256")
+            .memory("512")
+            .execution_role_arn(execution_role)
+            .container_definitions(container),
+    )
+    .await?;
     let run = clients
         .ecs
         .run_task()
