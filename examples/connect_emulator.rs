@@ -4,6 +4,8 @@
 #[path = "../tests/support/connect_emulator.rs"]
 #[allow(dead_code)]
 mod connect_emulator;
+#[path = "../tests/support/rest.rs"]
+mod rest;
 
 fn main() {
     let address = std::env::args()

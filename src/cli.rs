@@ -81,6 +81,13 @@ pub enum LocalCommand {
         #[arg(long)]
         detailed_exitcode: bool,
     },
+    /// Prove the stack does CDC: a marker row becomes an Avro record in the source connector's
+    /// topic, decoded with the registry's schema; the marker is removed afterwards.
+    Verify {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// The environment's connectors against the local Kafka Connect.
     #[command(subcommand)]
     Connectors(ConnectorsCommand),

@@ -15,3 +15,4 @@ pub mod output;
 pub mod plan;
 pub mod plugins;
 pub mod secrets;
+pub mod verify;

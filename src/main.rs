@@ -110,6 +110,14 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
                 LocalCommand::Plan { detailed_exitcode } => {
                     local::plan_command(&env, printer, *detailed_exitcode).await
                 }
+                LocalCommand::Verify { timeout } => {
+                    local::verify::verify_command(
+                        &env,
+                        printer,
+                        std::time::Duration::from_secs(*timeout),
+                    )
+                    .await
+                }
                 LocalCommand::Connectors(command) => match command {
                     ConnectorsCommand::Plan {
                         prune,

@@ -27,6 +27,8 @@ pub struct Environment {
     pub skipped_connectors: Vec<(String, String)>,
     /// The AWS settings; present for `target: aws`.
     pub aws: Option<Aws>,
+    /// What the connectors' `${group.name}` references mean here (`kafka.bootstrap`, …).
+    pub references: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +127,8 @@ pub struct Connector {
     /// Keys whose whole value is one `${secret:NAME}`: key → NAME (AWS passes these through a
     /// config provider).
     pub secret_names: std::collections::BTreeMap<String, String>,
+    /// Keys the connector class does not define that are passed on as meant.
+    pub allow_unknown_keys: std::collections::BTreeSet<String>,
 }
 
 impl Environment {

@@ -213,6 +213,11 @@ pub struct ConnectorFile {
     pub requires: Vec<String>,
     /// The connector configuration, as Kafka Connect takes it.
     pub config: BTreeMap<String, ScalarString>,
+    /// Keys of `config` that the connector class does not define and that are meant anyway
+    /// (read by something Connect cannot describe). Any other key Connect's validation does not
+    /// know is refused, with the nearest key it does know.
+    #[serde(default)]
+    pub allow_unknown_keys: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

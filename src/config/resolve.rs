@@ -80,6 +80,11 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
         services,
         volumes: raw.volumes.keys().cloned().collect(),
         secrets: Secrets::new(loaded.secrets.clone()),
+        references: raw
+            .references
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect(),
     })
 }
 
@@ -642,6 +647,18 @@ fn resolve_connectors(
                 Some((k.clone(), secret.clone()))
             })
             .collect();
+        for (i, key) in file.allow_unknown_keys.iter().enumerate() {
+            if !config.contains_key(key) {
+                let error = loaded.error(
+                    &path.key("allow-unknown-keys").index(i),
+                    format!("`{key}` is not a key of this connector's `config`"),
+                );
+                return Err(match suggest(key, config.keys().map(String::as_str)) {
+                    Some(best) => error.with_hint(format!("did you mean `{best}`?")),
+                    None => error,
+                });
+            }
+        }
         connectors.push(Connector {
             name: name.clone(),
             plugin: file.plugin.clone(),
@@ -649,6 +666,7 @@ fn resolve_connectors(
             config,
             secret_names,
             secret_keys,
+            allow_unknown_keys: file.allow_unknown_keys.iter().cloned().collect(),
         });
     }
     Ok((connect, connectors))

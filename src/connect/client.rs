@@ -1,7 +1,7 @@
 //! A Kafka Connect REST client: the calls reconcile needs, with 409 (rebalancing, stale config)
 //! retried until a deadline. Blocking; callers run it off the async runtime.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -20,6 +20,13 @@ pub enum ConnectError {
     },
     #[error("cannot reach Kafka Connect at {0}: {1}")]
     Transport(String, String),
+}
+
+/// What Connect's validation said: `(key, message)` for every error, and every key it knows.
+#[derive(Debug, Clone, Default)]
+pub struct Validation {
+    pub errors: Vec<(String, String)>,
+    pub known: BTreeSet<String>,
 }
 
 /// A connector as Connect has it.
@@ -131,9 +138,15 @@ impl Client {
         Ok(out)
     }
 
-    pub fn status(&self, name: &str) -> Result<Status, ConnectError> {
-        let (_, value) = self.call("GET", &format!("/connectors/{name}/status"), None)?;
-        Ok(parse_status(&value))
+    /// The connector's status; `None` while Connect has none to show. A real worker writes a new
+    /// connector's status only after a rebalance, seconds after the create, and answers 404
+    /// `No status found for connector NAME` until then.
+    pub fn status(&self, name: &str) -> Result<Option<Status>, ConnectError> {
+        match self.call("GET", &format!("/connectors/{name}/status"), None) {
+            Ok((_, value)) => Ok(Some(parse_status(&value))),
+            Err(ConnectError::Http { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates or replaces the configuration; true when the connector was created.
@@ -150,28 +163,61 @@ impl Client {
         Ok(status == 201)
     }
 
-    /// Connect's own validation: `(key, message)` for every invalid key.
+    /// Connect's own validation. It answers 200 even for an invalid configuration, with the
+    /// errors inside, and lists every key the connector (with its transforms and predicates)
+    /// defines; keys it does not know are silently left out.
     pub fn validate(
         &self,
         name: &str,
         config: &BTreeMap<String, String>,
-    ) -> Result<Vec<(String, String)>, ConnectError> {
+    ) -> Result<Validation, ConnectError> {
         let class = config.get("connector.class").cloned().unwrap_or_default();
         let mut body = config.clone();
         body.insert("name".into(), name.into());
         let path = format!("/connector-plugins/{class}/config/validate");
         let (_, value) = self.call("PUT", &path, Some(&json!(body)))?;
-        let mut errors = Vec::new();
+        let mut validation = Validation::default();
         for entry in value["configs"].as_array().into_iter().flatten() {
-            let key = entry["value"]["name"].as_str().unwrap_or_default();
+            let key = entry["definition"]["name"]
+                .as_str()
+                .or(entry["value"]["name"].as_str())
+                .unwrap_or_default();
+            validation.known.insert(key.to_string());
             for message in entry["value"]["errors"].as_array().into_iter().flatten() {
-                errors.push((
-                    key.to_string(),
-                    message.as_str().unwrap_or_default().to_string(),
-                ));
+                let message = message.as_str().unwrap_or_default().to_string();
+                // The same message can come twice for one key.
+                if !validation
+                    .errors
+                    .iter()
+                    .any(|(k, m)| k == key && *m == message)
+                {
+                    validation.errors.push((key.to_string(), message));
+                }
             }
         }
-        Ok(errors)
+        Ok(validation)
+    }
+
+    /// The keys a plugin class (converter, transformation, predicate) defines, from
+    /// `GET /connector-plugins/{class}/config`; `None` when Connect cannot say (an unknown class,
+    /// or a class that describes no configuration).
+    pub fn plugin_keys(&self, class: &str) -> Result<Option<BTreeSet<String>>, ConnectError> {
+        match self.call("GET", &format!("/connector-plugins/{class}/config"), None) {
+            Ok((_, value)) => {
+                let keys: BTreeSet<String> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k["name"].as_str().map(str::to_string))
+                    .collect();
+                Ok((!keys.is_empty()).then_some(keys))
+            }
+            Err(ConnectError::Http {
+                status: 404 | 400 | 500,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn pause(&self, name: &str) -> Result<(), ConnectError> {

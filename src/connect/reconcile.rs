@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, ConnectError, Live, Status};
+use super::keys;
 use crate::error::Error;
 use crate::model::{Connector, ConnectorState};
 use crate::output::{Printer, Style};
@@ -131,12 +132,15 @@ impl From<ConnectError> for Error {
     }
 }
 
-/// Carries out a connector plan. Blocking.
+/// Carries out a connector plan, then waits until every desired connector is in its state.
+/// `worker_started`: when the Connect worker was (re)started, so that the statuses it shows
+/// before its first rebalance are not taken for its own. Blocking.
 pub fn apply(
     client: &Client,
     desired: &[Connector],
     plan: &Plan,
     timeout: Duration,
+    worker_started: Option<Instant>,
     printer: &Printer,
 ) -> Result<(), Error> {
     let writes: Vec<&Connector> = desired
@@ -148,19 +152,39 @@ pub fn apply(
             )
         })
         .collect();
-    // Every changed connector is validated before the first write.
+    // Every changed connector is validated before the first write: Connect's errors, and the
+    // keys no class defines (which Connect itself would silently ignore).
     let mut invalid = Vec::new();
+    let mut unknown = Vec::new();
+    let mut classes = BTreeMap::new();
     for connector in &writes {
-        for (key, message) in client.validate(&connector.name, &connector.config)? {
+        let validation = client.validate(&connector.name, &connector.config)?;
+        for (key, message) in &validation.errors {
             invalid.push(format!("{}: {key}: {message}", connector.name));
         }
+        for key in keys::unknown(client, connector, &validation, &mut classes)? {
+            unknown.push(format!("{}: {key}", connector.name));
+        }
     }
-    if !invalid.is_empty() {
-        return Err(Error::user(format!(
-            "Kafka Connect refused the configuration of {} key(s); nothing was changed",
+    if !invalid.is_empty() || !unknown.is_empty() {
+        let refused = format!(
+            "Kafka Connect refused the configuration of {} key(s)",
             invalid.len()
-        ))
-        .with_details(invalid));
+        );
+        let undefined = format!("{} key(s) no class of the connector defines", unknown.len());
+        let summary = match (invalid.is_empty(), unknown.is_empty()) {
+            (false, true) => refused,
+            (true, false) => format!("refusing {undefined}"),
+            _ => format!("{refused}, and {undefined}"),
+        };
+        let mut error = Error::user(format!("{summary}; nothing was changed"))
+            .with_details(invalid.into_iter().chain(unknown.iter().cloned()).collect());
+        if !unknown.is_empty() {
+            error = error.with_hint(
+                "a key that is meant although no class defines it goes under the connector's `allow-unknown-keys`",
+            );
+        }
+        return Err(error);
     }
     for change in plan
         .changes
@@ -170,9 +194,11 @@ pub fn apply(
         client.delete(&change.name)?;
         printer.status(&format!("  - connector {} deleted", change.name));
     }
+    let mut written = Vec::new();
     for connector in &writes {
         let created = client.put_config(&connector.name, &connector.config)?;
-        let status = client.status(&connector.name).unwrap_or_default();
+        written.push(Instant::now());
+        let status = client.status(&connector.name)?.unwrap_or_default();
         match (connector.state, status.state.as_str()) {
             (ConnectorState::Running, "PAUSED" | "STOPPED") => client.resume(&connector.name)?,
             (ConnectorState::Paused, s) if s != "PAUSED" => client.pause(&connector.name)?,
@@ -186,8 +212,8 @@ pub fn apply(
             if created { "created" } else { "updated" }
         ));
     }
-    for connector in &writes {
-        let took = wait(client, connector, timeout)?;
+    for (connector, at) in writes.iter().zip(written) {
+        let took = wait(client, connector, Some(at), timeout)?;
         printer.status(&format!(
             "  {} connector {} {} in {:.1}s",
             printer.paint(Style::Ok, "✓"),
@@ -196,17 +222,56 @@ pub fn apply(
             took.as_secs_f64()
         ));
     }
+    // The others were not written: they are read, and waited on only after a worker restart.
+    let unchanged: Vec<&Connector> = desired
+        .iter()
+        .filter(|c| !writes.iter().any(|w| w.name == c.name))
+        .collect();
+    for connector in &unchanged {
+        wait(client, connector, worker_started, timeout)?;
+    }
+    if !unchanged.is_empty() {
+        printer.status(&format!(
+            "connectors: {} unchanged, in their state",
+            unchanged.len()
+        ));
+    }
     Ok(())
 }
 
+/// How long after a configuration write (or a worker start) a status is not yet taken as the
+/// new configuration's, unless a rebalance was seen: the real worker shows the old status until
+/// its rebalance begins. A FAILED status is held longer, since reporting a stale failure
+/// would stop an apply that is about to succeed.
+const SETTLE: Duration = Duration::from_secs(1);
+const SETTLE_FAILED: Duration = Duration::from_secs(15);
+
 /// Waits until the connector is in its desired state and, when running, all its tasks run.
-pub fn wait(client: &Client, connector: &Connector, timeout: Duration) -> Result<Duration, Error> {
+/// `written` is when its configuration was written (or the worker started): until the status
+/// has changed from what was first seen (a rebalance) or SETTLE has passed, it is not trusted.
+pub fn wait(
+    client: &Client,
+    connector: &Connector,
+    written: Option<Instant>,
+    timeout: Duration,
+) -> Result<Duration, Error> {
     let started = Instant::now();
     let want = state_word(connector.state);
     let mut pause = Duration::from_millis(50);
+    let mut rebalanced = written.is_none();
+    let mut first: Option<Status> = None;
     loop {
-        let status = client.status(&connector.name)?;
-        if let Some(failure) = failure(&connector.name, &status) {
+        // No status yet: the worker has not finished the rebalance after the write.
+        let status = client.status(&connector.name)?.unwrap_or_else(|| Status {
+            state: "UNASSIGNED".into(),
+            ..Status::default()
+        });
+        let seen = first.get_or_insert_with(|| status.clone());
+        rebalanced |= *seen != status || status.state == "UNASSIGNED";
+        let since = written.map(|at| at.elapsed());
+        if let Some(failure) = failure(&connector.name, &status)
+            && (rebalanced || since.is_none_or(|s| s >= SETTLE_FAILED))
+        {
             return Err(failure);
         }
         let tasks_ok = match connector.state {
@@ -216,7 +281,8 @@ pub fn wait(client: &Client, connector: &Connector, timeout: Duration) -> Result
             ConnectorState::Paused => status.tasks.iter().all(|t| t.state == "PAUSED"),
             ConnectorState::Stopped => true,
         };
-        if status.state == want && tasks_ok {
+        let settled = rebalanced || since.is_none_or(|s| s >= SETTLE);
+        if status.state == want && tasks_ok && settled {
             return Ok(started.elapsed());
         }
         if started.elapsed() > timeout {

@@ -14,7 +14,7 @@ use crate::plan::Plan;
 
 /// Where the Connect REST API answers from here: its published port, else the container's
 /// address on the environment's network (the only case that asks Docker).
-async fn client(env: &Environment) -> Result<Client, Error> {
+pub(crate) async fn client(env: &Environment) -> Result<Client, Error> {
     let connect = env.connect.as_ref().ok_or_else(|| {
         Error::user(format!(
             "environment `{}` has no `connect:` section",
@@ -77,8 +77,13 @@ async fn blocking<T>(
     tokio::task::block_in_place(f).map_err(Error::from)
 }
 
-/// After `local up`: bring the connectors in line (no pruning).
-pub async fn converge(env: &Environment, printer: &Printer) -> Result<(), Error> {
+/// After `local up`: bring the connectors in line (no pruning), and see them run.
+/// `connect_started` is when `up` (re)started the Connect worker, if it did.
+pub async fn converge(
+    env: &Environment,
+    printer: &Printer,
+    connect_started: Option<std::time::Instant>,
+) -> Result<(), Error> {
     if env.connectors.is_empty() && env.skipped_connectors.is_empty() {
         return Ok(());
     }
@@ -88,13 +93,16 @@ pub async fn converge(env: &Environment, printer: &Printer) -> Result<(), Error>
     }
     let client = client(env).await?;
     let (plan, _) = plan(&client, env, false).await?;
-    if plan.is_empty() {
-        printer.status(&format!("connectors: {} unchanged", env.connectors.len()));
-        return Ok(());
-    }
     let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
     tokio::task::block_in_place(|| {
-        reconcile::apply(&client, &env.connectors, &plan, timeout, printer)
+        reconcile::apply(
+            &client,
+            &env.connectors,
+            &plan,
+            timeout,
+            connect_started,
+            printer,
+        )
     })
 }
 
@@ -129,7 +137,7 @@ pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) ->
     printer.status(plan.render_text(false).trim_end());
     let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
     tokio::task::block_in_place(|| {
-        reconcile::apply(&client, &env.connectors, &plan, timeout, printer)
+        reconcile::apply(&client, &env.connectors, &plan, timeout, None, printer)
     })?;
     Ok(exit::SUCCESS)
 }
@@ -215,8 +223,11 @@ pub async fn restart_command(
         ));
     }
     let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
+    let restarted = std::time::Instant::now();
     for connector in env.connectors.iter().filter(|c| names.contains(&c.name)) {
-        tokio::task::block_in_place(|| reconcile::wait(&client, connector, timeout))?;
+        tokio::task::block_in_place(|| {
+            reconcile::wait(&client, connector, Some(restarted), timeout)
+        })?;
     }
     Ok(exit::SUCCESS)
 }

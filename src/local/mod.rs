@@ -10,6 +10,7 @@ pub mod plugins;
 pub mod ports;
 pub mod probe;
 pub mod spec;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -97,7 +98,15 @@ pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
             started.elapsed().as_secs_f64()
         ));
     }
-    connectors::converge(env, printer).await?;
+    // A Connect worker started just now shows its predecessor's statuses until it rebalances.
+    let connect_started = env.connect.as_ref().and_then(|c| {
+        matches!(
+            plan.action_of(crate::plan::Kind::Service, &c.service),
+            Some(a) if a != crate::plan::Action::Unchanged
+        )
+        .then(Instant::now)
+    });
+    connectors::converge(env, printer, connect_started).await?;
     let endpoints = apply::endpoints(env);
     match printer.format {
         Format::Json => printer.json(&json!({

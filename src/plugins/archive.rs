@@ -34,11 +34,13 @@ pub struct Jar {
     pub data: Vec<u8>,
 }
 
+/// The jars of the archive whose file name `keep` accepts (only those are read into memory).
 pub fn read_jars(
     path: &Path,
     kind: ArchiveKind,
     name_hint: &str,
     limits: Limits,
+    keep: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Jar>, PluginError> {
     let file = File::open(path).map_err(|e| PluginError::io(path, e))?;
     let refuse = |message: String| PluginError::UnsafeArchive(name_hint.to_string(), message);
@@ -53,7 +55,11 @@ pub fn read_jars(
                 .next()
                 .unwrap_or(name_hint)
                 .to_string();
-            Ok(vec![Jar { file_name, data }])
+            Ok(if keep(&file_name) {
+                vec![Jar { file_name, data }]
+            } else {
+                Vec::new()
+            })
         }
         ArchiveKind::Tgz => {
             let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
@@ -80,7 +86,7 @@ pub fn read_jars(
                     check_link(&inside, &target, kind.is_hard_link()).map_err(&refuse)?;
                     continue;
                 }
-                if kind.is_file() && entry_path.ends_with(".jar") {
+                if kind.is_file() && entry_path.ends_with(".jar") && keep(&file_name(&inside)) {
                     let mut data = Vec::new();
                     entry
                         .read_to_end(&mut data)
@@ -119,7 +125,7 @@ pub fn read_jars(
                     check_link(&inside, &target, false).map_err(&refuse)?;
                     continue;
                 }
-                if entry.is_file() && entry_path.ends_with(".jar") {
+                if entry.is_file() && entry_path.ends_with(".jar") && keep(&file_name(&inside)) {
                     let mut data = Vec::with_capacity(entry.size() as usize);
                     // Read no more than the entry claims, so a lying header cannot pass the limit.
                     (&mut entry)

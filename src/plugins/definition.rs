@@ -57,6 +57,10 @@ pub struct ArtifactFile {
     pub archive: Option<ArchiveKind>,
     pub sha256: Option<String>,
     pub sha512: Option<String>,
+    /// Only the jars whose file name matches one of these patterns (`*` any characters, `?` one),
+    /// for an archive that carries more than the plugin needs. Each pattern must match a jar.
+    /// Every jar of the archive when left out.
+    pub jars: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -97,6 +101,51 @@ pub struct Artifact {
     pub url: String,
     pub archive: ArchiveKind,
     pub digest: Digest,
+    /// The `jars:` patterns; empty takes every jar.
+    pub jars: Vec<JarPattern>,
+}
+
+/// One `jars:` pattern and where it is written, for the error when it matches nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JarPattern {
+    pub pattern: String,
+    #[serde(skip)]
+    pub at: String,
+}
+
+impl JarPattern {
+    /// `*` matches any run of characters, `?` one; everything else itself.
+    pub fn matches(&self, name: &str) -> bool {
+        glob(self.pattern.as_bytes(), name.as_bytes())
+    }
+}
+
+fn glob(pattern: &[u8], name: &[u8]) -> bool {
+    // Iterative wildcard matching with one backtrack point: linear in practice, never
+    // exponential, whatever the pattern.
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -273,10 +322,34 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigEr
             };
             error(path.key(key), "not a hex digest of the right length".into())
         })?;
+        let jars = artifact
+            .jars
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(j, pattern)| {
+                let at = path.key("jars").index(j);
+                let mark = at.mark(tree);
+                if pattern.trim().is_empty() {
+                    return Err(error(at, "an empty pattern matches no jar".into()));
+                }
+                Ok(JarPattern {
+                    pattern: pattern.clone(),
+                    at: format!("{}:{}: {at}", file.display(), mark.line),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if artifact.jars.as_ref().is_some_and(Vec::is_empty) {
+            return Err(error(
+                path.key("jars"),
+                "an empty list takes no jar; leave `jars` out to take every jar".into(),
+            ));
+        }
         artifacts.push(Artifact {
             url,
             archive,
             digest,
+            jars,
         });
     }
     Ok(Plugin {
@@ -359,6 +432,23 @@ mod tests {
             )
         );
         assert_eq!(maven_url("just:two"), None);
+    }
+
+    #[test]
+    fn jar_patterns() {
+        let pattern = |p: &str| JarPattern {
+            pattern: p.into(),
+            at: String::new(),
+        };
+        assert!(pattern("debezium-*.jar").matches("debezium-api-3.6.3.Final.jar"));
+        assert!(pattern("postgresql-42.?.*.jar").matches("postgresql-42.7.13.jar"));
+        assert!(!pattern("debezium-*.jar").matches("kafka-clients-4.3.0.jar"));
+        assert!(pattern("*").matches("anything.jar"));
+        assert!(!pattern("a*b*c").matches("abx"));
+        // Many stars against a long name that fails only at its end: answered, not exponential.
+        let long = "a".repeat(10_000);
+        assert!(!pattern(&"*a".repeat(40)).matches(&(long.clone() + "b")));
+        assert!(pattern(&"*a".repeat(40)).matches(&long));
     }
 
     #[test]

@@ -56,6 +56,12 @@ pub enum PluginError {
     Unpinned(Vec<String>),
     #[error("{0}")]
     Pin(String),
+    #[error("{at}: `{pattern}` matches no jar in {url}")]
+    NoJarMatches {
+        at: String,
+        pattern: String,
+        url: String,
+    },
 }
 
 impl PluginError {
@@ -201,7 +207,7 @@ fn parts<'a>(plugins: &'a BTreeMap<String, Plugin>, plugin: &'a Plugin) -> Vec<&
 fn recipe(plugins: &BTreeMap<String, Plugin>, plugin: &Plugin) -> String {
     let parts: Vec<serde_json::Value> = parts(plugins, plugin)
         .iter()
-        .map(|p| json!({"name": p.name, "artifacts": p.artifacts.iter().map(|a| a.digest.to_string()).collect::<Vec<_>>()}))
+        .map(|p| json!({"name": p.name, "artifacts": p.artifacts.iter().map(|a| json!({"digest": a.digest.to_string(), "jars": a.jars.iter().map(|j| &j.pattern).collect::<Vec<_>>()})).collect::<Vec<_>>()}))
         .collect();
     let input = json!({"format": PACKAGE_FORMAT, "parts": parts, "prefer": plugin.prefer});
     fetch::sha256(input.to_string().as_bytes())
@@ -327,12 +333,23 @@ fn package_one(
         let mut jars = Vec::new();
         for artifact in &part.artifacts {
             let file = &files[&artifact.digest.to_string()];
-            jars.extend(archive::read_jars(
-                file,
-                artifact.archive,
-                &artifact.url,
-                options.limits,
-            )?);
+            let keep = |name: &str| {
+                artifact.jars.is_empty() || artifact.jars.iter().any(|p| p.matches(name))
+            };
+            let taken =
+                archive::read_jars(file, artifact.archive, &artifact.url, options.limits, &keep)?;
+            if let Some(unmatched) = artifact
+                .jars
+                .iter()
+                .find(|p| !taken.iter().any(|jar| p.matches(&jar.file_name)))
+            {
+                return Err(PluginError::NoJarMatches {
+                    at: unmatched.at.clone(),
+                    pattern: unmatched.pattern.clone(),
+                    url: artifact.url.clone(),
+                });
+            }
+            jars.extend(taken);
             inputs.push(ManifestInput {
                 from: part.name.clone(),
                 url: artifact.url.clone(),
@@ -510,6 +527,7 @@ pub fn extracted(built: &Built, options: &Options) -> Result<PathBuf, PluginErro
         definition::ArchiveKind::Zip,
         &built.name,
         options.limits,
+        &|_| true,
     )?;
     let folder = temporary.join(&built.name);
     fs::create_dir_all(&folder).map_err(|e| PluginError::io(&folder, e))?;

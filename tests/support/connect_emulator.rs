@@ -6,12 +6,17 @@
 //! `emulator.fail-task`) to fail a task with a given trace.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use super::rest;
+
+/// How long a new connector has no status, and an updated one shows UNASSIGNED: the real
+/// worker writes both only after a rebalance (seen on Kafka Connect 4.3: seconds).
+const REBALANCE: Duration = Duration::from_millis(300);
 
 /// The plugin classes the emulated worker has, with the keys each requires.
 const PLUGINS: [(&str, &str, &[&str]); 3] = [
@@ -38,6 +43,8 @@ struct Connector {
     state: String,
     tasks: Vec<String>,
     started: Instant,
+    /// When the configuration was last written, and whether that created the connector.
+    written: Option<(Instant, bool)>,
 }
 
 #[derive(Default)]
@@ -47,6 +54,8 @@ struct State {
     conflicts: usize,
     /// Tasks show UNASSIGNED for this long after a (re)configuration.
     task_delay: Duration,
+    /// How long after a configuration write the status lags (see REBALANCE).
+    rebalance: Duration,
     /// Every request as `METHOD path`.
     log: Vec<String>,
 }
@@ -65,19 +74,30 @@ impl Emulator {
 
     pub fn serve(listener: TcpListener) -> Self {
         let url = format!("http://{}", listener.local_addr().expect("address"));
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            rebalance: REBALANCE,
+            ..State::default()
+        }));
         let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = shared.clone();
-                std::thread::spawn(move || handle(stream, &shared));
-            }
-        });
+        rest::serve(
+            listener,
+            "application/json",
+            Arc::new(move |method, target, body| {
+                let mut state = shared.lock().expect("lock");
+                state.log.push(format!("{method} {target}"));
+                route(&mut state, method, target, body)
+            }),
+        );
         Emulator { url, state }
     }
 
     pub fn conflict_next(&self, writes: usize) {
         self.state.lock().expect("lock").conflicts = writes;
+    }
+
+    /// How long after a write the status lags (404 after a create, UNASSIGNED after an update).
+    pub fn set_rebalance(&self, rebalance: Duration) {
+        self.state.lock().expect("lock").rebalance = rebalance;
     }
 
     pub fn delay_tasks(&self, delay: Duration) {
@@ -134,6 +154,7 @@ fn configure(config: BTreeMap<String, String>) -> Connector {
         config,
         state: "RUNNING".into(),
         started: Instant::now(),
+        written: None,
     }
 }
 
@@ -141,7 +162,29 @@ fn error(code: u16, message: &str) -> (u16, Value) {
     (code, json!({"error_code": code, "message": message}))
 }
 
-fn status(name: &str, connector: &Connector, delay: Duration) -> Value {
+/// `None` while a new connector has no status yet.
+fn status(
+    name: &str,
+    connector: &Connector,
+    delay: Duration,
+    rebalance: Duration,
+) -> Option<Value> {
+    let rebalancing = connector.written.filter(|(at, _)| at.elapsed() < rebalance);
+    match rebalancing {
+        Some((_, true)) => return None,
+        Some((_, false)) => {
+            let tasks: Vec<Value> = (0..connector.tasks.len())
+                .map(|id| json!({"id": id, "state": "UNASSIGNED", "worker_id": "emulator:8083"}))
+                .collect();
+            return Some(json!({
+                "name": name,
+                "connector": {"state": "UNASSIGNED", "worker_id": "emulator:8083"},
+                "tasks": tasks,
+                "type": kind_of(connector),
+            }));
+        }
+        None => {}
+    }
     let waiting = connector.started.elapsed() < delay;
     let fail = connector.config.get("emulator.fail-task");
     let tasks: Vec<Value> = connector
@@ -158,16 +201,19 @@ fn status(name: &str, connector: &Connector, delay: Duration) -> Value {
             }
         })
         .collect();
-    let kind = PLUGINS
-        .iter()
-        .find(|p| Some(&p.0.to_string()) == connector.config.get("connector.class"))
-        .map_or("unknown", |p| p.1);
-    json!({
+    Some(json!({
         "name": name,
         "connector": {"state": connector.state, "worker_id": "emulator:8083"},
         "tasks": tasks,
-        "type": kind,
-    })
+        "type": kind_of(connector),
+    }))
+}
+
+fn kind_of(connector: &Connector) -> &'static str {
+    PLUGINS
+        .iter()
+        .find(|p| Some(&p.0.to_string()) == connector.config.get("connector.class"))
+        .map_or("unknown", |p| p.1)
 }
 
 fn info(name: &str, connector: &Connector) -> Value {
@@ -180,7 +226,7 @@ fn info(name: &str, connector: &Connector) -> Value {
 fn validate(class: &str, config: &BTreeMap<String, String>) -> (u16, Value) {
     let Some((_, _, required)) = PLUGINS.iter().find(|p| p.0 == class) else {
         return error(
-            400,
+            500,
             &format!(
                 "Failed to find any class that implements Connector and which name matches {class}"
             ),
@@ -226,7 +272,7 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
             "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
         );
     }
-    let delay = state.task_delay;
+    let (delay, rebalance) = (state.task_delay, state.rebalance);
     let not_found = |name: &str| error(404, &format!("Connector {name} not found"));
     match (method, parts.as_slice()) {
         ("GET", [""]) => (
@@ -256,12 +302,16 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
             }
             let mut out = serde_json::Map::new();
             for (name, connector) in &state.connectors {
+                // A connector whose status is not written yet is not listed yet either.
+                let Some(status) = status(name, connector, delay, rebalance) else {
+                    continue;
+                };
                 let mut entry = serde_json::Map::new();
                 if expand.contains(&"info") {
                     entry.insert("info".into(), info(name, connector));
                 }
                 if expand.contains(&"status") {
-                    entry.insert("status".into(), status(name, connector, delay));
+                    entry.insert("status".into(), status);
                 }
                 out.insert(name.clone(), Value::Object(entry));
             }
@@ -276,7 +326,10 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
             None => not_found(name),
         },
         ("GET", ["connectors", name, "status"]) => match state.connectors.get(*name) {
-            Some(c) => (200, status(name, c, delay)),
+            Some(c) => match status(name, c, delay, rebalance) {
+                Some(status) => (200, status),
+                None => error(404, &format!("No status found for connector {name}")),
+            },
             None => not_found(name),
         },
         ("PUT", ["connectors", name, "config"]) => {
@@ -305,6 +358,7 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
                 connector.state = old.state.clone();
                 connector.tasks = old.tasks.clone();
             }
+            connector.written = Some((Instant::now(), existed.is_none()));
             let body = info(name, &connector);
             state.connectors.insert(name.to_string(), connector);
             (if existed.is_some() { 200 } else { 201 }, body)
@@ -350,60 +404,4 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
         },
         _ => error(404, &format!("HTTP 404 Not Found: {method} {path}")),
     }
-}
-
-fn handle(stream: TcpStream, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-        return;
-    }
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut words = request_line.split_whitespace();
-    let method = words.next().unwrap_or("GET").to_string();
-    let target = words.next().unwrap_or("/").to_string();
-    let (status, value) = {
-        let mut state = state.lock().expect("lock");
-        state.log.push(format!("{method} {target}"));
-        route(
-            &mut state,
-            &method,
-            &target,
-            &String::from_utf8_lossy(&body),
-        )
-    };
-    let text = if value.is_null() {
-        String::new()
-    } else {
-        value.to_string()
-    };
-    let reason = match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        409 => "Conflict",
-        _ => "Status",
-    };
-    let response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    let mut stream = stream;
-    let _ = stream.write_all(response.as_bytes());
 }

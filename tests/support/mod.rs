@@ -25,10 +25,11 @@ pub fn root() -> &'static Path {
 pub fn ensure_images() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let result = BUILT.get_or_init(|| {
-        let emulator = build_connect_emulator()?;
+        let examples = build_examples()?;
         let output = Command::new("bash")
             .arg(root().join("tests/images/build.sh"))
-            .env("CONNECT_EMULATOR_BIN", emulator)
+            .env("CONNECT_EMULATOR_BIN", examples.join("connect_emulator"))
+            .env("REGISTRY_BIN", examples.join("registry"))
             .output()
             .map_err(|e| format!("cannot run tests/images/build.sh: {e}"))?;
         if output.status.success() {
@@ -46,8 +47,9 @@ pub fn ensure_images() {
     }
 }
 
-/// Builds the Kafka Connect REST emulator program for the Connect stand-in image.
-fn build_connect_emulator() -> Result<PathBuf, String> {
+/// Builds the stand-in programs of the test images (the Kafka Connect REST emulator, the
+/// schema registry); returns the directory they are in.
+fn build_examples() -> Result<PathBuf, String> {
     let target = Path::new(env!("CARGO_BIN_EXE_deploy"))
         .parent()
         .and_then(Path::parent)
@@ -60,6 +62,8 @@ fn build_connect_emulator() -> Result<PathBuf, String> {
             "--quiet",
             "--example",
             "connect_emulator",
+            "--example",
+            "registry",
             "--target-dir",
         ])
         .arg(&target)
@@ -68,11 +72,11 @@ fn build_connect_emulator() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "building the Connect emulator failed:\n{}",
+            "building the test images' programs failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(target.join("debug/examples/connect_emulator"))
+    Ok(target.join("debug/examples"))
 }
 
 pub struct Run {
@@ -248,6 +252,8 @@ pub fn assert_nothing_created(env: &str) {
 
 pub mod connect_emulator;
 pub mod http;
+pub mod registry;
+pub mod rest;
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
