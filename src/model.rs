@@ -114,6 +114,8 @@ pub struct Connect {
     pub port: u16,
     /// How long a connector and its tasks get to reach their state.
     pub timeout: Duration,
+    /// How long a connector must stay RUNNING after a change to count as running.
+    pub stable_for: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -193,6 +193,9 @@ pub struct ConnectFile {
     pub port: u16,
     /// How long to wait for a connector and all its tasks to run (default `120s`).
     pub timeout: Option<String>,
+    /// How long a connector must stay RUNNING after a change before it counts as running
+    /// (default `8s`): Debezium fails a task that cannot stream seconds after it reports RUNNING.
+    pub stable_for: Option<String>,
 }
 
 fn connect_port() -> u16 {

@@ -24,6 +24,7 @@ const RETENTION_DAYS: [i32; 22] = [
 ];
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_STABLE_FOR: Duration = Duration::from_secs(8);
 
 pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
     let raw = &loaded.raw;
@@ -586,10 +587,22 @@ fn resolve_connectors(
                         .with_hint("write a number with a unit: `250ms`, `5s`, `2m`")
                 })?,
             };
+            let stable_for = match &file.stable_for {
+                None => DEFAULT_STABLE_FOR,
+                Some(text) => parse_duration(text).ok_or_else(|| {
+                    loaded
+                        .error(
+                            &path.key("stable-for"),
+                            format!("`{text}` is not a duration"),
+                        )
+                        .with_hint("write a number with a unit: `250ms`, `5s`, `2m`")
+                })?,
+            };
             Some(Connect {
                 service: file.service.clone(),
                 port: file.port,
                 timeout,
+                stable_for,
             })
         }
     };

@@ -139,7 +139,7 @@ pub fn apply(
     client: &Client,
     desired: &[Connector],
     plan: &Plan,
-    timeout: Duration,
+    waits: Waits,
     worker_started: Option<Instant>,
     printer: &Printer,
 ) -> Result<(), Error> {
@@ -213,7 +213,7 @@ pub fn apply(
         ));
     }
     for (connector, at) in writes.iter().zip(written) {
-        let took = wait(client, connector, Some(at), timeout)?;
+        let took = wait(client, connector, Some(at), waits)?;
         printer.status(&format!(
             "  {} connector {} {} in {:.1}s",
             printer.paint(Style::Ok, "✓"),
@@ -228,7 +228,7 @@ pub fn apply(
         .filter(|c| !writes.iter().any(|w| w.name == c.name))
         .collect();
     for connector in &unchanged {
-        wait(client, connector, worker_started, timeout)?;
+        wait(client, connector, worker_started, waits)?;
     }
     if !unchanged.is_empty() {
         printer.status(&format!(
@@ -245,6 +245,15 @@ pub fn apply(
 /// would stop an apply that is about to succeed.
 const SETTLE: Duration = Duration::from_secs(1);
 const SETTLE_FAILED: Duration = Duration::from_secs(15);
+/// How long to wait for a connector, and how long it must stay RUNNING after a write before it
+/// counts as running (`connect.stable-for`): Debezium starts streaming after its task reports
+/// RUNNING, and a task that cannot stream (a missing publication, say) fails seconds later
+/// (seen on Debezium 3.6 with Kafka Connect 4.3: 4-6 s).
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    pub timeout: Duration,
+    pub stable_for: Duration,
+}
 
 /// Waits until the connector is in its desired state and, when running, all its tasks run.
 /// `written` is when its configuration was written (or the worker started): until the status
@@ -253,13 +262,15 @@ pub fn wait(
     client: &Client,
     connector: &Connector,
     written: Option<Instant>,
-    timeout: Duration,
+    waits: Waits,
 ) -> Result<Duration, Error> {
+    let timeout = waits.timeout;
     let started = Instant::now();
     let want = state_word(connector.state);
     let mut pause = Duration::from_millis(50);
     let mut rebalanced = written.is_none();
     let mut first: Option<Status> = None;
+    let mut running_since: Option<Instant> = None;
     loop {
         // No status yet: the worker has not finished the rebalance after the write.
         let status = client.status(&connector.name)?.unwrap_or_else(|| Status {
@@ -283,7 +294,13 @@ pub fn wait(
         };
         let settled = rebalanced || since.is_none_or(|s| s >= SETTLE);
         if status.state == want && tasks_ok && settled {
-            return Ok(started.elapsed());
+            let held = connector.state != ConnectorState::Running || written.is_none();
+            let since = *running_since.get_or_insert_with(Instant::now);
+            if held || since.elapsed() >= waits.stable_for {
+                return Ok(started.elapsed());
+            }
+        } else {
+            running_since = None;
         }
         if started.elapsed() > timeout {
             let tasks: Vec<String> = status
@@ -312,17 +329,30 @@ pub fn wait(
     }
 }
 
+/// What a Java trace says: its first line and every `Caused by:` (the root cause last), or its
+/// head when nothing caused it.
+pub fn trace_summary(trace: Option<&str>) -> Vec<String> {
+    let Some(trace) = trace else {
+        return vec!["(no trace)".into()];
+    };
+    let mut lines = trace.lines();
+    let mut summary: Vec<String> = lines.next().into_iter().map(str::to_string).collect();
+    let causes: Vec<String> = lines
+        .clone()
+        .filter(|l| l.trim_start().starts_with("Caused by:"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    if causes.is_empty() {
+        summary.extend(lines.take(5).map(str::to_string));
+    } else {
+        summary.extend(causes.into_iter().rev().take(4).rev());
+    }
+    summary
+}
+
 /// A FAILED connector or task, with the head of its trace.
 fn failure(name: &str, status: &Status) -> Option<Error> {
-    let trace_lines = |trace: &Option<String>| -> Vec<String> {
-        trace
-            .as_deref()
-            .unwrap_or("(no trace)")
-            .lines()
-            .take(12)
-            .map(str::to_string)
-            .collect()
-    };
+    let trace_lines = |trace: &Option<String>| trace_summary(trace.as_deref());
     if status.state == "FAILED" {
         return Some(
             Error::user(format!("connector `{name}` FAILED"))

@@ -49,6 +49,17 @@ pub(crate) async fn client(env: &Environment) -> Result<Client, Error> {
     Ok(Client::new(&format!("http://{ip}:{}", connect.port)))
 }
 
+fn waits(env: &Environment) -> reconcile::Waits {
+    let connect = env
+        .connect
+        .as_ref()
+        .expect("resolve requires `connect:` for connectors");
+    reconcile::Waits {
+        timeout: connect.timeout,
+        stable_for: connect.stable_for,
+    }
+}
+
 fn say_skipped(env: &Environment, printer: &Printer) {
     for (name, reason) in &env.skipped_connectors {
         printer.status(&format!(
@@ -93,13 +104,13 @@ pub async fn converge(
     }
     let client = client(env).await?;
     let (plan, _) = plan(&client, env, false).await?;
-    let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
+    let waits = waits(env);
     tokio::task::block_in_place(|| {
         reconcile::apply(
             &client,
             &env.connectors,
             &plan,
-            timeout,
+            waits,
             connect_started,
             printer,
         )
@@ -135,9 +146,9 @@ pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) ->
         return Ok(exit::SUCCESS);
     }
     printer.status(plan.render_text(false).trim_end());
-    let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
+    let waits = waits(env);
     tokio::task::block_in_place(|| {
-        reconcile::apply(&client, &env.connectors, &plan, timeout, None, printer)
+        reconcile::apply(&client, &env.connectors, &plan, waits, None, printer)
     })?;
     Ok(exit::SUCCESS)
 }
@@ -222,11 +233,11 @@ pub async fn restart_command(
             if failed_only { " (failed parts)" } else { "" }
         ));
     }
-    let timeout = env.connect.as_ref().map(|c| c.timeout).unwrap_or_default();
+    let waits = waits(env);
     let restarted = std::time::Instant::now();
     for connector in env.connectors.iter().filter(|c| names.contains(&c.name)) {
         tokio::task::block_in_place(|| {
-            reconcile::wait(&client, connector, Some(restarted), timeout)
+            reconcile::wait(&client, connector, Some(restarted), waits)
         })?;
     }
     Ok(exit::SUCCESS)

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{connectors, docker, observe};
 use crate::connect::client::Live;
+use crate::connect::reconcile::trace_summary;
 use crate::error::{Error, exit};
 use crate::model::{Connector, Environment};
 use crate::output::{Format, Printer};
@@ -130,11 +131,7 @@ fn connector_state(connector: &Connector, live: Option<&Live>) -> Result<String,
         ));
     };
     let status = &live.status;
-    let trace = |t: &Option<String>| {
-        t.as_deref()
-            .map(|t| t.lines().take(6).collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
-    };
+    let trace = |t: &Option<String>| trace_summary(t.as_deref()).join("\n");
     if status.state == "FAILED" {
         return Err(format!(
             "connector {} FAILED\n{}",

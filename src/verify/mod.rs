@@ -50,17 +50,19 @@ impl Report {
 
     pub fn render_text(&self, printer: &Printer) -> String {
         let mut out = String::new();
+        let width = self.steps.iter().map(|s| s.step.len()).max().unwrap_or(0);
         for step in &self.steps {
             let mark = if step.ok {
                 printer.paint(Style::Ok, "✓")
             } else {
                 printer.paint(Style::Bad, "✗")
             };
+            let indent = " ".repeat(width + 13);
             out.push_str(&format!(
-                "{mark} {:<18} {:>7}  {}\n",
+                "{mark} {:<width$} {:>8}  {}\n",
                 step.step,
                 format!("{} ms", step.millis),
-                step.detail.replace('\n', "\n      ")
+                step.detail.replace('\n', &format!("\n{indent}"))
             ));
         }
         out.push_str(&if self.ok {

