@@ -116,6 +116,9 @@ pub enum AwsCommand {
     },
     /// Every resource with its state.
     Status,
+    /// Check what can be checked from outside the VPC: connectors RUNNING, their worker
+    /// configuration ACTIVE, no recent ERROR in the workers' logs, the registry healthy.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

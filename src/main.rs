@@ -89,6 +89,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
                     delete_data,
                 } => aws::destroy(&env, printer, *auto_approve, *delete_data).await,
                 AwsCommand::Status => aws::status(&env, printer).await,
+                AwsCommand::Verify => aws::verify::verify_command(&env, printer).await,
             }
         }
         Command::Local(command) => {

@@ -837,6 +837,47 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     }
     setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
 
+    // What can be checked from outside the VPC: connectors RUNNING on an ACTIVE worker
+    // configuration, the registry's tasks healthy behind the load balancer.
+    let verify = setup.ok_with(&with(&vars, &[]), &["aws", "verify", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&verify.stdout).expect("a report");
+    assert_eq!(report["ok"], true, "{report}");
+    let details: Vec<String> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s["step"].as_str().unwrap_or_default(),
+                s["detail"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("registry: 1 task(s) healthy")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("RUNNING, worker configuration")),
+        "{details:?}"
+    );
+    setup
+        .emulator
+        .set_target_health("unhealthy", "Target.FailedHealthChecks");
+    let verify = setup.deploy_with(&with(&vars, &[]), &["aws", "verify"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert_contains(&verify.stdout, "✗ registry");
+    assert_contains(
+        &verify.stdout,
+        "unhealthy Target.FailedHealthChecks Health checks failed",
+    );
+    setup.emulator.set_target_health("healthy", "");
+
     // Security groups: least privilege, sources by group.
     let groups = security_groups(&ec2, "tinfra-").await;
     let id = |name: &str| groups[name].0.clone();
@@ -1353,6 +1394,42 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
     let plan = dev(&["aws", "plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
     assert_eq!(setup.emulator.writes(), writes);
+
+    // verify reads the workers' logs: an ERROR there fails it, with the line.
+    let verify = dev(&["aws", "verify"]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    assert_contains(&verify.stdout, "no ERROR in /deploy/dev/connect");
+    let logs = setup.emulator.logs().await;
+    logs.create_log_stream()
+        .log_group_name("/deploy/dev/connect")
+        .log_stream_name("worker-1")
+        .send()
+        .await
+        .expect("CreateLogStream");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock")
+        .as_millis() as i64;
+    logs.put_log_events()
+        .log_group_name("/deploy/dev/connect")
+        .log_stream_name("worker-1")
+        .log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now)
+                .message("[Worker-0a1] ERROR WorkerSourceTask{id=dev-orders-source-0} Task threw an uncaught and unrecoverable exception")
+                .build()
+                .expect("an event"),
+        )
+        .send()
+        .await
+        .expect("PutLogEvents");
+    let verify = dev(&["aws", "verify"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert_contains(&verify.stdout, "✗ worker logs");
+    assert_contains(
+        &verify.stdout,
+        "Task threw an uncaught and unrecoverable exception",
+    );
 
     // The protected database and the cluster's topics stay; everything else goes.
     let destroyed = dev(&["aws", "destroy", "--auto-approve"]);

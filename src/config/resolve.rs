@@ -589,7 +589,7 @@ fn resolve_connectors(
             };
             let stable_for = match &file.stable_for {
                 None => DEFAULT_STABLE_FOR,
-                Some(text) => parse_duration(text).ok_or_else(|| {
+                Some(text) => parse_duration_or_zero(text).ok_or_else(|| {
                     loaded
                         .error(
                             &path.key("stable-for"),
@@ -978,6 +978,11 @@ fn parse_probe(loaded: &Loaded, path: &KeyPath, raw: &ReadyFile) -> Result<Probe
 }
 
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    parse_duration_or_zero(text).filter(|d| !d.is_zero())
+}
+
+/// A duration that may be zero (`0s`: no wait at all).
+fn parse_duration_or_zero(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().ok()?;
@@ -987,7 +992,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "m" => Duration::from_secs(number * 60),
         _ => return None,
     };
-    (!duration.is_zero()).then_some(duration)
+    Some(duration)
 }
 
 /// Two services cannot publish the same host port.

@@ -138,6 +138,7 @@ impl From<ConnectError> for Error {
 pub fn apply(
     client: &Client,
     desired: &[Connector],
+    live: &BTreeMap<String, Live>,
     plan: &Plan,
     waits: Waits,
     worker_started: Option<Instant>,
@@ -198,8 +199,13 @@ pub fn apply(
     for connector in &writes {
         let created = client.put_config(&connector.name, &connector.config)?;
         written.push(Instant::now());
-        let status = client.status(&connector.name)?.unwrap_or_default();
-        match (connector.state, status.state.as_str()) {
+        // The state as observed for the plan: right after a write, the status Connect shows is
+        // the old one or none at all, until its rebalance. A configuration write keeps a paused
+        // or stopped connector so.
+        let before = live
+            .get(&connector.name)
+            .map_or("RUNNING", |l| l.status.state.as_str());
+        match (connector.state, before) {
             (ConnectorState::Running, "PAUSED" | "STOPPED") => client.resume(&connector.name)?,
             (ConnectorState::Paused, s) if s != "PAUSED" => client.pause(&connector.name)?,
             (ConnectorState::Stopped, s) if s != "STOPPED" => client.stop(&connector.name)?,

@@ -103,12 +103,13 @@ pub async fn converge(
         return Ok(());
     }
     let client = client(env).await?;
-    let (plan, _) = plan(&client, env, false).await?;
+    let (plan, live) = plan(&client, env, false).await?;
     let waits = waits(env);
     tokio::task::block_in_place(|| {
         reconcile::apply(
             &client,
             &env.connectors,
+            &live,
             &plan,
             waits,
             connect_started,
@@ -139,7 +140,7 @@ pub async fn plan_command(
 
 pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) -> Result<u8, Error> {
     let client = client(env).await?;
-    let (plan, _) = plan(&client, env, prune).await?;
+    let (plan, live) = plan(&client, env, prune).await?;
     say_skipped(env, printer);
     if plan.is_empty() {
         printer.status("connectors: nothing to change");
@@ -148,7 +149,7 @@ pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) ->
     printer.status(plan.render_text(false).trim_end());
     let waits = waits(env);
     tokio::task::block_in_place(|| {
-        reconcile::apply(&client, &env.connectors, &plan, waits, None, printer)
+        reconcile::apply(&client, &env.connectors, &live, &plan, waits, None, printer)
     })?;
     Ok(exit::SUCCESS)
 }

@@ -14,7 +14,7 @@ use crate::connect::reconcile::trace_summary;
 use crate::error::{Error, exit};
 use crate::model::{Connector, Environment};
 use crate::output::{Format, Printer};
-use crate::verify::kafka::{Addresses, Tail};
+use crate::verify::kafka::{Addresses, Start, Tail};
 use crate::verify::marker::{self, Database, Marker};
 use crate::verify::{Report, avro};
 
@@ -315,7 +315,7 @@ async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
 
     // Reading starts at the topic's end, before the marker is written.
     let topic = source.topic.clone();
-    let tail = tokio::task::spawn_blocking(move || Tail::open(&bootstrap, &topic))
+    let tail = tokio::task::spawn_blocking(move || Tail::open(&bootstrap, &topic, Start::End))
         .await
         .expect("the Kafka client task");
     let mut tail = match tail {

@@ -45,9 +45,17 @@ pub struct Record {
     pub value: Option<Vec<u8>>,
 }
 
-/// A consumer of one topic that starts at the end of every partition as they are when it is
-/// opened, so it sees only what is written afterwards. No consumer group: partitions are
-/// assigned directly, which also avoids waiting for a group to form.
+/// Where reading starts in the partitions that exist when the consumer opens (partitions that
+/// appear later are read from their start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At their end: only what is written afterwards.
+    End,
+    Beginning,
+}
+
+/// A consumer of one topic. No consumer group: partitions are assigned directly, which also
+/// avoids waiting for a group to form.
 pub struct Tail {
     consumer: BaseConsumer<Quiet>,
     topic: String,
@@ -58,7 +66,7 @@ pub struct Tail {
 const CALL: Duration = Duration::from_secs(5);
 
 impl Tail {
-    pub fn open(bootstrap: &str, topic: &str) -> Result<Self, String> {
+    pub fn open(bootstrap: &str, topic: &str, start: Start) -> Result<Self, String> {
         let consumer: BaseConsumer<Quiet> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("group.id", "deploy-verify")
@@ -72,12 +80,11 @@ impl Tail {
             topic: topic.to_string(),
             partitions: BTreeMap::new(),
         };
-        tail.follow_new_partitions(false)?;
+        tail.follow_new_partitions(start == Start::Beginning)?;
         Ok(tail)
     }
 
-    /// Assigns partitions not seen before: at their current end when opening, from their start
-    /// when they appear later (the topic was created after the consumer opened).
+    /// Assigns partitions not seen before, at their start or their current end.
     fn follow_new_partitions(&mut self, from_start: bool) -> Result<(), String> {
         let metadata = self
             .consumer

@@ -41,6 +41,9 @@ STATE = {
     "throttle": 0,
     # The exit code of every ECS task's containers once it stops.
     "task_exit_code": 0,
+    # What the load balancer's health checks say of a service's tasks (ECS registers each
+    # running task's address with the service's target group): healthy, or a failing state.
+    "target_health": {"State": "healthy"},
     # Seconds an RDS cluster or instance stays `creating`, and when each was created.
     "rds_delay": 0.0,
     "rds_created": {},
@@ -581,6 +584,41 @@ def ecs_tasks_finish(response):
     return response
 
 
+def target_health(params):
+    """ELBv2 DescribeTargetHealth for a target group that an ECS service puts its tasks in: one
+    IP target per running task on the group's port (Fargate's awsvpc tasks register by IP), in the
+    state STATE["target_health"] gives. moto registers no targets for ECS services."""
+    from moto.ecs.models import ecs_backends
+
+    arn = params.get("TargetGroupArn", "")
+    running = 0
+    port = 8080
+    for account in ecs_backends.values():
+        for backend in account.values():
+            for service in backend.services.values():
+                for lb in service.load_balancers or []:
+                    if lb.get("targetGroupArn") == arn and service.status == "ACTIVE":
+                        running += service.desired_count
+                        port = lb.get("containerPort", port)
+    health = STATE["target_health"]
+    members = "".join(
+        "<member><Target><Id>10.0.1.{}</Id><Port>{}</Port></Target><HealthCheckPort>{}</HealthCheckPort>"
+        "<TargetHealth><State>{}</State>{}{}</TargetHealth></member>".format(
+            10 + i, port, port, health["State"],
+            f"<Reason>{health['Reason']}</Reason>" if "Reason" in health else "",
+            f"<Description>{health['Description']}</Description>" if "Description" in health else "",
+        )
+        for i in range(running)
+    )
+    body = (
+        '<DescribeTargetHealthResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+        f"<DescribeTargetHealthResult><TargetHealthDescriptions>{members}</TargetHealthDescriptions>"
+        "</DescribeTargetHealthResult><ResponseMetadata><RequestId>"
+        f"{uuid.uuid4()}</RequestId></ResponseMetadata></DescribeTargetHealthResponse>"
+    )
+    return Response(body, status=200, content_type="text/xml")
+
+
 def control(request, moto_app):
     if request.path == "/_emulator/calls":
         with LOCK:
@@ -592,7 +630,7 @@ def control(request, moto_app):
     if request.path == "/_emulator/reset" and request.method == "POST":
         with LOCK:
             STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {},
-                          "msk": {}, "configurations": {}})
+                          "msk": {}, "configurations": {}, "target_health": {"State": "healthy"}})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
 
@@ -626,6 +664,8 @@ def application(moto_app):
             return kafka(request)(environ, start_response)
         if service == "rds" and action in RDS_BLOCKS and STATE["rds_delay"]:
             return rds_creating(action, Response.from_app(moto_app, environ))(environ, start_response)
+        if service == "elasticloadbalancing" and action == "DescribeTargetHealth":
+            return target_health(params)(environ, start_response)
         if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeTasks"):
             return ecs_tasks_finish(Response.from_app(moto_app, environ))(environ, start_response)
         if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeServices"):

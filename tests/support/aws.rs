@@ -97,6 +97,16 @@ impl AwsEmulator {
         self.control("config", Some(&format!("{{\"task_exit_code\": {code}}}")));
     }
 
+    /// What the registry's load balancer says of its tasks: `healthy`, or a state with a reason.
+    pub fn set_target_health(&self, state: &str, reason: &str) {
+        self.control(
+            "config",
+            Some(&format!(
+                "{{\"target_health\": {{\"State\": \"{state}\", \"Reason\": \"{reason}\", \"Description\": \"Health checks failed\"}}}}"
+            )),
+        );
+    }
+
     /// The next `calls` MSK Connect calls answer TooManyRequestsException.
     pub fn throttle(&self, calls: u32) {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));

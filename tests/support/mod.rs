@@ -261,6 +261,7 @@ pub fn assert_nothing_created(env: &str) {
 
 pub mod connect_emulator;
 pub mod http;
+pub mod real_plugins;
 pub mod registry;
 pub mod rest;
 

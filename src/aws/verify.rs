@@ -1,0 +1,256 @@
+//! `deploy aws verify`: what can be checked from outside the VPC, where the brokers, the
+//! database and the registry are not reachable. Each connector RUNNING on MSK Connect, and its
+//! worker configuration ACTIVE; no ERROR in the workers' CloudWatch logs over the last
+//! minutes; every registry task healthy behind its load balancer.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::clients::{Clients, clients};
+use super::plugins::connect_error;
+use super::{check_target, sdk_error};
+use crate::error::{Error, exit};
+use crate::model::Environment;
+use crate::output::{Format, Printer};
+use crate::verify::Report;
+
+/// How far back the workers' logs are searched for errors.
+const RECENT: Duration = Duration::from_secs(15 * 60);
+
+pub async fn verify_command(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+    check_target(env)?;
+    let aws = env.aws.as_ref().expect("an aws environment");
+    let clients = clients(aws).await;
+    let mut report = Report::new(&env.name);
+    for connector in &env.connectors {
+        let started = Instant::now();
+        let name = env.scoped(&connector.name);
+        let result = connector_state(&clients, &name).await?;
+        report.step(&format!("connector {}", connector.name), started, result);
+    }
+    for (name, reason) in &env.skipped_connectors {
+        report.step(
+            &format!("connector {name}"),
+            Instant::now(),
+            Ok(format!("skipped: {reason}")),
+        );
+    }
+    if let Some(group) = &aws.log_group {
+        let started = Instant::now();
+        let result = recent_errors(&clients, group).await?;
+        report.step("worker logs", started, result);
+    }
+    if aws.registry.is_some() {
+        let started = Instant::now();
+        let result = registry_health(&clients, &super::registry::lb_name(env)).await?;
+        report.step("registry", started, result);
+    }
+    match printer.format {
+        Format::Json => printer.json(&serde_json::to_value(&report).expect("report serializes")),
+        Format::Text => printer.data(&report.render_text(printer)),
+    }
+    Ok(if report.ok {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// The connector RUNNING and its worker configuration ACTIVE, or what MSK Connect says instead.
+async fn connector_state(clients: &Clients, name: &str) -> Result<Result<String, String>, Error> {
+    let found = clients
+        .kafkaconnect
+        .list_connectors()
+        .connector_name_prefix(name)
+        .send()
+        .await
+        .map_err(|e| connect_error("ListConnectors", e.into_service_error()))?;
+    let Some(arn) = found
+        .connectors()
+        .iter()
+        .find(|c| c.connector_name() == Some(name))
+        .and_then(|c| c.connector_arn())
+    else {
+        return Ok(Err(format!(
+            "connector {name} does not exist: `deploy aws apply` creates it"
+        )));
+    };
+    let described = clients
+        .kafkaconnect
+        .describe_connector()
+        .connector_arn(arn)
+        .send()
+        .await
+        .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+    let state = described
+        .connector_state()
+        .map_or("UNKNOWN", |s| s.as_str());
+    if state != "RUNNING" {
+        let why = described
+            .state_description()
+            .map(|d| {
+                format!(
+                    ": {} {}",
+                    d.code().unwrap_or_default(),
+                    d.message().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        return Ok(Err(format!("connector {name} is {state}{why}")));
+    }
+    let worker = described
+        .worker_configuration()
+        .and_then(|w| w.worker_configuration_arn());
+    let Some(worker) = worker else {
+        return Ok(Ok(format!(
+            "{name} RUNNING on MSK's default worker configuration"
+        )));
+    };
+    let described = clients
+        .kafkaconnect
+        .describe_worker_configuration()
+        .worker_configuration_arn(worker)
+        .send()
+        .await
+        .map_err(|e| connect_error("DescribeWorkerConfiguration", e.into_service_error()))?;
+    let worker_state = described
+        .worker_configuration_state()
+        .map_or("UNKNOWN", |s| s.as_str());
+    let worker_name = described.name().unwrap_or(worker);
+    Ok(if worker_state == "ACTIVE" {
+        Ok(format!(
+            "{name} RUNNING, worker configuration {worker_name} ACTIVE"
+        ))
+    } else {
+        Err(format!(
+            "{name} RUNNING, but its worker configuration {worker_name} is {worker_state}"
+        ))
+    })
+}
+
+/// ERROR lines in the workers' log group over the last minutes.
+async fn recent_errors(clients: &Clients, group: &str) -> Result<Result<String, String>, Error> {
+    let since = SystemTime::now()
+        .checked_sub(RECENT)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let found = clients
+        .logs
+        .filter_log_events()
+        .log_group_name(group)
+        .start_time(since)
+        .filter_pattern("ERROR")
+        .limit(20)
+        .send()
+        .await;
+    let found = match found {
+        Ok(found) => found,
+        Err(e) if e.code() == Some("ResourceNotFoundException") => {
+            return Ok(Err(format!(
+                "the workers' log group {group} does not exist: `deploy aws apply` creates it"
+            )));
+        }
+        Err(e) => {
+            return Err(sdk_error(
+                "CloudWatch Logs FilterLogEvents",
+                e.into_service_error(),
+            ));
+        }
+    };
+    let lines: Vec<String> = found
+        .events()
+        .iter()
+        .filter_map(|e| e.message())
+        .map(|m| m.lines().next().unwrap_or_default().to_string())
+        .collect();
+    let minutes = RECENT.as_secs() / 60;
+    Ok(if lines.is_empty() {
+        Ok(format!(
+            "no ERROR in {group} over the last {minutes} minutes"
+        ))
+    } else {
+        Err(format!(
+            "{} ERROR line(s) in {group} over the last {minutes} minutes:\n{}",
+            lines.len(),
+            lines.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+        ))
+    })
+}
+
+/// Every target of the registry's target group healthy.
+async fn registry_health(clients: &Clients, name: &str) -> Result<Result<String, String>, Error> {
+    let groups = match clients
+        .elb
+        .describe_target_groups()
+        .names(name)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(e) if e.code() == Some("TargetGroupNotFound") => {
+            return Ok(Err(format!(
+                "the registry's target group {name} does not exist: `deploy aws apply` creates it"
+            )));
+        }
+        Err(e) => {
+            return Err(sdk_error(
+                "ELB DescribeTargetGroups",
+                e.into_service_error(),
+            ));
+        }
+    };
+    let Some(arn) = groups
+        .target_groups()
+        .first()
+        .and_then(|g| g.target_group_arn())
+    else {
+        return Ok(Err(format!(
+            "the registry's target group {name} does not exist"
+        )));
+    };
+    let health = clients
+        .elb
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ELB DescribeTargetHealth", e.into_service_error()))?;
+    let targets = health.target_health_descriptions();
+    if targets.is_empty() {
+        return Ok(Err(format!(
+            "no registry task is registered with the load balancer's target group {name}"
+        )));
+    }
+    let unhealthy: Vec<String> = targets
+        .iter()
+        .filter_map(|t| {
+            let health = t.target_health()?;
+            let state = health.state().map_or("unknown", |s| s.as_str());
+            (state != "healthy").then(|| {
+                format!(
+                    "{}: {state} {} {}",
+                    t.target().and_then(|t| t.id()).unwrap_or("?"),
+                    health.reason().map_or("", |r| r.as_str()),
+                    health.description().unwrap_or_default()
+                )
+                .trim_end()
+                .to_string()
+            })
+        })
+        .collect();
+    Ok(if unhealthy.is_empty() {
+        Ok(format!(
+            "{} task(s) healthy behind the load balancer",
+            targets.len()
+        ))
+    } else {
+        Err(format!(
+            "{} of {} registry task(s) not healthy behind the load balancer:\n{}",
+            unhealthy.len(),
+            targets.len(),
+            unhealthy.join("\n")
+        ))
+    })
+}
