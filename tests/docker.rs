@@ -21,20 +21,6 @@ const SERVICES: [&str; 6] = [
     "zookeeper",
 ];
 
-fn psql(stack: &Stack, sql: &str) -> String {
-    docker(&[
-        "exec",
-        &stack.container("postgres"),
-        "psql",
-        "-U",
-        "master",
-        "-d",
-        "main",
-        "-Atc",
-        sql,
-    ])
-}
-
 fn ids(stack: &Stack) -> Vec<(String, String)> {
     SERVICES
         .iter()
@@ -106,26 +92,24 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
 
     // The real PostgreSQL, started with local.yaml's command and init SQL: logical decoding works
     // and the demo publication exists.
-    assert_eq!(psql(&stack, "show wal_level"), "logical");
-    let slot = psql(
-        &stack,
+    assert_eq!(stack.psql("show wal_level"), "logical");
+    let slot = stack.psql(
         "select slot_name from pg_create_logical_replication_slot('deploy_test', 'pgoutput')",
     );
     assert_eq!(slot, "deploy_test");
     assert_eq!(
-        psql(&stack, "select pubname from pg_publication"),
+        stack.psql("select pubname from pg_publication"),
         "cdc_publication"
     );
-    assert_eq!(psql(&stack, "select count(*) from demo.orders"), "3");
+    assert_eq!(stack.psql("select count(*) from demo.orders"), "3");
     // The same files run again (as the AWS schema load does when they change) change nothing.
     for file in ["00-registry.sql", "01-demo.sql"] {
-        psql(
-            &stack,
+        stack.psql(
             &std::fs::read_to_string(support::root().join("environments/sql").join(file))
                 .expect("the SQL file"),
         );
     }
-    assert_eq!(psql(&stack, "select count(*) from demo.orders"), "3");
+    assert_eq!(stack.psql("select count(*) from demo.orders"), "3");
     let command = docker(&[
         "inspect",
         "-f",
@@ -232,7 +216,7 @@ fn the_default_stack_comes_up_converges_and_goes_down_keeping_data() {
     assert_eq!(volumes("t-stack").len(), 3);
     stack.ok(&["local", "up"]);
     assert_eq!(
-        psql(&stack, "select slot_name from pg_replication_slots"),
+        stack.psql("select slot_name from pg_replication_slots"),
         "deploy_test"
     );
 

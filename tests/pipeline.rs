@@ -36,22 +36,6 @@ fn overlay(dir: &Path, name: &str, connector: &str) -> PathBuf {
     path
 }
 
-fn psql(stack: &Stack, sql: &str) -> String {
-    docker(&[
-        "exec",
-        &stack.container("postgres"),
-        "psql",
-        "-U",
-        "master",
-        "-d",
-        "main",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-qAtc",
-        sql,
-    ])
-}
-
 /// The requests that change something that Connect logged (its REST request log).
 fn connect_writes(stack: &Stack) -> usize {
     let output = std::process::Command::new("docker")
@@ -202,24 +186,20 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
         ]
     );
     assert_eq!(
-        psql(
-            &stack,
-            "SELECT count(*) FROM demo.orders WHERE customer_id LIKE 'deploy-verify-%'"
-        ),
+        stack.psql("SELECT count(*) FROM demo.orders WHERE customer_id LIKE 'deploy-verify-%'"),
         "0"
     );
 
     // A row becomes a Confluent-framed Avro record with the flattened row and Debezium's fields.
     let mut registry = Registry::new(REGISTRY);
     let mut tail = Tail::open(KAFKA, TOPIC, Start::End).expect("the broker answers");
-    let id = psql(
-        &stack,
-        "INSERT INTO demo.orders (customer_id, amount) VALUES ('PIPELINE', 12.50) RETURNING order_id",
+    let id = stack.psql("INSERT INTO demo.orders (customer_id, amount) VALUES ('PIPELINE', 12.50) RETURNING order_id",
     );
+    let order: i64 = id.parse().expect("an order id");
     let (key, value) = next(&mut tail, &mut registry, |_, v| {
         v["customer_id"] == "PIPELINE"
     });
-    assert_eq!(key["order_id"].to_string(), id, "{key}");
+    assert_eq!(key["order_id"], order, "{key}");
     assert_eq!(value["__op"], "c", "{value}");
     assert_eq!(value["__table"], "orders", "{value}");
     assert_eq!(value["__schema"], "demo", "{value}");
@@ -229,10 +209,8 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     assert_eq!(versions(&registry, "ord.demo.orders-value"), [1]);
 
     // A new column is a second, compatible version of the value schema.
-    psql(&stack, "ALTER TABLE demo.orders ADD COLUMN note text");
-    psql(
-        &stack,
-        "INSERT INTO demo.orders (customer_id, amount, note) VALUES ('PIPELINE-2', 1, 'second') RETURNING order_id",
+    stack.psql("ALTER TABLE demo.orders ADD COLUMN note text");
+    stack.psql("INSERT INTO demo.orders (customer_id, amount, note) VALUES ('PIPELINE-2', 1, 'second') RETURNING order_id",
     );
     let (_, value) = next(&mut tail, &mut registry, |_, v| {
         v["customer_id"] == "PIPELINE-2"
@@ -241,18 +219,15 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     assert_eq!(versions(&registry, "ord.demo.orders-value"), [1, 2]);
 
     // A DELETE is the rewritten record with __deleted, then the tombstone.
-    psql(
-        &stack,
-        &format!("DELETE FROM demo.orders WHERE order_id = {id}"),
-    );
+    stack.psql(&format!("DELETE FROM demo.orders WHERE order_id = {id}"));
     let (_, deleted) = next(&mut tail, &mut registry, |k, v| {
-        k["order_id"].to_string() == id && v["__op"] == "d"
+        k["order_id"] == order && v["__op"] == "d"
     });
     assert_eq!(deleted["__deleted"], "true", "{deleted}");
     let (tombstone_key, _) = next(&mut tail, &mut registry, |k, v| {
-        k["order_id"].to_string() == id && v.is_null()
+        k["order_id"] == order && v.is_null()
     });
-    assert_eq!(tombstone_key["order_id"].to_string(), id);
+    assert_eq!(tombstone_key["order_id"], order);
 
     // A changed key updates the connector in place, and it runs again.
     let changed = overlay(
@@ -306,6 +281,15 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
         "{}",
         run.stderr
     );
+    let meant = overlay(
+        work.path(),
+        "meant",
+        "    allow-unknown-keys: [custom.setting]\n    config:\n      heartbeat.interval.ms: \"10000\"\n      custom.setting: read-by-an-extension\n",
+    );
+    let run = stack.command_for(&meant, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let config = get(&format!("{CONNECT}/connectors/orders-source/config"));
+    assert_eq!(config["custom.setting"], "read-by-an-extension");
 
     // Paused and running again through `state:`; restarted.
     let paused = overlay(

@@ -635,3 +635,59 @@ fn pin_records_checksums_and_build_refuses_artifacts_without_one() {
         vec!["a/", "a/a-1.0.jar", "a/b-2.0.jar"]
     );
 }
+
+#[test]
+fn jar_patterns_take_only_some_jars_and_each_must_match_one() {
+    let server = Server::start();
+    let project = Project::new();
+    // An archive that carries more than the plugin needs (as a wheel or a fat distribution does).
+    let archive = zip(
+        &[
+            ("lib/debezium-api-3.6.3.Final.jar", "api"),
+            ("lib/debezium-connector-postgres-3.6.3.Final.jar", "pg"),
+            ("lib/debezium-connector-mysql-3.6.3.Final.jar", "mysql"),
+            ("lib/postgresql-42.7.13.jar", "jdbc"),
+            ("lib/README.txt", "not a jar"),
+        ],
+        &[],
+        zip::DateTime::default(),
+    );
+    let url = server.put("/wheel.zip", archive.clone());
+    let plugin = |patterns: &str| {
+        format!(
+            "version: 1\nname: pg\nrelease: '3.6.3'\nkind: connector\nartifacts:\n  - url: {url}\n    sha256: {}\n    jars: [{patterns}]\n",
+            sha256(&archive)
+        )
+    };
+    project.plugin(
+        "pg",
+        &plugin("debezium-api-*.jar, debezium-connector-postgres-*, postgresql-42.?.*.jar"),
+    );
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        zip_entries(&project.outputs()[0]),
+        [
+            "pg/",
+            "pg/debezium-api-3.6.3.Final.jar",
+            "pg/debezium-connector-postgres-3.6.3.Final.jar",
+            "pg/postgresql-42.7.13.jar"
+        ]
+    );
+
+    // A pattern that matches nothing (a renamed upstream jar) fails the build, where it is written.
+    project.plugin("pg", &plugin("debezium-api-*.jar, debezium-core-*.jar"));
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(
+        &stderr,
+        "plugins/pg.yaml:8: artifacts[0].jars[1]: `debezium-core-*.jar` matches no jar in",
+    );
+    project.plugin("pg", &plugin(""));
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(
+        &stderr,
+        "an empty list takes no jar; leave `jars` out to take every jar",
+    );
+}

@@ -10,9 +10,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::clients::{Clients, clients};
 use super::plugins::connect_error;
 use super::{check_target, sdk_error};
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::model::Environment;
-use crate::output::{Format, Printer};
+use crate::output::Printer;
 use crate::verify::Report;
 
 /// How far back the workers' logs are searched for errors.
@@ -46,15 +46,7 @@ pub async fn verify_command(env: &Environment, printer: &Printer) -> Result<u8, 
         let result = registry_health(&clients, &super::registry::lb_name(env)).await?;
         report.step("registry", started, result);
     }
-    match printer.format {
-        Format::Json => printer.json(&serde_json::to_value(&report).expect("report serializes")),
-        Format::Text => printer.data(&report.render_text(printer)),
-    }
-    Ok(if report.ok {
-        exit::SUCCESS
-    } else {
-        exit::FAILURE
-    })
+    Ok(report.print(printer))
 }
 
 /// The connector RUNNING and its worker configuration ACTIVE, or what MSK Connect says instead.

@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::{connectors, docker, observe};
 use crate::connect::client::Live;
 use crate::connect::reconcile::trace_summary;
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::model::{Connector, Environment};
-use crate::output::{Format, Printer};
+use crate::output::Printer;
 use crate::verify::kafka::{Addresses, Start, Tail};
 use crate::verify::marker::{self, Database, Marker};
 use crate::verify::{Report, avro};
@@ -27,15 +27,7 @@ pub async fn verify_command(
 ) -> Result<u8, Error> {
     let deadline = Instant::now() + timeout;
     let report = run(env, deadline).await?;
-    match printer.format {
-        Format::Json => printer.json(&serde_json::to_value(&report).expect("report serializes")),
-        Format::Text => printer.data(&report.render_text(printer)),
-    }
-    Ok(if report.ok {
-        exit::SUCCESS
-    } else {
-        exit::FAILURE
-    })
+    Ok(report.print(printer))
 }
 
 /// Every address a service is reached at from here: its published port where the container

@@ -127,22 +127,27 @@ impl Tail {
         Ok(())
     }
 
-    /// Polls until `wanted` accepts a record or `deadline` passes (`Ok(None)`).
+    /// Polls until `wanted` accepts a record or `deadline` passes: `Ok(None)`, or the last error
+    /// when reading failed (librdkafka reconnects on its own, so errors are retried until then).
     pub fn until(
         &mut self,
         deadline: Instant,
         mut wanted: impl FnMut(&Record) -> bool,
     ) -> Result<Option<Record>, String> {
         let mut checked = Instant::now();
+        let mut last_error = None;
         while Instant::now() < deadline {
             if self.partitions.is_empty() || checked.elapsed() > Duration::from_secs(1) {
-                self.follow_new_partitions(true)?;
+                if let Err(e) = self.follow_new_partitions(true) {
+                    last_error = Some(e);
+                }
                 checked = Instant::now();
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
-                Some(Err(e)) => return Err(format!("reading topic {}: {e}", self.topic)),
+                Some(Err(e)) => last_error = Some(format!("reading topic {}: {e}", self.topic)),
                 Some(Ok(message)) => {
+                    last_error = None;
                     let record = Record {
                         partition: message.partition(),
                         offset: message.offset(),
@@ -155,6 +160,6 @@ impl Tail {
                 }
             }
         }
-        Ok(None)
+        last_error.map_or(Ok(None), Err)
     }
 }

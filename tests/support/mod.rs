@@ -178,6 +178,23 @@ impl Stack {
     pub fn container(&self, service: &str) -> String {
         format!("{}-{service}", self.name)
     }
+
+    /// Runs SQL in the stack's PostgreSQL as the file's user; the rows, unaligned.
+    pub fn psql(&self, sql: &str) -> String {
+        docker(&[
+            "exec",
+            &self.container("postgres"),
+            "psql",
+            "-U",
+            "master",
+            "-d",
+            "main",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAtc",
+            sql,
+        ])
+    }
 }
 
 impl Drop for Stack {

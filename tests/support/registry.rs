@@ -90,7 +90,7 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
     let parts: Vec<String> = path
         .trim_matches('/')
         .split('/')
-        .map(|p| percent_decode(p))
+        .map(percent_decode)
         .collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     match (method, parts.as_slice()) {
