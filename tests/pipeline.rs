@@ -151,6 +151,9 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
         assert_contains(&mounted, jar);
     }
     assert!(!mounted.contains("debezium-connector-mysql"), "{mounted}");
+    // The worker finds plugins through ServiceLoader manifests only (plugin.discovery=
+    // service_load): the Avro converter, which ships none, runs from the one deploy wrote.
+    assert_contains(&mounted, "deploy-plugin-manifests.jar");
 
     // A second up changes nothing and writes nothing to Connect.
     let writes = connect_writes(&stack);

@@ -175,7 +175,7 @@ struct Source {
     registry: String,
 }
 
-fn source(env: &Environment) -> Result<(&Connector, Source), String> {
+fn source(env: &Environment) -> Result<Source, String> {
     let connector = env
         .connectors
         .iter()
@@ -214,24 +214,21 @@ fn source(env: &Environment) -> Result<(&Connector, Source), String> {
                 connector.name
             )
         })?;
-    Ok((
-        connector,
-        Source {
-            database: Database {
-                host: get("database.hostname")?,
-                port: get("database.port")?.parse().map_err(|_| {
-                    format!("connector {}: database.port is not a port", connector.name)
-                })?,
-                user: get("database.user")?,
-                password: get("database.password")?,
-                dbname: get("database.dbname")?,
-            },
-            topic: format!("{}.{schema}.{table}", get("topic.prefix")?),
-            schema: schema.into(),
-            table: table.into(),
-            registry: registry.split(',').next().unwrap_or_default().trim().into(),
+    Ok(Source {
+        database: Database {
+            host: get("database.hostname")?,
+            port: get("database.port")?.parse().map_err(|_| {
+                format!("connector {}: database.port is not a port", connector.name)
+            })?,
+            user: get("database.user")?,
+            password: get("database.password")?,
+            dbname: get("database.dbname")?,
         },
-    ))
+        topic: format!("{}.{schema}.{table}", get("topic.prefix")?),
+        schema: schema.into(),
+        table: table.into(),
+        registry: registry.split(',').next().unwrap_or_default().trim().into(),
+    })
 }
 
 fn text_of(value: &Value) -> String {
@@ -272,7 +269,7 @@ async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
     }
 
     let started = Instant::now();
-    let (_, source) = match source(env) {
+    let source = match source(env) {
         Ok(found) => found,
         Err(e) => {
             report.step("source", started, Err(e));
@@ -487,4 +484,90 @@ async fn follow(
         },
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> Environment {
+        crate::config::environment(std::path::Path::new("environments/local.yaml"))
+            .expect("local.yaml is valid")
+    }
+
+    #[test]
+    fn the_source_connector_says_where_to_write_and_read() {
+        let found = source(&local()).expect("orders-source is a Debezium source");
+        assert_eq!(
+            (
+                found.schema.as_str(),
+                found.table.as_str(),
+                found.topic.as_str()
+            ),
+            ("demo", "orders", "ord.demo.orders")
+        );
+        assert_eq!(
+            (found.database.host.as_str(), found.database.port),
+            ("postgres", 5432)
+        );
+        assert_eq!(found.registry, "http://registry:8080/apis/ccompat/v7");
+
+        let mut env = local();
+        env.connectors[0]
+            .config
+            .insert("table.include.list".into(), "demo\\.order.*".into());
+        assert!(
+            source(&env)
+                .err()
+                .expect("refused")
+                .contains("not a plain schema.table")
+        );
+        env.connectors.clear();
+        assert!(
+            source(&env)
+                .err()
+                .expect("refused")
+                .contains("nothing to verify CDC through")
+        );
+    }
+
+    #[test]
+    fn in_network_addresses_become_reachable_ones() {
+        let env = local();
+        let addresses = Addresses(
+            [(
+                ("registry".to_string(), "8080".to_string()),
+                ("127.0.0.1".to_string(), "9090".to_string()),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        assert_eq!(
+            rewrite_url("http://registry:8080/apis/ccompat/v7", &addresses),
+            "http://127.0.0.1:9090/apis/ccompat/v7"
+        );
+        assert_eq!(url_port("https://example.org/x"), Some(443));
+        // The broker is reached through the Kafka service's published host listener.
+        assert_eq!(
+            kafka_bootstrap(&env, "kafka:29092", &addresses),
+            "127.0.0.1:9092"
+        );
+        assert_eq!(
+            kafka_bootstrap(&env, "elsewhere:9092", &addresses),
+            "elsewhere:9092"
+        );
+    }
+
+    #[test]
+    fn the_marker_is_known_by_its_key() {
+        let marker = Marker {
+            schema: "demo".into(),
+            table: "orders".into(),
+            key: vec![("order_id".into(), "5".into())],
+            text: "deploy-verify-1".into(),
+        };
+        assert!(is_marker(&serde_json::json!({"order_id": 5}), &marker));
+        assert!(!is_marker(&serde_json::json!({"order_id": 6}), &marker));
+        assert!(!is_marker(&serde_json::json!({"id": 5}), &marker));
+    }
 }

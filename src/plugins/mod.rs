@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod definition;
 pub mod fetch;
+pub mod manifests;
 pub mod merge;
 pub mod package;
 
@@ -22,7 +23,7 @@ use archive::Limits;
 use definition::{Algorithm, Artifact, Plugin, PluginKind};
 
 /// Bumped when the ZIP layout changes, so old outputs are rebuilt.
-const PACKAGE_FORMAT: u32 = 1;
+const PACKAGE_FORMAT: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -358,7 +359,20 @@ fn package_one(
         }
         sets.push((part.name.clone(), jars));
     }
-    let merged = merge::merge(&plugin.name, sets, &plugin.prefer)?;
+    let mut merged = merge::merge(&plugin.name, sets, &plugin.prefer)?;
+    // ServiceLoader manifests for the plugins no jar names, so workers can skip the scan.
+    let manifests = manifests::missing(&merged.iter().map(|s| &s.jar).collect::<Vec<_>>());
+    if !manifests.is_empty() {
+        let data = manifests::jar(&manifests);
+        merged.push(merge::Sourced {
+            sha256: fetch::sha256(&data),
+            jar: archive::Jar {
+                file_name: manifests::JAR_NAME.into(),
+                data,
+            },
+            origin: "deploy".into(),
+        });
+    }
     let bytes = package::zip_bytes(&plugin.name, &merged);
     let sha256 = fetch::sha256(&bytes);
     let file = format!("{}-{}.zip", plugin.name, &sha256[..12]);

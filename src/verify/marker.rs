@@ -4,8 +4,8 @@
 
 use tokio_postgres::{Client, NoTls};
 
-/// Where and as whom the source connector reads the database.
-#[derive(Debug, Clone)]
+/// Where and as whom the source connector reads the database. No `Debug`: it holds the password.
+#[derive(Clone)]
 pub struct Database {
     pub host: String,
     pub port: u16,
