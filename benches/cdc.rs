@@ -6,7 +6,10 @@
 //! - the original way: `docker-compose up -d` of the same stack (bench/compose-cdc.yaml, health
 //!   checks at deploy's 250 ms probe interval), then polling Connect's REST API every 250 ms until
 //!   it answers, then `curl -X PUT /connectors/orders-source/config` with the configuration deploy
-//!   registered.
+//!   registered. Its plugin directory holds the same jars as deploy's but, as one assembled by
+//!   hand, no generated ServiceLoader manifests, and its worker keeps Connect's default plugin
+//!   discovery (a scan); `BENCH_SAME_WORKER=1` gives it deploy's plugin directory and worker file
+//!   instead, to compare the orchestration alone.
 //!
 //! Each run starts with nothing running and no volumes, and ends when the first record of the
 //! initial snapshot is read from `ord.demo.orders` (a consumer polls from the start). Rounds
@@ -62,13 +65,57 @@ impl Bench {
     }
 }
 
-fn compose(plugin_dir: &Path, args: &[&str]) -> Command {
+/// The plugin directory and worker file compose mounts.
+struct Worker {
+    plugins: PathBuf,
+    properties: PathBuf,
+}
+
+impl Worker {
+    /// As deploy mounts them.
+    fn deploy(plugins: PathBuf) -> Self {
+        Worker {
+            plugins,
+            properties: Path::new(ROOT).join("environments/config/connect-distributed.properties"),
+        }
+    }
+
+    /// As assembled by hand: the same jars without deploy's manifests, Connect's default
+    /// plugin discovery.
+    fn by_hand(deploy: &Worker, dir: &Path) -> Self {
+        let plugins = dir.join("debezium-postgres");
+        std::fs::create_dir_all(&plugins).expect("plugin dir");
+        for entry in std::fs::read_dir(&deploy.plugins)
+            .expect("deploy's plugin dir")
+            .flatten()
+        {
+            if entry.file_name() != deploy::plugins::manifests::JAR_NAME {
+                std::fs::copy(entry.path(), plugins.join(entry.file_name())).expect("a jar");
+            }
+        }
+        let properties = dir.join("connect-distributed.properties");
+        let text = std::fs::read_to_string(&deploy.properties).expect("the worker file");
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("plugin.discovery="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&properties, kept).expect("the worker file");
+        Worker {
+            plugins,
+            properties,
+        }
+    }
+}
+
+fn compose(worker: &Worker, args: &[&str]) -> Command {
     let mut command = Command::new("docker-compose");
     command
         .args(["-p", PROJECT, "-f", "bench/compose-cdc.yaml"])
         .args(args)
         .current_dir(ROOT)
-        .env("CDC_PLUGIN_DIR", plugin_dir);
+        .env("CDC_PLUGIN_DIR", &worker.plugins)
+        .env("CDC_WORKER_PROPERTIES", &worker.properties);
     command
 }
 
@@ -101,8 +148,8 @@ fn curl(args: &[&str]) -> u16 {
         .unwrap_or(0)
 }
 
-fn the_original_way(plugin_dir: &Path, config: &str) {
-    run(&mut compose(plugin_dir, &["up", "-d"]));
+fn the_original_way(worker: &Worker, config: &str) {
+    run(&mut compose(worker, &["up", "-d"]));
     let deadline = Instant::now() + Duration::from_secs(180);
     while curl(&[&format!("{CONNECT}/connectors")]) != 200 {
         assert!(Instant::now() < deadline, "Connect did not answer");
@@ -201,11 +248,17 @@ fn main() {
         value.as_object_mut().expect("an object").remove("name");
         value.to_string()
     };
-    let plugin_dir = bench.plugin_dir();
+    let same_worker = std::env::var_os("BENCH_SAME_WORKER").is_some();
+    let worker = Worker::deploy(bench.plugin_dir());
+    let worker = if same_worker {
+        worker
+    } else {
+        Worker::by_hand(&worker, &work.path().join("by-hand"))
+    };
     let clean = || {
         run(&mut bench.deploy(&["local", "down", "--volumes"]));
         run(&mut compose(
-            &plugin_dir,
+            &worker,
             &["down", "--volumes", "--remove-orphans"],
         ));
     };
@@ -226,7 +279,7 @@ fn main() {
             if deploy_first {
                 run(&mut bench.deploy(&["local", "up"]));
             } else {
-                the_original_way(&plugin_dir, &config);
+                the_original_way(&worker, &config);
             }
             let arrived = consumer.join().expect("the consumer");
             if deploy_first {
@@ -241,8 +294,13 @@ fn main() {
         eprintln!("round {} of {rounds} done", round + 1);
     }
     let (ours, theirs) = (median(ours), median(theirs));
+    let baseline = if same_worker {
+        "docker-compose + curl, deploy's worker"
+    } else {
+        "docker-compose + curl"
+    };
     println!(
-        "| from nothing to the first CDC record ({rounds} rounds, median) | deploy | docker-compose + curl | ratio |"
+        "| from nothing to the first CDC record ({rounds} rounds, median) | deploy | {baseline} | ratio |"
     );
     println!("|---|---:|---:|---:|");
     println!(
