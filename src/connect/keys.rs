@@ -44,15 +44,41 @@ enum Owner<'a> {
 }
 
 const CONVERTERS: [&str; 3] = ["key.converter", "value.converter", "header.converter"];
+/// Handed on to the Kafka clients by Connect and, for Debezium connectors, to the JDBC driver
+/// (`driver.*`: `DRIVER_CONFIG_PREFIX` in Debezium 3.6's `io.debezium.config.ConfigurationNames`).
 const CLIENT_OVERRIDES: [&str; 3] = [
     "producer.override.",
     "consumer.override.",
     "admin.override.",
 ];
+const DEBEZIUM_DRIVER: &str = "driver.";
 
 fn owner<'a>(key: &'a str, config: &BTreeMap<String, String>) -> Owner<'a> {
     if let Some(prefix) = CLIENT_OVERRIDES.iter().find(|p| key.starts_with(*p)) {
         return Owner::Clients(prefix);
+    }
+    let debezium = config
+        .get("connector.class")
+        .is_some_and(|c| c.starts_with("io.debezium."));
+    if debezium && key.starts_with(DEBEZIUM_DRIVER) {
+        return Owner::Clients(DEBEZIUM_DRIVER);
+    }
+    // Debezium's custom converters: `converters: isbn` hands `isbn.*` to the class in
+    // `isbn.type`, which Connect cannot describe.
+    if debezium {
+        let names = config
+            .get("converters")
+            .map(String::as_str)
+            .unwrap_or_default();
+        for name in names.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            let prefix = format!("{name}.");
+            if key.starts_with(&prefix) {
+                return Owner::Plugged {
+                    class_key: format!("{prefix}type"),
+                    prefix,
+                };
+            }
+        }
     }
     for converter in CONVERTERS {
         if key.starts_with(&format!("{converter}.")) {
@@ -167,6 +193,25 @@ mod tests {
         assert_eq!(
             owner("producer.override.linger.ms", &config),
             Owner::Clients("producer.override.")
+        );
+        // Debezium hands `driver.*` to the JDBC driver and `<converter>.*` to its converters.
+        assert_eq!(owner("driver.sslmode", &config), Owner::Connector);
+        let mut debezium = config.clone();
+        debezium.insert(
+            "connector.class".into(),
+            "io.debezium.connector.postgresql.PostgresConnector".into(),
+        );
+        debezium.insert("converters".into(), "isbn".into());
+        assert_eq!(
+            owner("driver.sslmode", &debezium),
+            Owner::Clients("driver.")
+        );
+        assert_eq!(
+            owner("isbn.schema.name", &debezium),
+            Owner::Plugged {
+                prefix: "isbn.".into(),
+                class_key: "isbn.type".into()
+            }
         );
     }
 }
