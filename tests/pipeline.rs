@@ -324,6 +324,30 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     assert_contains(&run.stderr, "password authentication failed");
     assert_contains(&run.stderr, "nothing was changed");
 
+    // A password changed under a running connector: Debezium retries its connection without
+    // failing the task, so the connector shows RUNNING; verify, which writes through the
+    // connector's own database settings, says what is wrong.
+    stack.psql("ALTER USER master PASSWORD 'changed-under-it'");
+    let verify = stack.deploy(&["local", "verify"]);
+    stack.psql("ALTER USER master PASSWORD 'local-only-password'");
+    assert_eq!(verify.code, 1, "{}", verify.all());
+    assert_contains(&verify.stdout, "✓ connector orders-source");
+    assert_contains(&verify.stdout, "✗ marker row");
+    assert_contains(&verify.stdout, "password authentication failed");
+
+    // A table that leaves the publication: the connector RUNNING, the row written, no record.
+    stack.psql("ALTER PUBLICATION cdc_publication DROP TABLE demo.orders");
+    let verify = stack.deploy(&["local", "verify", "--timeout", "10"]);
+    stack.psql("ALTER PUBLICATION cdc_publication ADD TABLE demo.orders");
+    assert_eq!(verify.code, 1, "{}", verify.all());
+    assert_contains(&verify.stdout, "✓ marker row");
+    assert_contains(&verify.stdout, "✗ record");
+    assert_contains(
+        &verify.stdout,
+        "no record of the marker row in ord.demo.orders within the deadline",
+    );
+    assert_contains(&verify.stdout, "✓ marker removed");
+
     // A task that fails at run time (its publication does not exist, and may not be created)
     // is reported with its trace, and verify says which step failed and why.
     let broken = overlay(

@@ -219,7 +219,12 @@ pub fn apply(
         ));
     }
     for (connector, at) in writes.iter().zip(written) {
-        let took = wait(client, connector, Some(at), waits)?;
+        // A failure seen after the write is the new configuration's, unless it failed before.
+        let failed_before = live
+            .get(&connector.name)
+            .is_some_and(|l| failure(&connector.name, &l.status).is_some());
+        let since = Since { at, failed_before };
+        let took = wait(client, connector, Some(since), waits)?;
         printer.status(&format!(
             "  {} connector {} {} in {:.1}s",
             printer.paint(Style::Ok, "✓"),
@@ -234,7 +239,12 @@ pub fn apply(
         .filter(|c| !writes.iter().any(|w| w.name == c.name))
         .collect();
     for connector in &unchanged {
-        wait(client, connector, worker_started, waits)?;
+        // A worker started just now may show its predecessor's failures.
+        let since = worker_started.map(|at| Since {
+            at,
+            failed_before: true,
+        });
+        wait(client, connector, since, waits)?;
     }
     if !unchanged.is_empty() {
         printer.status(&format!(
@@ -250,7 +260,15 @@ pub fn apply(
 /// its rebalance begins. A FAILED status is held longer, since reporting a stale failure
 /// would stop an apply that is about to succeed.
 const SETTLE: Duration = Duration::from_secs(1);
-const SETTLE_FAILED: Duration = Duration::from_secs(15);
+const SETTLE_FAILED: Duration = Duration::from_secs(30);
+
+/// A write (or a worker start) whose outcome a wait must tell from the status shown before it.
+#[derive(Debug, Clone, Copy)]
+pub struct Since {
+    pub at: Instant,
+    /// The connector or a task was FAILED before: a FAILED status may still be that one.
+    pub failed_before: bool,
+}
 /// How long to wait for a connector, and how long it must stay RUNNING after a write before it
 /// counts as running (`connect.stable-for`): Debezium starts streaming after its task reports
 /// RUNNING, and a task that cannot stream (a missing publication, say) fails seconds later
@@ -262,12 +280,13 @@ pub struct Waits {
 }
 
 /// Waits until the connector is in its desired state and, when running, all its tasks run.
-/// `written` is when its configuration was written (or the worker started): until the status
-/// has changed from what was first seen (a rebalance) or SETTLE has passed, it is not trusted.
+/// `written`: the write (or worker start) it follows. Until the status has changed from what was
+/// first seen (a rebalance) or SETTLE has passed, a RUNNING status is not trusted; a FAILED one
+/// is, unless the connector had failed before, then only after a change or SETTLE_FAILED.
 pub fn wait(
     client: &Client,
     connector: &Connector,
-    written: Option<Instant>,
+    written: Option<Since>,
     waits: Waits,
 ) -> Result<Duration, Error> {
     let timeout = waits.timeout;
@@ -285,9 +304,10 @@ pub fn wait(
         });
         let seen = first.get_or_insert_with(|| status.clone());
         rebalanced |= *seen != status || status.state == "UNASSIGNED";
-        let since = written.map(|at| at.elapsed());
+        let since = written.map(|w| w.at.elapsed());
+        let stale_failure_possible = written.is_some_and(|w| w.failed_before);
         if let Some(failure) = failure(&connector.name, &status)
-            && (rebalanced || since.is_none_or(|s| s >= SETTLE_FAILED))
+            && (rebalanced || !stale_failure_possible || since.is_none_or(|s| s >= SETTLE_FAILED))
         {
             return Err(failure);
         }

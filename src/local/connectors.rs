@@ -238,7 +238,11 @@ pub async fn restart_command(
     let restarted = std::time::Instant::now();
     for connector in env.connectors.iter().filter(|c| names.contains(&c.name)) {
         tokio::task::block_in_place(|| {
-            reconcile::wait(&client, connector, Some(restarted), waits)
+            let since = reconcile::Since {
+                at: restarted,
+                failed_before: true,
+            };
+            reconcile::wait(&client, connector, Some(since), waits)
         })?;
     }
     Ok(exit::SUCCESS)

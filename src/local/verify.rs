@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use super::{connectors, docker, observe};
+use super::{connectors, docker, observe, probe};
 use crate::connect::client::Live;
 use crate::connect::reconcile::trace_summary;
 use crate::error::Error;
@@ -348,6 +348,7 @@ async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
     );
 
     let result = follow(
+        env,
         &mut report,
         &mut tail,
         &mut registry,
@@ -369,8 +370,26 @@ async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
     result.map(|()| report)
 }
 
+/// The last warnings and errors of the Connect worker: what a RUNNING connector that delivers
+/// nothing says (Debezium retries a lost or refused database connection without failing).
+async fn worker_warnings(env: &Environment) -> Vec<String> {
+    let Some(connect) = &env.connect else {
+        return Vec::new();
+    };
+    let Ok(docker) = docker::connect().await else {
+        return Vec::new();
+    };
+    let lines = probe::last_logs(&docker, &env.scoped(&connect.service), 400).await;
+    let warnings: Vec<String> = lines
+        .into_iter()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    warnings[warnings.len().saturating_sub(3)..].to_vec()
+}
+
 /// The marker's record, decoded, and the subjects.
 async fn follow(
+    env: &Environment,
     report: &mut Report,
     tail: &mut Tail,
     registry: &mut avro::Registry,
@@ -397,15 +416,24 @@ async fn follow(
     let record = match found {
         Ok(Some(record)) => record,
         Ok(None) => {
+            let warnings = worker_warnings(env).await;
             report.step(
                 "record",
                 started,
                 Err(format!(
-                    "no record of the marker row in {} within the deadline{}",
+                    "no record of the marker row in {} within the deadline{}{}",
                     source.topic,
                     last_error
                         .map(|e| format!("; last record not readable: {e}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if warnings.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; the Connect worker's last warnings:\n{}",
+                            warnings.join("\n")
+                        )
+                    }
                 )),
             );
             return Ok(());

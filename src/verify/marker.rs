@@ -36,14 +36,26 @@ pub async fn connect(db: &Database) -> Result<Client, String> {
         .connect_timeout(std::time::Duration::from_secs(5));
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         format!(
-            "cannot connect to {}@{}:{}/{}: {e}",
-            db.user, db.host, db.port, db.dbname
+            "cannot connect to {}@{}:{}/{}: {}",
+            db.user,
+            db.host,
+            db.port,
+            db.dbname,
+            message(&e)
         )
     })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// PostgreSQL's own message (tokio-postgres shows only "db error" for a server error).
+fn message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 fn quote(identifier: &str) -> String {
@@ -82,7 +94,7 @@ pub async fn insert(
             &[&schema, &table],
         )
         .await
-        .map_err(|e| format!("cannot read the columns of {name}: {e}"))?;
+        .map_err(|e| format!("cannot read the columns of {name}: {}", message(&e)))?;
     if columns.is_empty() {
         return Err(format!(
             "table {name} does not exist or is not visible to this user"
@@ -95,7 +107,7 @@ pub async fn insert(
             &[&quote(schema), &quote(table)],
         )
         .await
-        .map_err(|e| format!("cannot read the primary key of {name}: {e}"))?
+        .map_err(|e| format!("cannot read the primary key of {name}: {}", message(&e)))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -147,7 +159,7 @@ pub async fn insert(
     let row = client
         .query_one(&sql, &[])
         .await
-        .map_err(|e| format!("cannot insert the marker row into {name}: {e}"))?;
+        .map_err(|e| format!("cannot insert the marker row into {name}: {}", message(&e)))?;
     Ok(Marker {
         schema: schema.into(),
         table: table.into(),
@@ -187,5 +199,5 @@ pub async fn remove(client: &Client, marker: &Marker) -> Result<(), String> {
         .execute(&sql, &values)
         .await
         .map(drop)
-        .map_err(|e| format!("cannot remove the marker row: {e}"))
+        .map_err(|e| format!("cannot remove the marker row: {}", message(&e)))
 }
