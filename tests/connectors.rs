@@ -247,6 +247,8 @@ fn the_sink_is_created_when_its_bucket_is_given() {
         sink["format.class"],
         "io.confluent.connect.s3.format.avro.AvroFormat"
     );
+    // The source's deletes end with a tombstone, which the sink's default (`fail`) stops on.
+    assert_eq!(sink["behavior.on.null.values"], "ignore");
 }
 
 #[test]
