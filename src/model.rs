@@ -185,6 +185,19 @@ pub struct PortMapping {
     pub protocol: Protocol,
 }
 
+impl PortMapping {
+    /// Where the published port is reached from this machine: its address, or 127.0.0.1 when
+    /// it is published on every address.
+    pub fn reachable(&self) -> (String, u16) {
+        let address = if self.address.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            self.address.to_string()
+        };
+        (address, self.host)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Protocol {
     Tcp,

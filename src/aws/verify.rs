@@ -3,6 +3,7 @@
 //! worker configuration ACTIVE; no ERROR in the workers' CloudWatch logs over the last
 //! minutes; every registry task healthy behind its load balancer.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -23,10 +24,11 @@ pub async fn verify_command(env: &Environment, printer: &Printer) -> Result<u8, 
     let aws = env.aws.as_ref().expect("an aws environment");
     let clients = clients(aws).await;
     let mut report = Report::new(&env.name);
+    let started = Instant::now();
+    let arns = connector_arns(&clients, &format!("{}-", env.name)).await?;
     for connector in &env.connectors {
-        let started = Instant::now();
         let name = env.scoped(&connector.name);
-        let result = connector_state(&clients, &name).await?;
+        let result = connector_state(&clients, &name, arns.get(&name)).await?;
         report.step(&format!("connector {}", connector.name), started, result);
     }
     for (name, reason) in &env.skipped_connectors {
@@ -49,21 +51,37 @@ pub async fn verify_command(env: &Environment, printer: &Printer) -> Result<u8, 
     Ok(report.print(printer))
 }
 
-/// The connector RUNNING and its worker configuration ACTIVE, or what MSK Connect says instead.
-async fn connector_state(clients: &Clients, name: &str) -> Result<Result<String, String>, Error> {
-    let found = clients
+/// The environment's connectors by name → ARN, in one listing.
+async fn connector_arns(
+    clients: &Clients,
+    prefix: &str,
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut arns = BTreeMap::new();
+    let items: Vec<_> = clients
         .kafkaconnect
         .list_connectors()
-        .connector_name_prefix(name)
+        .connector_name_prefix(prefix)
+        .into_paginator()
+        .items()
         .send()
-        .await
-        .map_err(|e| connect_error("ListConnectors", e.into_service_error()))?;
-    let Some(arn) = found
-        .connectors()
-        .iter()
-        .find(|c| c.connector_name() == Some(name))
-        .and_then(|c| c.connector_arn())
-    else {
+        .collect::<Vec<_>>()
+        .await;
+    for item in items {
+        let item = item.map_err(|e| connect_error("ListConnectors", e.into_service_error()))?;
+        if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
+            arns.insert(name.to_string(), arn.to_string());
+        }
+    }
+    Ok(arns)
+}
+
+/// The connector RUNNING and its worker configuration ACTIVE, or what MSK Connect says instead.
+async fn connector_state(
+    clients: &Clients,
+    name: &str,
+    arn: Option<&String>,
+) -> Result<Result<String, String>, Error> {
+    let Some(arn) = arn else {
         return Ok(Err(format!(
             "connector {name} does not exist: `deploy aws apply` creates it"
         )));

@@ -44,6 +44,49 @@ pub struct Status {
     pub tasks: Vec<TaskStatus>,
 }
 
+/// What FAILED: the connector itself (`None`) or task N, with its trace.
+pub struct Failed<'a> {
+    pub task: Option<u32>,
+    pub trace: Option<&'a str>,
+}
+
+impl Status {
+    /// The connector, else its first task, that is FAILED.
+    pub fn failed(&self) -> Option<Failed<'_>> {
+        if self.state == "FAILED" {
+            return Some(Failed {
+                task: None,
+                trace: self.trace.as_deref(),
+            });
+        }
+        let task = self.tasks.iter().find(|t| t.state == "FAILED")?;
+        Some(Failed {
+            task: Some(task.id),
+            trace: task.trace.as_deref(),
+        })
+    }
+
+    /// RUNNING, with tasks, all of them RUNNING.
+    pub fn runs(&self) -> bool {
+        self.state == "RUNNING"
+            && !self.tasks.is_empty()
+            && self.tasks.iter().all(|t| t.state == "RUNNING")
+    }
+
+    /// `task 0 RUNNING, task 1 FAILED`, or `no tasks`.
+    pub fn tasks_text(&self) -> String {
+        if self.tasks.is_empty() {
+            return "no tasks".into();
+        }
+        let tasks: Vec<String> = self
+            .tasks
+            .iter()
+            .map(|t| format!("task {} {}", t.id, t.state))
+            .collect();
+        tasks.join(", ")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskStatus {
     pub id: u32,

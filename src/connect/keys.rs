@@ -65,20 +65,8 @@ fn owner<'a>(key: &'a str, config: &BTreeMap<String, String>) -> Owner<'a> {
     }
     // Debezium's custom converters: `converters: isbn` hands `isbn.*` to the class in
     // `isbn.type`, which Connect cannot describe.
-    if debezium {
-        let names = config
-            .get("converters")
-            .map(String::as_str)
-            .unwrap_or_default();
-        for name in names.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            let prefix = format!("{name}.");
-            if key.starts_with(&prefix) {
-                return Owner::Plugged {
-                    class_key: format!("{prefix}type"),
-                    prefix,
-                };
-            }
-        }
+    if debezium && let Some(owner) = listed(key, config, "converters", "") {
+        return owner;
     }
     for converter in CONVERTERS {
         if key.starts_with(&format!("{converter}.")) {
@@ -89,18 +77,32 @@ fn owner<'a>(key: &'a str, config: &BTreeMap<String, String>) -> Owner<'a> {
         }
     }
     for family in ["transforms", "predicates"] {
-        let aliases = config.get(family).map(String::as_str).unwrap_or_default();
-        for alias in aliases.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            let prefix = format!("{family}.{alias}.");
-            if key.starts_with(&prefix) {
-                return Owner::Plugged {
-                    class_key: format!("{prefix}type"),
-                    prefix,
-                };
-            }
+        if let Some(owner) = listed(key, config, family, &format!("{family}.")) {
+            return owner;
         }
     }
     Owner::Connector
+}
+
+/// The key's owner when it belongs to an alias of the list in `list_key` (`transforms: unwrap`
+/// names `transforms.unwrap.*`, whose class is `transforms.unwrap.type`).
+fn listed<'a>(
+    key: &str,
+    config: &BTreeMap<String, String>,
+    list_key: &str,
+    under: &str,
+) -> Option<Owner<'a>> {
+    let aliases = config.get(list_key).map(String::as_str).unwrap_or_default();
+    aliases
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|alias| format!("{under}{alias}."))
+        .find(|prefix| key.starts_with(prefix))
+        .map(|prefix| Owner::Plugged {
+            class_key: format!("{prefix}type"),
+            prefix,
+        })
 }
 
 /// Every key of `connector` that neither validation nor the class it is handed to knows, except

@@ -222,7 +222,7 @@ pub fn apply(
         // A failure seen after the write is the new configuration's, unless it failed before.
         let failed_before = live
             .get(&connector.name)
-            .is_some_and(|l| failure(&connector.name, &l.status).is_some());
+            .is_some_and(|l| l.status.failed().is_some());
         let since = Since { at, failed_before };
         let took = wait(client, connector, Some(since), waits)?;
         printer.status(&format!(
@@ -311,39 +311,31 @@ pub fn wait(
         {
             return Err(failure);
         }
-        let tasks_ok = match connector.state {
-            ConnectorState::Running => {
-                !status.tasks.is_empty() && status.tasks.iter().all(|t| t.state == "RUNNING")
+        let there = match connector.state {
+            ConnectorState::Running => status.runs(),
+            ConnectorState::Paused => {
+                status.state == want && status.tasks.iter().all(|t| t.state == "PAUSED")
             }
-            ConnectorState::Paused => status.tasks.iter().all(|t| t.state == "PAUSED"),
-            ConnectorState::Stopped => true,
+            ConnectorState::Stopped => status.state == want,
         };
         let settled = rebalanced || since.is_none_or(|s| s >= SETTLE);
-        if status.state == want && tasks_ok && settled {
-            let held = connector.state != ConnectorState::Running || written.is_none();
+        if there && settled {
+            // Only a change to a running connector must prove it keeps running.
+            let no_hold = connector.state != ConnectorState::Running || written.is_none();
             let since = *running_since.get_or_insert_with(Instant::now);
-            if held || since.elapsed() >= waits.stable_for {
+            if no_hold || since.elapsed() >= waits.stable_for {
                 return Ok(started.elapsed());
             }
         } else {
             running_since = None;
         }
         if started.elapsed() > timeout {
-            let tasks: Vec<String> = status
-                .tasks
-                .iter()
-                .map(|t| format!("task {} {}", t.id, t.state))
-                .collect();
             return Err(Error::user(format!(
                 "connector `{}` is not {want} after {}s: connector {}, {}",
                 connector.name,
                 timeout.as_secs(),
                 status.state,
-                if tasks.is_empty() {
-                    "no tasks".into()
-                } else {
-                    tasks.join(", ")
-                }
+                status.tasks_text()
             ))
             .with_hint(format!(
                 "`deploy local connectors status` and `deploy local logs {}`",
@@ -376,24 +368,25 @@ pub fn trace_summary(trace: Option<&str>) -> Vec<String> {
     summary
 }
 
-/// A FAILED connector or task, with the head of its trace.
+/// What failed, as a person reads it: `connector `NAME` FAILED` or `connector `NAME`: task N
+/// FAILED`, and the trace's summary.
+pub fn failed_text(name: &str, status: &Status) -> Option<(String, Vec<String>)> {
+    let failed = status.failed()?;
+    let what = match failed.task {
+        None => format!("connector `{name}` FAILED"),
+        Some(task) => format!("connector `{name}`: task {task} FAILED"),
+    };
+    Some((what, trace_summary(failed.trace)))
+}
+
+/// A FAILED connector or task, with the summary of its trace.
 fn failure(name: &str, status: &Status) -> Option<Error> {
-    let trace_lines = |trace: &Option<String>| trace_summary(trace.as_deref());
-    if status.state == "FAILED" {
-        return Some(
-            Error::user(format!("connector `{name}` FAILED"))
-                .with_details(trace_lines(&status.trace))
-                .with_hint(format!(
-                    "fix the configuration, then `deploy local connectors restart {name}`"
-                )),
-        );
-    }
-    let task = status.tasks.iter().find(|t| t.state == "FAILED")?;
-    Some(
-        Error::user(format!("connector `{name}`: task {} FAILED", task.id))
-            .with_details(trace_lines(&task.trace))
-            .with_hint(format!(
-                "fix the cause, then `deploy local connectors restart {name} --failed-only`"
-            )),
-    )
+    let (what, trace) = failed_text(name, status)?;
+    let hint = match status.failed()?.task {
+        None => format!("fix the configuration, then `deploy local connectors restart {name}`"),
+        Some(_) => {
+            format!("fix the cause, then `deploy local connectors restart {name} --failed-only`")
+        }
+    };
+    Some(Error::user(what).with_details(trace).with_hint(hint))
 }

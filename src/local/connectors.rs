@@ -26,12 +26,8 @@ pub(crate) async fn client(env: &Environment) -> Result<Client, Error> {
         .service(&connect.service)
         .expect("resolve checked the Connect service");
     if let Some(port) = service.ports.iter().find(|p| p.container == connect.port) {
-        let address = if port.address.is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            port.address.to_string()
-        };
-        return Ok(Client::new(&format!("http://{address}:{}", port.host)));
+        let (address, port) = port.reachable();
+        return Ok(Client::new(&format!("http://{address}:{port}")));
     }
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;

@@ -3,22 +3,39 @@
 //! topic as Confluent-framed Avro that decodes with the registry's schema; the topic's key and
 //! value subjects exist; the marker row is removed again. Bounded by one deadline.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
 use super::{connectors, docker, observe, probe};
 use crate::connect::client::Live;
-use crate::connect::reconcile::trace_summary;
+use crate::connect::reconcile::failed_text;
 use crate::error::Error;
 use crate::model::{Connector, Environment};
 use crate::output::Printer;
-use crate::verify::kafka::{Addresses, Start, Tail};
+use crate::verify::kafka::{Start, Tail};
 use crate::verify::marker::{self, Database, Marker};
 use crate::verify::{Report, avro};
 
 const POSTGRES_SOURCE: &str = "io.debezium.connector.postgresql.PostgresConnector";
+
+/// `host:port` as a service is named in the environment → where it is reached from here.
+#[derive(Debug, Clone, Default)]
+struct Addresses(BTreeMap<(String, String), (String, String)>);
+
+impl Addresses {
+    /// `host:port` rewritten when known, else as given.
+    pub fn rewrite(&self, address: &str) -> String {
+        match address.rsplit_once(':') {
+            Some((host, port)) => match self.0.get(&(host.to_string(), port.to_string())) {
+                Some((h, p)) => format!("{h}:{p}"),
+                None => address.to_string(),
+            },
+            None => address.to_string(),
+        }
+    }
+}
 
 pub async fn verify_command(
     env: &Environment,
@@ -44,8 +61,7 @@ async fn addresses(env: &Environment, ports: &BTreeSet<u16>) -> Result<Addresses
         for port in ports {
             let published = service.ports.iter().find(|p| p.container == *port);
             let to = match (published, ip) {
-                (Some(p), _) if !p.address.is_unspecified() => (p.address.to_string(), p.host),
-                (Some(p), _) => ("127.0.0.1".to_string(), p.host),
+                (Some(p), _) => p.reachable(),
                 (None, Some(ip)) => (ip.to_string(), *port),
                 (None, None) => continue,
             };
@@ -99,17 +115,13 @@ fn kafka_bootstrap(env: &Environment, bootstrap: &str, addresses: &Addresses) ->
     };
     let published = env.service(host).and_then(|s| {
         let port: u16 = port.parse().ok()?;
-        let any = s
+        let (address, port) = s
             .ports
             .iter()
             .find(|p| p.container == port)
-            .or(s.ports.first())?;
-        let address = if any.address.is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            any.address.to_string()
-        };
-        Some(format!("{address}:{}", any.host))
+            .or(s.ports.first())?
+            .reachable();
+        Some(format!("{address}:{port}"))
     });
     published.unwrap_or_else(|| addresses.rewrite(first))
 }
@@ -123,40 +135,15 @@ fn connector_state(connector: &Connector, live: Option<&Live>) -> Result<String,
         ));
     };
     let status = &live.status;
-    let trace = |t: &Option<String>| trace_summary(t.as_deref()).join("\n");
-    if status.state == "FAILED" {
-        return Err(format!(
-            "connector {} FAILED\n{}",
-            connector.name,
-            trace(&status.trace)
-        ));
+    if let Some((what, trace)) = failed_text(&connector.name, status) {
+        return Err(format!("{what}\n{}", trace.join("\n")));
     }
-    if let Some(task) = status.tasks.iter().find(|t| t.state == "FAILED") {
-        return Err(format!(
-            "connector {}: task {} FAILED\n{}",
-            connector.name,
-            task.id,
-            trace(&task.trace)
-        ));
-    }
-    if status.state != "RUNNING"
-        || status.tasks.is_empty()
-        || status.tasks.iter().any(|t| t.state != "RUNNING")
-    {
-        let tasks: Vec<String> = status
-            .tasks
-            .iter()
-            .map(|t| format!("task {} {}", t.id, t.state))
-            .collect();
+    if !status.runs() {
         return Err(format!(
             "connector {} is {} ({})",
             connector.name,
             status.state,
-            if tasks.is_empty() {
-                "no tasks".to_string()
-            } else {
-                tasks.join(", ")
-            }
+            status.tasks_text()
         ));
     }
     Ok(format!(

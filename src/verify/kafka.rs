@@ -10,23 +10,6 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-/// `host:port` as a service is named in the environment → where it is reached from here.
-#[derive(Debug, Clone, Default)]
-pub struct Addresses(pub BTreeMap<(String, String), (String, String)>);
-
-impl Addresses {
-    /// `host:port` rewritten when known, else as given.
-    pub fn rewrite(&self, address: &str) -> String {
-        match address.rsplit_once(':') {
-            Some((host, port)) => match self.0.get(&(host.to_string(), port.to_string())) {
-                Some((h, p)) => format!("{h}:{p}"),
-                None => address.to_string(),
-            },
-            None => address.to_string(),
-        }
-    }
-}
-
 struct Quiet;
 
 impl ClientContext for Quiet {
