@@ -222,7 +222,7 @@ async fn apply_from_nothing_then_no_op_then_a_plugin_change_then_destroy() {
     let bytes = object.body.collect().await.expect("body").into_bytes();
     assert_eq!(support::sha256_hex(&bytes), digest);
     // The connectors' log group, with its retention.
-    let logs = setup.emulator.logs().await;
+    let logs = setup.emulator.logs_in("us-east-1").await;
     let groups = logs
         .describe_log_groups()
         .log_group_name_prefix("/deploy/test/connect")
@@ -709,7 +709,12 @@ async fn autoscaled_capacity_is_created_and_updated() {
 
 /// The emulator's default VPC and two of its subnets, and an MSK cluster it knows.
 async fn infra_vars(setup: &Setup) -> Vec<(&'static str, String)> {
-    let ec2 = aws_sdk_ec2::Client::new(&setup.emulator.shared().await);
+    infra_vars_in(setup, "us-east-1").await
+}
+
+/// The default VPC and two of its subnets in `region`, and an MSK cluster there.
+async fn infra_vars_in(setup: &Setup, region: &'static str) -> Vec<(&'static str, String)> {
+    let ec2 = aws_sdk_ec2::Client::new(&setup.emulator.shared_in(region).await);
     let vpc = ec2
         .describe_vpcs()
         .send()
@@ -733,7 +738,7 @@ async fn infra_vars(setup: &Setup) -> Vec<(&'static str, String)> {
         .collect();
     subnets.sort();
     let arn = format!(
-        "arn:aws:kafka:us-east-1:123456789012:cluster/{}/0a1b2c3d-4e5f",
+        "arn:aws:kafka:{region}:123456789012:cluster/{}/0a1b2c3d-4e5f",
         setup.name
     );
     setup
@@ -878,6 +883,38 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     );
     setup.emulator.set_target_health("healthy", "");
 
+    // Apicurio 3.2+ answers its health checks on the management port, 9000: the target group
+    // checks there, and the task maps it. A stack whose group checks the traffic port (as made
+    // before) fails its checks; plan says so and apply moves the check.
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&shared);
+    let group = elb
+        .describe_target_groups()
+        .names("tinfra-registry")
+        .send()
+        .await
+        .expect("the target group");
+    let group = &group.target_groups()[0];
+    assert_eq!(
+        (group.health_check_port(), group.health_check_path()),
+        (Some("9000"), Some("/health/ready"))
+    );
+    elb.modify_target_group()
+        .target_group_arn(group.target_group_arn().unwrap_or_default())
+        .health_check_port("traffic-port")
+        .send()
+        .await
+        .expect("the check moved back");
+    let verify = setup.deploy_with(&with(&vars, &[]), &["aws", "verify"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert_contains(&verify.stdout, "Target.Timeout");
+    let plan = setup.ok_with(&with(&vars, &[]), &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "health check traffic-port/health/ready → 9000/health/ready",
+    );
+    setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    setup.ok_with(&with(&vars, &[]), &["aws", "verify"]);
+
     // Security groups: least privilege, sources by group.
     let groups = security_groups(&ec2, "tinfra-").await;
     let id = |name: &str| groups[name].0.clone();
@@ -891,7 +928,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     assert_eq!(groups["tinfra-database"].1, database);
     assert_eq!(
         groups["tinfra-registry"].1,
-        vec![(8080, id("tinfra-registry-lb"))]
+        vec![(8080, id("tinfra-registry-lb")), (9000, id("tinfra-registry-lb"))]
     );
     assert!(groups["tinfra-connectors"].1.is_empty());
 
@@ -934,6 +971,12 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     let definition = task.task_definition().expect("a task definition");
     assert_eq!(definition.cpu(), Some("512"));
     let container = &definition.container_definitions()[0];
+    let ports: Vec<i32> = container
+        .port_mappings()
+        .iter()
+        .filter_map(|p| p.container_port())
+        .collect();
+    assert_eq!(ports, [8080, 9000], "the API and the management interface");
     let environment = variables(container);
     assert_eq!(environment["APICURIO_STORAGE_KIND"], "sql");
     assert_eq!(
@@ -1078,6 +1121,47 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
             .deploy_with(&bigger, &["aws", "plan", "--detailed-exitcode"])
             .code,
         0
+    );
+
+    // A revision deregistered by hand is never reused: ECS describes the family as its latest
+    // ACTIVE revision, and a service cannot move to an INACTIVE one.
+    let current = ecs
+        .describe_task_definition()
+        .task_definition("tinfra-registry")
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    let current = current
+        .task_definition()
+        .and_then(|d| d.task_definition_arn())
+        .expect("an ARN")
+        .to_string();
+    ecs.deregister_task_definition()
+        .task_definition(&current)
+        .send()
+        .await
+        .expect("DeregisterTaskDefinition");
+    let plan = setup.ok_with(&bigger, &["aws", "plan"]);
+    assert_contains(&plan.stdout, "update: cpu 512 → 1024; memory 1024 → 2048");
+    setup.ok_with(&bigger, &["aws", "apply", "--auto-approve"]);
+    let service = ecs
+        .describe_services()
+        .cluster("tinfra")
+        .services("registry")
+        .send()
+        .await
+        .expect("DescribeServices");
+    let running = service.services()[0].task_definition().expect("a definition");
+    assert_ne!(running, current);
+    let running = ecs
+        .describe_task_definition()
+        .task_definition(running)
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    assert_eq!(
+        running.task_definition().and_then(|d| d.status()),
+        Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Active)
     );
 
     // Destroy keeps a final snapshot of the database, and removes the rest.
@@ -1330,7 +1414,9 @@ async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
     let setup = Setup::new("dev");
-    let vars = infra_vars(&setup).await;
+    // dev.yaml's own region (ap-southeast-2): AWS_REGION is not set.
+    let region = "ap-southeast-2";
+    let vars = infra_vars_in(&setup, region).await;
     // Stand-ins for the real connector plugins under their names (the real ones are fetched from
     // Maven Central and Confluent Hub).
     let plugins = setup.work.path().join("plugins");
@@ -1353,7 +1439,8 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
             .current_dir(support::root())
             .stdin(std::process::Stdio::null())
             .env("NO_COLOR", "1")
-            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
             .env("DEPLOY_AWS_ENDPOINT_URL", &setup.emulator.endpoint)
             .env("VPC_ID", &vars[0].1)
             .env("PRIVATE_SUBNET_1", &vars[1].1)
@@ -1372,13 +1459,55 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
     };
     let applied = dev(&["aws", "apply", "--auto-approve"]);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
-    let (_, kafkaconnect) = setup.emulator.clients().await;
+    let (_, kafkaconnect) = setup.emulator.clients_in(region).await;
     let source = connector(&kafkaconnect, "dev-orders-source").await;
     let config = source.connector_configuration().expect("a configuration");
     assert!(config["database.hostname"].starts_with("dev-database.cluster-"));
     assert!(config["value.converter.schema.registry.url"].ends_with("/apis/ccompat/v7"));
-    connector(&kafkaconnect, "dev-orders-sink").await;
-    let policy = aws_sdk_iam::Client::new(&setup.emulator.shared().await)
+    // Every connector that reads a secret through the config provider is kept from MSK
+    // Connect's frequent restarts (config.action.reload); the sink writes to the environment's
+    // region unless told otherwise.
+    assert_eq!(config["config.action.reload"], "none");
+    let sink = connector(&kafkaconnect, "dev-orders-sink").await;
+    let sink_config = sink.connector_configuration().expect("a configuration");
+    assert_eq!(sink_config["s3.region"], region);
+    assert!(!sink_config.contains_key("config.action.reload"));
+    assert!(
+        source
+            .connector_arn()
+            .is_some_and(|arn| arn.starts_with(&format!("arn:aws:kafkaconnect:{region}:"))),
+        "{source:?}"
+    );
+    // The worker configuration carries both converters, which MSK Connect requires.
+    let worker_arn = source
+        .worker_configuration()
+        .and_then(|w| w.worker_configuration_arn())
+        .expect("a worker configuration");
+    let worker = kafkaconnect
+        .describe_worker_configuration()
+        .worker_configuration_arn(worker_arn)
+        .send()
+        .await
+        .expect("DescribeWorkerConfiguration");
+    let content = worker
+        .latest_revision()
+        .and_then(|r| r.properties_file_content())
+        .expect("content");
+    let content = String::from_utf8(aws_smithy_types::base64::decode(content).expect("base64"))
+        .expect("UTF-8");
+    assert_contains(
+        &content,
+        "key.converter=org.apache.kafka.connect.storage.StringConverter\n",
+    );
+    assert_contains(
+        &content,
+        "value.converter=org.apache.kafka.connect.storage.StringConverter\n",
+    );
+    assert_contains(
+        &content,
+        "config.providers.secretsmanager.param.region=ap-southeast-2\n",
+    );
+    let policy = aws_sdk_iam::Client::new(&setup.emulator.shared_in(region).await)
         .get_role_policy()
         .role_name("dev-connect")
         .policy_name("deploy")
@@ -1399,7 +1528,7 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
     let verify = dev(&["aws", "verify"]);
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     assert_contains(&verify.stdout, "no ERROR in /deploy/dev/connect");
-    let logs = setup.emulator.logs().await;
+    let logs = setup.emulator.logs_in(region).await;
     logs.create_log_stream()
         .log_group_name("/deploy/dev/connect")
         .log_stream_name("worker-1")

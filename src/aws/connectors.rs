@@ -69,6 +69,15 @@ pub fn desired(
             for (key, secret) in &connector.secret_names {
                 config.insert(key.clone(), super::secrets::placeholder(env, secret));
             }
+            // "By default, MSK Connect frequently restarts a connector when the connector uses
+            // a configuration provider… set config.action.reload to none" (MSK Connect's
+            // config provider tutorial). A rotated secret is picked up by the restart `aws
+            // apply` orders instead (see `secrets`).
+            if config.values().any(|v| v.contains("${secretsmanager:")) {
+                config
+                    .entry("config.action.reload".into())
+                    .or_insert_with(|| "none".into());
+            }
             Ok(Desired {
                 name: format!("{}-{}", env.name, connector.name),
                 config,

@@ -35,6 +35,7 @@ fn outputs(env: &Environment, observed: &Observed, bootstrap: Option<String>) ->
     let aws = env.aws.as_ref().expect("an aws environment");
     let created = observed.msk.cluster.as_ref();
     let mut outputs = Outputs {
+        region: Some(aws.region.clone()),
         cluster_arn: aws
             .msk_cluster_arn
             .clone()

@@ -1,6 +1,6 @@
 //! Security groups, one per component, each letting in only what talks to it: the connectors
 //! reach the MSK brokers (9098, IAM), the database (5432) and the registry's load balancer (80);
-//! the load balancer reaches the registry tasks (8080); the registry and the schema load reach
+//! the load balancer reaches the registry tasks (8080, and 9000 for its health checks); the registry and the schema load reach
 //! the database; `developer-access` reaches the brokers, the database and the load balancer.
 //! Egress stays AWS's default. The VPC and subnets are given.
 
@@ -120,7 +120,10 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
         });
         groups.push(Group {
             role: REGISTRY,
-            ingress: BTreeSet::from([(8080, Source::Ours(REGISTRY_LB))]),
+            ingress: BTreeSet::from([
+                (super::registry::PORT, Source::Ours(REGISTRY_LB)),
+                (super::registry::HEALTH_PORT, Source::Ours(REGISTRY_LB)),
+            ]),
         });
     }
     groups

@@ -8,6 +8,8 @@ pub const UNKNOWN: &str = "(known after apply)";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
+    /// The environment's region (`${aws:region}`).
+    pub region: Option<String>,
     /// The MSK cluster's ARN (given, or the one created).
     pub cluster_arn: Option<String>,
     pub bootstrap: Option<String>,
@@ -34,6 +36,7 @@ impl Outputs {
                 .as_deref()
                 .map(|arn| format!("${{secretsmanager:{}:password}}", secret_name(arn))),
             "registry.url" => self.registry_url.clone(),
+            "region" => self.region.clone(),
             _ => None,
         }
     }

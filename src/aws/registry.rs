@@ -29,7 +29,12 @@ use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
 const CONTAINER: &str = "registry";
-const PORT: i32 = 8080;
+pub const PORT: i32 = 8080;
+/// Since Apicurio Registry 3.2 the health endpoints are on Quarkus's management interface, port
+/// 9000, not on 8080 (apicurio-registry `app/src/main/resources/application.properties`:
+/// `quarkus.management.enabled=true`; `distro/docker/src/main/docker/Dockerfile.jvm` exposes
+/// 8080 8443 9000). The load balancer checks readiness there.
+pub const HEALTH_PORT: i32 = 9000;
 const HEALTH: &str = "/health/ready";
 /// A new task pulls the image and Apicurio migrates its tables before it is healthy.
 const DEADLINE: Duration = Duration::from_secs(20 * 60);
@@ -63,6 +68,8 @@ pub struct Task {
     pub secrets: BTreeMap<String, String>,
     pub execution_role: String,
     pub task_role: String,
+    /// The container's ports: the API and the management interface.
+    pub ports: Vec<i32>,
 }
 
 pub fn task(
@@ -105,6 +112,7 @@ pub fn task(
         ]),
         execution_role: role(super::iam::TASK_EXECUTION),
         task_role: role(super::iam::REGISTRY_TASK),
+        ports: vec![PORT, HEALTH_PORT],
     })
 }
 
@@ -112,7 +120,8 @@ pub fn task(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub cluster: bool,
-    pub target_group: Option<String>,
+    /// ARN and where it checks health (`port path`).
+    pub target_group: Option<(String, String)>,
     /// ARN and DNS name.
     pub load_balancer: Option<(String, String)>,
     pub listener: bool,
@@ -146,6 +155,11 @@ fn live_task(definition: &aws_sdk_ecs::types::TaskDefinition) -> Option<Task> {
             .unwrap_or_default()
             .to_string(),
         task_role: definition.task_role_arn().unwrap_or_default().to_string(),
+        ports: container
+            .port_mappings()
+            .iter()
+            .filter_map(|p| p.container_port())
+            .collect(),
     })
 }
 
@@ -186,10 +200,14 @@ async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed,
             .send()
             .await
         {
-            Ok(found) => Ok(found
-                .target_groups()
-                .first()
-                .and_then(|t| t.target_group_arn().map(str::to_string))),
+            Ok(found) => Ok(found.target_groups().first().and_then(|t| {
+                let check = format!(
+                    "{} {}",
+                    t.health_check_port().unwrap_or("traffic-port"),
+                    t.health_check_path().unwrap_or("/")
+                );
+                Some((t.target_group_arn()?.to_string(), check))
+            })),
             Err(e) if e.code() == Some("TargetGroupNotFound") => Ok(None),
             Err(e) => Err(sdk_error(
                 "ELB DescribeTargetGroups",
@@ -242,8 +260,11 @@ async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed,
             .send()
             .await
         {
+            // Only an ACTIVE revision can run a service; ECS answers the family's latest ACTIVE
+            // one, and anything else is not reused.
             Ok(found) => Ok(found
                 .task_definition()
+                .filter(|d| d.status() == Some(&aws_sdk_ecs::types::TaskDefinitionStatus::Active))
                 .and_then(|d| Some((d.task_definition_arn()?.to_string(), live_task(d)?)))),
             // ECS answers a ClientException for a family with no active revision.
             Err(e) if e.code() == Some("ClientException") => Ok(None),
@@ -297,6 +318,11 @@ pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
     }
 }
 
+/// Where the target group checks the tasks' health, as `observe` reads it.
+fn health_check() -> String {
+    format!("{HEALTH_PORT} {HEALTH}")
+}
+
 /// What differs between two task definitions, for the plan.
 fn task_changes(have: &Task, want: &Task) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -310,6 +336,19 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
     field("memory", &have.memory, &want.memory);
     field("execution role", &have.execution_role, &want.execution_role);
     field("task role", &have.task_role, &want.task_role);
+    if have.ports != want.ports {
+        let list = |p: &[i32]| {
+            p.iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        reasons.push(format!(
+            "ports {} → {}",
+            list(&have.ports),
+            list(&want.ports)
+        ));
+    }
     for (k, v) in &want.environment {
         if have.environment.get(k) != Some(v) {
             reasons.push(format!("{k} changed"));
@@ -347,14 +386,26 @@ pub fn diff(env: &Environment, observed: &Observed, task: Option<&Task>) -> Vec<
             &observed.target_group,
             observed.listener,
         ) {
-            (Some((_, dns)), Some(_), true) => {
+            (Some((_, dns)), Some((_, check)), true) if *check == health_check() => {
                 Change::new(Kind::LoadBalancer, lb_name(env), Action::Unchanged, dns)
             }
             (None, _, _) => Change::new(
                 Kind::LoadBalancer,
                 lb_name(env),
                 Action::Create,
-                format!("not found; internal, HTTP 80 → registry {PORT}, health {HEALTH}"),
+                format!(
+                    "not found; internal, HTTP 80 → registry {PORT}, health :{HEALTH_PORT}{HEALTH}"
+                ),
+            ),
+            (Some(_), Some((_, check)), true) => Change::new(
+                Kind::LoadBalancer,
+                lb_name(env),
+                Action::Update,
+                format!(
+                    "health check {} → {}",
+                    check.replace(' ', ""),
+                    health_check().replace(' ', "")
+                ),
             ),
             _ => Change::new(
                 Kind::LoadBalancer,
@@ -477,7 +528,19 @@ pub async fn apply_load_balancer(
 ) -> Result<(String, String), Error> {
     let aws = env.aws.as_ref().expect("an aws environment");
     let target_group = match &observed.target_group {
-        Some(arn) => arn.clone(),
+        Some((arn, check)) if *check == health_check() => arn.clone(),
+        Some((arn, _)) => {
+            clients
+                .elb
+                .modify_target_group()
+                .target_group_arn(arn)
+                .health_check_port(HEALTH_PORT.to_string())
+                .health_check_path(HEALTH)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ELB ModifyTargetGroup", e.into_service_error()))?;
+            arn.clone()
+        }
         None => clients
             .elb
             .create_target_group()
@@ -486,6 +549,7 @@ pub async fn apply_load_balancer(
             .port(PORT)
             .vpc_id(aws.vpc.as_deref().unwrap_or_default())
             .target_type(TargetTypeEnum::Ip)
+            .health_check_port(HEALTH_PORT.to_string())
             .health_check_path(HEALTH)
             .set_tags(Some(elb_tags(env, "registry-target-group")))
             .send()
@@ -601,12 +665,17 @@ fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Erro
         log_group(env),
         &aws.region,
     )?
-    .port_mappings(
-        PortMapping::builder()
-            .container_port(PORT)
-            .protocol(TransportProtocol::Tcp)
-            .build(),
-    )
+    .set_port_mappings(Some(
+        task.ports
+            .iter()
+            .map(|port| {
+                PortMapping::builder()
+                    .container_port(*port)
+                    .protocol(TransportProtocol::Tcp)
+                    .build()
+            })
+            .collect(),
+    ))
     .build())
 }
 
@@ -785,7 +854,7 @@ pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) ->
             .map_err(|e| sdk_error("ELB DeleteLoadBalancer", e.into_service_error()))?;
         printer.status(&format!("  - load balancer {} deleted", lb_name(env)));
     }
-    if let Some(arn) = &observed.target_group {
+    if let Some((arn, _)) = &observed.target_group {
         // A target group goes once its load balancer has let go of it.
         until("deleting the registry target group", DEADLINE, || async {
             match clients

@@ -15,6 +15,9 @@ use crate::model::Environment;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind, Plan};
 
+/// MSK Connect's default worker configuration's converter (Understand MSK Connect workers).
+const DEFAULT_CONVERTER: &str = "org.apache.kafka.connect.storage.StringConverter";
+
 /// The worker configuration the environment asks for: (name, properties file content).
 /// `outputs` fill the `${aws:…}` values (the registry's address for Avro converters).
 pub fn wanted(env: &Environment, outputs: &Outputs) -> Option<(String, String)> {
@@ -38,6 +41,14 @@ pub fn wanted(env: &Environment, outputs: &Outputs) -> Option<(String, String)> 
     }
     if properties.is_empty() && env.aws.as_ref()?.worker_properties.is_none() {
         return None;
+    }
+    // "The key.converter and value.converter properties are required" (MSK Connect, Supported
+    // worker configuration properties); its default worker configuration sets both to the
+    // StringConverter. The connectors set their own converters; these are the workers' fallback.
+    for side in ["key", "value"] {
+        properties
+            .entry(format!("{side}.converter"))
+            .or_insert_with(|| DEFAULT_CONVERTER.into());
     }
     let content: String = properties
         .iter()

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The values the AWS target gives once it has created its infrastructure (`${aws:NAME}`).
-pub const AWS_OUTPUTS: [&str; 5] = [
+pub const AWS_OUTPUTS: [&str; 6] = [
     "msk.bootstrap",
     "database.host",
     "database.port",
     "database.password",
     "registry.url",
+    "region",
 ];
 
 /// Where variable values come from.

@@ -8,6 +8,7 @@ sets delays, and resets everything.
 Usage: python3 tests/emulators/aws.py PORT
 """
 
+import base64
 import datetime
 import io
 import json
@@ -18,6 +19,7 @@ import time
 import urllib.parse
 import uuid
 
+import models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 from werkzeug.wrappers import Request, Response
@@ -44,6 +46,10 @@ STATE = {
     # What the load balancer's health checks say of a service's tasks (ECS registers each
     # running task's address with the service's target group): healthy, or a failing state.
     "target_health": {"State": "healthy"},
+    # The ports on which the registry's tasks answer their health checks: Apicurio Registry 3.2
+    # and later serve /health/* on the Quarkus management interface, 9000 (its
+    # app/src/main/resources/application.properties: quarkus.management.enabled=true).
+    "health_ports": [9000],
     # Seconds an RDS cluster or instance stays `creating`, and when each was created.
     "rds_delay": 0.0,
     "rds_created": {},
@@ -54,7 +60,13 @@ STATE = {
     # MSK clusters by ARN: their IAM bootstrap servers.
     "clusters": {},
 }
+# The region of the request being answered (its SigV4 credential scope): ARNs carry it.
+REGION = threading.local()
 SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+
+def region():
+    return getattr(REGION, "name", "us-east-1")
 
 
 def now():
@@ -178,7 +190,7 @@ def workers_api(request, path, method):
         name = body.get("name", "")
         if any(w["name"] == name for w in workers.values()):
             return error("ConflictException", 409, f"A worker configuration named {name} already exists.")
-        arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:worker-configuration/{name}/{uuid.uuid4()}"
+        arn = f"arn:aws:kafkaconnect:{region()}:{ACCOUNT}:worker-configuration/{name}/{uuid.uuid4()}"
         workers[arn] = {
             "arn": arn,
             "name": name,
@@ -223,7 +235,7 @@ def connectors_api(request, path, method):
             arn = plugin["customPlugin"]["customPluginArn"]
             if STATE["plugins"].get(arn, {}).get("state") != "ACTIVE":
                 return error("BadRequestException", 400, f"Custom plugin {arn} is not ACTIVE.")
-        arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:connector/{name}/{uuid.uuid4()}"
+        arn = f"arn:aws:kafkaconnect:{region()}:{ACCOUNT}:connector/{name}/{uuid.uuid4()}"
         connector = dict(body)
         connector.update({
             "arn": arn,
@@ -282,7 +294,7 @@ def connectors_api(request, path, method):
                 target, kind = connector["connectorConfiguration"], "UPDATE_WORKER_SETTING"
             else:
                 target, kind = body.get("connectorConfiguration", {}), "UPDATE_CONNECTOR_CONFIGURATION"
-            operation_arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:connector-operation/{connector['name']}/{uuid.uuid4()}"
+            operation_arn = f"arn:aws:kafkaconnect:{region()}:{ACCOUNT}:connector-operation/{connector['name']}/{uuid.uuid4()}"
             failed = connector["name"] in STATE["fail_updates"]
             if failed:
                 STATE["fail_updates"].remove(connector["name"])
@@ -324,7 +336,7 @@ def kafkaconnect(request):
             obj = s3_object(location)
             if obj is None:
                 return error("BadRequestException", 400, "The S3 object of the custom plugin cannot be read.")
-            arn = f"arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:custom-plugin/{name}/{uuid.uuid4()}"
+            arn = f"arn:aws:kafkaconnect:{region()}:{ACCOUNT}:custom-plugin/{name}/{uuid.uuid4()}"
             plugins[arn] = {
                 "arn": arn,
                 "name": name,
@@ -393,7 +405,7 @@ def msk_configurations(request, path, method):
         body = json.loads(request.get_data() or b"{}")
         if any(c["name"] == body["name"] for c in configurations.values()):
             return error("ConflictException", 409, f"A configuration named {body['name']} already exists.")
-        arn = f"arn:aws:kafka:us-east-1:{ACCOUNT}:configuration/{body['name']}/{uuid.uuid4()}"
+        arn = f"arn:aws:kafka:{region()}:{ACCOUNT}:configuration/{body['name']}/{uuid.uuid4()}"
         configurations[arn] = {
             "arn": arn, "name": body["name"], "kafkaVersions": body.get("kafkaVersions", []),
             "description": body.get("description", ""), "state": "ACTIVE", "creationTime": now(),
@@ -454,7 +466,7 @@ def kafka(request):
             name = body["clusterName"]
             if any(c["info"]["clusterName"] == name for c in clusters.values()):
                 return error("ConflictException", 409, f"A cluster named {name} already exists.")
-            arn = f"arn:aws:kafka:us-east-1:{ACCOUNT}:cluster/{name}/{uuid.uuid4()}-2"
+            arn = f"arn:aws:kafka:{region()}:{ACCOUNT}:cluster/{name}/{uuid.uuid4()}-2"
             provisioned = dict(body["provisioned"])
             configuration = provisioned.pop("configurationInfo", {}) or {}
             provisioned["currentBrokerSoftwareInfo"] = {
@@ -507,7 +519,7 @@ def kafka(request):
             name = cluster["info"]["clusterName"]
             count = cluster["info"]["provisioned"].get("numberOfBrokerNodes", 1)
             return ok({"bootstrapBrokerStringSaslIam": ",".join(
-                f"b-{i}.{name}.abc123.c2.kafka.us-east-1.amazonaws.com:9098" for i in range(1, count + 1))})
+                f"b-{i}.{name}.abc123.c2.kafka.{region()}.amazonaws.com:9098" for i in range(1, count + 1))})
         match = re.fullmatch(r"/v1/clusters/(.+)", path)
         if match and method == "DELETE":
             cluster = clusters.get(match.group(1))
@@ -569,6 +581,46 @@ def ecs_tasks_run(response):
     return response
 
 
+def describe_task_definition(environ, body):
+    """ECS describes a family without a revision as its latest ACTIVE revision, and a family with
+    none as a ClientException (DescribeTaskDefinition reference: "If a family is specified without
+    a revision, the latest ACTIVE revision is used"); moto answers its latest revision, even a
+    deregistered one. Rewrites the request to name that revision; or answers the error."""
+    from moto.ecs.models import ecs_backends
+
+    family = body.get("taskDefinition", "").split("/")[-1]
+    if ":" in family:
+        return None
+    revisions = ecs_backends[ACCOUNT][region()].task_definitions.get(family, {})
+    active = [r for r, d in revisions.items() if d.status == "ACTIVE"]
+    if not active:
+        return Response(json.dumps({"__type": "ClientException", "message": "Unable to describe task definition."}),
+                        status=400, headers={"x-amzn-ErrorType": "ClientException"},
+                        content_type="application/x-amz-json-1.1")
+    data = json.dumps(dict(body, taskDefinition=f"{family}:{max(active)}")).encode()
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["CONTENT_LENGTH"] = str(len(data))
+    return None
+
+
+def inactive_task_definition(body):
+    """ECS refuses a service on an INACTIVE (deregistered) revision; moto does not."""
+    from moto.ecs.models import ecs_backends
+
+    wanted = body.get("taskDefinition")
+    if not wanted:
+        return None
+    try:
+        definition = ecs_backends[ACCOUNT][region()].describe_task_definition(wanted)
+    except Exception:
+        return None
+    if definition.status == "ACTIVE":
+        return None
+    return Response(json.dumps({"__type": "ClientException", "message": "TaskDefinition is inactive"}),
+                    status=400, headers={"x-amzn-ErrorType": "ClientException"},
+                    content_type="application/x-amz-json-1.1")
+
+
 def ecs_tasks_finish(response):
     """moto's tasks run forever; a one-shot Fargate task ends: STOPPED, with its containers'
     exit code (`task_exit_code`, 0 unless a test sets it)."""
@@ -590,9 +642,12 @@ def target_health(params):
     state STATE["target_health"] gives. moto registers no targets for ECS services."""
     from moto.ecs.models import ecs_backends
 
+    from moto.elbv2.models import elbv2_backends
+
     arn = params.get("TargetGroupArn", "")
     running = 0
     port = 8080
+    mapped = set()
     for account in ecs_backends.values():
         for backend in account.values():
             for service in backend.services.values():
@@ -600,11 +655,24 @@ def target_health(params):
                     if lb.get("targetGroupArn") == arn and service.status == "ACTIVE":
                         running += service.desired_count
                         port = lb.get("containerPort", port)
+                        definition = backend.describe_task_definition(service.task_definition)
+                        for container in definition.container_definitions:
+                            if container.get("name") == lb.get("containerName"):
+                                mapped |= {m.get("containerPort") for m in container.get("portMappings", [])}
+    check_port = port
+    for account in elbv2_backends.values():
+        for backend in account.values():
+            group = backend.target_groups.get(arn)
+            if group is not None and group.health_check_port not in (None, "traffic-port"):
+                check_port = int(group.health_check_port)
     health = STATE["target_health"]
+    if check_port not in STATE["health_ports"] or check_port not in mapped:
+        # Nothing answers the health check there: the check times out, as ELB reports it.
+        health = {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "Request timed out"}
     members = "".join(
         "<member><Target><Id>10.0.1.{}</Id><Port>{}</Port></Target><HealthCheckPort>{}</HealthCheckPort>"
         "<TargetHealth><State>{}</State>{}{}</TargetHealth></member>".format(
-            10 + i, port, port, health["State"],
+            10 + i, port, check_port, health["State"],
             f"<Reason>{health['Reason']}</Reason>" if "Reason" in health else "",
             f"<Description>{health['Description']}</Description>" if "Description" in health else "",
         )
@@ -630,9 +698,134 @@ def control(request, moto_app):
     if request.path == "/_emulator/reset" and request.method == "POST":
         with LOCK:
             STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {},
-                          "msk": {}, "configurations": {}, "target_health": {"State": "healthy"}})
+                          "msk": {}, "configurations": {}, "target_health": {"State": "healthy"},
+                          "health_ports": [9000]})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
+
+
+def validate(service, environ):
+    """A 400 as the service gives it when the request breaks its API model or a documented rule
+    the model does not encode; None when it conforms. The body stays readable for moto."""
+    if service == "s3":
+        request, params = Request(environ), {}  # S3 payloads are objects: left unread
+    else:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        params = query_params(environ)
+        request = Request(dict(environ, **{"wsgi.input": io.BytesIO(body)}))
+    try:
+        operation, errors = models.violations(service, request, params)
+    except Exception as e:  # a request the decoder cannot follow is the emulator's gap, not a 400
+        print(f"emulator: cannot validate a {service} request: {e!r}", file=sys.stderr)
+        return None
+    if not errors and service == "kafkaconnect":
+        errors = msk_connect_rules(operation, request)
+    if not errors:
+        return None
+    return refusal(service, models.error_code(service), models.message(errors))
+
+
+def refusal(service, code, text):
+    protocol = models.model(service)["metadata"]["protocol"]
+    request_id = str(uuid.uuid4())
+    if protocol in ("json", "rest-json"):
+        body = {"__type": code, "message": text} if protocol == "json" else {"message": text}
+        return Response(json.dumps(body), status=400, content_type="application/x-amz-json-1.1",
+                        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": request_id})
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if protocol == "ec2":
+        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{text}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>")
+    elif protocol == "query":
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{text}</Message>"
+                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+    else:
+        body = f"<Error><Code>InvalidArgument</Code><Message>{text}</Message><RequestId>{request_id}</RequestId></Error>"
+    return Response(body, status=400, content_type="text/xml")
+
+
+# MSK Connect's documented rules that its API model does not encode.
+# "Supported worker configuration properties" (docs.aws.amazon.com/msk/latest/developerguide/
+# msk-connect-supported-worker-config-properties.html): both converters are required; of the
+# producer./consumer. keys only those listed; none of the listed prefixes.
+WORKER_PRODUCER = {
+    "acks", "batch.size", "buffer.memory", "compression.type", "enable.idempotence", "key.serializer",
+    "linger.ms", "max.request.size", "metadata.max.age.ms", "metadata.max.idle.ms", "partitioner.class",
+    "reconnect.backoff.max.ms", "reconnect.backoff.ms", "request.timeout.ms", "retry.backoff.ms",
+    "value.serializer",
+}
+WORKER_CONSUMER = {
+    "allow.auto.create.topics", "auto.offset.reset", "check.crcs", "fetch.max.bytes", "fetch.max.wait.ms",
+    "fetch.min.bytes", "heartbeat.interval.ms", "key.deserializer", "max.partition.fetch.bytes",
+    "max.poll.interval.ms", "max.poll.records", "metadata.max.age.ms", "partition.assignment.strategy",
+    "reconnect.backoff.max.ms", "reconnect.backoff.ms", "request.timeout.ms", "retry.backoff.ms",
+    "session.timeout.ms", "value.deserializer",
+}
+WORKER_REFUSED_PREFIXES = (
+    "access.control.", "admin.", "client.", "connect.", "inter.worker.", "internal.", "listeners.https.",
+    "metrics.", "rest.", "sasl.", "security.",
+)
+# "Understand connector capacity" and the CreateConnector reference: MCUs per worker 1, 2, 4 or 8;
+# 1 to 10 workers; Kafka Connect 2.7.1 or 3.7.x.
+MCU_COUNTS = (1, 2, 4, 8)
+KAFKA_CONNECT_VERSIONS = ("2.7.1", "3.7.x")
+
+
+def worker_rules(content):
+    try:
+        text = base64.b64decode(content, validate=True).decode()
+    except Exception:
+        return ["propertiesFileContent must be the base64 of a properties file"]
+    keys = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            keys.add(re.split(r"\s*[=:]\s*|\s+", line, maxsplit=1)[0])
+    errors = [f"The worker configuration must set {k}" for k in ("key.converter", "value.converter") if k not in keys]
+    for key in sorted(keys):
+        if key.startswith("producer.") and key[len("producer."):] not in WORKER_PRODUCER:
+            errors.append(f"The worker configuration property {key} is not supported")
+        elif key.startswith("consumer.") and key[len("consumer."):] not in WORKER_CONSUMER:
+            errors.append(f"The worker configuration property {key} is not supported")
+        elif key.startswith(WORKER_REFUSED_PREFIXES):
+            errors.append(f"The worker configuration property {key} is not supported")
+    return errors
+
+
+def capacity_rules(capacity):
+    errors = []
+    provisioned = capacity.get("provisionedCapacity")
+    auto = capacity.get("autoScaling")
+    if (provisioned is None) == (auto is None):
+        errors.append("capacity must have exactly one of provisionedCapacity and autoScaling")
+    for part in (provisioned, auto):
+        if part and part.get("mcuCount") not in MCU_COUNTS:
+            errors.append(f"mcuCount must be one of 1, 2, 4, 8, not {part.get('mcuCount')}")
+    if provisioned and not 1 <= provisioned.get("workerCount", 0) <= 10:
+        errors.append("workerCount must be between 1 and 10")
+    if auto:
+        low, high = auto.get("minWorkerCount", 0), auto.get("maxWorkerCount", 0)
+        if not (1 <= low <= high <= 10):
+            errors.append("minWorkerCount and maxWorkerCount must satisfy 1 <= min <= max <= 10")
+    return errors
+
+
+def msk_connect_rules(operation, request):
+    body = json.loads(request.get_data() or b"{}")
+    if operation == "CreateWorkerConfiguration":
+        return worker_rules(body.get("propertiesFileContent", ""))
+    if operation == "CreateConnector":
+        errors = capacity_rules(body.get("capacity", {}))
+        if body.get("kafkaConnectVersion") not in KAFKA_CONNECT_VERSIONS:
+            errors.append(f"kafkaConnectVersion must be one of {', '.join(KAFKA_CONNECT_VERSIONS)}")
+        if len(body.get("plugins", [])) != 1:
+            errors.append("A connector takes exactly one custom plugin")
+        return errors
+    if operation == "UpdateConnector" and "capacity" in body:
+        return capacity_rules(body["capacity"])
+    return []
 
 
 def application(moto_app):
@@ -646,6 +839,11 @@ def application(moto_app):
             return response(environ, start_response)
         scope = SCOPE.search(request.headers.get("Authorization", ""))
         service = scope.group(2) if scope else "unknown"
+        REGION.name = scope.group(1) if scope else "us-east-1"
+        refused = validate(service, environ)
+        if refused is not None:
+            return refused(environ, start_response)
+        request = Request(environ)
         with LOCK:
             STATE["calls"][service] = STATE["calls"].get(service, 0) + 1
             # JSON protocols (X-Amz-Target) and query protocols (Action=) POST every call: the
@@ -666,6 +864,14 @@ def application(moto_app):
             return rds_creating(action, Response.from_app(moto_app, environ))(environ, start_response)
         if service == "elasticloadbalancing" and action == "DescribeTargetHealth":
             return target_health(params)(environ, start_response)
+        if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith((".CreateService", ".UpdateService")):
+            refused = inactive_task_definition(json.loads(environ["wsgi.input"].getvalue() or b"{}"))
+            if refused is not None:
+                return refused(environ, start_response)
+        if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeTaskDefinition"):
+            answer = describe_task_definition(environ, json.loads(environ["wsgi.input"].getvalue() or b"{}"))
+            if answer is not None:
+                return answer(environ, start_response)
         if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeTasks"):
             return ecs_tasks_finish(Response.from_app(moto_app, environ))(environ, start_response)
         if service == "ecs" and request.headers.get("X-Amz-Target", "").endswith(".DescribeServices"):

@@ -113,8 +113,12 @@ impl AwsEmulator {
     }
 
     pub async fn shared(&self) -> aws_config::SdkConfig {
+        self.shared_in("us-east-1").await
+    }
+
+    pub async fn shared_in(&self, region: &'static str) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
+            .region(aws_config::Region::new(region))
             .endpoint_url(&self.endpoint)
             .http_client(deploy::aws::clients::http_client())
             .credentials_provider(aws_credential_types::Credentials::new(
@@ -126,7 +130,14 @@ impl AwsEmulator {
 
     /// SDK clients against the emulators, to read what they hold.
     pub async fn clients(&self) -> (aws_sdk_s3::Client, aws_sdk_kafkaconnect::Client) {
-        let shared = self.shared().await;
+        self.clients_in("us-east-1").await
+    }
+
+    pub async fn clients_in(
+        &self,
+        region: &'static str,
+    ) -> (aws_sdk_s3::Client, aws_sdk_kafkaconnect::Client) {
+        let shared = self.shared_in(region).await;
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(true)
             .build();
@@ -136,8 +147,8 @@ impl AwsEmulator {
         )
     }
 
-    pub async fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
-        aws_sdk_cloudwatchlogs::Client::new(&self.shared().await)
+    pub async fn logs_in(&self, region: &'static str) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.shared_in(region).await)
     }
 
     pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
