@@ -928,7 +928,10 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     assert_eq!(groups["tinfra-database"].1, database);
     assert_eq!(
         groups["tinfra-registry"].1,
-        vec![(8080, id("tinfra-registry-lb")), (9000, id("tinfra-registry-lb"))]
+        vec![
+            (8080, id("tinfra-registry-lb")),
+            (9000, id("tinfra-registry-lb"))
+        ]
     );
     assert!(groups["tinfra-connectors"].1.is_empty());
 
@@ -1151,7 +1154,9 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         .send()
         .await
         .expect("DescribeServices");
-    let running = service.services()[0].task_definition().expect("a definition");
+    let running = service.services()[0]
+        .task_definition()
+        .expect("a definition");
     assert_ne!(running, current);
     let running = ecs
         .describe_task_definition()

@@ -232,6 +232,27 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     });
     assert_eq!(tombstone_key["order_id"], order);
 
+    // demo.orders idle while another table of the database changes (the registry's do, in
+    // the same database): the heartbeat writes demo.heartbeat, and the slot's confirmed
+    // position moves past the other writes, so their WAL can go.
+    stack.psql("CREATE TABLE IF NOT EXISTS public.busy (n int)");
+    stack.psql("INSERT INTO public.busy SELECT generate_series(1, 1000)");
+    let written = stack.psql("SELECT pg_current_wal_lsn()");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let behind = stack.psql(&format!(
+            "SELECT confirmed_flush_lsn < '{written}'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'orders'"
+        ));
+        if behind == "f" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot's confirmed position stayed behind {written} for 60 s"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
     // A changed key updates the connector in place, and it runs again.
     let changed = overlay(
         work.path(),

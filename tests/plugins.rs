@@ -443,33 +443,169 @@ fn hostile_archives_are_refused() {
     assert_contains(&many, "more than 2 entries");
 }
 
+/// Confluent's S3 sink laid out as its Confluent Hub ZIP is (`<owner>-<name>-<version>/lib/`,
+/// `manifest.json`, `doc/`, `etc/`): 10.5.x ships Confluent's Avro libraries at 7.7.x through
+/// kafka-connect-storage-common's `format` module (kafka-connect-avro-data →
+/// kafka-avro-serializer → kafka-schema-registry-client).
+fn s3_sink_zip() -> Vec<u8> {
+    let root = "confluentinc-kafka-connect-s3-10.5.23";
+    let lib = |jar: &str| (format!("{root}/lib/{jar}"), jar.to_string());
+    let mut entries: Vec<(String, String)> = [
+        "kafka-connect-s3-10.5.23.jar",
+        "kafka-connect-storage-common-11.2.20.jar",
+        "kafka-connect-storage-format-11.2.20.jar",
+        "kafka-connect-avro-data-7.7.1.jar",
+        "kafka-avro-serializer-7.7.1.jar",
+        "kafka-schema-serializer-7.7.1.jar",
+        "kafka-schema-registry-client-7.7.1.jar",
+        "common-config-7.7.1.jar",
+        "common-utils-7.7.1.jar",
+        "avro-1.11.4.jar",
+        "aws-java-sdk-s3-1.12.772.jar",
+    ]
+    .iter()
+    .map(|j| lib(j))
+    .collect();
+    entries.push((format!("{root}/manifest.json"), "{}".into()));
+    entries.push((format!("{root}/doc/README.md"), "doc".into()));
+    entries.push((format!("{root}/etc/quickstart-s3.properties"), "etc".into()));
+    let borrowed: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    zip(&borrowed, &[], zip::DateTime::default())
+}
+
+/// The Avro converter bundle as its Confluent Hub ZIP is, at 8.0.0.
+fn converter_8_zip() -> Vec<u8> {
+    let root = "confluentinc-kafka-connect-avro-converter-8.0.0";
+    let jars = [
+        "kafka-connect-avro-converter-8.0.0.jar",
+        "kafka-connect-avro-data-8.0.0.jar",
+        "kafka-avro-serializer-8.0.0.jar",
+        "kafka-schema-serializer-8.0.0.jar",
+        "kafka-schema-registry-client-8.0.0.jar",
+        "common-config-8.0.0.jar",
+        "common-utils-8.0.0.jar",
+        "avro-1.12.0.jar",
+    ];
+    let mut entries: Vec<(String, String)> = jars
+        .iter()
+        .map(|j| (format!("{root}/lib/{j}"), j.to_string()))
+        .collect();
+    entries.push((format!("{root}/manifest.json"), "{}".into()));
+    let borrowed: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    zip(&borrowed, &[], zip::DateTime::default())
+}
+
 #[test]
-fn the_same_jar_at_two_versions_needs_a_winner() {
+fn a_connector_keeps_its_own_libraries_over_its_bundles() {
     let server = Server::start();
     let project = Project::new();
-    let connector = tgz(
-        &[
-            ("c/guava-31.1-jre.jar", file("g31")),
-            ("c/c-1.0.jar", file("c")),
-        ],
-        0,
+    let sink = s3_sink_zip();
+    let converter = converter_8_zip();
+    let sink_url = server.put(
+        "/hub/confluentinc-kafka-connect-s3-10.5.23.zip",
+        sink.clone(),
     );
+    let converter_url = server.put(
+        "/hub/confluentinc-kafka-connect-avro-converter-8.0.0.zip",
+        converter.clone(),
+    );
+    project.plugin(
+        "confluent-s3",
+        &format!(
+            "version: 1\nname: confluent-s3\nrelease: 10.5.23\nkind: connector\nartifacts:\n  - url: {sink_url}\n    sha256: {}\nbundle: [avro-converter]\n",
+            sha256(&sink)
+        ),
+    );
+    project.plugin(
+        "avro-converter",
+        &format!(
+            "version: 1\nname: avro-converter\nrelease: 8.0.0\nkind: bundle\nartifacts:\n  - url: {converter_url}\n    sha256: {}\n",
+            sha256(&converter)
+        ),
+    );
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The sink's own Avro libraries, the bundle's converter (which the sink lacks); each choice
+    // said once.
+    let entries = zip_entries(&project.outputs()[0]);
+    for kept in [
+        "confluent-s3/kafka-connect-avro-data-7.7.1.jar",
+        "confluent-s3/kafka-avro-serializer-7.7.1.jar",
+        "confluent-s3/kafka-schema-registry-client-7.7.1.jar",
+        "confluent-s3/avro-1.11.4.jar",
+        "confluent-s3/kafka-connect-avro-converter-8.0.0.jar",
+        "confluent-s3/kafka-connect-s3-10.5.23.jar",
+    ] {
+        assert!(entries.contains(&kept.to_string()), "{kept}: {entries:?}");
+    }
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.ends_with("-8.0.0.jar")
+                && !e.ends_with("kafka-connect-avro-converter-8.0.0.jar")),
+        "{entries:?}"
+    );
+    assert_contains(
+        &stderr,
+        "confluent-s3: keeps kafka-avro-serializer 7.7.1 (its own) over 8.0.0 (avro-converter)",
+    );
+    assert_contains(
+        &stderr,
+        "confluent-s3: keeps avro 1.11.4 (its own) over 1.12.0 (avro-converter)",
+    );
+
+    // `prefer:` overrides the connector's own.
+    let file = project.dir.path().join("plugins/confluent-s3.yaml");
+    let text = std::fs::read_to_string(&file).expect("plugin file") + "prefer:\n  avro: 1.12.0\n";
+    std::fs::write(&file, text).expect("write");
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    let entries = zip_entries(&project.outputs()[0]);
+    assert!(entries.contains(&"confluent-s3/avro-1.12.0.jar".to_string()));
+    assert!(!entries.contains(&"confluent-s3/avro-1.11.4.jar".to_string()));
+}
+
+#[test]
+fn two_bundles_at_two_versions_need_a_winner() {
+    let server = Server::start();
+    let project = Project::new();
+    let connector = tgz(&[("c/c-1.0.jar", file("c"))], 0);
     standard(
         &project,
         &server,
         &connector,
         &converter_zip(zip::DateTime::default()),
     );
+    // A second bundle with another guava than the converter bundle's.
+    let other = server.put("/maven/guava-31.1-jre.jar", b"g31".to_vec());
+    project.plugin(
+        "other",
+        &format!(
+            "version: 1\nname: other\nrelease: '1'\nkind: bundle\nartifacts:\n  - url: {other}\n    sha256: {}\n",
+            sha256(b"g31")
+        ),
+    );
+    let file = project.dir.path().join("plugins/debezium-postgres.yaml");
+    let text = std::fs::read_to_string(&file)
+        .expect("plugin file")
+        .replace(
+            "bundle: [avro-converter]",
+            "bundle: [avro-converter, other]",
+        );
+    std::fs::write(&file, &text).expect("write");
     let (code, _, stderr) = project.deploy(&["plugins", "build"]);
     assert_eq!(code, 1);
     assert_contains(
         &stderr,
-        "`guava` comes at two versions: 31.1-jre (from `debezium-postgres`) and 33.3.1-jre (from `avro-converter`)",
+        "`guava` comes at two versions: 31.1-jre (from `other`) and 33.3.1-jre (from `avro-converter`)",
     );
-    let file = project.dir.path().join("plugins/debezium-postgres.yaml");
-    let text =
-        std::fs::read_to_string(&file).expect("plugin file") + "prefer:\n  guava: 33.3.1-jre\n";
-    std::fs::write(&file, text).expect("write");
+    std::fs::write(&file, text + "prefer:\n  guava: 33.3.1-jre\n").expect("write");
     let (code, _, stderr) = project.deploy(&["plugins", "build"]);
     assert_eq!(code, 0, "{stderr}");
     let entries = zip_entries(&project.outputs()[0]);

@@ -22,10 +22,24 @@ SELECT * FROM (VALUES
 ) AS seed (customer_id, status, amount, items)
 WHERE NOT EXISTS (SELECT 1 FROM demo.orders);
 
+-- The source's heartbeat writes here (heartbeat.action.query): on a database where other
+-- tables change (the registry's) while demo.orders is idle, the replication slot would otherwise
+-- never confirm a newer position and WAL would grow without bound (Debezium's PostgreSQL
+-- connector documentation, "WAL disk space consumption"). It is in the publication so that
+-- its changes reach the slot.
+CREATE TABLE IF NOT EXISTS demo.heartbeat (
+    id   integer PRIMARY KEY,
+    beat timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO demo.heartbeat (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
+
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'cdc_publication') THEN
-        CREATE PUBLICATION cdc_publication FOR TABLE demo.orders;
+        CREATE PUBLICATION cdc_publication FOR TABLE demo.orders, demo.heartbeat;
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_publication_tables
+                      WHERE pubname = 'cdc_publication' AND schemaname = 'demo' AND tablename = 'heartbeat') THEN
+        ALTER PUBLICATION cdc_publication ADD TABLE demo.heartbeat;
     END IF;
 END
 $$;

@@ -337,12 +337,7 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
     field("execution role", &have.execution_role, &want.execution_role);
     field("task role", &have.task_role, &want.task_role);
     if have.ports != want.ports {
-        let list = |p: &[i32]| {
-            p.iter()
-                .map(i32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = |p: &[i32]| p.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
         reasons.push(format!(
             "ports {} → {}",
             list(&have.ports),

@@ -342,7 +342,10 @@ fn substitute(
             }
         }
         Kind::Map(entries) => {
+            let environment = is_service_environment(path);
+            let mut omitted = Vec::new();
             for (Key { name, .. }, value) in entries.iter_mut() {
+                let only_substitutions = environment && is_only_substitutions(value);
                 substitute(
                     value,
                     &path.key(name),
@@ -351,10 +354,50 @@ fn substitute(
                     secret_paths,
                     whole_secrets,
                 )?;
+                if only_substitutions
+                    && matches!(&value.kind, Kind::Scalar { text, .. } if text.is_empty())
+                {
+                    omitted.push(name.clone());
+                }
             }
+            // A container variable that only `${VAR:-}` gave is left out rather than set to
+            // "": an empty AWS_SESSION_TOKEN is not the same as none (the AWS SDK for Java
+            // builds session credentials with it). A literal "" stays.
+            entries.retain(|(key, _)| !omitted.contains(&key.name));
         }
     }
     Ok(())
+}
+
+/// `services.<name>.environment`.
+fn is_service_environment(path: &KeyPath) -> bool {
+    let text = path.to_string();
+    let mut parts = text.split('.');
+    parts.next() == Some("services")
+        && parts.next().is_some()
+        && parts.next() == Some("environment")
+        && parts.next().is_none()
+}
+
+/// A scalar written as nothing but `${…}` substitutions, e.g. `${AWS_SESSION_TOKEN:-}`.
+fn is_only_substitutions(node: &Node) -> bool {
+    let Kind::Scalar { text, .. } = &node.kind else {
+        return false;
+    };
+    let mut rest = text.as_str();
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let Some(body) = rest.strip_prefix("${") else {
+            return false;
+        };
+        let Some(end) = body.find('}') else {
+            return false;
+        };
+        rest = &body[end + 1..];
+    }
+    true
 }
 
 fn to_json(node: &Node) -> Value {
@@ -465,6 +508,24 @@ fn fix_struct_names(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_variable_given_only_by_an_unset_variable_is_left_out() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let file = dir.path().join("env.yaml");
+        std::fs::write(
+            &file,
+            "version: 1\nname: t\ntarget: local\nservices:\n  connect:\n    image: busybox\n    environment:\n      AWS_ACCESS_KEY_ID: ${secret:KEY:-}\n      AWS_SESSION_TOKEN: ${secret:TOKEN:-}\n      EMPTY: \"\"\n      MIXED: a${TOKEN:-}\n",
+        )
+        .expect("written");
+        let variables = Variables::new(BTreeMap::from([("KEY".into(), "AKIA".into())]));
+        let loaded = load_with(&file, variables).expect("loads");
+        let environment = &loaded.raw.services["connect"].environment;
+        let names: Vec<&str> = environment.keys().map(String::as_str).collect();
+        assert_eq!(names, ["AWS_ACCESS_KEY_ID", "EMPTY", "MIXED"]);
+        assert_eq!(environment["EMPTY"].0, "");
+        assert_eq!(environment["MIXED"].0, "a");
+    }
 
     #[test]
     fn plain_scalars_take_yaml_types() {

@@ -1,5 +1,8 @@
-//! Merging a connector's jars with its bundles' jars: identical jars once, the same artifact at
-//! two versions refused unless the plugin file says which wins.
+//! Merging a connector's jars with its bundles' jars: identical jars once; the same artifact at
+//! two versions is the connector's own when the connector ships it (its code was built and tested
+//! against that version: Confluent's S3 sink 10.5 ships the Avro libraries at 7.7, which the
+//! converter bundle brings again at its own version), and otherwise refused unless the plugin
+//! file says which wins (`prefer:`, which also overrides the connector's own).
 
 use std::collections::BTreeMap;
 
@@ -27,11 +30,20 @@ pub fn identity(file_name: &str) -> (String, String) {
     (stem.to_string(), String::new())
 }
 
+/// The merged jars, and each version choice made without `prefer:`, for the build to say.
+#[derive(Debug)]
+pub struct Merged {
+    pub jars: Vec<Sourced>,
+    pub kept_own: Vec<String>,
+}
+
+/// `own` names the set that is the connector itself (None for a bundle built alone).
 pub fn merge(
     plugin: &str,
+    own: Option<&str>,
     sets: Vec<(String, Vec<Jar>)>,
     prefer: &BTreeMap<String, String>,
-) -> Result<Vec<Sourced>, PluginError> {
+) -> Result<Merged, PluginError> {
     let mut by_name: BTreeMap<String, Sourced> = BTreeMap::new();
     for (origin, jars) in sets {
         for jar in jars {
@@ -67,16 +79,38 @@ pub fn merge(
         by_artifact.entry(artifact).or_default().push(sourced);
     }
     let mut dropped = Vec::new();
+    let mut kept_own = Vec::new();
     for (artifact, versions) in by_artifact.iter().filter(|(_, v)| v.len() > 1) {
         let described: Vec<String> = versions
             .iter()
             .map(|s| format!("{} (from `{}`)", identity(&s.jar.file_name).1, s.origin))
             .collect();
-        let winner = prefer.get(artifact).and_then(|wanted| {
+        let preferred = prefer.get(artifact).and_then(|wanted| {
             versions
                 .iter()
                 .find(|s| &identity(&s.jar.file_name).1 == wanted)
         });
+        let owned: Vec<&&Sourced> = versions
+            .iter()
+            .filter(|s| Some(s.origin.as_str()) == own)
+            .collect();
+        let winner = match (preferred, owned.as_slice()) {
+            (Some(winner), _) => Some(winner),
+            (None, [only]) => {
+                let others: Vec<String> = versions
+                    .iter()
+                    .filter(|s| s.jar.file_name != only.jar.file_name)
+                    .map(|s| format!("{} ({})", identity(&s.jar.file_name).1, s.origin))
+                    .collect();
+                kept_own.push(format!(
+                    "{artifact} {} (its own) over {}",
+                    identity(&only.jar.file_name).1,
+                    others.join(", ")
+                ));
+                Some(*only)
+            }
+            _ => None,
+        };
         match winner {
             Some(winner) => dropped.extend(
                 versions
@@ -98,7 +132,10 @@ pub fn merge(
     for name in dropped {
         by_name.remove(&name);
     }
-    Ok(by_name.into_values().collect())
+    Ok(Merged {
+        jars: by_name.into_values().collect(),
+        kept_own,
+    })
 }
 
 #[cfg(test)]
@@ -146,18 +183,43 @@ mod tests {
                 ),
             ]
         };
-        let error = merge("p", sets(), &BTreeMap::new())
+        // Two bundles disagreeing: refused.
+        let error = merge("p", None, sets(), &BTreeMap::new())
             .unwrap_err()
             .to_string();
         assert!(error.contains("`guava` comes at two versions: 31.1-jre (from `connector`) and 32.1.3-jre (from `bundle`)"), "{error}");
         let prefer = BTreeMap::from([("guava".to_string(), "32.1.3-jre".to_string())]);
-        let merged = merge("p", sets(), &prefer).unwrap();
-        let names: Vec<&str> = merged.iter().map(|s| s.jar.file_name.as_str()).collect();
+        let merged = merge("p", None, sets(), &prefer).unwrap();
+        let names: Vec<&str> = merged
+            .jars
+            .iter()
+            .map(|s| s.jar.file_name.as_str())
+            .collect();
         assert_eq!(names, vec!["a-1.0.jar", "guava-32.1.3-jre.jar"]);
+        assert!(merged.kept_own.is_empty());
+        // The connector ships it: its own version, and the build says so; `prefer` still wins.
+        let merged = merge("p", Some("connector"), sets(), &BTreeMap::new()).unwrap();
+        let names: Vec<&str> = merged
+            .jars
+            .iter()
+            .map(|s| s.jar.file_name.as_str())
+            .collect();
+        assert_eq!(names, vec!["a-1.0.jar", "guava-31.1-jre.jar"]);
+        assert_eq!(
+            merged.kept_own,
+            ["guava 31.1-jre (its own) over 32.1.3-jre (bundle)"]
+        );
+        let merged = merge("p", Some("connector"), sets(), &prefer).unwrap();
+        assert!(
+            merged
+                .jars
+                .iter()
+                .any(|s| s.jar.file_name == "guava-32.1.3-jre.jar")
+        );
         let clash = vec![
             ("x".to_string(), vec![jar("a-1.0.jar", "one")]),
             ("y".to_string(), vec![jar("a-1.0.jar", "two")]),
         ];
-        assert!(merge("p", clash, &BTreeMap::new()).is_err());
+        assert!(merge("p", Some("x"), clash, &BTreeMap::new()).is_err());
     }
 }

@@ -138,6 +138,8 @@ pub struct Built {
     pub size: u64,
     /// False when an up-to-date output was reused.
     pub rebuilt: bool,
+    /// Artifacts kept at the connector's own version over a bundle's (see `merge`).
+    pub kept_own: Vec<String>,
 }
 
 /// What `build` writes beside each ZIP: the inputs and the output, with digests.
@@ -237,6 +239,7 @@ fn current(
         sha256: manifest.output.sha256,
         size,
         rebuilt: false,
+        kept_own: Vec::new(),
     })
 }
 
@@ -313,10 +316,11 @@ pub fn build(
     fs::create_dir_all(&options.out_dir).map_err(|e| PluginError::io(&options.out_dir, e))?;
     for plugin in todo {
         built.push(package_one(plugins, plugin, &files, options)?);
-        printer.status(&format!(
-            "  built {}",
-            built.last().expect("just built").zip.display()
-        ));
+        let last = built.last().expect("just built");
+        printer.status(&format!("  built {}", last.zip.display()));
+        for kept in &last.kept_own {
+            printer.status(&format!("    {}: keeps {kept}", last.name));
+        }
     }
     built.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(built)
@@ -359,7 +363,11 @@ fn package_one(
         }
         sets.push((part.name.clone(), jars));
     }
-    let mut merged = merge::merge(&plugin.name, sets, &plugin.prefer)?;
+    let own = (plugin.kind == PluginKind::Connector).then_some(plugin.name.as_str());
+    let merge::Merged {
+        jars: mut merged,
+        kept_own,
+    } = merge::merge(&plugin.name, own, sets, &plugin.prefer)?;
     // ServiceLoader manifests for the plugins no jar names, so workers can skip the scan.
     let manifests = manifests::missing(&merged.iter().map(|s| &s.jar).collect::<Vec<_>>());
     if !manifests.is_empty() {
@@ -416,6 +424,7 @@ fn package_one(
         sha256,
         size: bytes.len() as u64,
         rebuilt: true,
+        kept_own,
     })
 }
 
