@@ -114,7 +114,7 @@ pub struct MskFile {
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DatabaseFile {
-    /// Aurora PostgreSQL version (default `16.6`); its major version picks the parameter family.
+    /// Aurora PostgreSQL version (default `16.8`, the 16.x long-term-support release); its major version picks the parameter family.
     pub engine_version: Option<String>,
     /// The writer instance's class (default `db.r6g.large`).
     pub instance_class: Option<String>,

@@ -358,7 +358,7 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
     };
     check_network(loaded, file, "database")?;
     let path = KeyPath::root().key("aws").key("database");
-    let engine_version = db.engine_version.clone().unwrap_or_else(|| "16.6".into());
+    let engine_version = db.engine_version.clone().unwrap_or_else(|| DEFAULT_AURORA_VERSION.into());
     let major = engine_version.split('.').next().unwrap_or_default();
     if major.parse::<u32>().is_err() {
         return Err(loaded
@@ -366,7 +366,7 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
                 &path.key("engine-version"),
                 format!("`{engine_version}` is not an Aurora PostgreSQL version"),
             )
-            .with_hint("e.g. `16.6` or `17.4`"));
+            .with_hint("e.g. `16.8` or `17.4`"));
     }
     let mut parameters: BTreeMap<String, String> = REPLICATION_PARAMETERS
         .iter()
@@ -526,6 +526,10 @@ fn check_outputs(loaded: &Loaded, database: bool, registry: bool) -> Result<(), 
     }
     Ok(())
 }
+
+/// Aurora PostgreSQL 16.8: the 16.x long-term-support minor (older 16.x minors reach the end of
+/// their standard support and stop being creatable).
+const DEFAULT_AURORA_VERSION: &str = "16.8";
 
 /// Worker properties, with the Avro converter as the default converters when asked for.
 fn worker_properties(
