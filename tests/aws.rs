@@ -840,7 +840,16 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     ] {
         assert_contains(&plan.stdout, line);
     }
-    setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    // The cluster is created right after its parameter group was modified: its writer waits
+    // for a reboot to run rds.logical_replication, which apply gives it before the schema load.
+    let applied = setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    assert_contains(
+        &applied.stderr,
+        "database instance tinfra-database-1 rebooting to apply the cluster parameters",
+    );
+    let reboot = applied.stderr.find("rebooting").expect("a reboot");
+    let schema = applied.stderr.find("schema loaded").expect("the schema load");
+    assert!(reboot < schema, "{}", applied.stderr);
 
     // What can be checked from outside the VPC: connectors RUNNING on an ACTIVE worker
     // configuration, the registry's tasks healthy behind the load balancer.
@@ -1086,6 +1095,30 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         created.service_execution_role_arn(),
         role.role().map(|r| r.arn())
     );
+
+    // A parameter changed under the cluster (by hand, or by an earlier apply cut short): plan
+    // and status say the writer waits for a reboot; apply reboots it.
+    rds.modify_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name("tinfra-aurora-postgresql16")
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name("rds.logical_replication")
+                .parameter_value("1")
+                .apply_method(aws_sdk_rds::types::ApplyMethod::PendingReboot)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("ModifyDBClusterParameterGroup");
+    let status = setup.ok_with(&with(&vars, &[]), &["aws", "status"]);
+    assert_contains(
+        &status.stdout,
+        "reboot: cluster parameters pending-reboot (logical replication is off until then)",
+    );
+    let applied = setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    assert_contains(&applied.stderr, "rebooting to apply the cluster parameters");
+    let status = setup.ok_with(&with(&vars, &[]), &["aws", "status"]);
+    assert_contains(&status.stdout, "parameters in-sync");
 
     // A second apply changes nothing and writes nothing.
     let writes = setup.emulator.writes();

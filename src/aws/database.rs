@@ -62,6 +62,9 @@ pub struct Cluster {
     pub secret_arn: Option<String>,
     pub deletion_protection: bool,
     pub engine_version: String,
+    /// Whether the writer runs the cluster parameter group's values: `in-sync`, `applying` or
+    /// `pending-reboot` (static parameters such as `rds.logical_replication` wait for a reboot).
+    pub parameters_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +113,12 @@ async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<
                 .map(str::to_string),
             deletion_protection: c.deletion_protection().unwrap_or(false),
             engine_version: c.engine_version().unwrap_or_default().to_string(),
+            parameters_status: c
+                .db_cluster_members()
+                .iter()
+                .find(|m| m.is_cluster_writer() == Some(true))
+                .and_then(|m| m.db_cluster_parameter_group_status())
+                .map(str::to_string),
         })),
         Err(e) if not_found(&e) => Ok(None),
         Err(e) => Err(sdk_error("RDS DescribeDBClusters", e.into_service_error())),
@@ -278,9 +287,9 @@ pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
                     describe(&db.parameters),
                 )
             } else {
-                // Static parameters apply when the cluster restarts: a new cluster starts with them.
+                // Static parameters wait for a reboot, which apply gives the writer.
                 let restart = if observed.cluster.is_some() {
-                    " (applied when the cluster next restarts)"
+                    " (the writer reboots to apply them)"
                 } else {
                     ""
                 };
@@ -349,12 +358,30 @@ pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
             Action::Update,
             format!("class {} → {}", i.class, db.instance_class),
         ),
-        Some(i) => Change::new(
-            Kind::DbInstance,
-            instance_id(env),
-            Action::Unchanged,
-            format!("{}, {}", i.class, i.status),
-        ),
+        Some(i) => match observed
+            .cluster
+            .as_ref()
+            .and_then(|c| c.parameters_status.as_deref())
+        {
+            Some("pending-reboot") => Change::new(
+                Kind::DbInstance,
+                instance_id(env),
+                Action::Update,
+                "reboot: cluster parameters pending-reboot (logical replication is off until then)",
+            ),
+            Some(status) => Change::new(
+                Kind::DbInstance,
+                instance_id(env),
+                Action::Unchanged,
+                format!("{}, {}, parameters {status}", i.class, i.status),
+            ),
+            None => Change::new(
+                Kind::DbInstance,
+                instance_id(env),
+                Action::Unchanged,
+                format!("{}, {}", i.class, i.status),
+            ),
+        },
     });
     changes
 }
@@ -545,7 +572,7 @@ pub async fn apply(
         Some(_) => {}
     }
     let progress = Progress::new(printer, format!("database {}", cluster_id(env)));
-    let cluster = until(
+    until(
         &format!("database {}", cluster_id(env)),
         DEADLINE,
         || async {
@@ -555,7 +582,7 @@ pub async fn apply(
             )?;
             Ok(match (cluster, instance) {
                 (Some(c), Some(i)) if c.status == "available" && i.status == "available" => {
-                    Poll::Done(c)
+                    Poll::Done(())
                 }
                 (c, i) => {
                     let state = format!(
@@ -570,7 +597,69 @@ pub async fn apply(
         },
     )
     .await?;
-    Ok(Some(cluster))
+    in_sync(clients, env, printer).await.map(Some)
+}
+
+/// Waits until the writer runs the cluster parameter group's values, rebooting it when they are
+/// pending a reboot. RDS applies static parameters (`rds.logical_replication`) only at a reboot,
+/// and a cluster created right after its parameter group was modified can start without them
+/// (CreateDBClusterParameterGroup reference: wait before creating a cluster with a new group).
+/// Without them Debezium cannot create its slot: this runs before the schema load and the
+/// connectors.
+async fn in_sync(
+    clients: &Clients,
+    env: &Environment,
+    printer: &Printer,
+) -> Result<Cluster, Error> {
+    let progress = Progress::new(printer, format!("database {} parameters", cluster_id(env)));
+    // One reboot: after it the writer goes `rebooting` → `available`, `pending-reboot` → `in-sync`.
+    let rebooted = std::sync::atomic::AtomicBool::new(false);
+    until(
+        &format!("database {} parameters", cluster_id(env)),
+        DEADLINE,
+        || {
+            let (rebooted, progress) = (&rebooted, &progress);
+            async move {
+                use std::sync::atomic::Ordering::SeqCst;
+                let (cluster, instance) = tokio::try_join!(
+                    observe_cluster(clients, env),
+                    observe_instance(clients, env)
+                )?;
+                let (Some(cluster), Some(instance)) = (cluster, instance) else {
+                    return Ok(Poll::Waiting("cluster or instance missing".into()));
+                };
+                let status = cluster.parameters_status.clone().unwrap_or_default();
+                Ok(match status.as_str() {
+                    "in-sync" | "" if instance.status == "available" => Poll::Done(cluster),
+                    "pending-reboot"
+                        if !rebooted.load(SeqCst) && instance.status == "available" =>
+                    {
+                        rebooted.store(true, SeqCst);
+                        clients
+                            .rds
+                            .reboot_db_instance()
+                            .db_instance_identifier(instance_id(env))
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                sdk_error("RDS RebootDBInstance", e.into_service_error())
+                            })?;
+                        printer.status(&format!(
+                            "  ~ database instance {} rebooting to apply the cluster parameters",
+                            instance_id(env)
+                        ));
+                        Poll::Waiting("rebooting".into())
+                    }
+                    _ => {
+                        let state = format!("parameters {status}, instance {}", instance.status);
+                        progress.saw(&state);
+                        Poll::Waiting(state)
+                    }
+                })
+            }
+        },
+    )
+    .await
 }
 
 fn sorted(items: &[String]) -> Vec<String> {

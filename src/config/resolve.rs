@@ -358,7 +358,10 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
     };
     check_network(loaded, file, "database")?;
     let path = KeyPath::root().key("aws").key("database");
-    let engine_version = db.engine_version.clone().unwrap_or_else(|| DEFAULT_AURORA_VERSION.into());
+    let engine_version = db
+        .engine_version
+        .clone()
+        .unwrap_or_else(|| DEFAULT_AURORA_VERSION.into());
     let major = engine_version.split('.').next().unwrap_or_default();
     if major.parse::<u32>().is_err() {
         return Err(loaded

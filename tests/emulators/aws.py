@@ -59,6 +59,15 @@ STATE = {
     "cluster_delay": 0.0,
     # MSK clusters by ARN: their IAM bootstrap servers.
     "clusters": {},
+    # RDS: when each cluster parameter group was last modified, which group each cluster uses,
+    # and the clusters whose writer waits for a reboot to run the group's static parameters. A
+    # cluster created within `param_settle` seconds of its group's modification starts without
+    # them (CreateDBClusterParameterGroup reference: "wait at least 5 minutes before creating
+    # your first DB cluster that uses that DB cluster parameter group").
+    "param_modified": {},
+    "cluster_groups": {},
+    "pending_reboot": [],
+    "param_settle": 300.0,
 }
 # The region of the request being answered (its SigV4 credential scope): ARNs carry it.
 REGION = threading.local()
@@ -546,9 +555,37 @@ RDS_BLOCKS = {
 }
 
 
+def rds_parameters(action, params):
+    """Tracks what makes a writer wait for a reboot to run its cluster parameter group."""
+    with LOCK:
+        if action == "ModifyDBClusterParameterGroup":
+            group = params.get("DBClusterParameterGroupName")
+            STATE["param_modified"][group] = time.time()
+            for cluster, used in STATE["cluster_groups"].items():
+                if used == group and cluster not in STATE["pending_reboot"]:
+                    STATE["pending_reboot"].append(cluster)
+        elif action == "CreateDBCluster":
+            cluster = params.get("DBClusterIdentifier")
+            group = params.get("DBClusterParameterGroupName")
+            STATE["cluster_groups"][cluster] = group
+            modified = STATE["param_modified"].get(group)
+            if modified is not None and time.time() - modified < STATE["param_settle"]:
+                STATE["pending_reboot"].append(cluster)
+        elif action == "RebootDBInstance":
+            from moto.rds.models import rds_backends
+
+            instance = params.get("DBInstanceIdentifier")
+            for backend in rds_backends[ACCOUNT].values():
+                found = backend.databases.get(instance)
+                cluster = getattr(found, "db_cluster_identifier", None) if found else None
+                if cluster in STATE["pending_reboot"]:
+                    STATE["pending_reboot"].remove(cluster)
+
+
 def rds_creating(action, response):
     """moto's clusters and instances are available at once; RDS takes minutes. For `rds_delay`
-    seconds after its creation a cluster or instance says `creating`."""
+    seconds after its creation a cluster or instance says `creating`. A writer waiting for a
+    reboot says so in its cluster's members."""
     pattern, key, field = RDS_BLOCKS[action]
     body = response.get_data(as_text=True)
 
@@ -556,6 +593,9 @@ def rds_creating(action, response):
         block = match.group(0)
         ident = re.search(f"<{key}>(.*?)</{key}>", block)
         created = STATE["rds_created"].get(ident.group(1)) if ident else None
+        if ident and action == "DescribeDBClusters" and ident.group(1) in STATE["pending_reboot"]:
+            block = block.replace("<DBClusterParameterGroupStatus>in-sync</DBClusterParameterGroupStatus>",
+                                  "<DBClusterParameterGroupStatus>pending-reboot</DBClusterParameterGroupStatus>")
         if created is not None and time.time() - created < STATE["rds_delay"]:
             return block.replace(f"<{field}>available</{field}>", f"<{field}>creating</{field}>")
         return block
@@ -699,6 +739,7 @@ def control(request, moto_app):
         with LOCK:
             STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {},
                           "msk": {}, "configurations": {}, "target_health": {"State": "healthy"},
+                          "param_modified": {}, "cluster_groups": {}, "pending_reboot": [],
                           "health_ports": [9000]})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
@@ -860,7 +901,9 @@ def application(moto_app):
             return kafkaconnect(request)(environ, start_response)
         if service == "kafka":
             return kafka(request)(environ, start_response)
-        if service == "rds" and action in RDS_BLOCKS and STATE["rds_delay"]:
+        if service == "rds":
+            rds_parameters(action, params)
+        if service == "rds" and action in RDS_BLOCKS:
             return rds_creating(action, Response.from_app(moto_app, environ))(environ, start_response)
         if service == "elasticloadbalancing" and action == "DescribeTargetHealth":
             return target_health(params)(environ, start_response)
