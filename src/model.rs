@@ -104,6 +104,8 @@ pub struct Registry {
     pub cpu: u32,
     pub memory: u32,
     pub desired_count: u32,
+    /// A Secrets Manager secret ARN with the private registry's credentials.
+    pub image_credentials: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

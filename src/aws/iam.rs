@@ -211,29 +211,53 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
         if loads_schema {
             groups.push(super::schema::log_group(env));
         }
+        let mut statements = vec![
+            statement(
+                &["logs:CreateLogStream", "logs:PutLogEvents"],
+                groups
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "arn:aws:logs:{}:{}:log-group:{g}:*",
+                            account.region, account.id
+                        )
+                    })
+                    .collect(),
+            ),
+            // The database secret ECS injects, and a private registry's credentials.
+            statement(
+                &["secretsmanager:GetSecretValue"],
+                std::iter::once(
+                    outputs
+                        .database_secret
+                        .clone()
+                        .unwrap_or_else(|| UNKNOWN.into()),
+                )
+                .chain(
+                    aws.registry
+                        .as_ref()
+                        .and_then(|r| r.image_credentials.clone()),
+                )
+                .collect(),
+            ),
+        ];
+        // Images in this account's ECR: the pull permissions of AWS's
+        // AmazonECSTaskExecutionRolePolicy, scoped to their repositories where IAM allows it
+        // (GetAuthorizationToken takes no resource).
+        let repositories = ecr_repositories(env, account);
+        if !repositories.is_empty() {
+            statements.push(statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]));
+            statements.push(statement(
+                &["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                repositories,
+            ));
+        }
         roles.push(Role {
             role: TASK_EXECUTION,
             trust: ecs(),
             policy: Some(json!({
                 "Version": "2012-10-17",
-                "Statement": [
-                    statement(
-                        &["logs:CreateLogStream", "logs:PutLogEvents"],
-                        groups
-                            .iter()
-                            .map(|g| {
-                                format!(
-                                    "arn:aws:logs:{}:{}:log-group:{g}:*",
-                                    account.region, account.id
-                                )
-                            })
-                            .collect(),
-                    ),
-                    statement(
-                        &["secretsmanager:GetSecretValue"],
-                        vec![outputs.database_secret.clone().unwrap_or_else(|| UNKNOWN.into())],
-                    ),
-                ]
+                "Statement": statements,
             })),
         });
     }
@@ -245,6 +269,32 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
         });
     }
     roles
+}
+
+/// The ECR repositories (ARNs) of the images the tasks run, when in this account and region.
+fn ecr_repositories(env: &Environment, account: &Account) -> Vec<String> {
+    let Some(aws) = env.aws.as_ref() else {
+        return Vec::new();
+    };
+    let host = format!("{}.dkr.ecr.{}.amazonaws.com/", account.id, account.region);
+    let images = aws
+        .registry
+        .iter()
+        .map(|r| r.image.as_str())
+        .chain(aws.database.iter().map(|d| d.schema_image.as_str()));
+    let mut repositories: Vec<String> = images
+        .filter_map(|image| image.strip_prefix(&host))
+        .map(|path| {
+            let repository = path.split(['@', ':']).next().unwrap_or(path);
+            format!(
+                "arn:aws:ecr:{}:{}:repository/{repository}",
+                account.region, account.id
+            )
+        })
+        .collect();
+    repositories.sort();
+    repositories.dedup();
+    repositories
 }
 
 /// A policy document as IAM returns it (URL-encoded), as JSON.

@@ -80,15 +80,17 @@ pub async fn observe(
             Ok(None)
         }
     };
-    let (account, groups, msk, database, registry) = tokio::try_join!(
+    let (account, groups, msk, database, registry, egress) = tokio::try_join!(
         account,
         network::observe(clients, env),
         msk::observe(clients, env),
         database::observe(clients, env),
-        registry::observe(clients, env)
+        registry::observe(clients, env),
+        super::egress::observe(clients, env)
     )?;
     msk::check(env, &msk)?;
     database::check(env, &database)?;
+    super::egress::check(env, &egress)?;
     let mut observed = Observed {
         account,
         groups,
@@ -265,6 +267,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::aws::egress;
     use crate::config::interpolate::Variables;
     use crate::plan::Plan;
 
@@ -338,6 +341,86 @@ mod tests {
             .find(|r| r.role == iam::CONNECT)
             .expect("a role");
         insta::assert_json_snapshot!(connect);
+    }
+
+    /// The environment with its registry image in this account's ECR, or in a private registry.
+    fn with_image(image: &str, credentials: Option<&str>) -> Environment {
+        let mut env = environment();
+        let registry = env
+            .aws
+            .as_mut()
+            .and_then(|a| a.registry.as_mut())
+            .expect("a registry");
+        registry.image = image.into();
+        registry.image_credentials = credentials.map(str::to_string);
+        if let Some(db) = env.aws.as_mut().and_then(|a| a.database.as_mut()) {
+            db.schema_image = image.replace("apicurio/apicurio-registry:3.3.1", "postgres:17");
+        }
+        env
+    }
+
+    #[test]
+    fn private_subnets_need_a_nat_route_or_the_endpoints_of_what_runs_there() {
+        let env = with_image(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/apicurio/apicurio-registry:3.3.1",
+            None,
+        );
+        let routes = |target: Option<&str>| {
+            ["subnet-0a1", "subnet-0b2"]
+                .into_iter()
+                .map(|s| (s.to_string(), target.map(str::to_string)))
+                .collect()
+        };
+        let through_nat = egress::Observed {
+            default_routes: routes(Some("nat-0abc")),
+            endpoints: Default::default(),
+        };
+        assert!(egress::check(&env, &through_nat).is_ok());
+        let isolated = egress::Observed {
+            default_routes: routes(None),
+            endpoints: ["ecr.api", "ecr.dkr", "s3", "logs"]
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        };
+        let refused = egress::check(&env, &isolated).unwrap_err().to_string();
+        assert!(
+            refused.contains("subnet subnet-0a1 gives no way out: it has no default route"),
+            "{refused}"
+        );
+        let mut endpoints = isolated.clone();
+        endpoints.endpoints.insert("secretsmanager".into());
+        assert!(egress::check(&env, &endpoints).is_ok());
+        // Docker Hub has no endpoint: only a NAT route will do.
+        let hub = with_image("apicurio/apicurio-registry:3.3.1", None);
+        assert!(egress::check(&hub, &endpoints).is_err());
+    }
+
+    #[test]
+    fn the_task_execution_role_pulls_from_ecr_and_reads_private_registry_credentials() {
+        let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hub-login-AbCdEf";
+        let env = with_image(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/apicurio/apicurio-registry:3.3.1",
+            Some(secret),
+        );
+        let roles = iam::wanted(&env, &account(), &Outputs::default());
+        let execution = roles
+            .iter()
+            .find(|r| r.role == iam::TASK_EXECUTION)
+            .expect("a role");
+        let policy = serde_json::to_string(&execution.policy).expect("JSON");
+        assert!(policy.contains(secret), "{policy}");
+        assert!(policy.contains("ecr:GetAuthorizationToken"), "{policy}");
+        assert!(
+            policy.contains(
+                "arn:aws:ecr:us-east-1:123456789012:repository/apicurio/apicurio-registry"
+            ),
+            "{policy}"
+        );
+        let hub = with_image("apicurio/apicurio-registry:3.3.1", None);
+        let roles = iam::wanted(&hub, &account(), &Outputs::default());
+        let policy = serde_json::to_string(&roles).expect("JSON");
+        assert!(!policy.contains("ecr:"), "{policy}");
     }
 
     #[test]

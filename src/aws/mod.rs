@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod connectors;
 pub mod database;
+pub mod egress;
 pub mod iam;
 pub mod infra;
 pub mod logs;

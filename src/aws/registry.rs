@@ -70,6 +70,8 @@ pub struct Task {
     pub task_role: String,
     /// The container's ports: the API and the management interface.
     pub ports: Vec<i32>,
+    /// The private registry's credentials (a Secrets Manager secret ARN), if any.
+    pub image_credentials: Option<String>,
 }
 
 pub fn task(
@@ -113,6 +115,7 @@ pub fn task(
         execution_role: role(super::iam::TASK_EXECUTION),
         task_role: role(super::iam::REGISTRY_TASK),
         ports: vec![PORT, HEALTH_PORT],
+        image_credentials: registry.image_credentials.clone(),
     })
 }
 
@@ -160,6 +163,9 @@ fn live_task(definition: &aws_sdk_ecs::types::TaskDefinition) -> Option<Task> {
             .iter()
             .filter_map(|p| p.container_port())
             .collect(),
+        image_credentials: container
+            .repository_credentials()
+            .map(|c| c.credentials_parameter().to_string()),
     })
 }
 
@@ -355,6 +361,9 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
         .filter(|k| !want.environment.contains_key(*k))
     {
         reasons.push(format!("{k} removed"));
+    }
+    if have.image_credentials != want.image_credentials {
+        reasons.push("image credentials changed".into());
     }
     if have.secrets != want.secrets {
         reasons.push("database credentials changed".into());
@@ -660,6 +669,17 @@ fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Erro
         log_group(env),
         &aws.region,
     )?
+    .set_repository_credentials(
+        task.image_credentials
+            .as_ref()
+            .map(|arn| {
+                aws_sdk_ecs::types::RepositoryCredentials::builder()
+                    .credentials_parameter(arn)
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))
+            })
+            .transpose()?,
+    )
     .set_port_mappings(Some(
         task.ports
             .iter()

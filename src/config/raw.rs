@@ -147,6 +147,10 @@ pub struct RegistryFile {
     pub memory: Option<u32>,
     /// How many registry tasks run (default 1).
     pub desired_count: Option<u32>,
+    /// For an image in a private registry other than ECR: the ARN of a Secrets Manager secret
+    /// holding its `username` and `password` (ECS `repositoryCredentials`). An image in this
+    /// account's ECR needs none.
+    pub image_credentials: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

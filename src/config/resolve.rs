@@ -465,6 +465,17 @@ fn resolve_registry(loaded: &Loaded, file: &AwsFile) -> Result<Option<Registry>,
             )
             .with_hint(format!("e.g. `memory: {low}`")));
     }
+    let image_credentials = match &registry.image_credentials {
+        Some(arn) if !arn.starts_with("arn:aws") || !arn.contains(":secretsmanager:") => {
+            return Err(loaded
+                .error(
+                    &path.key("image-credentials"),
+                    format!("`{arn}` is not a Secrets Manager secret ARN"),
+                )
+                .with_hint("arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-abcdef, holding `username` and `password`"));
+        }
+        other => other.clone(),
+    };
     let desired_count = registry.desired_count.unwrap_or(1);
     Ok(Some(Registry {
         image: registry
@@ -474,6 +485,7 @@ fn resolve_registry(loaded: &Loaded, file: &AwsFile) -> Result<Option<Registry>,
         cpu,
         memory,
         desired_count,
+        image_credentials,
     }))
 }
 
