@@ -1258,6 +1258,81 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     assert_contains(&again.stderr, "is up to date");
     assert_eq!(setup.emulator.writes(), writes);
 
+    // RDS rotates the master password (every 7 days by default). The registry's tasks and the
+    // source read it once, at start: plan shows both moving to the new version, apply rolls a
+    // new task definition out and updates the connector in place, which restarts it.
+    let secretsmanager = setup.emulator.secretsmanager().await;
+    secretsmanager
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(r#"{"username":"master","password":"rotated"}"#)
+        .send()
+        .await
+        .expect("PutSecretValue");
+    let plan = setup.ok_with(&with(&vars, &[]), &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "update: database password rotated: restarts with the new one",
+    );
+    assert_contains(&plan.stdout, "update: database password rotated\n");
+    let before = connector(&kafkaconnect, "tinfra-source").await;
+    setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    let after = connector(&kafkaconnect, "tinfra-source").await;
+    assert_ne!(before.current_version(), after.current_version());
+    assert_eq!(
+        after.connector_arn(),
+        before.connector_arn(),
+        "updated in place"
+    );
+    let current = secretsmanager
+        .describe_secret()
+        .secret_id(&secret)
+        .send()
+        .await
+        .expect("DescribeSecret");
+    let version = current
+        .version_ids_to_stages()
+        .into_iter()
+        .flatten()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id.clone())
+        .expect("a current version");
+    assert_eq!(
+        after.connector_configuration().expect("a configuration")["deploy.database.secret.version"],
+        version
+    );
+    let service = ecs
+        .describe_services()
+        .cluster("tinfra")
+        .services("registry")
+        .send()
+        .await
+        .expect("DescribeServices");
+    let running = ecs
+        .describe_task_definition()
+        .task_definition(
+            service.services()[0]
+                .task_definition()
+                .expect("a definition"),
+        )
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    let environment = variables(
+        &running
+            .task_definition()
+            .expect("a definition")
+            .container_definitions()[0],
+    );
+    assert_eq!(environment["DEPLOY_DATABASE_SECRET_VERSION"], version);
+    assert_eq!(
+        setup
+            .deploy_with(&with(&vars, &[]), &["aws", "plan", "--detailed-exitcode"])
+            .code,
+        0
+    );
+    let writes = setup.emulator.writes();
+
     // More registry CPU: a new task definition and a service update, nothing else.
     let bigger = with(
         &vars,

@@ -257,14 +257,14 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     let changed = overlay(
         work.path(),
         "changed",
-        "    config:\n      heartbeat.interval.ms: \"10000\"\n",
+        "    config:\n      heartbeat.interval.ms: \"15000\"\n",
     );
     let run = stack.command_for(&changed, &["local", "connectors", "apply"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_contains(&run.stderr, "~ connector orders-source updated");
     assert_contains(&run.stderr, "✓ connector orders-source running");
     let config = get(&format!("{CONNECT}/connectors/orders-source/config"));
-    assert_eq!(config["heartbeat.interval.ms"], "10000");
+    assert_eq!(config["heartbeat.interval.ms"], "15000");
     assert_eq!(status("orders-source")["tasks"][0]["state"], "RUNNING");
 
     // An invalid value is refused before anything is written, with Debezium's own message.

@@ -41,6 +41,9 @@ pub struct Desired {
     pub fixed: BTreeMap<&'static str, String>,
 }
 
+/// The master password's version a connector started with.
+pub const SECRET_VERSION_KEY: &str = "deploy.database.secret.version";
+
 /// `outputs` give the bootstrap servers, network, role and `${aws:…}` values, as far as known.
 pub fn desired(
     env: &Environment,
@@ -77,6 +80,24 @@ pub fn desired(
                 config
                     .entry("config.action.reload".into())
                     .or_insert_with(|| "none".into());
+            }
+            // RDS rotates the master password (every 7 days by default) and the config
+            // provider reads it once, at start. The version read is part of the configuration,
+            // so a rotation is a configuration change: apply updates the connector in place and
+            // MSK Connect restarts it with the new password. Connectors ignore keys they do not
+            // define.
+            if connector
+                .config
+                .values()
+                .any(|v| v.contains("${aws:database.password}"))
+            {
+                config.insert(
+                    SECRET_VERSION_KEY.into(),
+                    outputs
+                        .database_secret_version
+                        .clone()
+                        .unwrap_or_else(|| UNKNOWN.into()),
+                );
             }
             Ok(Desired {
                 name: format!("{}-{}", env.name, connector.name),
@@ -293,6 +314,12 @@ pub fn diff(
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
+        let (rotated, keys): (Vec<&String>, Vec<&String>) = keys
+            .into_iter()
+            .partition(|k| *k == SECRET_VERSION_KEY && have.config.contains_key(*k));
+        if !rotated.is_empty() {
+            update.push("database password rotated: restarts with the new one".into());
+        }
         if !keys.is_empty() {
             update.push(format!(
                 "configuration changed: {}",

@@ -65,6 +65,8 @@ pub struct Cluster {
     /// Whether the writer runs the cluster parameter group's values: `in-sync`, `applying` or
     /// `pending-reboot` (static parameters such as `rds.logical_replication` wait for a reboot).
     pub parameters_status: Option<String>,
+    /// The master user secret's current version (see `current_version`).
+    pub secret_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +121,7 @@ async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<
                 .find(|m| m.is_cluster_writer() == Some(true))
                 .and_then(|m| m.db_cluster_parameter_group_status())
                 .map(str::to_string),
+            secret_version: None,
         })),
         Err(e) if not_found(&e) => Ok(None),
         Err(e) => Err(sdk_error("RDS DescribeDBClusters", e.into_service_error())),
@@ -206,12 +209,49 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
         observe_cluster(clients, env),
         observe_instance(clients, env)
     )?;
+    let cluster = match cluster {
+        Some(cluster) => Some(with_secret_version(clients, cluster).await?),
+        None => None,
+    };
     Ok(Observed {
         subnets,
         parameters,
         cluster,
         instance,
     })
+}
+
+/// The version of the master user secret that is current (`AWSCURRENT`). RDS rotates it (every
+/// 7 days by default); what read the password at start goes on with the old one, so the
+/// connectors and the registry carry the version they started with, and a rotation is a change
+/// that apply rolls out (see `outputs`).
+async fn with_secret_version(clients: &Clients, mut cluster: Cluster) -> Result<Cluster, Error> {
+    if let Some(arn) = &cluster.secret_arn {
+        cluster.secret_version = current_version(clients, arn).await?;
+    }
+    Ok(cluster)
+}
+
+async fn current_version(clients: &Clients, arn: &str) -> Result<Option<String>, Error> {
+    match clients
+        .secretsmanager
+        .describe_secret()
+        .secret_id(arn)
+        .send()
+        .await
+    {
+        Ok(found) => Ok(found
+            .version_ids_to_stages()
+            .into_iter()
+            .flatten()
+            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+            .map(|(id, _)| id.clone())),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(sdk_error(
+            "Secrets Manager DescribeSecret",
+            e.into_service_error(),
+        )),
+    }
 }
 
 /// A cluster named like ours but not tagged as ours is never changed.
@@ -234,6 +274,7 @@ pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
         outputs.database_host = Some(cluster.endpoint.clone());
         outputs.database_port = Some(cluster.port);
         outputs.database_secret = cluster.secret_arn.clone();
+        outputs.database_secret_version = cluster.secret_version.clone();
     }
 }
 
@@ -597,7 +638,8 @@ pub async fn apply(
         },
     )
     .await?;
-    in_sync(clients, env, printer).await.map(Some)
+    let cluster = in_sync(clients, env, printer).await?;
+    with_secret_version(clients, cluster).await.map(Some)
 }
 
 /// Waits until the writer runs the cluster parameter group's values, rebooting it when they are

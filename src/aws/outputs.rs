@@ -21,6 +21,8 @@ pub struct Outputs {
     pub database_port: Option<i32>,
     /// The ARN of the database's master user secret, which RDS keeps in Secrets Manager.
     pub database_secret: Option<String>,
+    /// Its current version: what read the password carries the version it read.
+    pub database_secret_version: Option<String>,
     pub registry_url: Option<String>,
 }
 

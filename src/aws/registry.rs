@@ -36,6 +36,7 @@ pub const PORT: i32 = 8080;
 /// 8080 8443 9000). The load balancer checks readiness there.
 pub const HEALTH_PORT: i32 = 9000;
 const HEALTH: &str = "/health/ready";
+const SECRET_VERSION_VARIABLE: &str = "DEPLOY_DATABASE_SECRET_VERSION";
 /// A new task pulls the image and Apicurio migrates its tables before it is healthy.
 const DEADLINE: Duration = Duration::from_secs(20 * 60);
 
@@ -94,6 +95,16 @@ pub fn task(
         environment: BTreeMap::from([
             ("APICURIO_STORAGE_KIND".into(), "sql".into()),
             ("APICURIO_STORAGE_SQL_KIND".into(), "postgresql".into()),
+            // The master password's version the tasks read at start: a rotation makes a new
+            // task definition, and the new tasks read the new password (ECS injects secrets
+            // once, when a task starts).
+            (
+                SECRET_VERSION_VARIABLE.into(),
+                outputs
+                    .database_secret_version
+                    .clone()
+                    .unwrap_or_else(|| UNKNOWN.into()),
+            ),
             (
                 "APICURIO_DATASOURCE_URL".into(),
                 format!(
@@ -352,7 +363,11 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
     }
     for (k, v) in &want.environment {
         if have.environment.get(k) != Some(v) {
-            reasons.push(format!("{k} changed"));
+            reasons.push(if k == SECRET_VERSION_VARIABLE {
+                "database password rotated".to_string()
+            } else {
+                format!("{k} changed")
+            });
         }
     }
     for k in have
