@@ -124,6 +124,7 @@ struct Planned {
 async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
     check_target(env)?;
     let built = build_plugins(env, printer)?;
+    packaging::parity::check(&env.connectors, &built)?;
     let settings = env
         .aws
         .as_ref()

@@ -3,6 +3,7 @@
 pub mod error;
 pub mod interpolate;
 pub mod load;
+pub mod msk_connect;
 pub mod path;
 pub mod raw;
 pub mod resolve;

@@ -234,9 +234,18 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_outputs(loaded, database.is_some(), registry.is_some())?;
+    let kafka_connect_version =
+        non_empty(&file.kafka_connect_version).unwrap_or_else(|| "3.7.x".into());
+    if !super::msk_connect::KAFKA_CONNECT_VERSIONS.contains(&kafka_connect_version.as_str()) {
+        return Err(loaded
+            .error(
+                &KeyPath::root().key("aws").key("kafka-connect-version"),
+                format!("MSK Connect runs no Kafka Connect `{kafka_connect_version}`"),
+            )
+            .with_hint("`3.7.x` (Java 17) or `2.7.1` (Java 11)"));
+    }
     Ok(Some(Aws {
-        kafka_connect_version: non_empty(&file.kafka_connect_version)
-            .unwrap_or_else(|| "3.7.x".into()),
+        kafka_connect_version,
         bootstrap_servers: non_empty(&file.bootstrap_servers).unwrap_or_default(),
         msk_cluster_arn: non_empty(&file.msk_cluster_arn),
         msk,
@@ -268,7 +277,7 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
                     )));
             }
         },
-        worker_properties: worker_properties(loaded, file),
+        worker_properties: worker_properties(loaded, file)?,
         region: file.region.clone(),
         profile: non_empty(&file.profile),
         endpoint_url: non_empty(&file.endpoint_url),
@@ -550,8 +559,24 @@ const DEFAULT_AURORA_VERSION: &str = "16.8";
 fn worker_properties(
     loaded: &Loaded,
     file: &crate::config::raw::AwsFile,
-) -> Option<BTreeMap<String, String>> {
-    let worker = file.worker_configuration.as_ref()?;
+) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    let Some(worker) = file.worker_configuration.as_ref() else {
+        return Ok(None);
+    };
+    let at = KeyPath::root()
+        .key("aws")
+        .key("worker-configuration")
+        .key("properties");
+    for key in worker.properties.keys() {
+        if let Some(why) = super::msk_connect::refused_worker_key(key) {
+            return Err(loaded
+                .key_error(
+                    &at.key(key),
+                    format!("`{key}` is not a worker property MSK Connect accepts"),
+                )
+                .with_hint(why));
+        }
+    }
     let mut properties: BTreeMap<String, String> = worker
         .properties
         .iter()
@@ -573,7 +598,7 @@ fn worker_properties(
                 .or_insert_with(|| registry.clone());
         }
     }
-    Some(properties)
+    Ok(Some(properties))
 }
 
 fn resolve_connectors(

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod docker;
 pub mod images;
 pub mod observe;
+pub mod parity;
 pub mod plugins;
 pub mod ports;
 pub mod probe;
@@ -76,6 +77,7 @@ pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
     let started = Instant::now();
     let mut env = env.clone();
     plugins::attach(&mut env, printer)?;
+    parity::warn(&env, printer);
     let env = &env;
     let docker = docker::connect().await?;
     let (desired, observed, plan) = plan(&docker, env).await?;

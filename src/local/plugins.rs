@@ -20,6 +20,7 @@ pub fn attach(env: &mut Environment, printer: &Printer) -> Result<(), Error> {
         definition::load_all(&definition::plugins_dir()).map_err(PluginError::from)?;
     let options = plugins::Options::new(false);
     let mut unavailable = BTreeSet::new();
+    let mut mounted = Vec::new();
     for service in &mut env.services {
         let Some(wanted) = &mut service.plugins else {
             continue;
@@ -50,7 +51,10 @@ pub fn attach(env: &mut Environment, printer: &Printer) -> Result<(), Error> {
                 target: format!("{}/{}", wanted.path, built.name),
                 read_only: true,
             });
-            wanted.digests.insert(built.name, built.sha256);
+            wanted
+                .digests
+                .insert(built.name.clone(), built.sha256.clone());
+            mounted.push(built);
         }
     }
     let (kept, skipped): (Vec<_>, Vec<_>) = std::mem::take(&mut env.connectors)
@@ -64,5 +68,6 @@ pub fn attach(env: &mut Environment, printer: &Printer) -> Result<(), Error> {
             format!("its plugin `{plugin}` is not mounted (no checksum yet)"),
         ));
     }
-    Ok(())
+    // What runs here must run on MSK Connect too: each connector's classes in its plugin.
+    plugins::parity::check(&env.connectors, &mounted)
 }

@@ -223,6 +223,18 @@ fn reaches(
     found
 }
 
+/// Every plugin class the jars provide, declared by their manifests or found by `missing`.
+pub fn provided(jars: &[&Jar]) -> BTreeSet<String> {
+    let (_, declared) = read(jars);
+    let types: BTreeSet<String> = PLUGIN_TYPES.iter().map(|t| dotted(t)).collect();
+    declared
+        .into_iter()
+        .filter(|(service, _)| types.contains(service))
+        .flat_map(|(_, names)| names)
+        .chain(missing(jars).into_values().flatten())
+        .collect()
+}
+
 /// The manifests the jars lack: service file name → provider class names, sorted.
 pub fn missing(jars: &[&Jar]) -> BTreeMap<String, BTreeSet<String>> {
     let (classes, declared) = read(jars);

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod manifests;
 pub mod merge;
 pub mod package;
+pub mod parity;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -23,7 +24,7 @@ use archive::Limits;
 use definition::{Algorithm, Artifact, Plugin, PluginKind};
 
 /// Bumped when the ZIP layout changes, so old outputs are rebuilt.
-const PACKAGE_FORMAT: u32 = 2;
+const PACKAGE_FORMAT: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -140,6 +141,8 @@ pub struct Built {
     pub rebuilt: bool,
     /// Artifacts kept at the connector's own version over a bundle's (see `merge`).
     pub kept_own: Vec<String>,
+    /// The Kafka Connect plugin classes in the ZIP (connectors, converters, transforms, …).
+    pub provides: BTreeSet<String>,
 }
 
 /// What `build` writes beside each ZIP: the inputs and the output, with digests.
@@ -151,6 +154,8 @@ struct Manifest {
     inputs: Vec<ManifestInput>,
     entries: Vec<ManifestEntry>,
     output: ManifestOutput,
+    /// The plugin classes the ZIP provides.
+    provides: BTreeSet<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -240,6 +245,7 @@ fn current(
         size,
         rebuilt: false,
         kept_own: Vec::new(),
+        provides: manifest.provides,
     })
 }
 
@@ -369,7 +375,9 @@ fn package_one(
         kept_own,
     } = merge::merge(&plugin.name, own, sets, &plugin.prefer)?;
     // ServiceLoader manifests for the plugins no jar names, so workers can skip the scan.
-    let manifests = manifests::missing(&merged.iter().map(|s| &s.jar).collect::<Vec<_>>());
+    let jars: Vec<&archive::Jar> = merged.iter().map(|s| &s.jar).collect();
+    let provides = manifests::provided(&jars);
+    let manifests = manifests::missing(&jars);
     if !manifests.is_empty() {
         let data = manifests::jar(&manifests);
         merged.push(merge::Sourced {
@@ -415,6 +423,7 @@ fn package_one(
             sha256: sha256.clone(),
             size: bytes.len() as u64,
         },
+        provides: provides.clone(),
     };
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
     write_atomically(&manifest_path(options, &plugin.name), text.as_bytes())?;
@@ -425,6 +434,7 @@ fn package_one(
         size: bytes.len() as u64,
         rebuilt: true,
         kept_own,
+        provides,
     })
 }
 
