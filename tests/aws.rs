@@ -1844,3 +1844,124 @@ async fn a_database_named_like_ours_but_not_tagged_is_never_touched() {
         .await
         .expect("the cluster is still there");
 }
+
+/// The emulator answers what AWS would refuse as AWS does, in each protocol the tool speaks, so
+/// a request that breaks a service's model or MSK Connect's documented rules fails the tests.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_refuses_what_the_services_refuse() {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    let emulator = AwsEmulator::start();
+    let shared = emulator.shared().await;
+    let refused = |code: Option<&str>, message: Option<&str>, want_code: &str, want: &str| {
+        assert_eq!(code, Some(want_code), "{message:?}");
+        let message = message.unwrap_or_default();
+        assert!(message.contains(want), "{message}");
+    };
+
+    // query (IAM): a role name longer than the model's 64 characters.
+    let e = aws_sdk_iam::Client::new(&shared)
+        .create_role()
+        .role_name("r".repeat(65))
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .expect_err("refused");
+    refused(
+        e.code(),
+        e.message(),
+        "ValidationError",
+        "at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 64",
+    );
+
+    // ec2: a required member left out.
+    let e = aws_sdk_ec2::Client::new(&shared)
+        .create_security_group()
+        .group_name("no-description")
+        .send()
+        .await
+        .expect_err("refused");
+    refused(
+        e.code(),
+        e.message(),
+        "InvalidParameterValue",
+        "at 'description' failed to satisfy constraint: Member must not be null",
+    );
+
+    // json (CloudWatch Logs): a log group name outside the model's pattern.
+    let e = aws_sdk_cloudwatchlogs::Client::new(&shared)
+        .create_log_group()
+        .log_group_name("bad*name")
+        .send()
+        .await
+        .expect_err("refused");
+    refused(
+        e.code(),
+        e.message(),
+        "ValidationException",
+        "at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern",
+    );
+
+    // rest-json (MSK Connect): the documented rules the model does not encode.
+    let kafkaconnect = aws_sdk_kafkaconnect::Client::new(&shared);
+    let e = kafkaconnect
+        .create_worker_configuration()
+        .name("no-converters")
+        .properties_file_content(aws_smithy_types::base64::encode(
+            "offset.flush.interval.ms=1000\n",
+        ))
+        .send()
+        .await
+        .expect_err("refused");
+    refused(
+        e.code(),
+        e.message(),
+        "BadRequestException",
+        "The worker configuration must set key.converter",
+    );
+    let e = kafkaconnect
+        .create_worker_configuration()
+        .name("rest-keys")
+        .properties_file_content(aws_smithy_types::base64::encode(
+            "key.converter=a\nvalue.converter=b\nrest.advertised.port=1\n",
+        ))
+        .send()
+        .await
+        .expect_err("refused");
+    refused(
+        e.code(),
+        e.message(),
+        "BadRequestException",
+        "The worker configuration property rest.advertised.port is not supported",
+    );
+    let fine = kafkaconnect
+        .create_worker_configuration()
+        .name("fine")
+        .properties_file_content(aws_smithy_types::base64::encode(
+            "key.converter=a\nvalue.converter=b\n",
+        ))
+        .send()
+        .await
+        .expect("a valid worker configuration");
+    assert!(
+        fine.worker_configuration_arn()
+            .is_some_and(|arn| arn.starts_with("arn:aws:kafkaconnect:us-east-1:123456789012:")),
+        "{fine:?}"
+    );
+    // In another region the ARN says that region.
+    let sydney = aws_sdk_kafkaconnect::Client::new(&emulator.shared_in("ap-southeast-2").await);
+    let there = sydney
+        .create_worker_configuration()
+        .name("there")
+        .properties_file_content(aws_smithy_types::base64::encode(
+            "key.converter=a\nvalue.converter=b\n",
+        ))
+        .send()
+        .await
+        .expect("a valid worker configuration");
+    assert!(
+        there
+            .worker_configuration_arn()
+            .is_some_and(|arn| arn.starts_with("arn:aws:kafkaconnect:ap-southeast-2:")),
+        "{there:?}"
+    );
+}

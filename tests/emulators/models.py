@@ -38,7 +38,8 @@ class Opaque:
 
 
 def _pattern(text):
-    # Smithy patterns are ECMA-262 expressions, not anchored; `regex` knows \p{...} classes.
+    # AWS front ends match the whole value (IAM refuses "my role" against `[\w+=,.@-]+`);
+    # `regex` knows the \p{...} classes some models use.
     try:
         return regex.compile(text)
     except Exception:
@@ -85,7 +86,7 @@ class Validator:
                 self.fail(path, value, f"Member must satisfy enum value set: [{', '.join(shape['enum'])}]")
             if "pattern" in shape:
                 compiled = _pattern(shape["pattern"])
-                if compiled is not None and not compiled.search(value):
+                if compiled is not None and not compiled.fullmatch(value):
                     self.fail(path, value, f"Member must satisfy regular expression pattern: {shape['pattern']}")
         elif kind in ("integer", "long"):
             if isinstance(value, bool) or not isinstance(value, int):
@@ -116,6 +117,8 @@ class Validator:
 
     @staticmethod
     def join(path, member):
+        # AWS names members lowerCamelCase in these messages ("at 'roleName'").
+        member = member[:1].lower() + member[1:]
         return f"{path}.{member}" if path else member
 
 
