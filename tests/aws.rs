@@ -1852,11 +1852,11 @@ async fn the_emulator_refuses_what_the_services_refuse() {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     let emulator = AwsEmulator::start();
     let shared = emulator.shared().await;
-    let refused = |code: Option<&str>, message: Option<&str>, want_code: &str, want: &str| {
-        assert_eq!(code, Some(want_code), "{message:?}");
-        let message = message.unwrap_or_default();
+    fn refused(e: &impl ProvideErrorMetadata, code: &str, want: &str) {
+        assert_eq!(e.code(), Some(code), "{:?}", e.message());
+        let message = e.message().unwrap_or_default();
         assert!(message.contains(want), "{message}");
-    };
+    }
 
     // query (IAM): a role name longer than the model's 64 characters.
     let e = aws_sdk_iam::Client::new(&shared)
@@ -1867,8 +1867,7 @@ async fn the_emulator_refuses_what_the_services_refuse() {
         .await
         .expect_err("refused");
     refused(
-        e.code(),
-        e.message(),
+        &e,
         "ValidationError",
         "at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 64",
     );
@@ -1881,8 +1880,7 @@ async fn the_emulator_refuses_what_the_services_refuse() {
         .await
         .expect_err("refused");
     refused(
-        e.code(),
-        e.message(),
+        &e,
         "InvalidParameterValue",
         "at 'description' failed to satisfy constraint: Member must not be null",
     );
@@ -1895,73 +1893,55 @@ async fn the_emulator_refuses_what_the_services_refuse() {
         .await
         .expect_err("refused");
     refused(
-        e.code(),
-        e.message(),
+        &e,
         "ValidationException",
         "at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern",
     );
 
     // rest-json (MSK Connect): the documented rules the model does not encode.
     let kafkaconnect = aws_sdk_kafkaconnect::Client::new(&shared);
-    let e = kafkaconnect
-        .create_worker_configuration()
-        .name("no-converters")
-        .properties_file_content(aws_smithy_types::base64::encode(
-            "offset.flush.interval.ms=1000\n",
-        ))
-        .send()
-        .await
-        .expect_err("refused");
+    let sydney = aws_sdk_kafkaconnect::Client::new(&emulator.shared_in("ap-southeast-2").await);
+    let worker = |client: &aws_sdk_kafkaconnect::Client, name: &str, content: &str| {
+        client
+            .create_worker_configuration()
+            .name(name)
+            .properties_file_content(aws_smithy_types::base64::encode(content))
+            .send()
+    };
+    let e = worker(
+        &kafkaconnect,
+        "no-converters",
+        "offset.flush.interval.ms=1000\n",
+    )
+    .await
+    .expect_err("refused");
     refused(
-        e.code(),
-        e.message(),
+        &e,
         "BadRequestException",
         "The worker configuration must set key.converter",
     );
-    let e = kafkaconnect
-        .create_worker_configuration()
-        .name("rest-keys")
-        .properties_file_content(aws_smithy_types::base64::encode(
-            "key.converter=a\nvalue.converter=b\nrest.advertised.port=1\n",
-        ))
-        .send()
-        .await
-        .expect_err("refused");
+    let e = worker(
+        &kafkaconnect,
+        "rest-keys",
+        "key.converter=a\nvalue.converter=b\nrest.advertised.port=1\n",
+    )
+    .await
+    .expect_err("refused");
     refused(
-        e.code(),
-        e.message(),
+        &e,
         "BadRequestException",
         "The worker configuration property rest.advertised.port is not supported",
     );
-    let fine = kafkaconnect
-        .create_worker_configuration()
-        .name("fine")
-        .properties_file_content(aws_smithy_types::base64::encode(
-            "key.converter=a\nvalue.converter=b\n",
-        ))
-        .send()
-        .await
-        .expect("a valid worker configuration");
-    assert!(
-        fine.worker_configuration_arn()
-            .is_some_and(|arn| arn.starts_with("arn:aws:kafkaconnect:us-east-1:123456789012:")),
-        "{fine:?}"
-    );
-    // In another region the ARN says that region.
-    let sydney = aws_sdk_kafkaconnect::Client::new(&emulator.shared_in("ap-southeast-2").await);
-    let there = sydney
-        .create_worker_configuration()
-        .name("there")
-        .properties_file_content(aws_smithy_types::base64::encode(
-            "key.converter=a\nvalue.converter=b\n",
-        ))
-        .send()
-        .await
-        .expect("a valid worker configuration");
-    assert!(
-        there
-            .worker_configuration_arn()
-            .is_some_and(|arn| arn.starts_with("arn:aws:kafkaconnect:ap-southeast-2:")),
-        "{there:?}"
-    );
+    // Valid, with the ARN in the request's region.
+    for (client, region) in [(&kafkaconnect, "us-east-1"), (&sydney, "ap-southeast-2")] {
+        let created = worker(client, "fine", "key.converter=a\nvalue.converter=b\n")
+            .await
+            .expect("a valid worker configuration");
+        assert!(
+            created.worker_configuration_arn().is_some_and(
+                |arn| arn.starts_with(&format!("arn:aws:kafkaconnect:{region}:123456789012:"))
+            ),
+            "{created:?}"
+        );
+    }
 }

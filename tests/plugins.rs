@@ -443,32 +443,15 @@ fn hostile_archives_are_refused() {
     assert_contains(&many, "more than 2 entries");
 }
 
-/// Confluent's S3 sink laid out as its Confluent Hub ZIP is (`<owner>-<name>-<version>/lib/`,
-/// `manifest.json`, `doc/`, `etc/`): 10.5.x ships Confluent's Avro libraries at 7.7.x through
-/// kafka-connect-storage-common's `format` module (kafka-connect-avro-data →
-/// kafka-avro-serializer → kafka-schema-registry-client).
-fn s3_sink_zip() -> Vec<u8> {
-    let root = "confluentinc-kafka-connect-s3-10.5.23";
-    let lib = |jar: &str| (format!("{root}/lib/{jar}"), jar.to_string());
-    let mut entries: Vec<(String, String)> = [
-        "kafka-connect-s3-10.5.23.jar",
-        "kafka-connect-storage-common-11.2.20.jar",
-        "kafka-connect-storage-format-11.2.20.jar",
-        "kafka-connect-avro-data-7.7.1.jar",
-        "kafka-avro-serializer-7.7.1.jar",
-        "kafka-schema-serializer-7.7.1.jar",
-        "kafka-schema-registry-client-7.7.1.jar",
-        "common-config-7.7.1.jar",
-        "common-utils-7.7.1.jar",
-        "avro-1.11.4.jar",
-        "aws-java-sdk-s3-1.12.772.jar",
-    ]
-    .iter()
-    .map(|j| lib(j))
-    .collect();
+/// A ZIP laid out as Confluent Hub's are: `<owner>-<name>-<version>/lib/<jars>`,
+/// `manifest.json`, and the other files given.
+fn hub_zip(root: &str, jars: &[&str], other: &[&str]) -> Vec<u8> {
+    let mut entries: Vec<(String, String)> = jars
+        .iter()
+        .map(|jar| (format!("{root}/lib/{jar}"), jar.to_string()))
+        .collect();
     entries.push((format!("{root}/manifest.json"), "{}".into()));
-    entries.push((format!("{root}/doc/README.md"), "doc".into()));
-    entries.push((format!("{root}/etc/quickstart-s3.properties"), "etc".into()));
+    entries.extend(other.iter().map(|f| (format!("{root}/{f}"), f.to_string())));
     let borrowed: Vec<(&str, &str)> = entries
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_str()))
@@ -476,29 +459,45 @@ fn s3_sink_zip() -> Vec<u8> {
     zip(&borrowed, &[], zip::DateTime::default())
 }
 
+/// Confluent's S3 sink as its Confluent Hub ZIP is: 10.5.x ships Confluent's Avro libraries at
+/// 7.7.x through kafka-connect-storage-common's `format` module (kafka-connect-avro-data →
+/// kafka-avro-serializer → kafka-schema-registry-client).
+fn s3_sink_zip() -> Vec<u8> {
+    hub_zip(
+        "confluentinc-kafka-connect-s3-10.5.23",
+        &[
+            "kafka-connect-s3-10.5.23.jar",
+            "kafka-connect-storage-common-11.2.20.jar",
+            "kafka-connect-storage-format-11.2.20.jar",
+            "kafka-connect-avro-data-7.7.1.jar",
+            "kafka-avro-serializer-7.7.1.jar",
+            "kafka-schema-serializer-7.7.1.jar",
+            "kafka-schema-registry-client-7.7.1.jar",
+            "common-config-7.7.1.jar",
+            "common-utils-7.7.1.jar",
+            "avro-1.11.4.jar",
+            "aws-java-sdk-s3-1.12.772.jar",
+        ],
+        &["doc/README.md", "etc/quickstart-s3.properties"],
+    )
+}
+
 /// The Avro converter bundle as its Confluent Hub ZIP is, at 8.0.0.
 fn converter_8_zip() -> Vec<u8> {
-    let root = "confluentinc-kafka-connect-avro-converter-8.0.0";
-    let jars = [
-        "kafka-connect-avro-converter-8.0.0.jar",
-        "kafka-connect-avro-data-8.0.0.jar",
-        "kafka-avro-serializer-8.0.0.jar",
-        "kafka-schema-serializer-8.0.0.jar",
-        "kafka-schema-registry-client-8.0.0.jar",
-        "common-config-8.0.0.jar",
-        "common-utils-8.0.0.jar",
-        "avro-1.12.0.jar",
-    ];
-    let mut entries: Vec<(String, String)> = jars
-        .iter()
-        .map(|j| (format!("{root}/lib/{j}"), j.to_string()))
-        .collect();
-    entries.push((format!("{root}/manifest.json"), "{}".into()));
-    let borrowed: Vec<(&str, &str)> = entries
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    zip(&borrowed, &[], zip::DateTime::default())
+    hub_zip(
+        "confluentinc-kafka-connect-avro-converter-8.0.0",
+        &[
+            "kafka-connect-avro-converter-8.0.0.jar",
+            "kafka-connect-avro-data-8.0.0.jar",
+            "kafka-avro-serializer-8.0.0.jar",
+            "kafka-schema-serializer-8.0.0.jar",
+            "kafka-schema-registry-client-8.0.0.jar",
+            "common-config-8.0.0.jar",
+            "common-utils-8.0.0.jar",
+            "avro-1.12.0.jar",
+        ],
+        &[],
+    )
 }
 
 #[test]
