@@ -1344,6 +1344,14 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     let plan = setup.ok_with(&bigger, &["aws", "plan"]);
     assert_contains(&plan.stdout, "update: cpu 512 → 1024; memory 1024 → 2048");
     assert_contains(&plan.stdout, "2 to update");
+    // Cut short between registering the definition and deploying it: the next plan shows the
+    // service still to move, and the next apply moves it.
+    setup.emulator.fail_next(&["UpdateService"]);
+    let cut = setup.deploy_with(&bigger, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(cut.code, 1, "{}{}", cut.stdout, cut.stderr);
+    let plan = setup.ok_with(&bigger, &["aws", "plan"]);
+    assert_contains(&plan.stdout, "1 to update");
+    assert_contains(&plan.stdout, "not the latest tinfra-registry:");
     setup.ok_with(&bigger, &["aws", "apply", "--auto-approve"]);
     let after = setup.emulator.writes();
     let delta: Vec<(String, i64)> = after
@@ -1615,6 +1623,21 @@ async fn an_msk_cluster_is_created_configured_and_kept_unless_data_goes() {
     let day = with(&vars, &[("DEPLOY_TEST_MSK", "24")]);
     let plan = setup.ok_with(&day, &["aws", "plan"]);
     assert_contains(&plan.stdout, "broker properties changed: revision 2");
+    // Cut short between the revision and moving the cluster to it: the next plan still shows
+    // the cluster's part of the work, and the next apply finishes it.
+    setup.emulator.fail_next(&["UpdateClusterConfiguration"]);
+    let cut = setup.deploy_with(&day, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(cut.code, 1, "{}{}", cut.stdout, cut.stderr);
+    let plan = setup.ok_with(&day, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "update: runs revision 1, not the configuration's latest, revision 2",
+    );
+    assert!(
+        !plan.stdout.contains("broker properties changed"),
+        "{}",
+        plan.stdout
+    );
     setup.ok_with(&day, &["aws", "apply", "--auto-approve"]);
     let clusters = msk_clusters(&kafka, "tmsk").await;
     let software = clusters.cluster_info_list()[0]

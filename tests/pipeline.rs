@@ -281,6 +281,21 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     assert_contains(&run.stderr, "nothing was changed");
     assert_eq!(connect_writes(&stack), writes);
 
+    // A converter the plugin does not carry: the local worker might find it on its own
+    // classpath, MSK Connect would not. Refused at plan, against the plugin's real classes.
+    let foreign = overlay(
+        work.path(),
+        "foreign",
+        "    config:\n      value.converter: io.apicurio.registry.utils.converter.AvroConverter\n",
+    );
+    let run = stack.command_for(&foreign, &["local", "plan"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "connector `orders-source`: value.converter: the class `io.apicurio.registry.utils.converter.AvroConverter` is not in plugin `debezium-postgres`",
+    );
+    assert_eq!(connect_writes(&stack), writes);
+
     // A misspelled key, which Connect itself silently ignores, is refused with the real key;
     // marked as meant, it passes.
     let misspelled = overlay(

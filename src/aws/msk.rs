@@ -298,6 +298,33 @@ pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
                 Action::Update,
                 "new configuration revision (brokers restart one at a time)",
             ),
+            // The latest revision has the wanted properties, but the cluster does not run it
+            // (an apply stopped between the two, or a change by hand): apply moves it, so the
+            // plan says so.
+            Some(c)
+                if observed
+                    .configuration
+                    .as_ref()
+                    .is_some_and(|(arn, revision, _)| {
+                        c.configuration.as_ref() != Some(&(arn.clone(), *revision))
+                    }) =>
+            {
+                let running = c
+                    .configuration
+                    .as_ref()
+                    .map_or("no configuration".to_string(), |(_, r)| {
+                        format!("revision {r}")
+                    });
+                let latest = observed.configuration.as_ref().map_or(0, |(_, r, _)| *r);
+                Change::new(
+                    Kind::MskCluster,
+                    cluster_name(env),
+                    Action::Update,
+                    format!(
+                        "runs {running}, not the configuration's latest, revision {latest} (brokers restart one at a time)"
+                    ),
+                )
+            }
             Some(c) => Change::new(
                 Kind::MskCluster,
                 cluster_name(env),

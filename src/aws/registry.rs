@@ -335,6 +335,11 @@ pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
     }
 }
 
+/// `family:revision` of a task definition ARN.
+fn revision_of(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 /// Where the target group checks the tasks' health, as `observe` reads it.
 fn health_check() -> String {
     format!("{HEALTH_PORT} {HEALTH}")
@@ -462,10 +467,20 @@ pub fn diff(env: &Environment, observed: &Observed, task: Option<&Task>) -> Vec<
             Action::Create,
             format!("not found; {desired} task(s)"),
         ),
-        (Some((_, count)), change) => {
+        (Some((running, count)), change) => {
             let mut reasons = Vec::new();
             if change.is_some() {
                 reasons.push("new task definition".to_string());
+            } else if let Some((latest, _)) = &observed.task
+                && latest != running
+            {
+                // The latest revision is what the file wants, but the service does not run it
+                // (an apply stopped between registering and deploying it).
+                reasons.push(format!(
+                    "runs {}, not the latest {}",
+                    revision_of(running),
+                    revision_of(latest)
+                ));
             }
             if *count != desired {
                 reasons.push(format!("tasks {count} → {desired}"));

@@ -282,7 +282,8 @@ pub struct Waits {
 /// Waits until the connector is in its desired state and, when running, all its tasks run.
 /// `written`: the write (or worker start) it follows. Until the status has changed from what was
 /// first seen (a rebalance) or SETTLE has passed, a RUNNING status is not trusted; a FAILED one
-/// is, unless the connector had failed before, then only after a change or SETTLE_FAILED.
+/// is, unless the connector had failed before, then only once a status without the failure was
+/// seen, or after SETTLE_FAILED.
 pub fn wait(
     client: &Client,
     connector: &Connector,
@@ -294,6 +295,7 @@ pub fn wait(
     let want = state_word(connector.state);
     let mut pause = Duration::from_millis(50);
     let mut rebalanced = written.is_none();
+    let mut cleared = false;
     let mut first: Option<Status> = None;
     let mut running_since: Option<Instant> = None;
     loop {
@@ -304,10 +306,14 @@ pub fn wait(
         });
         let seen = first.get_or_insert_with(|| status.clone());
         rebalanced |= *seen != status || status.state == "UNASSIGNED";
+        // After a rebalance the worker can show the old task's FAILED state (and trace) again
+        // before the new task starts (seen on Connect 4.3): a failure counts as new once a
+        // status without it has been seen.
+        cleared |= failure(&connector.name, &status).is_none();
         let since = written.map(|w| w.at.elapsed());
-        let stale_failure_possible = written.is_some_and(|w| w.failed_before);
+        let stale_failure_possible = written.is_some_and(|w| w.failed_before) && !cleared;
         if let Some(failure) = failure(&connector.name, &status)
-            && (rebalanced || !stale_failure_possible || since.is_none_or(|s| s >= SETTLE_FAILED))
+            && (!stale_failure_possible || since.is_none_or(|s| s >= SETTLE_FAILED))
         {
             return Err(failure);
         }

@@ -59,6 +59,8 @@ pub async fn plan_command(
     detailed_exitcode: bool,
 ) -> Result<u8, Error> {
     check_target(env)?;
+    plugins::check_built(env)?;
+    parity::warn(env, printer);
     let docker = docker::connect().await?;
     let (_, _, plan) = plan(&docker, env).await?;
     match printer.format {

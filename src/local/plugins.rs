@@ -12,6 +12,26 @@ use crate::model::{Environment, Mount, MountSource};
 use crate::output::{Printer, Style};
 use crate::plugins::{self, PluginError, definition};
 
+/// For `local plan`: the MSK parity check of `attach`, against the plugins already built (a plan
+/// downloads nothing; `up` builds and checks the rest).
+pub fn check_built(env: &Environment) -> Result<(), Error> {
+    let names: Vec<String> = env
+        .connectors
+        .iter()
+        .filter_map(|c| c.plugin.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let Ok(definitions) = definition::load_all(&definition::plugins_dir()) else {
+        return Ok(()); // `up` reports a broken plugin file
+    };
+    let built = plugins::current_outputs(&definitions, &names, &plugins::Options::new(false));
+    plugins::parity::check(&env.connectors, &built)
+}
+
 pub fn attach(env: &mut Environment, printer: &Printer) -> Result<(), Error> {
     if env.services.iter().all(|s| s.plugins.is_none()) {
         return Ok(());

@@ -249,6 +249,23 @@ fn current(
     })
 }
 
+/// The named plugins' current outputs, where built already: what a plan can read without
+/// building (downloading) anything.
+pub fn current_outputs(
+    plugins: &BTreeMap<String, Plugin>,
+    names: &[String],
+    options: &Options,
+) -> Vec<Built> {
+    select(plugins, names)
+        .map(|selected| {
+            selected
+                .into_iter()
+                .filter_map(|plugin| current(plugins, plugin, options))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Builds the named connectors (all of them without names), reusing current outputs.
 pub fn build(
     plugins: &BTreeMap<String, Plugin>,

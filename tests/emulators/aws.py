@@ -68,6 +68,9 @@ STATE = {
     "cluster_groups": {},
     "pending_reboot": [],
     "param_settle": 300.0,
+    # Operations whose next call fails (once each), as if the apply making it were cut short
+    # there: a 400 the SDK does not retry.
+    "fail_next": [],
 }
 # The region of the request being answered (its SigV4 credential scope): ARNs carry it.
 REGION = threading.local()
@@ -739,7 +742,7 @@ def control(request, moto_app):
         with LOCK:
             STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {},
                           "msk": {}, "configurations": {}, "target_health": {"State": "healthy"},
-                          "param_modified": {}, "cluster_groups": {}, "pending_reboot": [],
+                          "param_modified": {}, "cluster_groups": {}, "pending_reboot": [], "fail_next": [],
                           "health_ports": [9000]})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
@@ -761,6 +764,10 @@ def validate(service, environ):
     except Exception as e:  # a request the decoder cannot follow is the emulator's gap, not a 400
         print(f"emulator: cannot validate a {service} request: {e!r}", file=sys.stderr)
         return None
+    with LOCK:
+        if operation in STATE["fail_next"]:
+            STATE["fail_next"].remove(operation)
+            return refusal(service, "InjectedFault", f"{operation} failed: the tests cut the apply short here")
     if not errors and service == "kafkaconnect":
         errors = msk_connect_rules(operation, request)
     if not errors:

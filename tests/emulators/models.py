@@ -335,7 +335,9 @@ def violations(service, request, params):
         shape_name = op["input"]["shape"]
         value = decode_query(shapes, shape_name, params, "", protocol == "ec2") or {}
     elif protocol in ("rest-json", "rest-xml"):
-        path = urllib.parse.unquote(request.path) if protocol == "rest-json" else request.path
+        # Labels are matched on the path as sent: an ARN label carries encoded slashes.
+        raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+        path = raw.split("?", 1)[0]
         operation, labels = find_rest_operation(service_model, request.method, path, request.args, request.headers)
         if operation is None:
             return None, []

@@ -107,6 +107,15 @@ impl AwsEmulator {
         );
     }
 
+    /// The next call of each operation (its API name) fails, as if the apply were cut short
+    /// there.
+    pub fn fail_next(&self, operations: &[&str]) {
+        self.control(
+            "config",
+            Some(&serde_json::json!({ "fail_next": operations }).to_string()),
+        );
+    }
+
     /// The next `calls` MSK Connect calls answer TooManyRequestsException.
     pub fn throttle(&self, calls: u32) {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));
