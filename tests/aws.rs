@@ -1972,3 +1972,44 @@ async fn the_emulator_refuses_what_the_services_refuse() {
         );
     }
 }
+
+fn total_writes(writes: &serde_json::Value) -> i64 {
+    writes
+        .as_object()
+        .map(|o| o.values().filter_map(|v| v.as_i64()).sum())
+        .unwrap_or(0)
+}
+
+/// An apply cut short at any of its write calls leaves a plan that still shows work, and the
+/// next apply converges: after it, a plan shows nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_cut_short_at_any_write_converges_when_rerun() {
+    let setup = Setup::new("tcut");
+    let vars = infra_vars(&setup).await;
+    let before = total_writes(&setup.emulator.writes());
+    setup.ok_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+    let total = total_writes(&setup.emulator.writes()) - before;
+    assert!(total > 20, "a full apply writes {total} times");
+    for n in 1..=total as usize {
+        setup.emulator.reset();
+        let vars = infra_vars(&setup).await;
+        setup.emulator.fail_write(n);
+        let cut = setup.deploy_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+        assert_eq!(cut.code, 1, "write {n}: {}{}", cut.stdout, cut.stderr);
+        assert_contains(&cut.stderr, "the tests cut the apply short here");
+        let plan = setup.deploy_with(&with(&vars, &[]), &["aws", "plan", "--detailed-exitcode"]);
+        assert_eq!(
+            plan.code, 3,
+            "write {n}: the plan after the cut shows the work left:\n{}{}",
+            plan.stdout, plan.stderr
+        );
+        let rerun = setup.deploy_with(&with(&vars, &[]), &["aws", "apply", "--auto-approve"]);
+        assert_eq!(rerun.code, 0, "write {n}: {}{}", rerun.stdout, rerun.stderr);
+        let after = setup.deploy_with(&with(&vars, &[]), &["aws", "plan", "--detailed-exitcode"]);
+        assert_eq!(
+            after.code, 0,
+            "write {n}: converged:\n{}{}",
+            after.stdout, after.stderr
+        );
+    }
+}

@@ -71,6 +71,10 @@ STATE = {
     # Operations whose next call fails (once each), as if the apply making it were cut short
     # there: a 400 the SDK does not retry.
     "fail_next": [],
+    # The write call (counted from when this is set) that fails, as if the apply were cut short
+    # there; None: none.
+    "fail_write_at": None,
+    "writes_seen": 0,
 }
 # The region of the request being answered (its SigV4 credential scope): ARNs carry it.
 REGION = threading.local()
@@ -743,6 +747,7 @@ def control(request, moto_app):
             STATE.update({"plugins": {}, "workers": {}, "connectors": {}, "operations": {}, "writes": {}, "calls": {},
                           "msk": {}, "configurations": {}, "target_health": {"State": "healthy"},
                           "param_modified": {}, "cluster_groups": {}, "pending_reboot": [], "fail_next": [],
+                          "fail_write_at": None, "writes_seen": 0, "rds_created": {},
                           "health_ports": [9000]})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")
@@ -764,10 +769,17 @@ def validate(service, environ):
     except Exception as e:  # a request the decoder cannot follow is the emulator's gap, not a 400
         print(f"emulator: cannot validate a {service} request: {e!r}", file=sys.stderr)
         return None
+    reads = (operation or "").startswith(("Get", "Describe", "List", "BatchGet", "Head")) \
+        or request.method in ("GET", "HEAD")
     with LOCK:
         if operation in STATE["fail_next"]:
             STATE["fail_next"].remove(operation)
             return refusal(service, "InjectedFault", f"{operation} failed: the tests cut the apply short here")
+        if not reads and STATE["fail_write_at"] is not None:
+            STATE["writes_seen"] += 1
+            if STATE["writes_seen"] == STATE["fail_write_at"]:
+                STATE["fail_write_at"] = None
+                return refusal(service, "InjectedFault", f"{operation} failed: the tests cut the apply short here")
     if not errors and service == "kafkaconnect":
         errors = msk_connect_rules(operation, request)
     if not errors:

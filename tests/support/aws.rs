@@ -116,6 +116,19 @@ impl AwsEmulator {
         );
     }
 
+    /// The `n`-th write call from now fails, as if the apply were cut short there.
+    pub fn fail_write(&self, n: usize) {
+        self.control(
+            "config",
+            Some(&format!("{{\"fail_write_at\": {n}, \"writes_seen\": 0}}")),
+        );
+    }
+
+    /// Forgets everything, moto's state included.
+    pub fn reset(&self) {
+        self.control("reset", Some("{}"));
+    }
+
     /// The next `calls` MSK Connect calls answer TooManyRequestsException.
     pub fn throttle(&self, calls: u32) {
         self.control("config", Some(&format!("{{\"throttle\": {calls}}}")));
