@@ -1957,13 +1957,10 @@ async fn the_emulator_refuses_what_the_services_refuse() {
     );
     // Valid, with the ARN in the request's region.
     for (client, region) in [(&kafkaconnect, "us-east-1"), (&sydney, "ap-southeast-2")] {
-        let created = worker(
-            client,
-            &format!("fine-{region}"),
-            "key.converter=a\nvalue.converter=b\n",
-        )
-        .await
-        .expect("a valid worker configuration");
+        // The same name in two regions: names are unique per region.
+        let created = worker(client, "fine", "key.converter=a\nvalue.converter=b\n")
+            .await
+            .expect("a valid worker configuration");
         assert!(
             created.worker_configuration_arn().is_some_and(
                 |arn| arn.starts_with(&format!("arn:aws:kafkaconnect:{region}:123456789012:"))

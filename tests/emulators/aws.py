@@ -85,6 +85,11 @@ def region():
     return getattr(REGION, "name", "us-east-1")
 
 
+def here(resources):
+    """The resources (keyed by ARN) of the request's region: names are unique per region."""
+    return [r for arn, r in resources.items() if arn.split(":")[3] == region()]
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -204,7 +209,7 @@ def workers_api(request, path, method):
     if path == "/v1/worker-configurations" and method == "POST":
         body = json.loads(request.get_data() or b"{}")
         name = body.get("name", "")
-        if any(w["name"] == name for w in workers.values()):
+        if any(w["name"] == name for w in here(workers)):
             return error("ConflictException", 409, f"A worker configuration named {name} already exists.")
         arn = f"arn:aws:kafkaconnect:{region()}:{ACCOUNT}:worker-configuration/{name}/{uuid.uuid4()}"
         workers[arn] = {
@@ -220,7 +225,7 @@ def workers_api(request, path, method):
         summary.pop("description")
         return ok(summary)
     if path == "/v1/worker-configurations" and method == "GET":
-        return ok({"workerConfigurations": [worker_summary(w) for w in workers.values()]})
+        return ok({"workerConfigurations": [worker_summary(w) for w in here(workers)]})
     match = re.fullmatch(r"/v1/worker-configurations/(.+)", path)
     if match:
         worker = workers.get(match.group(1))
@@ -245,7 +250,7 @@ def connectors_api(request, path, method):
     if path == "/v1/connectors" and method == "POST":
         body = json.loads(request.get_data() or b"{}")
         name = body.get("connectorName", "")
-        if any(c["name"] == name for c in connectors.values()):
+        if any(c["name"] == name for c in here(connectors)):
             return error("ConflictException", 409, f"A connector named {name} already exists.")
         for plugin in body.get("plugins", []):
             arn = plugin["customPlugin"]["customPluginArn"]
@@ -266,7 +271,7 @@ def connectors_api(request, path, method):
         return ok({"connectorArn": arn, "connectorName": name, "connectorState": "CREATING"})
     if path == "/v1/connectors" and method == "GET":
         summaries = []
-        for c in connectors.values():
+        for c in here(connectors):
             summary = describe_connector(c)
             summary.pop("connectorConfiguration")
             summaries.append(summary)
@@ -346,7 +351,7 @@ def kafkaconnect(request):
         if path == "/v1/custom-plugins" and method == "POST":
             body = json.loads(request.get_data() or b"{}")
             name = body.get("name", "")
-            if any(p["name"] == name for p in plugins.values()):
+            if any(p["name"] == name for p in here(plugins)):
                 return error("ConflictException", 409, f"A custom plugin named {name} already exists.")
             location = body.get("location", {}).get("s3Location", {})
             obj = s3_object(location)
@@ -377,7 +382,7 @@ def kafkaconnect(request):
                     "latestRevision": revision(p),
                     "name": p["name"],
                 }
-                for p in plugins.values()
+                for p in here(plugins)
             ]
             return ok({"customPlugins": summaries})
         match = re.fullmatch(r"/v1/custom-plugins/(.+)", path)
@@ -419,7 +424,7 @@ def msk_configurations(request, path, method):
     configurations = STATE["configurations"]
     if path == "/v1/configurations" and method == "POST":
         body = json.loads(request.get_data() or b"{}")
-        if any(c["name"] == body["name"] for c in configurations.values()):
+        if any(c["name"] == body["name"] for c in here(configurations)):
             return error("ConflictException", 409, f"A configuration named {body['name']} already exists.")
         arn = f"arn:aws:kafka:{region()}:{ACCOUNT}:configuration/{body['name']}/{uuid.uuid4()}"
         configurations[arn] = {
@@ -430,7 +435,7 @@ def msk_configurations(request, path, method):
         return ok({"arn": arn, "name": body["name"], "state": "ACTIVE", "creationTime": now(),
                    "latestRevision": {"revision": 1, "creationTime": now()}})
     if path == "/v1/configurations" and method == "GET":
-        return ok({"configurations": [summary(c) for c in configurations.values()]})
+        return ok({"configurations": [summary(c) for c in here(configurations)]})
     match = re.fullmatch(r"/v1/configurations/(.+)/revisions/(\d+)", path)
     if match and method == "GET":
         c = configurations.get(match.group(1))
@@ -480,7 +485,7 @@ def kafka(request):
         if path == "/api/v2/clusters" and method == "POST":
             body = json.loads(request.get_data() or b"{}")
             name = body["clusterName"]
-            if any(c["info"]["clusterName"] == name for c in clusters.values()):
+            if any(c["info"]["clusterName"] == name for c in here(clusters)):
                 return error("ConflictException", 409, f"A cluster named {name} already exists.")
             arn = f"arn:aws:kafka:{region()}:{ACCOUNT}:cluster/{name}/{uuid.uuid4()}-2"
             provisioned = dict(body["provisioned"])
@@ -499,7 +504,7 @@ def kafka(request):
             return ok({"clusterArn": arn, "clusterName": name, "state": "CREATING", "clusterType": "PROVISIONED"})
         if path == "/api/v2/clusters" and method == "GET":
             wanted = request.args.get("clusterNameFilter", "")
-            found = [msk_describe(c) for c in clusters.values() if c["info"]["clusterName"].startswith(wanted)]
+            found = [msk_describe(c) for c in here(clusters) if c["info"]["clusterName"].startswith(wanted)]
             return ok({"clusterInfoList": found})
         match = re.fullmatch(r"/api/v2/clusters/(.+)", path)
         if match and method == "GET":
