@@ -18,7 +18,8 @@ use aws_sdk_kafkaconnect::types::{
 use super::clients::Clients;
 use super::outputs::{Outputs, UNKNOWN};
 use super::ownership;
-use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted, connect_error};
+use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted};
+use super::sdk_error;
 use super::wait::{Poll, until};
 use crate::error::Error;
 use crate::model::{Capacity, Environment};
@@ -177,7 +178,8 @@ pub async fn observe(
         .collect::<Vec<_>>()
         .await;
     for item in pages {
-        let item = item.map_err(|e| connect_error("ListConnectors", e.into_service_error()))?;
+        let item =
+            item.map_err(|e| sdk_error("MSK Connect ListConnectors", e.into_service_error()))?;
         if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
             arns.push((name.to_string(), arn.to_string(), ()));
         }
@@ -190,7 +192,7 @@ pub async fn observe(
             .connector_arn(arn)
             .send()
             .await
-            .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+            .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
         let cluster = d.kafka_cluster().and_then(|k| k.apache_kafka_cluster());
         let vpc = cluster.and_then(|c| c.vpc());
         let live = Live {
@@ -509,8 +511,8 @@ async fn create(
         request = request.tags(key, value);
     }
     let created = request.send().await.map_err(|e| {
-        connect_error(
-            &format!("CreateConnector {}", want.name),
+        sdk_error(
+            &format!("MSK Connect CreateConnector {}", want.name),
             e.into_service_error(),
         )
     })?;
@@ -530,7 +532,7 @@ async fn wait_running(clients: &Clients, name: &str, arn: &str) -> Result<(), Er
                 .connector_arn(arn)
                 .send()
                 .await
-                .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+                .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
             match d.connector_state() {
                 Some(ConnectorState::Running) => Ok(Poll::Done(())),
                 Some(ConnectorState::Failed) => Err(Error::user(format!(
@@ -563,8 +565,8 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             .send()
             .await
             .map_err(|e| {
-                connect_error(
-                    &format!("UpdateConnector {}", want.name),
+                sdk_error(
+                    &format!("MSK Connect UpdateConnector {}", want.name),
                     e.into_service_error(),
                 )
             })?;
@@ -580,7 +582,7 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             .connector_arn(&have.arn)
             .send()
             .await
-            .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+            .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
         let now: BTreeMap<String, String> = d
             .connector_configuration()
             .cloned()
@@ -605,8 +607,8 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             .send()
             .await
             .map_err(|e| {
-                connect_error(
-                    &format!("UpdateConnector {} capacity", want.name),
+                sdk_error(
+                    &format!("MSK Connect UpdateConnector {} capacity", want.name),
                     e.into_service_error(),
                 )
             })?;
@@ -631,7 +633,12 @@ async fn wait_operation(clients: &Clients, name: &str, operation: &str) -> Resul
                 .connector_operation_arn(operation)
                 .send()
                 .await
-                .map_err(|e| connect_error("DescribeConnectorOperation", e.into_service_error()))?;
+                .map_err(|e| {
+                    sdk_error(
+                        "MSK Connect DescribeConnectorOperation",
+                        e.into_service_error(),
+                    )
+                })?;
             match d.connector_operation_state() {
                 Some(ConnectorOperationState::UpdateComplete) => Ok(Poll::Done(())),
                 Some(
@@ -674,8 +681,8 @@ pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Erro
             return Ok(());
         }
         Err(e) => {
-            return Err(connect_error(
-                &format!("DeleteConnector {name}"),
+            return Err(sdk_error(
+                &format!("MSK Connect DeleteConnector {name}"),
                 e.into_service_error(),
             ));
         }
@@ -701,7 +708,10 @@ pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Erro
                     d.connector_state()
                         .map_or("unknown".into(), |s| s.as_str().to_string()),
                 )),
-                Err(e) => Err(connect_error("DescribeConnector", e.into_service_error())),
+                Err(e) => Err(sdk_error(
+                    "MSK Connect DescribeConnector",
+                    e.into_service_error(),
+                )),
             }
         },
     )

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use super::clients::Clients;
-use super::plugins::{TAG_ENVIRONMENT, connect_error};
+use super::plugins::TAG_ENVIRONMENT;
+use super::sdk_error;
 use crate::error::Error;
 use crate::model::Environment;
 
@@ -16,7 +17,7 @@ async fn is_ours(clients: &Clients, env: &Environment, arn: &str) -> Result<bool
         .resource_arn(arn)
         .send()
         .await
-        .map_err(|e| connect_error("ListTagsForResource", e.into_service_error()))?;
+        .map_err(|e| sdk_error("MSK Connect ListTagsForResource", e.into_service_error()))?;
     Ok(tags.tags().and_then(|t| t.get(TAG_ENVIRONMENT)) == Some(&env.name))
 }
 

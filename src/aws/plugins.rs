@@ -8,7 +8,6 @@ use std::time::Duration;
 use aws_sdk_kafkaconnect::types::{
     CustomPluginContentType, CustomPluginLocation, CustomPluginState, S3Location,
 };
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode,
@@ -19,6 +18,7 @@ use aws_sdk_s3::types::{
 
 use super::clients::Clients;
 use super::ownership;
+use super::sdk_error;
 use super::wait::{Poll, until};
 use crate::error::Error;
 use crate::model::Environment;
@@ -66,24 +66,6 @@ pub struct Observed {
     pub custom_plugins: BTreeMap<String, (String, String)>,
 }
 
-fn s3_error(action: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
-    Error::user(format!(
-        "S3 {action} failed: {}",
-        e.message().map_or_else(|| e.to_string(), str::to_string)
-    ))
-}
-
-pub fn connect_error(
-    action: &str,
-    e: impl aws_sdk_kafkaconnect::error::ProvideErrorMetadata + std::fmt::Display,
-) -> Error {
-    Error::user(format!(
-        "MSK Connect {action} failed: {} ({})",
-        e.message().map_or_else(|| e.to_string(), str::to_string),
-        e.code().unwrap_or("no error code")
-    ))
-}
-
 pub async fn observe(
     clients: &Clients,
     env: &Environment,
@@ -94,8 +76,8 @@ pub async fn observe(
         Ok(_) => true,
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => false,
         Err(e) => {
-            return Err(s3_error(
-                &format!("HeadBucket {bucket}"),
+            return Err(sdk_error(
+                &format!("S3 HeadBucket {bucket}"),
                 e.into_service_error(),
             ));
         }
@@ -123,8 +105,8 @@ pub async fn observe(
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
                     Ok((w.key.clone(), None))
                 }
-                Err(e) => Err(s3_error(
-                    &format!("HeadObject {}", w.key),
+                Err(e) => Err(sdk_error(
+                    &format!("S3 HeadObject {}", w.key),
                     e.into_service_error(),
                 )),
             }
@@ -163,7 +145,8 @@ async fn custom_plugins(
     let prefix = format!("{}-", env.name);
     let mut candidates = Vec::new();
     for item in pages {
-        let item = item.map_err(|e| connect_error("ListCustomPlugins", e.into_service_error()))?;
+        let item =
+            item.map_err(|e| sdk_error("MSK Connect ListCustomPlugins", e.into_service_error()))?;
         let (Some(name), Some(arn)) = (item.name(), item.custom_plugin_arn()) else {
             continue;
         };
@@ -369,8 +352,8 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
             if e.as_service_error()
                 .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => {
-            return Err(s3_error(
-                &format!("CreateBucket {bucket}"),
+            return Err(sdk_error(
+                &format!("S3 CreateBucket {bucket}"),
                 e.into_service_error(),
             ));
         }
@@ -386,7 +369,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         )
         .send()
         .await
-        .map_err(|e| s3_error("PutBucketVersioning", e.into_service_error()))?;
+        .map_err(|e| sdk_error("S3 PutBucketVersioning", e.into_service_error()))?;
     let encryption = ServerSideEncryptionConfiguration::builder()
         .rules(
             ServerSideEncryptionRule::builder()
@@ -407,7 +390,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         .server_side_encryption_configuration(encryption)
         .send()
         .await
-        .map_err(|e| s3_error("PutBucketEncryption", e.into_service_error()))?;
+        .map_err(|e| sdk_error("S3 PutBucketEncryption", e.into_service_error()))?;
     clients
         .s3
         .put_public_access_block()
@@ -422,7 +405,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         )
         .send()
         .await
-        .map_err(|e| s3_error("PutPublicAccessBlock", e.into_service_error()))?;
+        .map_err(|e| sdk_error("S3 PutPublicAccessBlock", e.into_service_error()))?;
     let tag_set: Vec<Tag> = tags(env, "plugin-bucket")
         .into_iter()
         .map(|(k, v)| {
@@ -445,7 +428,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         )
         .send()
         .await
-        .map_err(|e| s3_error("PutBucketTagging", e.into_service_error()))?;
+        .map_err(|e| sdk_error("S3 PutBucketTagging", e.into_service_error()))?;
     Ok(())
 }
 
@@ -468,7 +451,12 @@ async fn upload(clients: &Clients, env: &Environment, wanted: &Wanted) -> Result
         .metadata("deploy-environment", &env.name)
         .send()
         .await
-        .map_err(|e| s3_error(&format!("PutObject {}", wanted.key), e.into_service_error()))?;
+        .map_err(|e| {
+            sdk_error(
+                &format!("S3 PutObject {}", wanted.key),
+                e.into_service_error(),
+            )
+        })?;
     let stored = sent
         .checksum_sha256()
         .map(hex_of_base64)
@@ -508,8 +496,8 @@ async fn create_custom_plugin(
         request = request.tags(key, value);
     }
     let created = request.send().await.map_err(|e| {
-        connect_error(
-            &format!("CreateCustomPlugin {}", wanted.custom_plugin),
+        sdk_error(
+            &format!("MSK Connect CreateCustomPlugin {}", wanted.custom_plugin),
             e.into_service_error(),
         )
     })?;
@@ -526,7 +514,9 @@ async fn create_custom_plugin(
                     .custom_plugin_arn(&arn)
                     .send()
                     .await
-                    .map_err(|e| connect_error("DescribeCustomPlugin", e.into_service_error()))?;
+                    .map_err(|e| {
+                        sdk_error("MSK Connect DescribeCustomPlugin", e.into_service_error())
+                    })?;
                 Ok(match described.custom_plugin_state() {
                     Some(CustomPluginState::Active) => Poll::Done(()),
                     Some(CustomPluginState::CreateFailed) => {
@@ -567,8 +557,8 @@ pub async fn delete_custom_plugin(clients: &Clients, name: &str, arn: &str) -> R
             return Ok(());
         }
         Err(e) => {
-            return Err(connect_error(
-                &format!("DeleteCustomPlugin {name}"),
+            return Err(sdk_error(
+                &format!("MSK Connect DeleteCustomPlugin {name}"),
                 e.into_service_error(),
             ));
         }
@@ -594,8 +584,8 @@ pub async fn delete_custom_plugin(clients: &Clients, name: &str, arn: &str) -> R
                     d.custom_plugin_state()
                         .map_or("unknown".into(), |s| s.as_str().to_string()),
                 )),
-                Err(e) => Err(connect_error(
-                    "DescribeCustomPlugin",
+                Err(e) => Err(sdk_error(
+                    "MSK Connect DescribeCustomPlugin",
                     e.into_service_error(),
                 )),
             }
@@ -628,7 +618,7 @@ pub async fn destroy(
         .prefix(if delete_data { "" } else { "plugins/" })
         .send()
         .await
-        .map_err(|e| s3_error("ListObjectVersions", e.into_service_error()))?;
+        .map_err(|e| sdk_error("S3 ListObjectVersions", e.into_service_error()))?;
     let mut entries: Vec<(String, Option<String>)> = versions
         .versions()
         .iter()
@@ -675,7 +665,7 @@ pub async fn destroy(
             .set_version_id(if delete_data { version.clone() } else { None })
             .send()
             .await
-            .map_err(|e| s3_error(&format!("DeleteObject {key}"), e.into_service_error()))?;
+            .map_err(|e| sdk_error(&format!("S3 DeleteObject {key}"), e.into_service_error()))?;
     }
     if delete_data {
         clients
@@ -684,7 +674,7 @@ pub async fn destroy(
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| s3_error(&format!("DeleteBucket {bucket}"), e.into_service_error()))?;
+            .map_err(|e| sdk_error(&format!("S3 DeleteBucket {bucket}"), e.into_service_error()))?;
         printer.status(&format!("  - bucket {bucket} emptied and deleted"));
     } else {
         printer.status(&format!(

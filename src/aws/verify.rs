@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::clients::{Clients, clients};
-use super::plugins::connect_error;
 use super::{check_target, sdk_error};
 use crate::error::Error;
 use crate::model::Environment;
@@ -67,7 +66,8 @@ async fn connector_arns(
         .collect::<Vec<_>>()
         .await;
     for item in items {
-        let item = item.map_err(|e| connect_error("ListConnectors", e.into_service_error()))?;
+        let item =
+            item.map_err(|e| sdk_error("MSK Connect ListConnectors", e.into_service_error()))?;
         if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
             arns.insert(name.to_string(), arn.to_string());
         }
@@ -92,7 +92,7 @@ async fn connector_state(
         .connector_arn(arn)
         .send()
         .await
-        .map_err(|e| connect_error("DescribeConnector", e.into_service_error()))?;
+        .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
     let state = described
         .connector_state()
         .map_or("UNKNOWN", |s| s.as_str());
@@ -123,7 +123,12 @@ async fn connector_state(
         .worker_configuration_arn(worker)
         .send()
         .await
-        .map_err(|e| connect_error("DescribeWorkerConfiguration", e.into_service_error()))?;
+        .map_err(|e| {
+            sdk_error(
+                "MSK Connect DescribeWorkerConfiguration",
+                e.into_service_error(),
+            )
+        })?;
     let worker_state = described
         .worker_configuration_state()
         .map_or("UNKNOWN", |s| s.as_str());

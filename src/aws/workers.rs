@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use super::clients::Clients;
 use super::outputs::Outputs;
 use super::ownership;
-use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, connect_error};
+use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE};
+use super::sdk_error;
 use crate::error::Error;
 use crate::model::Environment;
 use crate::output::Printer;
@@ -80,8 +81,12 @@ pub async fn observe(
         .await;
     let mut candidates = Vec::new();
     for item in pages {
-        let item =
-            item.map_err(|e| connect_error("ListWorkerConfigurations", e.into_service_error()))?;
+        let item = item.map_err(|e| {
+            sdk_error(
+                "MSK Connect ListWorkerConfigurations",
+                e.into_service_error(),
+            )
+        })?;
         if let (Some(name), Some(arn)) = (item.name(), item.worker_configuration_arn())
             && name.starts_with(&prefix)
         {
@@ -149,8 +154,8 @@ pub async fn apply(
         request = request.tags(key, value);
     }
     let created = request.send().await.map_err(|e| {
-        connect_error(
-            &format!("CreateWorkerConfiguration {name}"),
+        sdk_error(
+            &format!("MSK Connect CreateWorkerConfiguration {name}"),
             e.into_service_error(),
         )
     })?;
@@ -193,8 +198,8 @@ pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Erro
         {
             Ok(())
         }
-        Err(e) => Err(connect_error(
-            &format!("DeleteWorkerConfiguration {name}"),
+        Err(e) => Err(sdk_error(
+            &format!("MSK Connect DeleteWorkerConfiguration {name}"),
             e.into_service_error(),
         )),
     }
