@@ -75,8 +75,8 @@ pub fn desired(
             }
             // "By default, MSK Connect frequently restarts a connector when the connector uses
             // a configuration provider… set config.action.reload to none" (MSK Connect's
-            // config provider tutorial). A rotated secret is picked up by the restart `aws
-            // apply` orders instead (see `secrets`).
+            // config provider tutorial). A rotated database password is picked up by the
+            // restart `aws apply` orders instead (below).
             if config.values().any(|v| v.contains("${secretsmanager:")) {
                 config
                     .entry("config.action.reload".into())
@@ -87,11 +87,7 @@ pub fn desired(
             // so a rotation is a configuration change: apply updates the connector in place and
             // MSK Connect restarts it with the new password. Connectors ignore keys they do not
             // define.
-            if connector
-                .config
-                .values()
-                .any(|v| v.contains("${aws:database.password}"))
-            {
+            if super::secrets::reads_database_password(connector) {
                 config.insert(
                     SECRET_VERSION_KEY.into(),
                     outputs

@@ -612,19 +612,34 @@ pub async fn apply(
         }
         Some(_) => {}
     }
+    let cluster = available(clients, env, printer).await?;
+    with_secret_version(clients, cluster).await.map(Some)
+}
+
+/// Waits until the cluster and its writer are available and the writer runs the cluster
+/// parameter group's values, rebooting it once when they are pending a reboot. RDS applies
+/// static parameters (`rds.logical_replication`) only at a reboot, and a cluster created right
+/// after its parameter group was modified can start without them (CreateDBClusterParameterGroup
+/// reference: wait before creating a cluster with a new group). Without them Debezium cannot
+/// create its slot: this runs before the schema load and the connectors.
+async fn available(
+    clients: &Clients,
+    env: &Environment,
+    printer: &Printer,
+) -> Result<Cluster, Error> {
     let progress = Progress::new(printer, format!("database {}", cluster_id(env)));
-    until(
-        &format!("database {}", cluster_id(env)),
-        DEADLINE,
-        || async {
+    // One reboot: after it the writer goes `rebooting` → `available`, `pending-reboot` → `in-sync`.
+    let rebooted = std::sync::atomic::AtomicBool::new(false);
+    until(&format!("database {}", cluster_id(env)), DEADLINE, || {
+        let (rebooted, progress) = (&rebooted, &progress);
+        async move {
+            use std::sync::atomic::Ordering::SeqCst;
             let (cluster, instance) = tokio::try_join!(
                 observe_cluster(clients, env),
                 observe_instance(clients, env)
             )?;
-            Ok(match (cluster, instance) {
-                (Some(c), Some(i)) if c.status == "available" && i.status == "available" => {
-                    Poll::Done(())
-                }
+            let (cluster, instance) = match (cluster, instance) {
+                (Some(c), Some(i)) if c.status == "available" && i.status == "available" => (c, i),
                 (c, i) => {
                     let state = format!(
                         "cluster {}, instance {}",
@@ -632,75 +647,35 @@ pub async fn apply(
                         i.map_or("missing".into(), |i| i.status)
                     );
                     progress.saw(&state);
+                    return Ok(Poll::Waiting(state));
+                }
+            };
+            let status = cluster.parameters_status.clone().unwrap_or_default();
+            Ok(match status.as_str() {
+                "in-sync" | "" => Poll::Done(cluster),
+                "pending-reboot" if !rebooted.load(SeqCst) => {
+                    rebooted.store(true, SeqCst);
+                    clients
+                        .rds
+                        .reboot_db_instance()
+                        .db_instance_identifier(instance_id(env))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("RDS RebootDBInstance", e.into_service_error()))?;
+                    printer.status(&format!(
+                        "  ~ database instance {} rebooting to apply the cluster parameters",
+                        instance_id(env)
+                    ));
+                    Poll::Waiting("rebooting".into())
+                }
+                _ => {
+                    let state = format!("parameters {status}, instance {}", instance.status);
+                    progress.saw(&state);
                     Poll::Waiting(state)
                 }
             })
-        },
-    )
-    .await?;
-    let cluster = in_sync(clients, env, printer).await?;
-    with_secret_version(clients, cluster).await.map(Some)
-}
-
-/// Waits until the writer runs the cluster parameter group's values, rebooting it when they are
-/// pending a reboot. RDS applies static parameters (`rds.logical_replication`) only at a reboot,
-/// and a cluster created right after its parameter group was modified can start without them
-/// (CreateDBClusterParameterGroup reference: wait before creating a cluster with a new group).
-/// Without them Debezium cannot create its slot: this runs before the schema load and the
-/// connectors.
-async fn in_sync(
-    clients: &Clients,
-    env: &Environment,
-    printer: &Printer,
-) -> Result<Cluster, Error> {
-    let progress = Progress::new(printer, format!("database {} parameters", cluster_id(env)));
-    // One reboot: after it the writer goes `rebooting` → `available`, `pending-reboot` → `in-sync`.
-    let rebooted = std::sync::atomic::AtomicBool::new(false);
-    until(
-        &format!("database {} parameters", cluster_id(env)),
-        DEADLINE,
-        || {
-            let (rebooted, progress) = (&rebooted, &progress);
-            async move {
-                use std::sync::atomic::Ordering::SeqCst;
-                let (cluster, instance) = tokio::try_join!(
-                    observe_cluster(clients, env),
-                    observe_instance(clients, env)
-                )?;
-                let (Some(cluster), Some(instance)) = (cluster, instance) else {
-                    return Ok(Poll::Waiting("cluster or instance missing".into()));
-                };
-                let status = cluster.parameters_status.clone().unwrap_or_default();
-                Ok(match status.as_str() {
-                    "in-sync" | "" if instance.status == "available" => Poll::Done(cluster),
-                    "pending-reboot"
-                        if !rebooted.load(SeqCst) && instance.status == "available" =>
-                    {
-                        rebooted.store(true, SeqCst);
-                        clients
-                            .rds
-                            .reboot_db_instance()
-                            .db_instance_identifier(instance_id(env))
-                            .send()
-                            .await
-                            .map_err(|e| {
-                                sdk_error("RDS RebootDBInstance", e.into_service_error())
-                            })?;
-                        printer.status(&format!(
-                            "  ~ database instance {} rebooting to apply the cluster parameters",
-                            instance_id(env)
-                        ));
-                        Poll::Waiting("rebooting".into())
-                    }
-                    _ => {
-                        let state = format!("parameters {status}, instance {}", instance.status);
-                        progress.saw(&state);
-                        Poll::Waiting(state)
-                    }
-                })
-            }
-        },
-    )
+        }
+    })
     .await
 }
 

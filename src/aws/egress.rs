@@ -129,13 +129,7 @@ fn needs(env: &Environment) -> Vec<(String, Vec<&'static str>)> {
     {
         task("the schema load".into(), &db.schema_image);
     }
-    let provider = env.connectors.iter().any(|c| {
-        !c.secret_names.is_empty()
-            || c.config
-                .values()
-                .any(|v| v.contains("${aws:database.password}"))
-    });
-    if provider {
+    if env.connectors.iter().any(super::secrets::uses_provider) {
         needs.push((
             "the connectors' Secrets Manager config provider".into(),
             vec!["secretsmanager"],
@@ -167,11 +161,12 @@ pub fn check(env: &Environment, observed: &Observed) -> Result<(), Error> {
     let Some(aws) = env.aws.as_ref() else {
         return Ok(());
     };
+    let needs = needs(env);
     for (subnet, target) in &observed.default_routes {
         if has_way_out(target.as_deref()) {
             continue;
         }
-        for (who, services) in needs(env) {
+        for (who, services) in &needs {
             let missing: Vec<&str> = services
                 .iter()
                 .copied()

@@ -157,11 +157,11 @@ fn connect_policy(env: &Environment, account: &Account, outputs: &Outputs) -> Va
             super::secrets::secret_id(env)
         ));
     }
-    if env.connectors.iter().any(|c| {
-        c.config
-            .values()
-            .any(|v| v.contains("${aws:database.password}"))
-    }) {
+    if env
+        .connectors
+        .iter()
+        .any(super::secrets::reads_database_password)
+    {
         secrets.push(
             outputs
                 .database_secret

@@ -134,7 +134,7 @@ pub fn task(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub cluster: bool,
-    /// ARN and where it checks health (`port path`).
+    /// ARN and where it checks health (`<port><path>`, e.g. `9000/health/ready`).
     pub target_group: Option<(String, String)>,
     /// ARN and DNS name.
     pub load_balancer: Option<(String, String)>,
@@ -219,7 +219,7 @@ async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed,
         {
             Ok(found) => Ok(found.target_groups().first().and_then(|t| {
                 let check = format!(
-                    "{} {}",
+                    "{}{}",
                     t.health_check_port().unwrap_or("traffic-port"),
                     t.health_check_path().unwrap_or("/")
                 );
@@ -342,7 +342,7 @@ fn revision_of(arn: &str) -> &str {
 
 /// Where the target group checks the tasks' health, as `observe` reads it.
 fn health_check() -> String {
-    format!("{HEALTH_PORT} {HEALTH}")
+    format!("{HEALTH_PORT}{HEALTH}")
 }
 
 /// What differs between two task definitions, for the plan.
@@ -425,11 +425,7 @@ pub fn diff(env: &Environment, observed: &Observed, task: Option<&Task>) -> Vec<
                 Kind::LoadBalancer,
                 lb_name(env),
                 Action::Update,
-                format!(
-                    "health check {} → {}",
-                    check.replace(' ', ""),
-                    health_check().replace(' ', "")
-                ),
+                format!("health check {check} → {}", health_check()),
             ),
             _ => Change::new(
                 Kind::LoadBalancer,

@@ -25,6 +25,20 @@ pub fn placeholder(env: &Environment, name: &str) -> String {
     format!("${{secretsmanager:{}:{name}}}", secret_id(env))
 }
 
+/// A connector given the database password RDS keeps in Secrets Manager.
+pub fn reads_database_password(connector: &crate::model::Connector) -> bool {
+    connector
+        .config
+        .values()
+        .any(|v| v.contains("${aws:database.password}"))
+}
+
+/// A connector that reads a secret through the config provider: its own secrets, or the
+/// database password.
+pub fn uses_provider(connector: &crate::model::Connector) -> bool {
+    !connector.secret_names.is_empty() || reads_database_password(connector)
+}
+
 /// Worker properties that install the provider.
 pub fn provider_properties(env: &Environment) -> BTreeMap<String, String> {
     let region = env

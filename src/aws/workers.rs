@@ -29,15 +29,7 @@ pub fn wanted(env: &Environment, outputs: &Outputs) -> Option<(String, String)> 
             .clone()
             .unwrap_or_default(),
     );
-    // Connectors with secrets read them through the Secrets Manager config provider.
-    // So do those given the database password that RDS keeps in Secrets Manager.
-    let reads_secrets = |c: &crate::model::Connector| {
-        !c.secret_names.is_empty()
-            || c.config
-                .values()
-                .any(|v| v.contains("${aws:database.password}"))
-    };
-    if env.connectors.iter().any(reads_secrets) {
+    if env.connectors.iter().any(super::secrets::uses_provider) {
         properties.extend(super::secrets::provider_properties(env));
     }
     if properties.is_empty() && env.aws.as_ref()?.worker_properties.is_none() {

@@ -4,7 +4,9 @@
 //! of the `producer.` and `consumer.` keys only those listed, and none under the listed
 //! prefixes; the custom plugin page: Kafka Connect 2.7.1 or 3.7.x.
 
-pub const KAFKA_CONNECT_VERSIONS: [&str; 2] = ["2.7.1", "3.7.x"];
+/// The newest Kafka Connect MSK Connect runs (on Java 17): the default.
+pub const NEWEST: &str = "3.7.x";
+pub const KAFKA_CONNECT_VERSIONS: [&str; 2] = ["2.7.1", NEWEST];
 
 const PRODUCER: [&str; 16] = [
     "acks",

@@ -235,7 +235,7 @@ fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
         .collect::<Result<Vec<_>, _>>()?;
     check_outputs(loaded, database.is_some(), registry.is_some())?;
     let kafka_connect_version =
-        non_empty(&file.kafka_connect_version).unwrap_or_else(|| "3.7.x".into());
+        non_empty(&file.kafka_connect_version).unwrap_or_else(|| super::msk_connect::NEWEST.into());
     if !super::msk_connect::KAFKA_CONNECT_VERSIONS.contains(&kafka_connect_version.as_str()) {
         return Err(loaded
             .error(

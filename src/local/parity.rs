@@ -5,8 +5,13 @@
 use crate::model::Environment;
 use crate::output::{Printer, Style};
 
-/// MSK Connect's newest Kafka Connect line (its custom plugin page: 3.7.x on Java 17).
-const MSK_CONNECT: (u32, u32) = (3, 7);
+use crate::config::msk_connect::NEWEST;
+
+/// `3.9.2`, `3.7.x` → (3, 9), (3, 7).
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
 
 /// The Kafka release of an `apache/kafka` or `apache/kafka-native` image tag.
 fn apache_kafka_version(image: &str) -> Option<(u32, u32)> {
@@ -15,8 +20,7 @@ fn apache_kafka_version(image: &str) -> Option<(u32, u32)> {
     if !matches!(repository, "apache/kafka" | "apache/kafka-native") {
         return None;
     }
-    let mut parts = tag.split('.');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    major_minor(tag)
 }
 
 /// A warning line when the local worker's Kafka Connect is not MSK Connect's line.
@@ -24,10 +28,9 @@ pub fn warning(env: &Environment) -> Option<String> {
     let connect = env.connect.as_ref()?;
     let image = &env.service(&connect.service)?.image;
     let (major, minor) = apache_kafka_version(image)?;
-    ((major, minor) != MSK_CONNECT).then(|| {
+    (Some((major, minor)) != major_minor(NEWEST)).then(|| {
         format!(
-            "the local worker runs Kafka Connect {major}.{minor} ({image}); MSK Connect runs {}.{}.x: a connector that works here may not there",
-            MSK_CONNECT.0, MSK_CONNECT.1
+            "the local worker runs Kafka Connect {major}.{minor} ({image}); MSK Connect runs {NEWEST}: a connector that works here may not there"
         )
     })
 }

@@ -223,20 +223,15 @@ fn reaches(
     found
 }
 
-/// Every plugin class the jars provide, declared by their manifests or found by `missing`.
-pub fn provided(jars: &[&Jar]) -> BTreeSet<String> {
-    let (_, declared) = read(jars);
-    let types: BTreeSet<String> = PLUGIN_TYPES.iter().map(|t| dotted(t)).collect();
-    declared
-        .into_iter()
-        .filter(|(service, _)| types.contains(service))
-        .flat_map(|(_, names)| names)
-        .chain(missing(jars).into_values().flatten())
-        .collect()
+/// What the jars hold of Kafka Connect plugins, read once.
+pub struct Scan {
+    /// The manifests the jars lack: service file name → provider class names, sorted.
+    pub missing: BTreeMap<String, BTreeSet<String>>,
+    /// Every plugin class the jars provide, declared by their manifests or found missing.
+    pub provided: BTreeSet<String>,
 }
 
-/// The manifests the jars lack: service file name → provider class names, sorted.
-pub fn missing(jars: &[&Jar]) -> BTreeMap<String, BTreeSet<String>> {
+pub fn scan(jars: &[&Jar]) -> Scan {
     let (classes, declared) = read(jars);
     let mut memo = BTreeMap::new();
     let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -260,7 +255,14 @@ pub fn missing(jars: &[&Jar]) -> BTreeMap<String, BTreeSet<String>> {
             }
         }
     }
-    missing
+    let types: BTreeSet<String> = PLUGIN_TYPES.iter().map(|t| dotted(t)).collect();
+    let provided = declared
+        .into_iter()
+        .filter(|(service, _)| types.contains(service))
+        .flat_map(|(_, names)| names)
+        .chain(missing.values().flatten().cloned())
+        .collect();
+    Scan { missing, provided }
 }
 
 /// A deterministic jar of `META-INF/services` files.
@@ -418,7 +420,7 @@ mod tests {
                 b"# ours\ns.Pg\n".to_vec(),
             ),
         ]);
-        let missing = missing(&[&jar]);
+        let missing = scan(&[&jar]).missing;
         assert_eq!(
             missing,
             BTreeMap::from([(

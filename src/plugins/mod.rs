@@ -393,8 +393,10 @@ fn package_one(
     } = merge::merge(&plugin.name, own, sets, &plugin.prefer)?;
     // ServiceLoader manifests for the plugins no jar names, so workers can skip the scan.
     let jars: Vec<&archive::Jar> = merged.iter().map(|s| &s.jar).collect();
-    let provides = manifests::provided(&jars);
-    let manifests = manifests::missing(&jars);
+    let manifests::Scan {
+        missing: manifests,
+        provided: provides,
+    } = manifests::scan(&jars);
     if !manifests.is_empty() {
         let data = manifests::jar(&manifests);
         merged.push(merge::Sourced {

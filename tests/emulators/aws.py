@@ -771,9 +771,8 @@ def validate(service, environ):
         request = Request(dict(environ, **{"wsgi.input": io.BytesIO(body)}))
     try:
         operation, errors = models.violations(service, request, params)
-    except Exception as e:  # a request the decoder cannot follow is the emulator's gap, not a 400
-        print(f"emulator: cannot validate a {service} request: {e!r}", file=sys.stderr)
-        return None
+    except Exception as e:  # the emulator's gap: fail loudly rather than let the request through
+        return error("InternalFailure", 500, f"the emulator cannot validate this {service} request: {e!r}")
     reads = (operation or "").startswith(("Get", "Describe", "List", "BatchGet", "Head")) \
         or request.method in ("GET", "HEAD")
     with LOCK:
