@@ -33,6 +33,15 @@ pub enum Error {
         #[source]
         source: bollard::errors::Error,
     },
+    /// An AWS service refused a call, or could not be reached.
+    #[error("{call} failed: {message} ({code})")]
+    Aws {
+        call: String,
+        message: String,
+        code: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -85,6 +94,7 @@ impl Error {
             Error::Docker { .. } => {
                 Some("run with -v for details; `docker info` shows the engine's state")
             }
+            Error::Aws { .. } => None,
             Error::Internal(_) => {
                 Some("this is a bug in deploy; please report it with the command you ran")
             }

@@ -7,7 +7,7 @@ use deploy::cli::{
     environment_path,
 };
 use deploy::error::{Error, exit};
-use deploy::model::Environment;
+use deploy::model::{Environment, Target};
 use deploy::output::{Format, Printer, Verbosity};
 use deploy::{aws, config, local, plugins};
 
@@ -77,6 +77,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
         }
         Command::Aws(command) => {
             let env = load()?;
+            let env = aws::Env::of(&env)?;
             match command {
                 AwsCommand::Plan { detailed_exitcode } => {
                     aws::plan_command(&env, printer, *detailed_exitcode).await
@@ -94,6 +95,9 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
         }
         Command::Local(command) => {
             let env = load()?;
+            if env.target != Target::Local {
+                return Err(env.wrong_target("local"));
+            }
             match command {
                 LocalCommand::Up => local::up(&env, printer).await,
                 LocalCommand::Down { volumes } => local::down(&env, printer, *volumes).await,

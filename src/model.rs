@@ -5,12 +5,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::config::raw::{ConnectorState, PullPolicy, Target};
+pub use crate::config::raw::{ConnectorState, PullPolicy};
 use crate::secrets::Secrets;
 
 #[derive(Debug, Clone)]
 pub struct Environment {
     pub name: String,
+    /// Where it runs, with that target's settings.
     pub target: Target,
     /// The environment file this came from.
     pub source: PathBuf,
@@ -25,10 +26,45 @@ pub struct Environment {
     pub connectors: Vec<Connector>,
     /// Connectors left out because a variable they require is unset: (name, reason).
     pub skipped_connectors: Vec<(String, String)>,
-    /// The AWS settings; present for `target: aws`.
-    pub aws: Option<Aws>,
     /// What the connectors' `${group.name}` references mean here (`kafka.bootstrap`, …).
     pub references: std::collections::BTreeMap<String, String>,
+}
+
+/// Where an environment runs. Only the AWS target has settings of its own: the local target's
+/// are the services themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Local,
+    Aws(Box<Aws>),
+}
+
+impl Environment {
+    /// The refusal to run another target's command on this environment.
+    pub fn wrong_target(&self, wanted: &str) -> crate::error::Error {
+        let (article, example) = if wanted == "aws" {
+            ("an", "dev")
+        } else {
+            ("a", "local")
+        };
+        crate::error::Error::user(format!(
+            "environment `{}` ({}) targets {}, not {wanted}",
+            self.name,
+            self.source.display(),
+            self.target.name()
+        ))
+        .with_hint(format!(
+            "use {article} {wanted} environment file, e.g. `-e {example}`"
+        ))
+    }
+}
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Local => "local",
+            Target::Aws(_) => "aws",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +106,7 @@ pub enum Access {
 }
 
 /// The MSK cluster the tool creates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Msk {
     pub kafka_version: String,
     pub broker_type: String,
@@ -106,6 +142,25 @@ pub struct Registry {
     pub desired_count: u32,
     /// A Secrets Manager secret ARN with the private registry's credentials.
     pub image_credentials: Option<String>,
+}
+
+impl Aws {
+    /// True when the environment names SQL files to load into the database it creates.
+    pub fn loads_schema(&self) -> bool {
+        self.database
+            .as_ref()
+            .is_some_and(|db| !db.schema.is_empty())
+    }
+}
+
+impl Registry {
+    /// The API's port in the image.
+    pub const PORT: i32 = 8080;
+    /// Since Apicurio Registry 3.2 the health endpoints are on Quarkus's management interface,
+    /// port 9000, not on 8080 (apicurio-registry `app/src/main/resources/application.properties`:
+    /// `quarkus.management.enabled=true`; `distro/docker/src/main/docker/Dockerfile.jvm` exposes
+    /// 8080 8443 9000). The load balancer checks readiness there.
+    pub const HEALTH_PORT: i32 = 9000;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

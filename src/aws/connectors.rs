@@ -15,14 +15,16 @@ use aws_sdk_kafkaconnect::types::{
     ProvisionedCapacityUpdate, Vpc, WorkerLogDelivery,
 };
 
+use super::Env;
 use super::clients::Clients;
+use super::names::{TAG_ENVIRONMENT, TAG_RESOURCE};
 use super::outputs::{Outputs, UNKNOWN};
 use super::ownership;
-use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE, Wanted};
-use super::sdk_error;
-use super::wait::{Poll, until};
+use super::plugins::Wanted;
+use super::sdk::{self, Call};
+use super::wait::{Poll, until, until_gone};
 use crate::error::Error;
-use crate::model::{Capacity, Environment};
+use crate::model::Capacity;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
@@ -47,12 +49,12 @@ pub const SECRET_VERSION_KEY: &str = "deploy.database.secret.version";
 
 /// `outputs` give the bootstrap servers, network, role and `${aws:…}` values, as far as known.
 pub fn desired(
-    env: &Environment,
+    env: &Env<'_>,
     wanted: &[Wanted],
     worker: Option<&str>,
     outputs: &Outputs,
 ) -> Result<Vec<Desired>, Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
+    let aws = env.aws;
     env.connectors
         .iter()
         .map(|connector| {
@@ -158,7 +160,7 @@ pub struct Live {
 /// maps worker configuration ARNs to their names.
 pub async fn observe(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: &BTreeSet<String>,
     workers: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, Live>, Error> {
@@ -174,21 +176,20 @@ pub async fn observe(
         .collect::<Vec<_>>()
         .await;
     for item in pages {
-        let item =
-            item.map_err(|e| sdk_error("MSK Connect ListConnectors", e.into_service_error()))?;
+        let item = item.or_fail("MSK Connect ListConnectors")?;
         if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
             arns.push((name.to_string(), arn.to_string(), ()));
         }
     }
     let arns = ownership::owned(clients, env, arns, wanted).await?;
-    let described = super::bounded(arns.iter().map(|(_, arn, ())| async move {
+    let described = super::wait::bounded(arns.iter().map(|(_, arn, ())| async move {
         let d = clients
             .kafkaconnect
             .describe_connector()
             .connector_arn(arn)
             .send()
             .await
-            .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
+            .or_fail("MSK Connect DescribeConnector")?;
         let cluster = d.kafka_cluster().and_then(|k| k.apache_kafka_cluster());
         let vpc = cluster.and_then(|c| c.vpc());
         let live = Live {
@@ -362,7 +363,7 @@ pub fn diff(
 
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     desired: &[Desired],
     live: &BTreeMap<String, Live>,
     changes: &[Change],
@@ -375,7 +376,7 @@ pub async fn apply(
             .find(|c| c.kind == Kind::Connector && c.name == name)
             .map(|c| c.action)
     };
-    super::bounded(desired.iter().map(|want| async move {
+    super::wait::bounded(desired.iter().map(|want| async move {
         match action(&want.name) {
             Some(Action::Create) => {
                 create(clients, env, want, on).await?;
@@ -397,7 +398,7 @@ pub async fn apply(
         Ok::<_, Error>(())
     }))
     .await?;
-    super::bounded(
+    super::wait::bounded(
         changes
             .iter()
             .filter(|c| c.kind == Kind::Connector && c.action == Action::Remove)
@@ -413,11 +414,11 @@ pub async fn apply(
 
 async fn create(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     want: &Desired,
     on: &Dependencies<'_>,
 ) -> Result<(), Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
+    let aws = env.aws;
     let (plugin_arns, worker_arn) = (on.plugin_arns, on.worker_arn);
     let plugin_arn = plugin_arns
         .get(&want.custom_plugin)
@@ -506,12 +507,10 @@ async fn create(
     for (key, value) in &aws.tags {
         request = request.tags(key, value);
     }
-    let created = request.send().await.map_err(|e| {
-        sdk_error(
-            &format!("MSK Connect CreateConnector {}", want.name),
-            e.into_service_error(),
-        )
-    })?;
+    let created = request
+        .send()
+        .await
+        .map_err(|e| sdk::error(&format!("MSK Connect CreateConnector {}", want.name), e))?;
     let arn = created.connector_arn().unwrap_or_default().to_string();
     wait_running(clients, &want.name, &arn).await?;
     Ok(())
@@ -528,7 +527,7 @@ async fn wait_running(clients: &Clients, name: &str, arn: &str) -> Result<(), Er
                 .connector_arn(arn)
                 .send()
                 .await
-                .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
+                .or_fail("MSK Connect DescribeConnector")?;
             match d.connector_state() {
                 Some(ConnectorState::Running) => Ok(Poll::Done(())),
                 Some(ConnectorState::Failed) => Err(Error::user(format!(
@@ -560,12 +559,7 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             .set_connector_configuration(Some(want.config.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| {
-                sdk_error(
-                    &format!("MSK Connect UpdateConnector {}", want.name),
-                    e.into_service_error(),
-                )
-            })?;
+            .map_err(|e| sdk::error(&format!("MSK Connect UpdateConnector {}", want.name), e))?;
         wait_operation(
             clients,
             &want.name,
@@ -578,7 +572,7 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             .connector_arn(&have.arn)
             .send()
             .await
-            .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
+            .or_fail("MSK Connect DescribeConnector")?;
         let now: BTreeMap<String, String> = d
             .connector_configuration()
             .cloned()
@@ -603,9 +597,9 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             .send()
             .await
             .map_err(|e| {
-                sdk_error(
+                sdk::error(
                     &format!("MSK Connect UpdateConnector {} capacity", want.name),
-                    e.into_service_error(),
+                    e,
                 )
             })?;
         wait_operation(
@@ -629,12 +623,7 @@ async fn wait_operation(clients: &Clients, name: &str, operation: &str) -> Resul
                 .connector_operation_arn(operation)
                 .send()
                 .await
-                .map_err(|e| {
-                    sdk_error(
-                        "MSK Connect DescribeConnectorOperation",
-                        e.into_service_error(),
-                    )
-                })?;
+                .map_err(|e| sdk::error("MSK Connect DescribeConnectorOperation", e))?;
             match d.connector_operation_state() {
                 Some(ConnectorOperationState::UpdateComplete) => Ok(Poll::Done(())),
                 Some(
@@ -662,53 +651,31 @@ async fn wait_operation(clients: &Clients, name: &str, operation: &str) -> Resul
 
 /// Deletes a connector and waits until it is gone; one already gone is fine.
 pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
-    match clients
+    let deleted = clients
         .kafkaconnect
         .delete_connector()
         .connector_arn(arn)
         .send()
         .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_not_found_exception()) =>
-        {
-            return Ok(());
-        }
-        Err(e) => {
-            return Err(sdk_error(
-                &format!("MSK Connect DeleteConnector {name}"),
-                e.into_service_error(),
-            ));
-        }
+        .or_absent(&format!("MSK Connect DeleteConnector {name}"))?;
+    if deleted.is_none() {
+        return Ok(());
     }
-    until(
-        &format!("deleting connector {name}"),
+    until_gone(
+        &format!("connector {name}"),
         CONNECTOR_DEADLINE,
         || async move {
-            match clients
+            Ok(clients
                 .kafkaconnect
                 .describe_connector()
                 .connector_arn(arn)
                 .send()
                 .await
-            {
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_not_found_exception()) =>
-                {
-                    Ok(Poll::Done(()))
-                }
-                Ok(d) => Ok(Poll::Waiting(
+                .or_absent("MSK Connect DescribeConnector")?
+                .map(|d| {
                     d.connector_state()
-                        .map_or("unknown".into(), |s| s.as_str().to_string()),
-                )),
-                Err(e) => Err(sdk_error(
-                    "MSK Connect DescribeConnector",
-                    e.into_service_error(),
-                )),
-            }
+                        .map_or("unknown".into(), |s| s.as_str().to_string())
+                }))
         },
     )
     .await

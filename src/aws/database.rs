@@ -10,34 +10,18 @@ use std::time::Duration;
 use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::Env;
 use super::clients::Clients;
+use super::names::{self, tags};
 use super::outputs::Outputs;
-use super::plugins::tags;
-use super::sdk_error;
-use super::wait::{Poll, Progress, until};
+use super::sdk::{self, Call};
+use super::wait::{Poll, Progress, until, until_gone};
 use crate::error::Error;
-use crate::model::{Database, Environment};
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
 /// Aurora takes tens of minutes to create a cluster and its first instance.
 const DEADLINE: Duration = Duration::from_secs(60 * 60);
-
-pub fn cluster_id(env: &Environment) -> String {
-    env.scoped("database")
-}
-
-fn instance_id(env: &Environment) -> String {
-    env.scoped("database-1")
-}
-
-fn subnet_group(env: &Environment) -> String {
-    env.scoped("database")
-}
-
-fn parameter_group(env: &Environment, db: &Database) -> String {
-    env.scoped(&db.family)
-}
 
 /// The database's parts as RDS has them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,35 +59,24 @@ pub struct Instance {
     pub class: String,
 }
 
-fn not_found(e: &impl ProvideErrorMetadata) -> bool {
-    matches!(
-        e.code(),
-        Some(
-            "DBClusterNotFoundFault"
-                | "DBInstanceNotFound"
-                | "DBSubnetGroupNotFoundFault"
-                | "DBParameterGroupNotFound"
-        )
-    )
-}
-
-async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<Cluster>, Error> {
+async fn observe_cluster(clients: &Clients, env: &Env<'_>) -> Result<Option<Cluster>, Error> {
     match clients
         .rds
         .describe_db_clusters()
-        .db_cluster_identifier(cluster_id(env))
+        .db_cluster_identifier(names::db_cluster(env))
         .send()
         .await
     {
         Ok(found) => Ok(found.db_clusters().first().map(|c| Cluster {
             arn: c.db_cluster_arn().unwrap_or_default().to_string(),
-            ours: c.tag_list().iter().any(|t| {
-                t.key() == Some(super::plugins::TAG_ENVIRONMENT) && t.value() == Some(&env.name)
-            }),
+            ours: c
+                .tag_list()
+                .iter()
+                .any(|t| t.key() == Some(names::TAG_ENVIRONMENT) && t.value() == Some(&env.name)),
             schema: c
                 .tag_list()
                 .iter()
-                .find(|t| t.key() == Some(super::schema::TAG_SCHEMA))
+                .find(|t| t.key() == Some(names::TAG_SCHEMA))
                 .and_then(|t| t.value())
                 .map(str::to_string),
             status: c.status().unwrap_or_default().to_string(),
@@ -123,16 +96,16 @@ async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<
                 .map(str::to_string),
             secret_version: None,
         })),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(sdk_error("RDS DescribeDBClusters", e.into_service_error())),
+        Err(e) if sdk::is_not_found(&e) => Ok(None),
+        Err(e) => Err(sdk::error("RDS DescribeDBClusters", e)),
     }
 }
 
-async fn observe_instance(clients: &Clients, env: &Environment) -> Result<Option<Instance>, Error> {
+async fn observe_instance(clients: &Clients, env: &Env<'_>) -> Result<Option<Instance>, Error> {
     match clients
         .rds
         .describe_db_instances()
-        .db_instance_identifier(instance_id(env))
+        .db_instance_identifier(names::db_instance(env))
         .send()
         .await
     {
@@ -140,20 +113,20 @@ async fn observe_instance(clients: &Clients, env: &Environment) -> Result<Option
             status: i.db_instance_status().unwrap_or_default().to_string(),
             class: i.db_instance_class().unwrap_or_default().to_string(),
         })),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(sdk_error("RDS DescribeDBInstances", e.into_service_error())),
+        Err(e) if sdk::is_not_found(&e) => Ok(None),
+        Err(e) => Err(sdk::error("RDS DescribeDBInstances", e)),
     }
 }
 
-pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
-    let Some(db) = env.aws.as_ref().and_then(|a| a.database.as_ref()) else {
+pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+    let Some(db) = env.aws.database.as_ref() else {
         return Ok(Observed::default());
     };
     let subnets = async {
         match clients
             .rds
             .describe_db_subnet_groups()
-            .db_subnet_group_name(subnet_group(env))
+            .db_subnet_group_name(names::db_subnet_group(env))
             .send()
             .await
         {
@@ -166,18 +139,15 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
                 ids.sort();
                 ids
             })),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(sdk_error(
-                "RDS DescribeDBSubnetGroups",
-                e.into_service_error(),
-            )),
+            Err(e) if sdk::is_not_found(&e) => Ok(None),
+            Err(e) => Err(sdk::error("RDS DescribeDBSubnetGroups", e)),
         }
     };
     let parameters = async {
         let pages: Vec<_> = clients
             .rds
             .describe_db_cluster_parameters()
-            .db_cluster_parameter_group_name(parameter_group(env, db))
+            .db_cluster_parameter_group_name(names::db_parameter_group(env, &db.family))
             .source("user")
             .into_paginator()
             .send()
@@ -192,12 +162,9 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
                         p.parameter_value()?.to_string(),
                     ))
                 })),
-                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) if sdk::is_not_found(&e) => return Ok(None),
                 Err(e) => {
-                    return Err(sdk_error(
-                        "RDS DescribeDBClusterParameters",
-                        e.into_service_error(),
-                    ));
+                    return Err(sdk::error("RDS DescribeDBClusterParameters", e));
                 }
             }
         }
@@ -247,23 +214,18 @@ async fn current_version(clients: &Clients, arn: &str) -> Result<Option<String>,
             .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
             .map(|(id, _)| id.clone())),
         Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(sdk_error(
-            "Secrets Manager DescribeSecret",
-            e.into_service_error(),
-        )),
+        Err(e) => Err(sdk::error("Secrets Manager DescribeSecret", e)),
     }
 }
 
 /// A cluster named like ours but not tagged as ours is never changed.
-pub fn check(env: &Environment, observed: &Observed) -> Result<(), Error> {
+pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
     match &observed.cluster {
-        Some(cluster) if !cluster.ours => Err(Error::user(format!(
-            "database cluster {} exists but does not carry the `{}` tag of environment `{}`: refusing to change it",
-            cluster_id(env),
-            super::plugins::TAG_ENVIRONMENT,
-            env.name
-        ))
-        .with_hint("rename or remove that cluster, or tag it if it belongs to this environment")),
+        Some(cluster) if !cluster.ours => Err(sdk::not_ours(
+            &format!("database cluster {}", names::db_cluster(env)),
+            &env.name,
+            "rename or remove that cluster, or tag it if it belongs to this environment",
+        )),
         _ => Ok(()),
     }
 }
@@ -278,40 +240,108 @@ pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
     }
 }
 
-pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
-    let aws = env.aws.as_ref().expect("an aws environment");
+/// One call (or wait) of the database's apply, with what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    CreateSubnetGroup {
+        subnets: Vec<String>,
+    },
+    ModifySubnetGroup {
+        subnets: Vec<String>,
+    },
+    CreateParameterGroup {
+        group: String,
+        family: String,
+    },
+    /// ModifyDBClusterParameterGroup, pending-reboot (the logical replication ones are static).
+    SetParameters {
+        group: String,
+        parameters: BTreeMap<String, String>,
+    },
+    /// CreateDBCluster: encrypted, its master password managed in Secrets Manager.
+    CreateCluster {
+        engine_version: String,
+        database: String,
+        master_username: String,
+        parameter_group: String,
+        deletion_protection: bool,
+    },
+    ModifyCluster {
+        deletion_protection: bool,
+        engine_version: Option<String>,
+    },
+    CreateInstance {
+        class: String,
+    },
+    ModifyInstance {
+        class: String,
+    },
+    /// Waits until cluster and instance are available and the writer runs the parameter
+    /// group's values, rebooting it once if they wait for a reboot (that can follow this very
+    /// apply's parameter change, so it is seen, not planned); reads the cluster back.
+    AwaitAvailable,
+}
+
+/// The database's part of the plan: each resource's change, with the steps that make it so.
+pub fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>)> {
+    let aws = env.aws;
     let Some(db) = &aws.database else {
         return Vec::new();
     };
     let mut changes = Vec::new();
     let subnets = sorted(&aws.subnets);
     changes.push(match &observed.subnets {
-        None => Change::new(
-            Kind::DbSubnetGroup,
-            subnet_group(env),
-            Action::Create,
-            "not found",
+        None => (
+            Change::new(
+                Kind::DbSubnetGroup,
+                names::db_subnet_group(env),
+                Action::Create,
+                "not found",
+            ),
+            vec![Step::CreateSubnetGroup {
+                subnets: aws.subnets.clone(),
+            }],
         ),
-        Some(have) if *have != subnets => Change::new(
-            Kind::DbSubnetGroup,
-            subnet_group(env),
-            Action::Update,
-            format!("subnets {} → {}", have.join(","), subnets.join(",")),
+        Some(have) if *have != subnets => (
+            Change::new(
+                Kind::DbSubnetGroup,
+                names::db_subnet_group(env),
+                Action::Update,
+                format!("subnets {} → {}", have.join(","), subnets.join(",")),
+            ),
+            vec![Step::ModifySubnetGroup {
+                subnets: aws.subnets.clone(),
+            }],
         ),
-        Some(_) => Change::new(
-            Kind::DbSubnetGroup,
-            subnet_group(env),
-            Action::Unchanged,
-            format!("{} subnets", subnets.len()),
+        Some(_) => (
+            Change::new(
+                Kind::DbSubnetGroup,
+                names::db_subnet_group(env),
+                Action::Unchanged,
+                format!("{} subnets", subnets.len()),
+            ),
+            Vec::new(),
         ),
     });
-    let group = parameter_group(env, db);
+    let group = names::db_parameter_group(env, &db.family);
     changes.push(match &observed.parameters {
-        None => Change::new(
-            Kind::DbParameterGroup,
-            &group,
-            Action::Create,
-            format!("not found; {}", describe(&db.parameters)),
+        None => (
+            Change::new(
+                Kind::DbParameterGroup,
+                &group,
+                Action::Create,
+                format!("not found; {}", describe(&db.parameters)),
+            ),
+            vec![
+                Step::CreateParameterGroup {
+                    group: group.clone(),
+                    family: db.family.clone(),
+                },
+                Step::SetParameters {
+                    group: group.clone(),
+                    parameters: db.parameters.clone(),
+                },
+            ],
         ),
         Some(have) => {
             let changed: BTreeMap<String, String> = db
@@ -321,11 +351,14 @@ pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if changed.is_empty() {
-                Change::new(
-                    Kind::DbParameterGroup,
-                    &group,
-                    Action::Unchanged,
-                    describe(&db.parameters),
+                (
+                    Change::new(
+                        Kind::DbParameterGroup,
+                        &group,
+                        Action::Unchanged,
+                        describe(&db.parameters),
+                    ),
+                    Vec::new(),
                 )
             } else {
                 // Static parameters wait for a reboot, which apply gives the writer.
@@ -334,25 +367,40 @@ pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
                 } else {
                     ""
                 };
-                Change::new(
-                    Kind::DbParameterGroup,
-                    &group,
-                    Action::Update,
-                    format!("{}{restart}", describe(&changed)),
+                (
+                    Change::new(
+                        Kind::DbParameterGroup,
+                        &group,
+                        Action::Update,
+                        format!("{}{restart}", describe(&changed)),
+                    ),
+                    vec![Step::SetParameters {
+                        group: group.clone(),
+                        parameters: changed,
+                    }],
                 )
             }
         }
     });
     changes.push(match &observed.cluster {
-        None => Change::new(
-            Kind::DbCluster,
-            cluster_id(env),
-            Action::Create,
-            format!(
-                "not found; aurora-postgresql {}, encrypted, deletion protection {}",
-                db.engine_version,
-                if db.deletion_protection { "on" } else { "off" }
+        None => (
+            Change::new(
+                Kind::DbCluster,
+                names::db_cluster(env),
+                Action::Create,
+                format!(
+                    "not found; aurora-postgresql {}, encrypted, deletion protection {}",
+                    db.engine_version,
+                    if db.deletion_protection { "on" } else { "off" }
+                ),
             ),
+            vec![Step::CreateCluster {
+                engine_version: db.engine_version.clone(),
+                database: db.name.clone(),
+                master_username: db.master_username.clone(),
+                parameter_group: group.clone(),
+                deletion_protection: db.deletion_protection,
+            }],
         ),
         Some(cluster) => {
             let mut reasons = Vec::new();
@@ -370,60 +418,88 @@ pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
                 ));
             }
             if reasons.is_empty() {
-                Change::new(
-                    Kind::DbCluster,
-                    cluster_id(env),
-                    Action::Unchanged,
-                    &cluster.status,
+                (
+                    Change::new(
+                        Kind::DbCluster,
+                        names::db_cluster(env),
+                        Action::Unchanged,
+                        &cluster.status,
+                    ),
+                    Vec::new(),
                 )
             } else {
-                Change {
-                    kind: Kind::DbCluster,
-                    name: cluster_id(env),
-                    action: Action::Update,
-                    reasons,
-                }
+                (
+                    Change {
+                        kind: Kind::DbCluster,
+                        name: names::db_cluster(env),
+                        action: Action::Update,
+                        reasons,
+                    },
+                    vec![Step::ModifyCluster {
+                        deletion_protection: db.deletion_protection,
+                        engine_version: (cluster.engine_version != db.engine_version)
+                            .then(|| db.engine_version.clone()),
+                    }],
+                )
             }
         }
     });
-    changes.push(match &observed.instance {
-        None => Change::new(
-            Kind::DbInstance,
-            instance_id(env),
-            Action::Create,
-            format!("not found; {}", db.instance_class),
-        ),
-        Some(i) if i.class != db.instance_class => Change::new(
-            Kind::DbInstance,
-            instance_id(env),
-            Action::Update,
-            format!("class {} → {}", i.class, db.instance_class),
-        ),
-        Some(i) => match observed
-            .cluster
-            .as_ref()
-            .and_then(|c| c.parameters_status.as_deref())
-        {
-            Some("pending-reboot") => Change::new(
+    let instance = match &observed.instance {
+        None => (
+            Change::new(
                 Kind::DbInstance,
-                instance_id(env),
+                names::db_instance(env),
+                Action::Create,
+                format!("not found; {}", db.instance_class),
+            ),
+            vec![Step::CreateInstance {
+                class: db.instance_class.clone(),
+            }],
+        ),
+        Some(i) if i.class != db.instance_class => (
+            Change::new(
+                Kind::DbInstance,
+                names::db_instance(env),
                 Action::Update,
-                "reboot: cluster parameters pending-reboot (logical replication is off until then)",
+                format!("class {} → {}", i.class, db.instance_class),
             ),
-            Some(status) => Change::new(
-                Kind::DbInstance,
-                instance_id(env),
-                Action::Unchanged,
-                format!("{}, {}, parameters {status}", i.class, i.status),
-            ),
-            None => Change::new(
-                Kind::DbInstance,
-                instance_id(env),
-                Action::Unchanged,
-                format!("{}, {}", i.class, i.status),
-            ),
-        },
-    });
+            vec![Step::ModifyInstance {
+                class: db.instance_class.clone(),
+            }],
+        ),
+        Some(i) => (
+            match observed
+                .cluster
+                .as_ref()
+                .and_then(|c| c.parameters_status.as_deref())
+            {
+                Some("pending-reboot") => Change::new(
+                    Kind::DbInstance,
+                    names::db_instance(env),
+                    Action::Update,
+                    "reboot: cluster parameters pending-reboot (logical replication is off until then)",
+                ),
+                Some(status) => Change::new(
+                    Kind::DbInstance,
+                    names::db_instance(env),
+                    Action::Unchanged,
+                    format!("{}, {}, parameters {status}", i.class, i.status),
+                ),
+                None => Change::new(
+                    Kind::DbInstance,
+                    names::db_instance(env),
+                    Action::Unchanged,
+                    format!("{}, {}", i.class, i.status),
+                ),
+            },
+            Vec::new(),
+        ),
+    };
+    changes.push(instance);
+    // Always last: the cluster's address and secret are what the rest is configured with.
+    if let Some((_, steps)) = changes.last_mut() {
+        steps.push(Step::AwaitAvailable);
+    }
     changes
 }
 
@@ -439,7 +515,7 @@ fn describe(parameters: &BTreeMap<String, String>) -> String {
         .join(", ")
 }
 
-fn rds_tags(env: &Environment, resource: &str) -> Vec<Tag> {
+fn rds_tags(env: &Env<'_>, resource: &str) -> Vec<Tag> {
     tags(env, resource)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -448,172 +524,156 @@ fn rds_tags(env: &Environment, resource: &str) -> Vec<Tag> {
 
 /// Creates or updates what the plan says, waits until the cluster and its instance are
 /// available, and returns the cluster as it then is.
+/// Carries out the plan's database steps; returns the cluster as it is once available.
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
-    observed: &Observed,
+    env: &Env<'_>,
+    steps: &[Step],
     groups: &BTreeMap<String, String>,
     printer: &Printer,
 ) -> Result<Option<Cluster>, Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    let Some(db) = &aws.database else {
-        return Ok(None);
-    };
-    let subnets = async {
-        match &observed.subnets {
-            None => {
+    let mut cluster = None;
+    for step in steps {
+        match step {
+            Step::CreateSubnetGroup { subnets } => {
                 clients
                     .rds
                     .create_db_subnet_group()
-                    .db_subnet_group_name(subnet_group(env))
+                    .db_subnet_group_name(names::db_subnet_group(env))
                     .db_subnet_group_description(format!("deploy {}: database", env.name))
-                    .set_subnet_ids(Some(aws.subnets.clone()))
+                    .set_subnet_ids(Some(subnets.clone()))
                     .set_tags(Some(rds_tags(env, "db-subnet-group")))
                     .send()
                     .await
-                    .map_err(|e| sdk_error("RDS CreateDBSubnetGroup", e.into_service_error()))?;
+                    .or_fail("RDS CreateDBSubnetGroup")?;
             }
-            Some(have) if *have != sorted(&aws.subnets) => {
+            Step::ModifySubnetGroup { subnets } => {
                 clients
                     .rds
                     .modify_db_subnet_group()
-                    .db_subnet_group_name(subnet_group(env))
-                    .set_subnet_ids(Some(aws.subnets.clone()))
+                    .db_subnet_group_name(names::db_subnet_group(env))
+                    .set_subnet_ids(Some(subnets.clone()))
                     .send()
                     .await
-                    .map_err(|e| sdk_error("RDS ModifyDBSubnetGroup", e.into_service_error()))?;
+                    .or_fail("RDS ModifyDBSubnetGroup")?;
             }
-            Some(_) => {}
+            Step::CreateParameterGroup { group, family } => {
+                clients
+                    .rds
+                    .create_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(group)
+                    .db_parameter_group_family(family)
+                    .description(format!(
+                        "deploy {}: logical replication for Debezium",
+                        env.name
+                    ))
+                    .set_tags(Some(rds_tags(env, "db-cluster-parameter-group")))
+                    .send()
+                    .await
+                    .or_fail("RDS CreateDBClusterParameterGroup")?;
+            }
+            Step::SetParameters { group, parameters } => {
+                let parameters: Vec<Parameter> = parameters
+                    .iter()
+                    .map(|(k, v)| {
+                        Parameter::builder()
+                            .parameter_name(k)
+                            .parameter_value(v)
+                            .apply_method(ApplyMethod::PendingReboot)
+                            .build()
+                    })
+                    .collect();
+                // RDS takes at most 20 parameters per call.
+                for chunk in parameters.chunks(20) {
+                    clients
+                        .rds
+                        .modify_db_cluster_parameter_group()
+                        .db_cluster_parameter_group_name(group)
+                        .set_parameters(Some(chunk.to_vec()))
+                        .send()
+                        .await
+                        .or_fail("RDS ModifyDBClusterParameterGroup")?;
+                }
+            }
+            Step::CreateCluster {
+                engine_version,
+                database,
+                master_username,
+                parameter_group,
+                deletion_protection,
+            } => {
+                clients
+                    .rds
+                    .create_db_cluster()
+                    .db_cluster_identifier(names::db_cluster(env))
+                    .engine("aurora-postgresql")
+                    .engine_version(engine_version)
+                    .database_name(database)
+                    .master_username(master_username)
+                    .manage_master_user_password(true)
+                    .db_subnet_group_name(names::db_subnet_group(env))
+                    .db_cluster_parameter_group_name(parameter_group)
+                    .set_vpc_security_group_ids(
+                        groups.get(names::role::DATABASE).map(|g| vec![g.clone()]),
+                    )
+                    .storage_encrypted(true)
+                    .deletion_protection(*deletion_protection)
+                    .copy_tags_to_snapshot(true)
+                    .set_tags(Some(rds_tags(env, "db-cluster")))
+                    .send()
+                    .await
+                    .or_fail("RDS CreateDBCluster")?;
+                printer.status(&format!(
+                    "  + database cluster {} creating",
+                    names::db_cluster(env)
+                ));
+            }
+            Step::ModifyCluster {
+                deletion_protection,
+                engine_version,
+            } => {
+                clients
+                    .rds
+                    .modify_db_cluster()
+                    .db_cluster_identifier(names::db_cluster(env))
+                    .deletion_protection(*deletion_protection)
+                    .set_engine_version(engine_version.clone())
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .or_fail("RDS ModifyDBCluster")?;
+            }
+            Step::CreateInstance { class } => {
+                clients
+                    .rds
+                    .create_db_instance()
+                    .db_instance_identifier(names::db_instance(env))
+                    .db_cluster_identifier(names::db_cluster(env))
+                    .engine("aurora-postgresql")
+                    .db_instance_class(class)
+                    .set_tags(Some(rds_tags(env, "db-instance")))
+                    .send()
+                    .await
+                    .or_fail("RDS CreateDBInstance")?;
+            }
+            Step::ModifyInstance { class } => {
+                clients
+                    .rds
+                    .modify_db_instance()
+                    .db_instance_identifier(names::db_instance(env))
+                    .db_instance_class(class)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .or_fail("RDS ModifyDBInstance")?;
+            }
+            Step::AwaitAvailable => {
+                let available = available(clients, env, printer).await?;
+                cluster = Some(with_secret_version(clients, available).await?);
+            }
         }
-        Ok::<_, Error>(())
-    };
-    let parameters = async {
-        let group = parameter_group(env, db);
-        if observed.parameters.is_none() {
-            clients
-                .rds
-                .create_db_cluster_parameter_group()
-                .db_cluster_parameter_group_name(&group)
-                .db_parameter_group_family(&db.family)
-                .description(format!(
-                    "deploy {}: logical replication for Debezium",
-                    env.name
-                ))
-                .set_tags(Some(rds_tags(env, "db-cluster-parameter-group")))
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error("RDS CreateDBClusterParameterGroup", e.into_service_error())
-                })?;
-        }
-        let have = observed.parameters.clone().unwrap_or_default();
-        let changed: Vec<Parameter> = db
-            .parameters
-            .iter()
-            .filter(|(k, v)| have.get(*k) != Some(v))
-            .map(|(k, v)| {
-                Parameter::builder()
-                    .parameter_name(k)
-                    .parameter_value(v)
-                    .apply_method(ApplyMethod::PendingReboot)
-                    .build()
-            })
-            .collect();
-        // RDS takes at most 20 parameters per call.
-        for chunk in changed.chunks(20) {
-            clients
-                .rds
-                .modify_db_cluster_parameter_group()
-                .db_cluster_parameter_group_name(&group)
-                .set_parameters(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error("RDS ModifyDBClusterParameterGroup", e.into_service_error())
-                })?;
-        }
-        Ok::<_, Error>(())
-    };
-    tokio::try_join!(subnets, parameters)?;
-    match &observed.cluster {
-        None => {
-            clients
-                .rds
-                .create_db_cluster()
-                .db_cluster_identifier(cluster_id(env))
-                .engine("aurora-postgresql")
-                .engine_version(&db.engine_version)
-                .database_name(&db.name)
-                .master_username(&db.master_username)
-                .manage_master_user_password(true)
-                .db_subnet_group_name(subnet_group(env))
-                .db_cluster_parameter_group_name(parameter_group(env, db))
-                .set_vpc_security_group_ids(
-                    groups
-                        .get(super::network::DATABASE)
-                        .map(|g| vec![g.clone()]),
-                )
-                .storage_encrypted(true)
-                .deletion_protection(db.deletion_protection)
-                .copy_tags_to_snapshot(true)
-                .set_tags(Some(rds_tags(env, "db-cluster")))
-                .send()
-                .await
-                .map_err(|e| sdk_error("RDS CreateDBCluster", e.into_service_error()))?;
-            printer.status(&format!(
-                "  + database cluster {} creating",
-                cluster_id(env)
-            ));
-        }
-        Some(cluster)
-            if cluster.deletion_protection != db.deletion_protection
-                || cluster.engine_version != db.engine_version =>
-        {
-            clients
-                .rds
-                .modify_db_cluster()
-                .db_cluster_identifier(cluster_id(env))
-                .deletion_protection(db.deletion_protection)
-                .set_engine_version(
-                    (cluster.engine_version != db.engine_version)
-                        .then(|| db.engine_version.clone()),
-                )
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| sdk_error("RDS ModifyDBCluster", e.into_service_error()))?;
-        }
-        Some(_) => {}
     }
-    match &observed.instance {
-        None => {
-            clients
-                .rds
-                .create_db_instance()
-                .db_instance_identifier(instance_id(env))
-                .db_cluster_identifier(cluster_id(env))
-                .engine("aurora-postgresql")
-                .db_instance_class(&db.instance_class)
-                .set_tags(Some(rds_tags(env, "db-instance")))
-                .send()
-                .await
-                .map_err(|e| sdk_error("RDS CreateDBInstance", e.into_service_error()))?;
-        }
-        Some(i) if i.class != db.instance_class => {
-            clients
-                .rds
-                .modify_db_instance()
-                .db_instance_identifier(instance_id(env))
-                .db_instance_class(&db.instance_class)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| sdk_error("RDS ModifyDBInstance", e.into_service_error()))?;
-        }
-        Some(_) => {}
-    }
-    let cluster = available(clients, env, printer).await?;
-    with_secret_version(clients, cluster).await.map(Some)
+    Ok(cluster)
 }
 
 /// Waits until the cluster and its writer are available and the writer runs the cluster
@@ -622,60 +682,62 @@ pub async fn apply(
 /// after its parameter group was modified can start without them (CreateDBClusterParameterGroup
 /// reference: wait before creating a cluster with a new group). Without them Debezium cannot
 /// create its slot: this runs before the schema load and the connectors.
-async fn available(
-    clients: &Clients,
-    env: &Environment,
-    printer: &Printer,
-) -> Result<Cluster, Error> {
-    let progress = Progress::new(printer, format!("database {}", cluster_id(env)));
+async fn available(clients: &Clients, env: &Env<'_>, printer: &Printer) -> Result<Cluster, Error> {
+    let progress = Progress::new(printer, format!("database {}", names::db_cluster(env)));
     // One reboot: after it the writer goes `rebooting` → `available`, `pending-reboot` → `in-sync`.
     let rebooted = std::sync::atomic::AtomicBool::new(false);
-    until(&format!("database {}", cluster_id(env)), DEADLINE, || {
-        let (rebooted, progress) = (&rebooted, &progress);
-        async move {
-            use std::sync::atomic::Ordering::SeqCst;
-            let (cluster, instance) = tokio::try_join!(
-                observe_cluster(clients, env),
-                observe_instance(clients, env)
-            )?;
-            let (cluster, instance) = match (cluster, instance) {
-                (Some(c), Some(i)) if c.status == "available" && i.status == "available" => (c, i),
-                (c, i) => {
-                    let state = format!(
-                        "cluster {}, instance {}",
-                        c.map_or("missing".into(), |c| c.status),
-                        i.map_or("missing".into(), |i| i.status)
-                    );
-                    progress.saw(&state);
-                    return Ok(Poll::Waiting(state));
-                }
-            };
-            let status = cluster.parameters_status.clone().unwrap_or_default();
-            Ok(match status.as_str() {
-                "in-sync" | "" => Poll::Done(cluster),
-                "pending-reboot" if !rebooted.load(SeqCst) => {
-                    rebooted.store(true, SeqCst);
-                    clients
-                        .rds
-                        .reboot_db_instance()
-                        .db_instance_identifier(instance_id(env))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error("RDS RebootDBInstance", e.into_service_error()))?;
-                    printer.status(&format!(
-                        "  ~ database instance {} rebooting to apply the cluster parameters",
-                        instance_id(env)
-                    ));
-                    Poll::Waiting("rebooting".into())
-                }
-                _ => {
-                    let state = format!("parameters {status}, instance {}", instance.status);
-                    progress.saw(&state);
-                    Poll::Waiting(state)
-                }
-            })
-        }
-    })
+    until(
+        &format!("database {}", names::db_cluster(env)),
+        DEADLINE,
+        || {
+            let (rebooted, progress) = (&rebooted, &progress);
+            async move {
+                use std::sync::atomic::Ordering::SeqCst;
+                let (cluster, instance) = tokio::try_join!(
+                    observe_cluster(clients, env),
+                    observe_instance(clients, env)
+                )?;
+                let (cluster, instance) = match (cluster, instance) {
+                    (Some(c), Some(i)) if c.status == "available" && i.status == "available" => {
+                        (c, i)
+                    }
+                    (c, i) => {
+                        let state = format!(
+                            "cluster {}, instance {}",
+                            c.map_or("missing".into(), |c| c.status),
+                            i.map_or("missing".into(), |i| i.status)
+                        );
+                        progress.saw(&state);
+                        return Ok(Poll::Waiting(state));
+                    }
+                };
+                let status = cluster.parameters_status.clone().unwrap_or_default();
+                Ok(match status.as_str() {
+                    "in-sync" | "" => Poll::Done(cluster),
+                    "pending-reboot" if !rebooted.load(SeqCst) => {
+                        rebooted.store(true, SeqCst);
+                        clients
+                            .rds
+                            .reboot_db_instance()
+                            .db_instance_identifier(names::db_instance(env))
+                            .send()
+                            .await
+                            .or_fail("RDS RebootDBInstance")?;
+                        printer.status(&format!(
+                            "  ~ database instance {} rebooting to apply the cluster parameters",
+                            names::db_instance(env)
+                        ));
+                        Poll::Waiting("rebooting".into())
+                    }
+                    _ => {
+                        let state = format!("parameters {status}, instance {}", instance.status);
+                        progress.saw(&state);
+                        Poll::Waiting(state)
+                    }
+                })
+            }
+        },
+    )
     .await
 }
 
@@ -699,7 +761,7 @@ pub enum Removed {
 
 pub async fn destroy(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     delete_data: bool,
     printer: &Printer,
 ) -> Result<Removed, Error> {
@@ -714,40 +776,33 @@ pub async fn destroy(
     match clients
         .rds
         .delete_db_instance()
-        .db_instance_identifier(instance_id(env))
+        .db_instance_identifier(names::db_instance(env))
         .send()
         .await
     {
         Ok(_) => printer.status(&format!(
             "  - database instance {} deleting",
-            instance_id(env)
+            names::db_instance(env)
         )),
-        Err(e) if not_found(&e) => {}
-        Err(e) => return Err(sdk_error("RDS DeleteDBInstance", e.into_service_error())),
+        Err(e) if sdk::is_not_found(&e) => {}
+        Err(e) => return Err(sdk::error("RDS DeleteDBInstance", e)),
     }
-    until(
-        &format!("deleting {}", instance_id(env)),
-        DEADLINE,
-        || async {
-            Ok(match observe_instance(clients, env).await? {
-                None => Poll::Done(()),
-                Some(i) => Poll::Waiting(i.status),
-            })
-        },
-    )
+    until_gone(&names::db_instance(env), DEADLINE, || async {
+        Ok(observe_instance(clients, env).await?.map(|i| i.status))
+    })
     .await?;
     let mut snapshot = None;
     if cluster.is_some() {
         let mut delete = clients
             .rds
             .delete_db_cluster()
-            .db_cluster_identifier(cluster_id(env));
+            .db_cluster_identifier(names::db_cluster(env));
         if delete_data {
             delete = delete.skip_final_snapshot(true);
         } else {
             let id = format!(
                 "{}-final-{}",
-                cluster_id(env),
+                names::db_cluster(env),
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs())
@@ -757,73 +812,108 @@ pub async fn destroy(
                 .final_db_snapshot_identifier(&id);
             snapshot = Some(id);
         }
-        match delete.send().await {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {}
-            Err(e) => return Err(sdk_error("RDS DeleteDBCluster", e.into_service_error())),
-        }
-        until(
-            &format!("deleting {}", cluster_id(env)),
-            DEADLINE,
-            || async {
-                Ok(match observe_cluster(clients, env).await? {
-                    None => Poll::Done(()),
-                    Some(c) => Poll::Waiting(c.status),
-                })
-            },
-        )
+        delete.send().await.or_absent("RDS DeleteDBCluster")?;
+        until_gone(&names::db_cluster(env), DEADLINE, || async {
+            Ok(observe_cluster(clients, env).await?.map(|c| c.status))
+        })
         .await?;
     }
-    match clients
+    clients
         .rds
         .delete_db_subnet_group()
-        .db_subnet_group_name(subnet_group(env))
+        .db_subnet_group_name(names::db_subnet_group(env))
         .send()
         .await
-    {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => {}
-        Err(e) => return Err(sdk_error("RDS DeleteDBSubnetGroup", e.into_service_error())),
-    }
+        .or_absent("RDS DeleteDBSubnetGroup")?;
     // Every family's group of this environment: the file may name another version by now.
     let groups = clients
         .rds
         .describe_db_cluster_parameter_groups()
         .send()
         .await
-        .map_err(|e| {
-            sdk_error(
-                "RDS DescribeDBClusterParameterGroups",
-                e.into_service_error(),
-            )
-        })?;
-    let prefix = format!("{}-aurora-postgresql", env.name);
+        .map_err(|e| sdk::error("RDS DescribeDBClusterParameterGroups", e))?;
+    let prefix = names::db_parameter_group_prefix(env);
     for group in groups
         .db_cluster_parameter_groups()
         .iter()
         .filter_map(|g| g.db_cluster_parameter_group_name())
         .filter(|name| name.starts_with(&prefix))
     {
-        match clients
+        clients
             .rds
             .delete_db_cluster_parameter_group()
             .db_cluster_parameter_group_name(group)
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {}
-            Err(e) => {
-                return Err(sdk_error(
-                    "RDS DeleteDBClusterParameterGroup",
-                    e.into_service_error(),
-                ));
-            }
-        }
+            .or_absent("RDS DeleteDBClusterParameterGroup")?;
     }
     Ok(if cluster.is_some() {
         Removed::Deleted { snapshot }
     } else {
         Removed::Absent
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(env: &Env<'_>, observed: &Observed) -> Vec<Step> {
+        plan(env, observed)
+            .into_iter()
+            .flat_map(|(_, steps)| steps)
+            .collect()
+    }
+
+    #[test]
+    fn from_nothing_the_groups_then_the_cluster_then_its_instance() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        insta::assert_debug_snapshot!(steps(&env, &Observed::default()));
+    }
+
+    /// What an apply cut short after the parameter group leaves: the group is kept as it is, the
+    /// cluster and instance are what remains.
+    #[test]
+    fn groups_made_before_an_interruption_are_not_made_again() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let db = env.aws.database.as_ref().expect("a database");
+        let observed = Observed {
+            subnets: Some(sorted(&env.aws.subnets)),
+            parameters: Some(db.parameters.clone()),
+            cluster: None,
+            instance: None,
+        };
+        let steps = steps(&env, &observed);
+        assert!(
+            matches!(
+                steps.as_slice(),
+                [
+                    Step::CreateCluster { .. },
+                    Step::CreateInstance { .. },
+                    Step::AwaitAvailable
+                ]
+            ),
+            "{steps:?}"
+        );
+        // A parameter changed by hand is set back, and only that one.
+        let mut parameters = db.parameters.clone();
+        parameters.insert("rds.logical_replication".into(), "0".into());
+        let changed = Observed {
+            parameters: Some(parameters),
+            ..observed
+        };
+        let steps = self::steps(&env, &changed);
+        assert_eq!(
+            steps[0],
+            Step::SetParameters {
+                group: names::db_parameter_group(&env, &db.family),
+                parameters: BTreeMap::from([(
+                    "rds.logical_replication".to_string(),
+                    "1".to_string()
+                )]),
+            }
+        );
+    }
 }

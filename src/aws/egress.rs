@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, RouteTable};
 
+use super::Env;
 use super::clients::Clients;
-use super::sdk_error;
+use super::sdk::Call;
 use crate::error::Error;
-use crate::model::Environment;
 
 /// Each given subnet's way out, and the VPC's endpoint services.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,10 +24,8 @@ pub struct Observed {
     pub endpoints: BTreeSet<String>,
 }
 
-pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
-    let Some(aws) = env.aws.as_ref() else {
-        return Ok(Observed::default());
-    };
+pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+    let aws = env.aws;
     let Some(vpc) = aws.vpc.as_deref() else {
         return Ok(Observed::default());
     };
@@ -43,7 +41,7 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
                 .filters(vpc_filter())
                 .send()
                 .await
-                .map_err(|e| sdk_error("EC2 DescribeRouteTables", e.into_service_error()))
+                .or_fail("EC2 DescribeRouteTables")
         },
         async {
             clients
@@ -52,7 +50,7 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
                 .filters(vpc_filter())
                 .send()
                 .await
-                .map_err(|e| sdk_error("EC2 DescribeVpcEndpoints", e.into_service_error()))
+                .or_fail("EC2 DescribeVpcEndpoints")
         }
     )?;
     let tables = tables.route_tables();
@@ -108,10 +106,8 @@ fn default_route(table: &RouteTable) -> Option<String> {
 
 /// What in the subnets needs to reach what: (who, endpoint services that would do instead of
 /// a NAT route; empty when only the internet does, as for an image on Docker Hub).
-fn needs(env: &Environment) -> Vec<(String, Vec<&'static str>)> {
-    let Some(aws) = env.aws.as_ref() else {
-        return Vec::new();
-    };
+fn needs(env: &Env<'_>) -> Vec<(String, Vec<&'static str>)> {
+    let aws = env.aws;
     let mut needs = Vec::new();
     let mut task = |who: String, image: &str| {
         let services = if is_ecr(image, &aws.region) {
@@ -124,7 +120,7 @@ fn needs(env: &Environment) -> Vec<(String, Vec<&'static str>)> {
     if let Some(registry) = &aws.registry {
         task("the registry's tasks".into(), &registry.image);
     }
-    if super::schema::loads(env)
+    if env.aws.loads_schema()
         && let Some(db) = &aws.database
     {
         task("the schema load".into(), &db.schema_image);
@@ -157,10 +153,8 @@ fn has_way_out(target: Option<&str>) -> bool {
     target.is_some_and(|t| !t.starts_with("igw-") && t != "local")
 }
 
-pub fn check(env: &Environment, observed: &Observed) -> Result<(), Error> {
-    let Some(aws) = env.aws.as_ref() else {
-        return Ok(());
-    };
+pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
+    let aws = env.aws;
     let needs = needs(env);
     for (subnet, target) in &observed.default_routes {
         if has_way_out(target.as_deref()) {

@@ -8,20 +8,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::Env;
 use super::clients::Clients;
+use super::names::{self, TAG_ENVIRONMENT, tags};
 use super::outputs::{Outputs, UNKNOWN};
-use super::plugins::{TAG_ENVIRONMENT, tags};
-use super::sdk_error;
+use super::sdk::{self, Call};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::plan::{Action, Change, Kind};
 
 const POLICY: &str = "deploy";
-pub const CONNECT: &str = "connect";
-/// The ECS execution role of the registry and the schema load: pulls their secrets, writes
-/// their logs.
-pub const TASK_EXECUTION: &str = "task-execution";
-pub const REGISTRY_TASK: &str = "registry-task";
 
 /// Where the environment runs: its account and region, for ARNs.
 #[derive(Debug, Clone)]
@@ -30,16 +25,16 @@ pub struct Account {
     pub region: String,
 }
 
-pub async fn account(clients: &Clients, env: &Environment) -> Result<Account, Error> {
+pub async fn account(clients: &Clients, env: &Env<'_>) -> Result<Account, Error> {
     let identity = clients
         .sts
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| sdk_error("STS GetCallerIdentity", e.into_service_error()))?;
+        .or_fail("STS GetCallerIdentity")?;
     Ok(Account {
         id: identity.account().unwrap_or_default().to_string(),
-        region: env.aws.as_ref().expect("an aws environment").region.clone(),
+        region: env.aws.region.clone(),
     })
 }
 
@@ -58,10 +53,6 @@ pub struct Live {
     pub ours: bool,
     pub trust: Value,
     pub policy: Option<Value>,
-}
-
-pub fn name(env: &Environment, role: &str) -> String {
-    env.scoped(role)
 }
 
 fn trust(service: &str, account: &Account, source_arn: String) -> Value {
@@ -85,7 +76,7 @@ fn statement(actions: &[&str], resources: Vec<String>) -> Value {
 }
 
 /// What the connectors may do: this cluster only, the sink buckets only, their secrets only.
-fn connect_policy(env: &Environment, account: &Account, outputs: &Outputs) -> Value {
+fn connect_policy(env: &Env<'_>, account: &Account, outputs: &Outputs) -> Value {
     let cluster = outputs
         .cluster_arn
         .clone()
@@ -154,7 +145,7 @@ fn connect_policy(env: &Environment, account: &Account, outputs: &Outputs) -> Va
             "arn:aws:secretsmanager:{}:{}:secret:{}-??????",
             account.region,
             account.id,
-            super::secrets::secret_id(env)
+            names::connector_secret(env)
         ));
     }
     if env
@@ -184,12 +175,12 @@ fn ecs_trust(account: &Account) -> Value {
 }
 
 /// The roles this environment needs.
-pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Role> {
-    let aws = env.aws.as_ref().expect("an aws environment");
+pub fn wanted(env: &Env<'_>, account: &Account, outputs: &Outputs) -> Vec<Role> {
+    let aws = env.aws;
     let mut roles = Vec::new();
     if aws.service_execution_role_arn.is_none() && !env.connectors.is_empty() {
         roles.push(Role {
-            role: CONNECT,
+            role: names::role::CONNECT,
             trust: trust(
                 "kafkaconnect.amazonaws.com",
                 account,
@@ -201,15 +192,15 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
             policy: Some(connect_policy(env, account, outputs)),
         });
     }
-    let loads_schema = super::schema::loads(env);
+    let loads_schema = env.aws.loads_schema();
     if aws.registry.is_some() || loads_schema {
         let ecs = || ecs_trust(account);
         let mut groups = Vec::new();
         if aws.registry.is_some() {
-            groups.push(super::registry::log_group(env));
+            groups.push(names::registry_log_group(env));
         }
         if loads_schema {
-            groups.push(super::schema::log_group(env));
+            groups.push(names::schema_log_group(env));
         }
         let mut statements = vec![
             statement(
@@ -253,7 +244,7 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
             ));
         }
         roles.push(Role {
-            role: TASK_EXECUTION,
+            role: names::role::TASK_EXECUTION,
             trust: ecs(),
             policy: Some(json!({
                 "Version": "2012-10-17",
@@ -263,7 +254,7 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
     }
     if aws.registry.is_some() {
         roles.push(Role {
-            role: REGISTRY_TASK,
+            role: names::role::REGISTRY_TASK,
             trust: ecs_trust(account),
             policy: None,
         });
@@ -272,10 +263,8 @@ pub fn wanted(env: &Environment, account: &Account, outputs: &Outputs) -> Vec<Ro
 }
 
 /// The ECR repositories (ARNs) of the images the tasks run, when in this account and region.
-fn ecr_repositories(env: &Environment, account: &Account) -> Vec<String> {
-    let Some(aws) = env.aws.as_ref() else {
-        return Vec::new();
-    };
+fn ecr_repositories(env: &Env<'_>, account: &Account) -> Vec<String> {
+    let aws = env.aws;
     let host = format!("{}.dkr.ecr.{}.amazonaws.com/", account.id, account.region);
     let images = aws
         .registry
@@ -326,22 +315,18 @@ pub fn decode(text: &str) -> Value {
     serde_json::from_slice(&out).unwrap_or(Value::Null)
 }
 
-fn missing(e: &impl aws_smithy_types::error::metadata::ProvideErrorMetadata) -> bool {
-    e.code() == Some("NoSuchEntity")
-}
-
 /// The wanted roles as IAM has them, by role.
 pub async fn observe(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     roles: &[Role],
 ) -> Result<BTreeMap<String, Live>, Error> {
-    let found = super::bounded(roles.iter().map(|role| async move {
-        let name = name(env, role.role);
+    let found = super::wait::bounded(roles.iter().map(|role| async move {
+        let name = names::scoped(env, role.role);
         let got = match clients.iam.get_role().role_name(&name).send().await {
             Ok(got) => got,
-            Err(e) if missing(&e) => return Ok(None),
-            Err(e) => return Err(sdk_error("IAM GetRole", e.into_service_error())),
+            Err(e) if sdk::is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(sdk::error("IAM GetRole", e)),
         };
         let Some(live) = got.role() else {
             return Ok(None);
@@ -355,8 +340,8 @@ pub async fn observe(
             .await
         {
             Ok(p) => Some(decode(p.policy_document())),
-            Err(e) if missing(&e) => None,
-            Err(e) => return Err(sdk_error("IAM GetRolePolicy", e.into_service_error())),
+            Err(e) if sdk::is_not_found(&e) => None,
+            Err(e) => return Err(sdk::error("IAM GetRolePolicy", e)),
         };
         Ok(Some((
             role.role.to_string(),
@@ -378,120 +363,180 @@ pub async fn observe(
     Ok(found.into_iter().flatten().collect())
 }
 
-pub fn diff(env: &Environment, roles: &[Role], observed: &BTreeMap<String, Live>) -> Vec<Change> {
+/// One call of the roles' apply. A policy can name what the infrastructure gives (the
+/// database's secret, the cluster): `PutPolicy` writes the policy as it is once that is applied,
+/// the plan having decided that it differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    CreateRole { role: &'static str, trust: Value },
+    UpdateTrust { role: &'static str, trust: Value },
+    PutPolicy { role: &'static str },
+    DeletePolicy { role: &'static str },
+}
+
+impl Step {
+    fn role(&self) -> &'static str {
+        match self {
+            Step::CreateRole { role, .. }
+            | Step::UpdateTrust { role, .. }
+            | Step::PutPolicy { role }
+            | Step::DeletePolicy { role } => role,
+        }
+    }
+}
+
+/// A role named like one of this environment's but not tagged as its own is never changed.
+pub fn check(env: &Env<'_>, observed: &BTreeMap<String, Live>) -> Result<(), Error> {
+    match observed.iter().find(|(_, live)| !live.ours) {
+        Some((role, _)) => Err(sdk::not_ours(
+            &format!("IAM role {}", names::scoped(env, role)),
+            &env.name,
+            "rename or remove that role, or tag it if it belongs to this environment",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The roles' part of the plan: each role's change, with the steps that make it so.
+pub fn plan(
+    env: &Env<'_>,
+    roles: &[Role],
+    observed: &BTreeMap<String, Live>,
+) -> Vec<(Change, Vec<Step>)> {
     roles
         .iter()
         .map(|role| {
-            let name = name(env, role.role);
+            let name = names::scoped(env, role.role);
             let Some(live) = observed.get(role.role) else {
-                return Change::new(Kind::Role, name, Action::Create, "not found");
+                let mut steps = vec![Step::CreateRole {
+                    role: role.role,
+                    trust: role.trust.clone(),
+                }];
+                if role.policy.is_some() {
+                    steps.push(Step::PutPolicy { role: role.role });
+                }
+                return (
+                    Change::new(Kind::Role, name, Action::Create, "not found"),
+                    steps,
+                );
             };
             let mut reasons = Vec::new();
+            let mut steps = Vec::new();
             if live.trust != role.trust {
                 reasons.push("trust policy changed".to_string());
+                steps.push(Step::UpdateTrust {
+                    role: role.role,
+                    trust: role.trust.clone(),
+                });
             }
             if live.policy != role.policy {
                 reasons.push("permissions changed".to_string());
+                steps.push(match role.policy {
+                    Some(_) => Step::PutPolicy { role: role.role },
+                    None => Step::DeletePolicy { role: role.role },
+                });
             }
             if reasons.is_empty() {
-                Change::new(
-                    Kind::Role,
-                    name,
-                    Action::Unchanged,
-                    "permissions as generated",
+                (
+                    Change::new(
+                        Kind::Role,
+                        name,
+                        Action::Unchanged,
+                        "permissions as generated",
+                    ),
+                    steps,
                 )
             } else {
-                Change {
-                    kind: Kind::Role,
-                    name,
-                    action: Action::Update,
-                    reasons,
-                }
+                (
+                    Change {
+                        kind: Kind::Role,
+                        name,
+                        action: Action::Update,
+                        reasons,
+                    },
+                    steps,
+                )
             }
         })
         .collect()
 }
 
-/// Creates or updates the roles; returns their ARNs by role.
+/// Carries out the plan's role steps, each role's in order and the roles side by side; `roles`
+/// are the roles as the applied infrastructure gives them. Returns their ARNs by role.
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     roles: &[Role],
     observed: &BTreeMap<String, Live>,
+    steps: &[Step],
 ) -> Result<BTreeMap<String, String>, Error> {
-    let arns = super::bounded(roles.iter().map(|role| async move {
-        let name = name(env, role.role);
-        let live = observed.get(role.role);
-        let arn = match live {
-            Some(live) if !live.ours => {
-                return Err(Error::user(format!(
-                    "IAM role {name} exists but does not carry the `{TAG_ENVIRONMENT}` tag of environment `{}`: refusing to change it",
-                    env.name
-                ))
-                .with_hint("rename or remove that role, or tag it if it belongs to this environment"));
-            }
-            Some(live) => {
-                if live.trust != role.trust {
+    let arns = super::wait::bounded(roles.iter().map(|role| async move {
+        let name = names::scoped(env, role.role);
+        let mut arn = observed.get(role.role).map(|live| live.arn.clone());
+        for step in steps.iter().filter(|s| s.role() == role.role) {
+            match step {
+                Step::CreateRole { trust, .. } => {
+                    let tags = tags(env, &format!("role/{}", role.role))
+                        .into_iter()
+                        .map(|(k, v)| {
+                            aws_sdk_iam::types::Tag::builder()
+                                .key(k)
+                                .value(v)
+                                .build()
+                                .map_err(|e| Error::Internal(e.to_string()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let created = clients
+                        .iam
+                        .create_role()
+                        .role_name(&name)
+                        .assume_role_policy_document(trust.to_string())
+                        .description(format!("deploy {}: {}", env.name, role.role))
+                        .set_tags(Some(tags))
+                        .send()
+                        .await
+                        .or_fail("IAM CreateRole")?;
+                    arn = created.role().map(|r| r.arn().to_string());
+                }
+                Step::UpdateTrust { trust, .. } => {
                     clients
                         .iam
                         .update_assume_role_policy()
                         .role_name(&name)
-                        .policy_document(role.trust.to_string())
+                        .policy_document(trust.to_string())
                         .send()
                         .await
-                        .map_err(|e| sdk_error("IAM UpdateAssumeRolePolicy", e.into_service_error()))?;
+                        .or_fail("IAM UpdateAssumeRolePolicy")?;
                 }
-                live.arn.clone()
+                Step::PutPolicy { .. } => {
+                    let policy = role.policy.as_ref().ok_or_else(|| {
+                        Error::Internal(format!("the plan gives role {name} a policy it has not"))
+                    })?;
+                    clients
+                        .iam
+                        .put_role_policy()
+                        .role_name(&name)
+                        .policy_name(POLICY)
+                        .policy_document(policy.to_string())
+                        .send()
+                        .await
+                        .or_fail("IAM PutRolePolicy")?;
+                }
+                Step::DeletePolicy { .. } => {
+                    clients
+                        .iam
+                        .delete_role_policy()
+                        .role_name(&name)
+                        .policy_name(POLICY)
+                        .send()
+                        .await
+                        .or_fail("IAM DeleteRolePolicy")?;
+                }
             }
-            None => {
-                let tags = tags(env, &format!("role/{}", role.role))
-                    .into_iter()
-                    .map(|(k, v)| {
-                        aws_sdk_iam::types::Tag::builder()
-                            .key(k)
-                            .value(v)
-                            .build()
-                            .expect("key and value are set")
-                    })
-                    .collect();
-                let created = clients
-                    .iam
-                    .create_role()
-                    .role_name(&name)
-                    .assume_role_policy_document(role.trust.to_string())
-                    .description(format!("deploy {}: {}", env.name, role.role))
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("IAM CreateRole", e.into_service_error()))?;
-                created.role().map(|r| r.arn().to_string()).unwrap_or_default()
-            }
-        };
-        let have = live.and_then(|l| l.policy.as_ref());
-        match (&role.policy, have) {
-            (Some(want), have) if have != Some(want) => {
-                clients
-                    .iam
-                    .put_role_policy()
-                    .role_name(&name)
-                    .policy_name(POLICY)
-                    .policy_document(want.to_string())
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("IAM PutRolePolicy", e.into_service_error()))?;
-            }
-            (None, Some(_)) => {
-                clients
-                    .iam
-                    .delete_role_policy()
-                    .role_name(&name)
-                    .policy_name(POLICY)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("IAM DeleteRolePolicy", e.into_service_error()))?;
-            }
-            _ => {}
         }
+        let arn = arn.ok_or_else(|| {
+            Error::Internal(format!("IAM role {name} is neither found nor created"))
+        })?;
         Ok((role.role.to_string(), arn))
     }))
     .await?;
@@ -499,14 +544,23 @@ pub async fn apply(
 }
 
 /// Deletes the environment's roles (those carrying its tag); true for each one deleted.
-pub async fn destroy(clients: &Clients, env: &Environment) -> Result<Vec<String>, Error> {
+pub async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<Vec<String>, Error> {
     let mut deleted = Vec::new();
-    for role in [CONNECT, TASK_EXECUTION, REGISTRY_TASK] {
-        let name = name(env, role);
-        let got = match clients.iam.get_role().role_name(&name).send().await {
-            Ok(got) => got,
-            Err(e) if missing(&e) => continue,
-            Err(e) => return Err(sdk_error("IAM GetRole", e.into_service_error())),
+    for role in [
+        names::role::CONNECT,
+        names::role::TASK_EXECUTION,
+        names::role::REGISTRY_TASK,
+    ] {
+        let name = names::scoped(env, role);
+        let Some(got) = clients
+            .iam
+            .get_role()
+            .role_name(&name)
+            .send()
+            .await
+            .or_absent("IAM GetRole")?
+        else {
+            continue;
         };
         let ours = got.role().is_some_and(|r| {
             r.tags()
@@ -516,26 +570,81 @@ pub async fn destroy(clients: &Clients, env: &Environment) -> Result<Vec<String>
         if !ours {
             continue;
         }
-        match clients
+        clients
             .iam
             .delete_role_policy()
             .role_name(&name)
             .policy_name(POLICY)
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) if missing(&e) => {}
-            Err(e) => return Err(sdk_error("IAM DeleteRolePolicy", e.into_service_error())),
-        }
+            .or_absent("IAM DeleteRolePolicy")?;
         clients
             .iam
             .delete_role()
             .role_name(&name)
             .send()
             .await
-            .map_err(|e| sdk_error("IAM DeleteRole", e.into_service_error()))?;
+            .or_fail("IAM DeleteRole")?;
         deleted.push(name);
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> Account {
+        Account {
+            id: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    /// A role created before an interruption keeps its trust; the policy it lacks is the work
+    /// left. A role named like ours but not tagged as ours is refused before anything changes.
+    #[test]
+    fn a_role_without_its_policy_gets_only_the_policy_and_a_foreign_one_is_refused() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let roles = wanted(&env, &account(), &Outputs::default());
+        let connect = roles
+            .iter()
+            .find(|r| r.role == names::role::CONNECT)
+            .expect("the connectors' role");
+        let observed = BTreeMap::from([(
+            names::role::CONNECT.to_string(),
+            Live {
+                arn: "arn:aws:iam::123456789012:role/plan-connect".into(),
+                ours: true,
+                trust: connect.trust.clone(),
+                policy: None,
+            },
+        )]);
+        let planned = plan(&env, &roles, &observed);
+        let (change, steps) = planned
+            .iter()
+            .find(|(c, _)| c.name == names::scoped(&env, names::role::CONNECT))
+            .expect("planned");
+        assert_eq!(change.reasons, ["permissions changed"]);
+        assert_eq!(
+            steps,
+            &[Step::PutPolicy {
+                role: names::role::CONNECT
+            }]
+        );
+        assert!(check(&env, &observed).is_ok());
+        let foreign = BTreeMap::from([(
+            names::role::CONNECT.to_string(),
+            Live {
+                ours: false,
+                ..observed[names::role::CONNECT].clone()
+            },
+        )]);
+        let refused = check(&env, &foreign).unwrap_err().to_string();
+        assert!(
+            refused.contains("IAM role plan-connect exists but does not carry"),
+            "{refused}"
+        );
+    }
 }

@@ -6,11 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use super::Env;
 use super::clients::Clients;
+use super::names;
 use super::outputs::Outputs;
 use super::{database, iam, msk, network, registry};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::output::Printer;
 use crate::plan::Change;
 
@@ -24,15 +25,15 @@ pub struct Observed {
     pub registry: registry::Observed,
 }
 
-fn needs_roles(env: &Environment) -> bool {
-    let aws = env.aws.as_ref().expect("an aws environment");
+fn needs_roles(env: &Env<'_>) -> bool {
+    let aws = env.aws;
     aws.registry.is_some()
         || (aws.service_execution_role_arn.is_none() && !env.connectors.is_empty())
 }
 
 /// The outputs as far as the observed resources give them.
-fn outputs(env: &Environment, observed: &Observed, bootstrap: Option<String>) -> Outputs {
-    let aws = env.aws.as_ref().expect("an aws environment");
+fn outputs(env: &Env<'_>, observed: &Observed, bootstrap: Option<String>) -> Outputs {
+    let aws = env.aws;
     let created = observed.msk.cluster.as_ref();
     let mut outputs = Outputs {
         region: Some(aws.region.clone()),
@@ -44,16 +45,18 @@ fn outputs(env: &Environment, observed: &Observed, bootstrap: Option<String>) ->
         connector_groups: if network::creates_connector_group(env) {
             observed
                 .groups
-                .get(network::CONNECTORS)
+                .get(names::role::CONNECTORS)
                 .map(|g| vec![g.id.clone()])
                 .unwrap_or_default()
         } else {
             aws.security_groups.clone()
         },
-        connector_role: aws
-            .service_execution_role_arn
-            .clone()
-            .or_else(|| observed.roles.get(iam::CONNECT).map(|r| r.arn.clone())),
+        connector_role: aws.service_execution_role_arn.clone().or_else(|| {
+            observed
+                .roles
+                .get(names::role::CONNECT)
+                .map(|r| r.arn.clone())
+        }),
         ..Outputs::default()
     };
     database::outputs(&observed.database, &mut outputs);
@@ -70,7 +73,7 @@ fn role_arns(observed: &BTreeMap<String, iam::Live>) -> BTreeMap<String, String>
 
 pub async fn observe(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     bootstrap: Option<String>,
 ) -> Result<(Observed, Outputs), Error> {
     let account = async {
@@ -104,19 +107,47 @@ pub async fn observe(
         let partial = outputs(env, &observed, bootstrap.clone());
         let roles = iam::wanted(env, account, &partial);
         observed.roles = iam::observe(clients, env, &roles).await?;
+        iam::check(env, &observed.roles)?;
     }
     let outputs = outputs(env, &observed, bootstrap);
     Ok((observed, outputs))
 }
 
-pub fn diff(env: &Environment, observed: &Observed, outputs: &Outputs) -> Vec<Change> {
-    let mut changes = network::diff(env, &observed.groups);
-    changes.extend(msk::diff(env, &observed.msk));
+/// What the infrastructure's apply carries out, as the plan decided it.
+#[derive(Debug, Clone, Default)]
+pub struct Steps {
+    pub groups: Vec<network::Step>,
+    pub roles: Vec<iam::Step>,
+    pub database: Vec<database::Step>,
+    pub msk: Vec<msk::Step>,
+    /// The registry's load balancer, target group and listener.
+    pub front: Vec<registry::FrontStep>,
+    /// The registry's task definition and service.
+    pub registry: Vec<registry::Step>,
+}
+
+pub fn diff(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Vec<Change>, Steps) {
+    let mut steps = Steps::default();
+    let mut changes = Vec::new();
+    for (change, groups) in network::plan(env, &observed.groups) {
+        changes.push(change);
+        steps.groups.extend(groups);
+    }
+    for (change, msk) in msk::plan(env, &observed.msk) {
+        changes.push(change);
+        steps.msk.extend(msk);
+    }
     if let Some(account) = &observed.account {
         let roles = iam::wanted(env, account, outputs);
-        changes.extend(iam::diff(env, &roles, &observed.roles));
+        for (change, roles) in iam::plan(env, &roles, &observed.roles) {
+            changes.push(change);
+            steps.roles.extend(roles);
+        }
     }
-    changes.extend(database::diff(env, &observed.database));
+    for (change, database) in database::plan(env, &observed.database) {
+        changes.push(change);
+        steps.database.extend(database);
+    }
     changes.extend(super::schema::diff(
         env,
         observed
@@ -125,30 +156,39 @@ pub fn diff(env: &Environment, observed: &Observed, outputs: &Outputs) -> Vec<Ch
             .as_ref()
             .map(|c| c.schema.as_deref()),
     ));
+    changes.extend(registry::diff(env, &observed.registry));
+    for (change, front) in registry::plan_front(env, &observed.registry) {
+        changes.push(change);
+        steps.front.extend(front);
+    }
     let task = registry::task(env, outputs, &role_arns(&observed.roles));
-    changes.extend(registry::diff(env, &observed.registry, task.as_ref()));
-    changes
+    for (change, registry) in registry::plan(env, &observed.registry, task.as_ref()) {
+        changes.push(change);
+        steps.registry.extend(registry);
+    }
+    (changes, steps)
 }
 
 /// Brings the infrastructure to what the environment wants; returns the outputs it now gives.
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     observed: &Observed,
+    steps: &Steps,
     mut outputs: Outputs,
     printer: &Printer,
 ) -> Result<Outputs, Error> {
-    let groups = network::apply(clients, env, &observed.groups, printer).await?;
+    let groups = network::apply(clients, env, &observed.groups, &steps.groups, printer).await?;
     if network::creates_connector_group(env) {
         outputs.connector_groups = groups
-            .get(network::CONNECTORS)
+            .get(names::role::CONNECTORS)
             .map(|g| vec![g.clone()])
             .unwrap_or_default();
     }
-    let has_registry = env.aws.as_ref().is_some_and(|a| a.registry.is_some());
+    let has_registry = env.aws.registry.is_some();
     let load_balancer = async {
         if has_registry {
-            registry::apply_load_balancer(clients, env, &observed.registry, &groups)
+            registry::apply_front(clients, env, &observed.registry, &steps.front, &groups)
                 .await
                 .map(Some)
         } else {
@@ -156,10 +196,10 @@ pub async fn apply(
         }
     };
     let (kafka, cluster, load_balancer, ()) = tokio::try_join!(
-        msk::apply(clients, env, &observed.msk, &groups, printer),
-        database::apply(clients, env, &observed.database, &groups, printer),
+        msk::apply(clients, env, &observed.msk, &steps.msk, &groups, printer),
+        database::apply(clients, env, &steps.database, &groups, printer),
         load_balancer,
-        registry::apply_cluster(clients, env, &observed.registry)
+        super::ecs::apply_cluster(clients, env, observed.registry.cluster)
     )?;
     if let Some((arn, servers)) = kafka {
         outputs.cluster_arn = Some(arn);
@@ -169,7 +209,7 @@ pub async fn apply(
         if cluster.secret_arn.is_none() {
             return Err(Error::user(format!(
                 "RDS reports no master user secret for {}",
-                database::cluster_id(env)
+                names::db_cluster(env)
             ))
             .with_hint("the cluster must have its master password managed by Secrets Manager"));
         }
@@ -183,12 +223,12 @@ pub async fn apply(
     }
     if let Some(account) = &observed.account {
         let roles = iam::wanted(env, account, &outputs);
-        let arns = iam::apply(clients, env, &roles, &observed.roles).await?;
-        if let Some(arn) = arns.get(iam::CONNECT) {
+        let arns = iam::apply(clients, env, &roles, &observed.roles, &steps.roles).await?;
+        if let Some(arn) = arns.get(names::role::CONNECT) {
             outputs.connector_role = Some(arn.clone());
         }
         // The registry keeps its tables in a schema the load creates: the load comes first.
-        if let (Some(cluster), Some(role)) = (&cluster, arns.get(iam::TASK_EXECUTION)) {
+        if let (Some(cluster), Some(role)) = (&cluster, arns.get(names::role::TASK_EXECUTION)) {
             super::schema::apply(
                 clients,
                 env,
@@ -196,7 +236,7 @@ pub async fn apply(
                 &cluster.arn,
                 &outputs,
                 role,
-                groups.get(network::SCHEMA_LOAD),
+                groups.get(names::role::SCHEMA_LOAD),
                 printer,
             )
             .await?;
@@ -207,7 +247,7 @@ pub async fn apply(
             registry::apply_service(
                 clients,
                 env,
-                &observed.registry,
+                &steps.registry,
                 &task,
                 &target_group,
                 &groups,
@@ -223,36 +263,40 @@ pub async fn apply(
 /// on, and with it its security group; otherwise a final snapshot is kept unless `delete_data`.
 pub async fn destroy(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     delete_data: bool,
     printer: &Printer,
 ) -> Result<(), Error> {
-    registry::destroy(clients, env, printer).await?;
+    let ecs_cluster = registry::destroy(clients, env, printer).await?;
+    super::schema::destroy(clients, env).await?;
+    if ecs_cluster {
+        super::ecs::delete_cluster(clients, env, printer).await?;
+    }
     let mut keep = std::collections::BTreeSet::new();
     if msk::destroy(clients, env, delete_data, printer).await? {
-        keep.insert(network::MSK);
+        keep.insert(names::role::MSK);
     }
     match database::destroy(clients, env, delete_data, printer).await? {
         database::Removed::Absent => {}
         database::Removed::NotOurs => printer.status(&format!(
             "left database {} alone: it does not carry this environment's tag",
-            database::cluster_id(env)
+            names::db_cluster(env)
         )),
         database::Removed::Protected => {
-            keep.insert(network::DATABASE);
+            keep.insert(names::role::DATABASE);
             printer.status(&format!(
                 "kept database {} (deletion protection is on: set `aws.database.deletion-protection: false` and apply, then destroy)",
-                database::cluster_id(env)
+                names::db_cluster(env)
             ));
         }
         database::Removed::Deleted { snapshot } => printer.status(&match snapshot {
             Some(id) => format!(
                 "  - database {} deleted; final snapshot {id} kept",
-                database::cluster_id(env)
+                names::db_cluster(env)
             ),
             None => format!(
                 "  - database {} deleted, without a final snapshot",
-                database::cluster_id(env)
+                names::db_cluster(env)
             ),
         }),
     }
@@ -264,31 +308,14 @@ pub async fn destroy(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
     use crate::aws::egress;
-    use crate::config::interpolate::Variables;
+    use crate::model::{Environment, Target};
     use crate::plan::Plan;
 
     fn environment() -> Environment {
-        let variables = Variables::new(
-            [
-                ("DEPLOY_TEST_NAME", "plan"),
-                ("DEPLOY_TEST_AWS_ENDPOINT", "http://127.0.0.1:1"),
-                ("DEPLOY_TEST_VPC", "vpc-0a1"),
-                ("DEPLOY_TEST_SUBNET_1", "subnet-0a1"),
-                ("DEPLOY_TEST_SUBNET_2", "subnet-0b2"),
-                ("DEPLOY_TEST_MSK", "168"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        );
-        let loaded =
-            crate::config::load::load_with(Path::new("tests/environments/aws-msk.yaml"), variables)
-                .expect("the file loads");
-        crate::config::resolve::resolve(&loaded).expect("the file resolves")
+        crate::aws::fixture::environment()
     }
 
     fn account() -> iam::Account {
@@ -309,7 +336,7 @@ mod tests {
         }
     }
 
-    fn render(env: &Environment, changes: Vec<Change>) -> String {
+    fn render(env: &Env<'_>, changes: Vec<Change>) -> String {
         Plan {
             environment: env.name.clone(),
             changes,
@@ -320,14 +347,16 @@ mod tests {
     #[test]
     fn from_nothing_everything_is_created_with_what_it_will_be() {
         let env = environment();
+        let env = Env::of(&env).expect("an aws environment");
         let observed = nothing();
         let outputs = outputs(&env, &observed, None);
-        insta::assert_snapshot!(render(&env, diff(&env, &observed, &outputs)));
+        insta::assert_snapshot!(render(&env, diff(&env, &observed, &outputs).0));
     }
 
     #[test]
     fn the_connectors_role_is_scoped_to_what_they_use() {
         let env = environment();
+        let env = Env::of(&env).expect("an aws environment");
         let outputs = Outputs {
             cluster_arn: Some("arn:aws:kafka:us-east-1:123456789012:cluster/plan/abc-2".into()),
             database_secret: Some(
@@ -338,7 +367,7 @@ mod tests {
         let roles = iam::wanted(&env, &account(), &outputs);
         let connect = roles
             .iter()
-            .find(|r| r.role == iam::CONNECT)
+            .find(|r| r.role == names::role::CONNECT)
             .expect("a role");
         insta::assert_json_snapshot!(connect);
     }
@@ -346,14 +375,13 @@ mod tests {
     /// The environment with its registry image in this account's ECR, or in a private registry.
     fn with_image(image: &str, credentials: Option<&str>) -> Environment {
         let mut env = environment();
-        let registry = env
-            .aws
-            .as_mut()
-            .and_then(|a| a.registry.as_mut())
-            .expect("a registry");
+        let Target::Aws(aws) = &mut env.target else {
+            panic!("an aws environment")
+        };
+        let registry = aws.registry.as_mut().expect("a registry");
         registry.image = image.into();
         registry.image_credentials = credentials.map(str::to_string);
-        if let Some(db) = env.aws.as_mut().and_then(|a| a.database.as_mut()) {
+        if let Some(db) = aws.database.as_mut() {
             db.schema_image = image.replace("apicurio/apicurio-registry:3.3.1", "postgres:17");
         }
         env
@@ -365,6 +393,7 @@ mod tests {
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/apicurio/apicurio-registry:3.3.1",
             None,
         );
+        let env = Env::of(&env).expect("an aws environment");
         let routes = |target: Option<&str>| {
             ["subnet-0a1", "subnet-0b2"]
                 .into_iter()
@@ -393,6 +422,7 @@ mod tests {
         assert!(egress::check(&env, &endpoints).is_ok());
         // Docker Hub has no endpoint: only a NAT route will do.
         let hub = with_image("apicurio/apicurio-registry:3.3.1", None);
+        let hub = Env::of(&hub).expect("an aws environment");
         assert!(egress::check(&hub, &endpoints).is_err());
     }
 
@@ -403,10 +433,11 @@ mod tests {
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/apicurio/apicurio-registry:3.3.1",
             Some(secret),
         );
+        let env = Env::of(&env).expect("an aws environment");
         let roles = iam::wanted(&env, &account(), &Outputs::default());
         let execution = roles
             .iter()
-            .find(|r| r.role == iam::TASK_EXECUTION)
+            .find(|r| r.role == names::role::TASK_EXECUTION)
             .expect("a role");
         let policy = serde_json::to_string(&execution.policy).expect("JSON");
         assert!(policy.contains(secret), "{policy}");
@@ -418,6 +449,7 @@ mod tests {
             "{policy}"
         );
         let hub = with_image("apicurio/apicurio-registry:3.3.1", None);
+        let hub = Env::of(&hub).expect("an aws environment");
         let roles = iam::wanted(&hub, &account(), &Outputs::default());
         let policy = serde_json::to_string(&roles).expect("JSON");
         assert!(!policy.contains("ecr:"), "{policy}");
@@ -426,6 +458,7 @@ mod tests {
     #[test]
     fn rules_follow_the_components_and_developer_access() {
         let env = environment();
+        let env = Env::of(&env).expect("an aws environment");
         let rules: Vec<String> = network::wanted(&env)
             .iter()
             .flat_map(|g| {

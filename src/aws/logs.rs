@@ -4,38 +4,28 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
-
+use super::Env;
 use super::clients::Clients;
-use super::plugins::tags;
+use super::names::{self, tags};
+use super::sdk::{self, Call};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::plan::{Action, Change, Kind};
 
-fn error(action: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
-    Error::user(format!(
-        "CloudWatch Logs {action} failed: {}",
-        e.message().map_or_else(|| e.to_string(), str::to_string)
-    ))
-}
-
 /// The environment's log groups: (name, what writes to it).
-pub fn wanted(env: &Environment) -> Vec<(String, &'static str)> {
-    let Some(aws) = env.aws.as_ref() else {
-        return Vec::new();
-    };
+pub fn wanted(env: &Env<'_>) -> Vec<(String, &'static str)> {
+    let aws = env.aws;
     let mut groups = Vec::new();
     if let Some(name) = &aws.log_group {
         groups.push((name.clone(), "connector-logs"));
     }
     if aws.msk.is_some() {
-        groups.push((super::msk::log_group(env), "broker-logs"));
+        groups.push((names::msk_log_group(env), "broker-logs"));
     }
-    if super::schema::loads(env) {
-        groups.push((super::schema::log_group(env), "schema-load-logs"));
+    if env.aws.loads_schema() {
+        groups.push((names::schema_log_group(env), "schema-load-logs"));
     }
     if aws.registry.is_some() {
-        groups.push((super::registry::log_group(env), "registry-logs"));
+        groups.push((names::registry_log_group(env), "registry-logs"));
     }
     groups
 }
@@ -43,16 +33,16 @@ pub fn wanted(env: &Environment) -> Vec<(String, &'static str)> {
 /// Each wanted group's retention in days, when it exists (`Some(None)`: kept forever).
 pub async fn observe(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
 ) -> Result<BTreeMap<String, Option<i32>>, Error> {
-    let found = super::bounded(wanted(env).into_iter().map(|(name, _)| async move {
+    let found = super::wait::bounded(wanted(env).into_iter().map(|(name, _)| async move {
         let groups = clients
             .logs
             .describe_log_groups()
             .log_group_name_prefix(&name)
             .send()
             .await
-            .map_err(|e| error("DescribeLogGroups", e.into_service_error()))?;
+            .or_fail("CloudWatch Logs DescribeLogGroups")?;
         Ok::<_, Error>(
             groups
                 .log_groups()
@@ -65,10 +55,8 @@ pub async fn observe(
     Ok(found.into_iter().flatten().collect())
 }
 
-pub fn diff(env: &Environment, observed: &BTreeMap<String, Option<i32>>) -> Vec<Change> {
-    let Some(aws) = env.aws.as_ref() else {
-        return Vec::new();
-    };
+pub fn diff(env: &Env<'_>, observed: &BTreeMap<String, Option<i32>>) -> Vec<Change> {
+    let aws = env.aws;
     let want = aws.log_retention_days;
     wanted(env)
         .into_iter()
@@ -93,9 +81,9 @@ pub fn diff(env: &Environment, observed: &BTreeMap<String, Option<i32>>) -> Vec<
         .collect()
 }
 
-pub async fn apply(clients: &Clients, env: &Environment, changes: &[Change]) -> Result<(), Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    super::bounded(wanted(env).into_iter().map(|(name, resource)| async move {
+pub async fn apply(clients: &Clients, env: &Env<'_>, changes: &[Change]) -> Result<(), Error> {
+    let aws = env.aws;
+    super::wait::bounded(wanted(env).into_iter().map(|(name, resource)| async move {
         let action = changes
             .iter()
             .find(|c| c.kind == Kind::LogGroup && c.name == name)
@@ -108,7 +96,7 @@ pub async fn apply(clients: &Clients, env: &Environment, changes: &[Change]) -> 
                 .set_tags(Some(tags(env, resource).into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| error("CreateLogGroup", e.into_service_error()))?;
+                .or_fail("CloudWatch Logs CreateLogGroup")?;
         }
         if matches!(action, Some(Action::Create | Action::Update)) {
             clients
@@ -118,7 +106,7 @@ pub async fn apply(clients: &Clients, env: &Environment, changes: &[Change]) -> 
                 .retention_in_days(aws.log_retention_days)
                 .send()
                 .await
-                .map_err(|e| error("PutRetentionPolicy", e.into_service_error()))?;
+                .or_fail("CloudWatch Logs PutRetentionPolicy")?;
         }
         Ok::<_, Error>(())
     }))
@@ -127,7 +115,7 @@ pub async fn apply(clients: &Clients, env: &Environment, changes: &[Change]) -> 
 }
 
 /// Deletes the log groups (only with `--delete-data`); returns those that existed.
-pub async fn destroy(clients: &Clients, env: &Environment) -> Result<Vec<String>, Error> {
+pub async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<Vec<String>, Error> {
     let mut deleted = Vec::new();
     for (name, _) in wanted(env) {
         match clients
@@ -141,7 +129,7 @@ pub async fn destroy(clients: &Clients, env: &Environment) -> Result<Vec<String>
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(error("DeleteLogGroup", e.into_service_error())),
+            Err(e) => return Err(sdk::error("CloudWatch Logs DeleteLogGroup", e)),
         }
     }
     Ok(deleted)

@@ -5,17 +5,23 @@
 pub mod clients;
 pub mod connectors;
 pub mod database;
+pub mod ecs;
 pub mod egress;
+mod env;
+#[cfg(test)]
+mod fixture;
 pub mod iam;
 pub mod infra;
 pub mod logs;
 pub mod msk;
+pub mod names;
 pub mod network;
 pub mod outputs;
 pub mod ownership;
 pub mod plugins;
 pub mod registry;
 pub mod schema;
+pub mod sdk;
 pub mod secrets;
 pub mod verify;
 pub mod wait;
@@ -27,53 +33,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::json;
 
 use crate::error::{Error, exit};
-use crate::model::{Environment, Target};
+pub use env::Env;
+
 use crate::output::{Format, Printer};
 use crate::plan::Plan;
 use crate::plugins as packaging;
 
-/// How many AWS calls or waits run at once: independent resources go concurrently, within what
-/// the APIs' rate limits take comfortably.
-const CONCURRENCY: usize = 8;
-
-/// Runs the futures concurrently, at most `CONCURRENCY` at a time; the first error stops them.
-pub async fn bounded<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Error>
-where
-    F: std::future::Future<Output = Result<T, Error>>,
-{
-    use futures::{StreamExt, TryStreamExt};
-    futures::stream::iter(futures)
-        .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await
-}
-
-/// An AWS call's failure, with the service's own message and error code.
-pub fn sdk_error(
-    call: &str,
-    e: impl aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Display,
-) -> Error {
-    Error::user(format!(
-        "{call} failed: {} ({})",
-        e.message().map_or_else(|| e.to_string(), str::to_string),
-        e.code().unwrap_or("no error code")
-    ))
-}
-
-fn check_target(env: &Environment) -> Result<(), Error> {
-    match env.target {
-        Target::Aws => Ok(()),
-        Target::Local => Err(Error::user(format!(
-            "environment `{}` ({}) targets local, not aws",
-            env.name,
-            env.source.display()
-        ))
-        .with_hint("use an aws environment file, e.g. `-e dev`")),
-    }
-}
-
 /// The plugin ZIPs the connectors need, built (or reused) exactly as for the local stack.
-fn build_plugins(env: &Environment, printer: &Printer) -> Result<Vec<packaging::Built>, Error> {
+fn build_plugins(env: &Env<'_>, printer: &Printer) -> Result<Vec<packaging::Built>, Error> {
     let names: BTreeSet<String> = env
         .connectors
         .iter()
@@ -117,18 +84,15 @@ struct Planned {
     workers: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
     infra: infra::Observed,
+    steps: infra::Steps,
     outputs: outputs::Outputs,
     plan: Plan,
 }
 
-async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
-    check_target(env)?;
+async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
     let built = build_plugins(env, printer)?;
     packaging::parity::check(&env.connectors, &built)?;
-    let settings = env
-        .aws
-        .as_ref()
-        .expect("resolve requires aws settings for an aws target");
+    let settings = env.aws;
     let clients = clients::clients(settings).await;
     let wanted = plugins::wanted(env, &built);
     let secrets = secrets::wanted(env)?;
@@ -162,7 +126,7 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         secrets::observe(&clients, env).await?
     };
     let log_groups = logs::observe(&clients, env).await?;
-    let mut changes = infra::diff(env, &infra, &outputs);
+    let (mut changes, steps) = infra::diff(env, &infra, &outputs);
     changes.extend(plugins::diff(env, &wanted, &observed));
     changes.extend(logs::diff(env, &log_groups));
     changes.extend(secrets::diff(env, &secrets, &stored));
@@ -182,6 +146,7 @@ async fn plan(env: &Environment, printer: &Printer) -> Result<Planned, Error> {
         workers,
         secrets,
         infra,
+        steps,
         outputs,
         plan,
     })
@@ -195,7 +160,7 @@ fn show(plan: &Plan, printer: &Printer) {
 }
 
 pub async fn plan_command(
-    env: &Environment,
+    env: &Env<'_>,
     printer: &Printer,
     detailed_exitcode: bool,
 ) -> Result<u8, Error> {
@@ -233,7 +198,7 @@ fn confirm(question: &str, auto_approve: bool) -> Result<(), Error> {
     }
 }
 
-pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> Result<u8, Error> {
+pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Result<u8, Error> {
     let planned = plan(env, printer).await?;
     let plan = &planned.plan;
     if plan.is_empty() {
@@ -258,6 +223,7 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
             clients,
             env,
             &planned.infra,
+            &planned.steps,
             planned.outputs.clone(),
             printer
         ),
@@ -337,16 +303,12 @@ pub async fn apply(env: &Environment, printer: &Printer, auto_approve: bool) -> 
 }
 
 pub async fn destroy(
-    env: &Environment,
+    env: &Env<'_>,
     printer: &Printer,
     auto_approve: bool,
     delete_data: bool,
 ) -> Result<u8, Error> {
-    check_target(env)?;
-    let settings = env
-        .aws
-        .as_ref()
-        .expect("resolve requires aws settings for an aws target");
+    let settings = env.aws;
     let question = if delete_data {
         format!(
             "Destroy environment `{}` AND delete its data (bucket {})?",
@@ -374,7 +336,7 @@ pub async fn destroy(
     if secrets::destroy(&clients, env, delete_data).await? {
         printer.status(&format!(
             "  - secret {} deleted{}",
-            secrets::secret_id(env),
+            names::connector_secret(env),
             if delete_data {
                 ""
             } else {
@@ -399,7 +361,7 @@ pub async fn destroy(
     Ok(exit::SUCCESS)
 }
 
-pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+pub async fn status(env: &Env<'_>, printer: &Printer) -> Result<u8, Error> {
     let plan = plan(env, printer).await?.plan;
     match printer.format {
         Format::Json => printer.json(&json!({"environment": env.name, "resources": plan.changes})),

@@ -13,31 +13,19 @@ use aws_sdk_kafka::types::{
     ConfigurationInfo, EbsStorageInfo, EncryptionInTransit, EncryptionInfo, Iam, LoggingInfo,
     ProvisionedRequest, Sasl, StorageInfo,
 };
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::Env;
 use super::clients::Clients;
-use super::plugins::{TAG_ENVIRONMENT, tags};
-use super::sdk_error;
-use super::wait::{Poll, Progress, until};
+use super::names::{self, TAG_ENVIRONMENT, tags};
+use super::sdk::{self, Call};
+use super::wait::{Poll, Progress, until, until_gone};
 use crate::error::Error;
-use crate::model::{Environment, Msk};
+use crate::model::Msk;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
 /// MSK takes 15 to 40 minutes to create a cluster.
 const DEADLINE: Duration = Duration::from_secs(90 * 60);
-
-pub fn log_group(env: &Environment) -> String {
-    format!("/deploy/{}/msk", env.name)
-}
-
-fn cluster_name(env: &Environment) -> String {
-    env.name.clone()
-}
-
-fn configuration_name(env: &Environment) -> String {
-    env.scoped("msk")
-}
 
 /// The broker properties as MSK stores them: one `key=value` line each, sorted.
 fn properties(msk: &Msk) -> String {
@@ -69,18 +57,18 @@ pub struct Observed {
     pub bootstrap: Option<String>,
 }
 
-async fn observe_cluster(clients: &Clients, env: &Environment) -> Result<Option<Cluster>, Error> {
+async fn observe_cluster(clients: &Clients, env: &Env<'_>) -> Result<Option<Cluster>, Error> {
     let found = clients
         .kafka
         .list_clusters_v2()
-        .cluster_name_filter(cluster_name(env))
+        .cluster_name_filter(names::msk_cluster(env))
         .send()
         .await
-        .map_err(|e| sdk_error("MSK ListClustersV2", e.into_service_error()))?;
+        .or_fail("MSK ListClustersV2")?;
     Ok(found
         .cluster_info_list()
         .iter()
-        .find(|c| c.cluster_name() == Some(cluster_name(env).as_str()))
+        .find(|c| c.cluster_name() == Some(names::msk_cluster(env).as_str()))
         .map(|c| {
             let provisioned = c.provisioned();
             let software = provisioned.and_then(|p| p.current_broker_software_info());
@@ -148,8 +136,8 @@ pub async fn bootstrap(clients: &Clients, arn: &str) -> Result<String, Error> {
         })
 }
 
-pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
-    if env.aws.as_ref().and_then(|a| a.msk.as_ref()).is_none() {
+pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+    if env.aws.msk.as_ref().is_none() {
         return Ok(Observed::default());
     }
     let configuration = async {
@@ -158,11 +146,11 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
             .list_configurations()
             .send()
             .await
-            .map_err(|e| sdk_error("MSK ListConfigurations", e.into_service_error()))?;
+            .or_fail("MSK ListConfigurations")?;
         let Some(found) = listed
             .configurations()
             .iter()
-            .find(|c| c.name() == Some(configuration_name(env).as_str()))
+            .find(|c| c.name() == Some(names::msk_configuration(env).as_str()))
         else {
             return Ok(None);
         };
@@ -178,7 +166,7 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
             .revision(revision)
             .send()
             .await
-            .map_err(|e| sdk_error("MSK DescribeConfigurationRevision", e.into_service_error()))?;
+            .or_fail("MSK DescribeConfigurationRevision")?;
         let text = content
             .server_properties()
             .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
@@ -198,19 +186,16 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, E
 }
 
 /// What deploy does not change on an existing cluster: said before anything changes.
-pub fn check(env: &Environment, observed: &Observed) -> Result<(), Error> {
-    let (Some(msk), Some(cluster)) = (
-        env.aws.as_ref().and_then(|a| a.msk.as_ref()),
-        &observed.cluster,
-    ) else {
+pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
+    let (Some(msk), Some(cluster)) = (env.aws.msk.as_ref(), &observed.cluster) else {
         return Ok(());
     };
     if !cluster.ours {
-        return Err(Error::user(format!(
-            "MSK cluster {} exists but does not carry the `{TAG_ENVIRONMENT}` tag of environment `{}`: refusing to use it",
-            cluster.arn, env.name
-        ))
-        .with_hint("name the existing cluster with `msk-cluster-arn` instead of `msk`"));
+        return Err(sdk::not_ours(
+            &format!("MSK cluster {}", cluster.arn),
+            &env.name,
+            "name the existing cluster with `msk-cluster-arn` instead of `msk`",
+        ));
     }
     let differences: Vec<String> = [
         (
@@ -252,268 +237,429 @@ pub fn check(env: &Environment, observed: &Observed) -> Result<(), Error> {
     }
 }
 
-pub fn diff(env: &Environment, observed: &Observed) -> Vec<Change> {
-    let Some(msk) = env.aws.as_ref().and_then(|a| a.msk.as_ref()) else {
+/// A configuration revision a cluster is to run: one that exists, or the one the configuration
+/// step before it in the same plan makes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Revision {
+    Existing { arn: String, revision: i64 },
+    Made,
+}
+
+/// One call (or wait) of an MSK apply, with what it needs. The plan decides the steps; the apply
+/// runs them in order and decides nothing again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// CreateConfiguration: the broker properties as revision 1.
+    CreateConfiguration {
+        name: String,
+        kafka_version: String,
+        properties: String,
+    },
+    /// UpdateConfiguration: the broker properties as the configuration's next revision.
+    ReviseConfiguration { arn: String, properties: String },
+    /// CreateClusterV2 in the environment's subnets, behind the MSK security group.
+    CreateCluster {
+        name: String,
+        msk: Msk,
+        subnets: Vec<String>,
+        log_group: String,
+        revision: Revision,
+    },
+    /// UpdateClusterConfiguration: the cluster moves to the revision (brokers restart in turn).
+    MoveCluster {
+        arn: String,
+        current_version: String,
+        revision: Revision,
+    },
+    /// Waits until the cluster is ACTIVE, then reads its IAM bootstrap servers.
+    AwaitActive { name: String },
+}
+
+/// The cluster's part of the plan: each resource's change as the plan shows it, with the steps
+/// that carry it out.
+pub fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>)> {
+    let Some(msk) = env.aws.msk.as_ref() else {
         return Vec::new();
     };
     let wanted = properties(msk);
-    let configuration_changes = match &observed.configuration {
-        None => true,
-        Some((_, _, have)) => *have != wanted,
+    let name = names::msk_configuration(env);
+    let (configuration, revision) = match &observed.configuration {
+        None => (
+            (
+                Change::new(
+                    Kind::MskConfiguration,
+                    &name,
+                    Action::Create,
+                    format!("not found; {}", wanted.trim_end().replace('\n', ", ")),
+                ),
+                vec![Step::CreateConfiguration {
+                    name: name.clone(),
+                    kafka_version: msk.kafka_version.clone(),
+                    properties: wanted.clone(),
+                }],
+            ),
+            Revision::Made,
+        ),
+        Some((arn, revision, have)) if *have != wanted => (
+            (
+                Change::new(
+                    Kind::MskConfiguration,
+                    &name,
+                    Action::Update,
+                    format!("broker properties changed: revision {}", revision + 1),
+                ),
+                vec![Step::ReviseConfiguration {
+                    arn: arn.clone(),
+                    properties: wanted.clone(),
+                }],
+            ),
+            Revision::Made,
+        ),
+        Some((arn, revision, _)) => (
+            (
+                Change::new(
+                    Kind::MskConfiguration,
+                    &name,
+                    Action::Unchanged,
+                    format!("revision {revision}"),
+                ),
+                Vec::new(),
+            ),
+            Revision::Existing {
+                arn: arn.clone(),
+                revision: *revision,
+            },
+        ),
     };
-    vec![
-        match &observed.configuration {
-            None => Change::new(
-                Kind::MskConfiguration,
-                configuration_name(env),
-                Action::Create,
-                format!("not found; {}", wanted.trim_end().replace('\n', ", ")),
-            ),
-            Some((_, revision, _)) if configuration_changes => Change::new(
-                Kind::MskConfiguration,
-                configuration_name(env),
-                Action::Update,
-                format!("broker properties changed: revision {}", revision + 1),
-            ),
-            Some((_, revision, _)) => Change::new(
-                Kind::MskConfiguration,
-                configuration_name(env),
-                Action::Unchanged,
-                format!("revision {revision}"),
-            ),
-        },
-        match &observed.cluster {
-            None => Change::new(
+    let name = names::msk_cluster(env);
+    let wait = Step::AwaitActive { name: name.clone() };
+    let cluster = match &observed.cluster {
+        None => (
+            Change::new(
                 Kind::MskCluster,
-                cluster_name(env),
+                &name,
                 Action::Create,
                 format!(
                     "not found; {} × {}, Kafka {}, {} GiB each, IAM + TLS",
                     msk.brokers, msk.broker_type, msk.kafka_version, msk.storage_gib
                 ),
             ),
-            Some(_) if configuration_changes => Change::new(
+            vec![
+                Step::CreateCluster {
+                    name: name.clone(),
+                    msk: msk.clone(),
+                    subnets: env.aws.subnets.clone(),
+                    log_group: names::msk_log_group(env),
+                    revision,
+                },
+                wait,
+            ],
+        ),
+        Some(c) if revision == Revision::Made => (
+            Change::new(
                 Kind::MskCluster,
-                cluster_name(env),
+                &name,
                 Action::Update,
                 "new configuration revision (brokers restart one at a time)",
             ),
-            // The latest revision has the wanted properties, but the cluster does not run it
-            // (an apply stopped between the two, or a change by hand): apply moves it, so the
-            // plan says so.
-            Some(c)
-                if observed
-                    .configuration
-                    .as_ref()
-                    .is_some_and(|(arn, revision, _)| {
-                        c.configuration.as_ref() != Some(&(arn.clone(), *revision))
-                    }) =>
-            {
-                let running = c
-                    .configuration
-                    .as_ref()
-                    .map_or("no configuration".to_string(), |(_, r)| {
-                        format!("revision {r}")
-                    });
-                let latest = observed.configuration.as_ref().map_or(0, |(_, r, _)| *r);
+            vec![
+                Step::MoveCluster {
+                    arn: c.arn.clone(),
+                    current_version: c.current_version.clone(),
+                    revision,
+                },
+                wait,
+            ],
+        ),
+        // The latest revision has the wanted properties, but the cluster does not run it (an
+        // apply stopped between the two, or a change by hand).
+        Some(c) if !revision.is_run_by(c) => {
+            let running = c
+                .configuration
+                .as_ref()
+                .map_or("no configuration".to_string(), |(_, r)| {
+                    format!("revision {r}")
+                });
+            let Revision::Existing {
+                revision: latest, ..
+            } = &revision
+            else {
+                unreachable!("a made revision is handled above")
+            };
+            (
                 Change::new(
                     Kind::MskCluster,
-                    cluster_name(env),
+                    &name,
                     Action::Update,
                     format!(
                         "runs {running}, not the configuration's latest, revision {latest} (brokers restart one at a time)"
                     ),
-                )
-            }
-            Some(c) => Change::new(
-                Kind::MskCluster,
-                cluster_name(env),
-                Action::Unchanged,
-                &c.state,
-            ),
-        },
-    ]
+                ),
+                vec![
+                    Step::MoveCluster {
+                        arn: c.arn.clone(),
+                        current_version: c.current_version.clone(),
+                        revision,
+                    },
+                    wait,
+                ],
+            )
+        }
+        // Still being created or updated (an apply stopped while it waited): the next apply
+        // waits for it before the connectors need its servers.
+        Some(c) => (
+            Change::new(Kind::MskCluster, &name, Action::Unchanged, &c.state),
+            if observed.bootstrap.is_some() {
+                Vec::new()
+            } else {
+                vec![wait]
+            },
+        ),
+    };
+    vec![configuration, cluster]
 }
 
-/// Creates or updates the configuration and the cluster, waits until it is ACTIVE, and returns
-/// its ARN and IAM bootstrap servers.
+impl Revision {
+    fn is_run_by(&self, cluster: &Cluster) -> bool {
+        match self {
+            Revision::Existing { arn, revision } => {
+                cluster.configuration.as_ref() == Some(&(arn.clone(), *revision))
+            }
+            Revision::Made => false,
+        }
+    }
+}
+
+/// Carries out the plan's MSK steps; returns the cluster's ARN and IAM bootstrap servers (as
+/// observed when there was nothing to do).
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     observed: &Observed,
+    steps: &[Step],
     groups: &BTreeMap<String, String>,
     printer: &Printer,
 ) -> Result<Option<(String, String)>, Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    let Some(msk) = &aws.msk else {
+    if env.aws.msk.is_none() {
         return Ok(None);
-    };
-    let wanted = properties(msk);
-    let configuration = match &observed.configuration {
-        Some((arn, revision, have)) if *have == wanted => (arn.clone(), *revision),
-        Some((arn, _, _)) => {
-            let updated = clients
-                .kafka
-                .update_configuration()
-                .arn(arn)
-                .server_properties(Blob::new(wanted.as_bytes()))
-                .send()
-                .await
-                .map_err(|e| sdk_error("MSK UpdateConfiguration", e.into_service_error()))?;
-            (
-                arn.clone(),
-                updated
-                    .latest_revision()
-                    .and_then(|r| r.revision())
-                    .unwrap_or(1),
-            )
-        }
-        None => {
-            let created = clients
-                .kafka
-                .create_configuration()
-                .name(configuration_name(env))
-                .description(format!("deploy {}: broker properties", env.name))
-                .kafka_versions(&msk.kafka_version)
-                .server_properties(Blob::new(wanted.as_bytes()))
-                .send()
-                .await
-                .map_err(|e| sdk_error("MSK CreateConfiguration", e.into_service_error()))?;
-            (
-                created.arn().unwrap_or_default().to_string(),
-                created
-                    .latest_revision()
-                    .and_then(|r| r.revision())
-                    .unwrap_or(1),
-            )
-        }
-    };
-    let configuration_info = ConfigurationInfo::builder()
-        .arn(&configuration.0)
-        .revision(configuration.1)
-        .build();
-    let arn = match &observed.cluster {
-        None => {
-            let provisioned = ProvisionedRequest::builder()
-                .broker_node_group_info(
-                    BrokerNodeGroupInfo::builder()
-                        .instance_type(&msk.broker_type)
-                        .set_client_subnets(Some(aws.subnets.clone()))
-                        .set_security_groups(
-                            groups.get(super::network::MSK).map(|g| vec![g.clone()]),
-                        )
-                        .storage_info(
-                            StorageInfo::builder()
-                                .ebs_storage_info(
-                                    EbsStorageInfo::builder()
-                                        .volume_size(msk.storage_gib as i32)
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .build(),
-                )
-                .kafka_version(&msk.kafka_version)
-                .number_of_broker_nodes(msk.brokers as i32)
-                .client_authentication(
-                    ClientAuthentication::builder()
-                        .sasl(
-                            Sasl::builder()
-                                .iam(Iam::builder().enabled(true).build())
-                                .build(),
-                        )
-                        .build(),
-                )
-                .encryption_info(
-                    EncryptionInfo::builder()
-                        .encryption_in_transit(
-                            EncryptionInTransit::builder()
-                                .client_broker(ClientBroker::Tls)
-                                .in_cluster(true)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .configuration_info(configuration_info)
-                .logging_info(
-                    LoggingInfo::builder()
-                        .broker_logs(
-                            BrokerLogs::builder()
-                                .cloud_watch_logs(
-                                    CloudWatchLogs::builder()
-                                        .enabled(true)
-                                        .log_group(log_group(env))
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build();
-            let created = clients
-                .kafka
-                .create_cluster_v2()
-                .cluster_name(cluster_name(env))
-                .provisioned(provisioned)
-                .set_tags(Some(tags(env, "msk-cluster").into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| sdk_error("MSK CreateClusterV2", e.into_service_error()))?;
-            printer.status(&format!("  + MSK cluster {} creating", cluster_name(env)));
-            created.cluster_arn().unwrap_or_default().to_string()
-        }
-        Some(cluster) if cluster.configuration.as_ref() != Some(&configuration) => {
-            clients
-                .kafka
-                .update_cluster_configuration()
-                .cluster_arn(&cluster.arn)
-                .current_version(&cluster.current_version)
-                .configuration_info(configuration_info)
-                .send()
-                .await
-                .map_err(|e| sdk_error("MSK UpdateClusterConfiguration", e.into_service_error()))?;
-            cluster.arn.clone()
-        }
-        Some(cluster) => {
-            if let Some(servers) = &observed.bootstrap {
-                return Ok(Some((cluster.arn.clone(), servers.clone())));
+    }
+    let mut made: Option<(String, i64)> = None;
+    let mut arn = observed.cluster.as_ref().map(|c| c.arn.clone());
+    let mut servers = observed.bootstrap.clone();
+    for step in steps {
+        match step {
+            Step::CreateConfiguration {
+                name,
+                kafka_version,
+                properties,
+            } => {
+                let created = clients
+                    .kafka
+                    .create_configuration()
+                    .name(name)
+                    .description(format!("deploy {}: broker properties", env.name))
+                    .kafka_versions(kafka_version)
+                    .server_properties(Blob::new(properties.as_bytes()))
+                    .send()
+                    .await
+                    .or_fail("MSK CreateConfiguration")?;
+                made = Some((
+                    created.arn().unwrap_or_default().to_string(),
+                    created
+                        .latest_revision()
+                        .and_then(|r| r.revision())
+                        .unwrap_or(1),
+                ));
             }
-            cluster.arn.clone()
+            Step::ReviseConfiguration { arn, properties } => {
+                let updated = clients
+                    .kafka
+                    .update_configuration()
+                    .arn(arn)
+                    .server_properties(Blob::new(properties.as_bytes()))
+                    .send()
+                    .await
+                    .or_fail("MSK UpdateConfiguration")?;
+                made = Some((
+                    arn.clone(),
+                    updated
+                        .latest_revision()
+                        .and_then(|r| r.revision())
+                        .unwrap_or(1),
+                ));
+            }
+            Step::CreateCluster {
+                name,
+                msk,
+                subnets,
+                log_group,
+                revision,
+            } => {
+                let created = clients
+                    .kafka
+                    .create_cluster_v2()
+                    .cluster_name(name)
+                    .provisioned(provisioned(
+                        msk,
+                        subnets,
+                        groups.get(names::role::MSK),
+                        log_group,
+                        configuration_info(revision, made.as_ref())?,
+                    ))
+                    .set_tags(Some(tags(env, "msk-cluster").into_iter().collect()))
+                    .send()
+                    .await
+                    .or_fail("MSK CreateClusterV2")?;
+                printer.status(&format!("  + MSK cluster {name} creating"));
+                arn = Some(created.cluster_arn().unwrap_or_default().to_string());
+            }
+            Step::MoveCluster {
+                arn,
+                current_version,
+                revision,
+            } => {
+                clients
+                    .kafka
+                    .update_cluster_configuration()
+                    .cluster_arn(arn)
+                    .current_version(current_version)
+                    .configuration_info(configuration_info(revision, made.as_ref())?)
+                    .send()
+                    .await
+                    .or_fail("MSK UpdateClusterConfiguration")?;
+            }
+            Step::AwaitActive { name } => {
+                let cluster = arn.clone().ok_or_else(|| {
+                    Error::Internal(format!(
+                        "the plan waits for MSK cluster {name}, which it neither found nor creates"
+                    ))
+                })?;
+                await_active(clients, env, name, printer).await?;
+                servers = Some(bootstrap(clients, &cluster).await?);
+            }
+        }
+    }
+    Ok(arn.zip(servers))
+}
+
+/// The revision a step names, the one made earlier in the same apply filled in.
+fn configuration_info(
+    revision: &Revision,
+    made: Option<&(String, i64)>,
+) -> Result<ConfigurationInfo, Error> {
+    let (arn, revision) = match revision {
+        Revision::Existing { arn, revision } => (arn.as_str(), *revision),
+        Revision::Made => {
+            let (arn, revision) = made.ok_or_else(|| {
+                Error::Internal("the plan names a configuration revision no step made".into())
+            })?;
+            (arn.as_str(), *revision)
         }
     };
-    let progress = Progress::new(printer, format!("MSK cluster {}", cluster_name(env)));
-    until(
-        &format!("MSK cluster {}", cluster_name(env)),
-        DEADLINE,
-        || async {
-            let cluster = observe_cluster(clients, env).await?;
-            Ok(match cluster.map(|c| c.state) {
-                Some(state) if state == "ACTIVE" => Poll::Done(()),
-                Some(state) if state == "FAILED" => {
-                    return Err(
-                        Error::user(format!("MSK cluster {} FAILED", cluster_name(env))).with_hint(
-                            "its events are in the MSK console; `destroy --delete-data` removes it",
-                        ),
-                    );
-                }
-                state => {
-                    let state = state.unwrap_or_else(|| "not found".into());
-                    progress.saw(&state);
-                    Poll::Waiting(state)
-                }
-            })
-        },
-    )
-    .await?;
-    let servers = bootstrap(clients, &arn).await?;
-    Ok(Some((arn, servers)))
+    Ok(ConfigurationInfo::builder()
+        .arn(arn)
+        .revision(revision)
+        .build())
+}
+
+/// The provisioned cluster: IAM client authentication, TLS in transit and between brokers,
+/// broker logs to CloudWatch.
+fn provisioned(
+    msk: &Msk,
+    subnets: &[String],
+    group: Option<&String>,
+    log_group: &str,
+    configuration: ConfigurationInfo,
+) -> ProvisionedRequest {
+    ProvisionedRequest::builder()
+        .broker_node_group_info(
+            BrokerNodeGroupInfo::builder()
+                .instance_type(&msk.broker_type)
+                .set_client_subnets(Some(subnets.to_vec()))
+                .set_security_groups(group.map(|g| vec![g.clone()]))
+                .storage_info(
+                    StorageInfo::builder()
+                        .ebs_storage_info(
+                            EbsStorageInfo::builder()
+                                .volume_size(msk.storage_gib as i32)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .kafka_version(&msk.kafka_version)
+        .number_of_broker_nodes(msk.brokers as i32)
+        .client_authentication(
+            ClientAuthentication::builder()
+                .sasl(
+                    Sasl::builder()
+                        .iam(Iam::builder().enabled(true).build())
+                        .build(),
+                )
+                .build(),
+        )
+        .encryption_info(
+            EncryptionInfo::builder()
+                .encryption_in_transit(
+                    EncryptionInTransit::builder()
+                        .client_broker(ClientBroker::Tls)
+                        .in_cluster(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .configuration_info(configuration)
+        .logging_info(
+            LoggingInfo::builder()
+                .broker_logs(
+                    BrokerLogs::builder()
+                        .cloud_watch_logs(
+                            CloudWatchLogs::builder()
+                                .enabled(true)
+                                .log_group(log_group)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+async fn await_active(
+    clients: &Clients,
+    env: &Env<'_>,
+    name: &str,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let progress = Progress::new(printer, format!("MSK cluster {name}"));
+    until(&format!("MSK cluster {name}"), DEADLINE, || async {
+        let cluster = observe_cluster(clients, env).await?;
+        Ok(match cluster.map(|c| c.state) {
+            Some(state) if state == "ACTIVE" => Poll::Done(()),
+            Some(state) if state == "FAILED" => {
+                return Err(Error::user(format!("MSK cluster {name} FAILED")).with_hint(
+                    "its events are in the MSK console; `destroy --delete-data` removes it",
+                ));
+            }
+            state => {
+                let state = state.unwrap_or_else(|| "not found".into());
+                progress.saw(&state);
+                Poll::Waiting(state)
+            }
+        })
+    })
+    .await
 }
 
 /// Deletes the cluster and its configuration, only with `--delete-data` (topics are data).
 /// Returns whether the cluster is kept.
 pub async fn destroy(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     delete_data: bool,
     printer: &Printer,
 ) -> Result<bool, Error> {
@@ -527,36 +673,32 @@ pub async fn destroy(
         return Ok(true);
     }
     if let Some(cluster) = &cluster {
-        match clients
+        clients
             .kafka
             .delete_cluster()
             .cluster_arn(&cluster.arn)
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("NotFoundException") => {}
-            Err(e) => return Err(sdk_error("MSK DeleteCluster", e.into_service_error())),
-        }
-        until("deleting the MSK cluster", DEADLINE, || async {
-            Ok(match observe_cluster(clients, env).await? {
-                None => Poll::Done(()),
-                Some(c) => Poll::Waiting(c.state),
-            })
+            .or_absent("MSK DeleteCluster")?;
+        until_gone("the MSK cluster", DEADLINE, || async {
+            Ok(observe_cluster(clients, env).await?.map(|c| c.state))
         })
         .await?;
-        printer.status(&format!("  - MSK cluster {} deleted", cluster_name(env)));
+        printer.status(&format!(
+            "  - MSK cluster {} deleted",
+            names::msk_cluster(env)
+        ));
     }
     let listed = clients
         .kafka
         .list_configurations()
         .send()
         .await
-        .map_err(|e| sdk_error("MSK ListConfigurations", e.into_service_error()))?;
+        .or_fail("MSK ListConfigurations")?;
     for found in listed
         .configurations()
         .iter()
-        .filter(|c| c.name() == Some(configuration_name(env).as_str()))
+        .filter(|c| c.name() == Some(names::msk_configuration(env).as_str()))
     {
         clients
             .kafka
@@ -564,7 +706,105 @@ pub async fn destroy(
             .arn(found.arn().unwrap_or_default())
             .send()
             .await
-            .map_err(|e| sdk_error("MSK DeleteConfiguration", e.into_service_error()))?;
+            .or_fail("MSK DeleteConfiguration")?;
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(state: &str, revision: i64) -> Cluster {
+        Cluster {
+            arn: "arn:aws:kafka:us-east-1:123456789012:cluster/plan/abc-1".into(),
+            state: state.into(),
+            ours: true,
+            current_version: "K3AEGXETSR30VB".into(),
+            kafka_version: "3.9.x".into(),
+            broker_type: "kafka.m7g.large".into(),
+            brokers: 2,
+            storage_gib: 100,
+            configuration: Some((CONFIGURATION.into(), revision)),
+        }
+    }
+
+    const CONFIGURATION: &str = "arn:aws:kafka:us-east-1:123456789012:configuration/plan-msk/c-1";
+
+    /// The configuration as observed: its latest revision, with the wanted properties or not.
+    fn configuration(env: &Env<'_>, revision: i64, wanted: bool) -> (String, i64, String) {
+        let properties = if wanted {
+            properties(env.aws.msk.as_ref().expect("msk"))
+        } else {
+            "auto.create.topics.enable=true\n".into()
+        };
+        (CONFIGURATION.into(), revision, properties)
+    }
+
+    fn plan_of(observed: &Observed) -> Vec<(Change, Vec<Step>)> {
+        let env = crate::aws::fixture::environment();
+        plan(&Env::of(&env).expect("aws"), observed)
+    }
+
+    #[test]
+    fn from_nothing_the_configuration_comes_first_and_the_cluster_runs_what_it_made() {
+        insta::assert_json_snapshot!(plan_of(&Observed::default()));
+    }
+
+    #[test]
+    fn new_broker_properties_are_a_revision_the_cluster_then_moves_to() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let observed = Observed {
+            configuration: Some(configuration(&env, 1, false)),
+            cluster: Some(cluster("ACTIVE", 1)),
+            bootstrap: Some("b-1:9098".into()),
+        };
+        insta::assert_json_snapshot!(plan(&env, &observed));
+    }
+
+    /// What an apply cut short between UpdateConfiguration and UpdateClusterConfiguration
+    /// leaves: the next plan moves the cluster to the revision that exists.
+    #[test]
+    fn a_revision_made_but_not_applied_is_the_work_left() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let observed = Observed {
+            configuration: Some(configuration(&env, 2, true)),
+            cluster: Some(cluster("ACTIVE", 1)),
+            bootstrap: Some("b-1:9098".into()),
+        };
+        insta::assert_json_snapshot!(plan(&env, &observed));
+    }
+
+    #[test]
+    fn a_cluster_in_place_has_no_steps_and_one_still_creating_is_waited_for() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let settled = Observed {
+            configuration: Some(configuration(&env, 1, true)),
+            cluster: Some(cluster("ACTIVE", 1)),
+            bootstrap: Some("b-1:9098".into()),
+        };
+        assert!(
+            plan(&env, &settled)
+                .iter()
+                .all(|(change, steps)| { change.action == Action::Unchanged && steps.is_empty() })
+        );
+        let creating = Observed {
+            cluster: Some(cluster("CREATING", 1)),
+            bootstrap: None,
+            ..settled
+        };
+        let steps: Vec<Step> = plan(&env, &creating)
+            .into_iter()
+            .flat_map(|(_, steps)| steps)
+            .collect();
+        assert_eq!(
+            steps,
+            [Step::AwaitActive {
+                name: "plan".into()
+            }]
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! Security groups, one per component, each letting in only what talks to it: the connectors
-//! reach the MSK brokers (9098, IAM), the database (5432) and the registry's load balancer (80);
+//! reach the names::role::MSK brokers (9098, IAM), the database (5432) and the registry's load balancer (80);
 //! the load balancer reaches the registry tasks (8080, and 9000 for its health checks); the registry and the schema load reach
 //! the database; `developer-access` reaches the brokers, the database and the load balancer.
 //! Egress stays AWS's default. The VPC and subnets are given.
@@ -12,21 +12,15 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::Env;
 use super::clients::Clients;
-use super::plugins::{TAG_ENVIRONMENT, tags};
-use super::sdk_error;
+use super::names::{self, TAG_ENVIRONMENT, tags};
+use super::sdk::{self, Call};
 use super::wait::{Poll, until};
 use crate::error::Error;
-use crate::model::{Access, Environment};
+use crate::model::Access;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
-
-pub const CONNECTORS: &str = "connectors";
-pub const MSK: &str = "msk";
-pub const DATABASE: &str = "database";
-pub const REGISTRY_LB: &str = "registry-lb";
-pub const REGISTRY: &str = "registry";
-pub const SCHEMA_LOAD: &str = "schema-load";
 
 /// Where allowed traffic comes from: another group of this environment (by role) or outside.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,22 +43,16 @@ pub struct Live {
     pub ingress: BTreeSet<(i32, String)>,
 }
 
-pub fn name(env: &Environment, role: &str) -> String {
-    env.scoped(role)
-}
-
 /// True when the tool creates the connectors' security group (none is given).
-pub fn creates_connector_group(env: &Environment) -> bool {
-    env.aws
-        .as_ref()
-        .is_some_and(|a| a.security_groups.is_empty() && !env.connectors.is_empty())
+pub fn creates_connector_group(env: &Env<'_>) -> bool {
+    env.aws.security_groups.is_empty() && !env.connectors.is_empty()
 }
 
 /// The groups this environment needs, with the rules each should have.
-pub fn wanted(env: &Environment) -> Vec<Group> {
-    let aws = env.aws.as_ref().expect("an aws environment");
+pub fn wanted(env: &Env<'_>) -> Vec<Group> {
+    let aws = env.aws;
     let connectors: Vec<Source> = if creates_connector_group(env) {
-        vec![Source::Ours(CONNECTORS)]
+        vec![Source::Ours(names::role::CONNECTORS)]
     } else {
         aws.security_groups
             .iter()
@@ -75,13 +63,13 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
     let mut groups = Vec::new();
     if creates_connector_group(env) {
         groups.push(Group {
-            role: CONNECTORS,
+            role: names::role::CONNECTORS,
             ingress: BTreeSet::new(),
         });
     }
     if aws.msk.is_some() {
         groups.push(Group {
-            role: MSK,
+            role: names::role::MSK,
             ingress: connectors
                 .iter()
                 .cloned()
@@ -93,24 +81,24 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
     if aws.database.is_some() {
         let mut from: Vec<Source> = connectors.clone();
         if aws.registry.is_some() {
-            from.push(Source::Ours(REGISTRY));
+            from.push(Source::Ours(names::role::REGISTRY));
         }
-        if super::schema::loads(env) {
-            from.push(Source::Ours(SCHEMA_LOAD));
+        if env.aws.loads_schema() {
+            from.push(Source::Ours(names::role::SCHEMA_LOAD));
             groups.push(Group {
-                role: SCHEMA_LOAD,
+                role: names::role::SCHEMA_LOAD,
                 ingress: BTreeSet::new(),
             });
         }
         from.extend(developers.clone());
         groups.push(Group {
-            role: DATABASE,
+            role: names::role::DATABASE,
             ingress: from.into_iter().map(|s| (5432, s)).collect(),
         });
     }
     if aws.registry.is_some() {
         groups.push(Group {
-            role: REGISTRY_LB,
+            role: names::role::REGISTRY_LB,
             ingress: connectors
                 .iter()
                 .cloned()
@@ -119,10 +107,16 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
                 .collect(),
         });
         groups.push(Group {
-            role: REGISTRY,
+            role: names::role::REGISTRY,
             ingress: BTreeSet::from([
-                (super::registry::PORT, Source::Ours(REGISTRY_LB)),
-                (super::registry::HEALTH_PORT, Source::Ours(REGISTRY_LB)),
+                (
+                    crate::model::Registry::PORT,
+                    Source::Ours(names::role::REGISTRY_LB),
+                ),
+                (
+                    crate::model::Registry::HEALTH_PORT,
+                    Source::Ours(names::role::REGISTRY_LB),
+                ),
             ]),
         });
     }
@@ -130,10 +124,7 @@ pub fn wanted(env: &Environment) -> Vec<Group> {
 }
 
 /// The environment's groups (by role), found by their ownership tag.
-pub async fn observe(
-    clients: &Clients,
-    env: &Environment,
-) -> Result<BTreeMap<String, Live>, Error> {
+pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<BTreeMap<String, Live>, Error> {
     if wanted(env).is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -141,12 +132,9 @@ pub async fn observe(
 }
 
 /// Every group carrying this environment's tag, whatever the file asks for.
-async fn observe_all(
-    clients: &Clients,
-    env: &Environment,
-) -> Result<BTreeMap<String, Live>, Error> {
+async fn observe_all(clients: &Clients, env: &Env<'_>) -> Result<BTreeMap<String, Live>, Error> {
     // By tag, in the file's VPC when it names one (destroy finds them even when it no longer does).
-    let vpc = env.aws.as_ref().and_then(|a| a.vpc.clone());
+    let vpc = env.aws.vpc.clone();
     let found = clients
         .ec2
         .describe_security_groups()
@@ -159,7 +147,7 @@ async fn observe_all(
         )
         .send()
         .await
-        .map_err(|e| sdk_error("EC2 DescribeSecurityGroups", e.into_service_error()))?;
+        .or_fail("EC2 DescribeSecurityGroups")?;
     let prefix = format!("{}-", env.name);
     Ok(found
         .security_groups()
@@ -198,9 +186,9 @@ fn resolve(source: &Source, ids: &BTreeMap<String, String>) -> Option<String> {
     }
 }
 
-fn label(env: &Environment, source: &Source) -> String {
+fn label(env: &Env<'_>, source: &Source) -> String {
     match source {
-        Source::Ours(role) => name(env, role),
+        Source::Ours(role) => names::scoped(env, role),
         Source::Outside(Access::Cidr(c) | Access::Group(c)) => c.clone(),
     }
 }
@@ -212,59 +200,116 @@ fn ids(observed: &BTreeMap<String, Live>) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub fn diff(env: &Environment, observed: &BTreeMap<String, Live>) -> Vec<Change> {
+/// One call of the security groups' apply, with what it needs. A rule from another group of
+/// this environment names it by role: its ID is known once that group exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// CreateSecurityGroup in the environment's VPC, tagged.
+    CreateGroup { role: &'static str, vpc: String },
+    /// AuthorizeSecurityGroupIngress.
+    Authorize {
+        role: &'static str,
+        rules: Vec<(i32, Source)>,
+    },
+    /// RevokeSecurityGroupIngress: rules as EC2 has them (CIDR or group ID).
+    Revoke {
+        role: &'static str,
+        rules: Vec<(i32, String)>,
+    },
+}
+
+/// The security groups' part of the plan: each group's change, with the steps that make it so.
+pub fn plan(env: &Env<'_>, observed: &BTreeMap<String, Live>) -> Vec<(Change, Vec<Step>)> {
     let ids = ids(observed);
     wanted(env)
         .into_iter()
         .map(|group| {
-            let name = name(env, group.role);
+            let name = names::scoped(env, group.role);
+            let rules: Vec<(i32, Source)> = group.ingress.iter().cloned().collect();
             let Some(live) = observed.get(group.role) else {
-                let rules: Vec<String> = group
-                    .ingress
+                let shown: Vec<String> = rules
                     .iter()
                     .map(|(port, s)| format!("{port} from {}", label(env, s)))
                     .collect();
-                return Change::new(
-                    Kind::SecurityGroup,
-                    name,
-                    Action::Create,
-                    if rules.is_empty() {
-                        "not found; no ingress".to_string()
-                    } else {
-                        format!("not found; ingress {}", rules.join(", "))
-                    },
+                let mut steps = vec![Step::CreateGroup {
+                    role: group.role,
+                    vpc: env.aws.vpc.clone().unwrap_or_default(),
+                }];
+                if !rules.is_empty() {
+                    steps.push(Step::Authorize {
+                        role: group.role,
+                        rules,
+                    });
+                }
+                return (
+                    Change::new(
+                        Kind::SecurityGroup,
+                        name,
+                        Action::Create,
+                        if shown.is_empty() {
+                            "not found; no ingress".to_string()
+                        } else {
+                            format!("not found; ingress {}", shown.join(", "))
+                        },
+                    ),
+                    steps,
                 );
             };
             let mut reasons = Vec::new();
+            let mut allow = Vec::new();
             let mut wanted_keys = BTreeSet::new();
-            for (port, source) in &group.ingress {
-                match resolve(source, &ids) {
-                    Some(key) => {
-                        if !live.ingress.contains(&(*port, key.clone())) {
-                            reasons.push(format!("allow {port} from {}", label(env, source)));
-                        }
-                        wanted_keys.insert((*port, key));
-                    }
-                    None => reasons.push(format!("allow {port} from {}", label(env, source))),
+            for (port, source) in rules {
+                // A source group not made yet: the rule is new.
+                let key = resolve(&source, &ids);
+                if key
+                    .as_ref()
+                    .is_none_or(|key| !live.ingress.contains(&(port, key.clone())))
+                {
+                    reasons.push(format!("allow {port} from {}", label(env, &source)));
+                    allow.push((port, source));
                 }
+                wanted_keys.extend(key.map(|key| (port, key)));
             }
-            for (port, source) in live.ingress.difference(&wanted_keys) {
-                reasons.push(format!("revoke {port} from {source}"));
+            let revoke: Vec<(i32, String)> =
+                live.ingress.difference(&wanted_keys).cloned().collect();
+            reasons.extend(
+                revoke
+                    .iter()
+                    .map(|(port, source)| format!("revoke {port} from {source}")),
+            );
+            let mut steps = Vec::new();
+            if !allow.is_empty() {
+                steps.push(Step::Authorize {
+                    role: group.role,
+                    rules: allow,
+                });
+            }
+            if !revoke.is_empty() {
+                steps.push(Step::Revoke {
+                    role: group.role,
+                    rules: revoke,
+                });
             }
             if reasons.is_empty() {
-                Change::new(
-                    Kind::SecurityGroup,
-                    name,
-                    Action::Unchanged,
-                    format!("{} ({} ingress rules)", live.id, live.ingress.len()),
+                (
+                    Change::new(
+                        Kind::SecurityGroup,
+                        name,
+                        Action::Unchanged,
+                        format!("{} ({} ingress rules)", live.id, live.ingress.len()),
+                    ),
+                    steps,
                 )
             } else {
-                Change {
-                    kind: Kind::SecurityGroup,
-                    name,
-                    action: Action::Update,
-                    reasons,
-                }
+                (
+                    Change {
+                        kind: Kind::SecurityGroup,
+                        name,
+                        action: Action::Update,
+                        reasons,
+                    },
+                    steps,
+                )
             }
         })
         .collect()
@@ -286,93 +331,95 @@ fn permission(port: i32, source: &str) -> IpPermission {
     }
 }
 
-/// Creates the missing groups and brings every group's rules to what is wanted. Returns the
-/// group IDs by role.
+/// Carries out the plan's security group steps: the groups first (rules may name them), then
+/// every group's rules. Returns the group IDs by role.
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     observed: &BTreeMap<String, Live>,
+    steps: &[Step],
     printer: &Printer,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    let groups = wanted(env);
-    let created = super::bounded(
-        groups
-            .iter()
-            .filter(|g| !observed.contains_key(g.role))
-            .map(|group| async move {
-                let name = name(env, group.role);
-                let tags = tags(env, &format!("security-group/{}", group.role));
-                let created = clients
-                    .ec2
-                    .create_security_group()
-                    .group_name(&name)
-                    .description(format!("deploy {}: {}", env.name, group.role))
-                    .vpc_id(aws.vpc.as_deref().unwrap_or_default())
-                    .tag_specifications(
-                        TagSpecification::builder()
-                            .resource_type(ResourceType::SecurityGroup)
-                            .set_tags(Some(
-                                tags.iter()
-                                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                                    .collect(),
-                            ))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("EC2 CreateSecurityGroup", e.into_service_error()))?;
-                printer.status(&format!("  + security group {name} created"));
-                Ok::<_, Error>((
-                    group.role.to_string(),
-                    created.group_id().unwrap_or_default().to_string(),
-                ))
-            }),
-    )
+    let created = super::wait::bounded(steps.iter().filter_map(|step| match step {
+        Step::CreateGroup { role, vpc } => Some(async move {
+            let name = names::scoped(env, role);
+            let tags = tags(env, &format!("security-group/{role}"));
+            let created = clients
+                .ec2
+                .create_security_group()
+                .group_name(&name)
+                .description(format!("deploy {}: {role}", env.name))
+                .vpc_id(vpc)
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::SecurityGroup)
+                        .set_tags(Some(
+                            tags.iter()
+                                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                                .collect(),
+                        ))
+                        .build(),
+                )
+                .send()
+                .await
+                .or_fail("EC2 CreateSecurityGroup")?;
+            printer.status(&format!("  + security group {name} created"));
+            Ok::<_, Error>((
+                role.to_string(),
+                created.group_id().unwrap_or_default().to_string(),
+            ))
+        }),
+        _ => None,
+    }))
     .await?;
     let mut ids = ids(observed);
     ids.extend(created);
     let ids = &ids;
-    super::bounded(groups.iter().map(|group| async move {
-        let id = &ids[group.role];
-        let live = observed
-            .get(group.role)
-            .map(|l| l.ingress.clone())
-            .unwrap_or_default();
-        let wanted: BTreeSet<(i32, String)> = group
-            .ingress
-            .iter()
-            .filter_map(|(port, source)| resolve(source, ids).map(|s| (*port, s)))
-            .collect();
-        let missing: Vec<IpPermission> = wanted
-            .difference(&live)
-            .map(|(port, source)| permission(*port, source))
-            .collect();
-        let extra: Vec<IpPermission> = live
-            .difference(&wanted)
-            .map(|(port, source)| permission(*port, source))
-            .collect();
-        if !missing.is_empty() {
-            clients
-                .ec2
-                .authorize_security_group_ingress()
-                .group_id(id)
-                .set_ip_permissions(Some(missing))
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error("EC2 AuthorizeSecurityGroupIngress", e.into_service_error())
-                })?;
-        }
-        if !extra.is_empty() {
-            clients
-                .ec2
-                .revoke_security_group_ingress()
-                .group_id(id)
-                .set_ip_permissions(Some(extra))
-                .send()
-                .await
-                .map_err(|e| sdk_error("EC2 RevokeSecurityGroupIngress", e.into_service_error()))?;
+    let id = |role: &str| {
+        ids.get(role).cloned().ok_or_else(|| {
+            Error::Internal(format!(
+                "security group {role} is neither found nor created"
+            ))
+        })
+    };
+    super::wait::bounded(steps.iter().map(|step| async move {
+        match step {
+            Step::CreateGroup { .. } => {}
+            Step::Authorize { role, rules } => {
+                let permissions = rules
+                    .iter()
+                    .map(|(port, source)| {
+                        let source = match source {
+                            Source::Ours(role) => id(role)?,
+                            Source::Outside(Access::Cidr(c) | Access::Group(c)) => c.clone(),
+                        };
+                        Ok(permission(*port, &source))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                clients
+                    .ec2
+                    .authorize_security_group_ingress()
+                    .group_id(id(role)?)
+                    .set_ip_permissions(Some(permissions))
+                    .send()
+                    .await
+                    .or_fail("EC2 AuthorizeSecurityGroupIngress")?;
+            }
+            Step::Revoke { role, rules } => {
+                clients
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(id(role)?)
+                    .set_ip_permissions(Some(
+                        rules
+                            .iter()
+                            .map(|(port, source)| permission(*port, source))
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .or_fail("EC2 RevokeSecurityGroupIngress")?;
+            }
         }
         Ok::<_, Error>(())
     }))
@@ -384,7 +431,7 @@ pub async fn apply(
 /// otherwise), then the groups, retrying while network interfaces of deleted services linger.
 pub async fn destroy(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     printer: &Printer,
     keep: &BTreeSet<&str>,
 ) -> Result<(), Error> {
@@ -396,7 +443,7 @@ pub async fn destroy(
     let going_ids: BTreeSet<&str> = going.iter().map(|(_, l)| l.id.as_str()).collect();
     let going_ids = &going_ids;
     // A kept group only lets go of the groups that go.
-    super::bounded(observed.iter().map(|(role, live)| async move {
+    super::wait::bounded(observed.iter().map(|(role, live)| async move {
         let kept = keep.contains(role.as_str());
         let rules: Vec<IpPermission> = live
             .ingress
@@ -415,11 +462,11 @@ pub async fn destroy(
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| sdk_error("EC2 RevokeSecurityGroupIngress", e.into_service_error()))
+            .or_fail("EC2 RevokeSecurityGroupIngress")
     }))
     .await?;
-    super::bounded(going.iter().map(|(role, live)| async move {
-        let name = name(env, role);
+    super::wait::bounded(going.iter().map(|(role, live)| async move {
+        let name = names::scoped(env, role);
         until(
             &format!("deleting security group {name}"),
             Duration::from_secs(20 * 60),
@@ -436,7 +483,7 @@ pub async fn destroy(
                         Ok(Poll::Waiting("still in use by a network interface".into()))
                     }
                     Err(e) if e.code() == Some("InvalidGroup.NotFound") => Ok(Poll::Done(())),
-                    Err(e) => Err(sdk_error("EC2 DeleteSecurityGroup", e.into_service_error())),
+                    Err(e) => Err(sdk::error("EC2 DeleteSecurityGroup", e)),
                 }
             },
         )
@@ -446,4 +493,76 @@ pub async fn destroy(
     }))
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// From nothing every group is created, and a rule naming another of the environment's
+    /// groups names it by role (its ID is known once it exists).
+    #[test]
+    fn from_nothing_groups_come_first_and_rules_name_theirs_by_role() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let steps: Vec<Step> = plan(&env, &BTreeMap::new())
+            .into_iter()
+            .flat_map(|(_, steps)| steps)
+            .collect();
+        insta::assert_debug_snapshot!(steps);
+    }
+
+    /// A group that exists keeps its rules; one missing is allowed, one no longer wanted is
+    /// revoked, and nothing else is touched.
+    #[test]
+    fn an_existing_group_gets_only_its_missing_and_extra_rules() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let mut observed: BTreeMap<String, Live> = wanted(&env)
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                (
+                    g.role.to_string(),
+                    Live {
+                        id: format!("sg-{i}"),
+                        ingress: BTreeSet::new(),
+                    },
+                )
+            })
+            .collect();
+        let ids = ids(&observed);
+        for group in wanted(&env) {
+            let live = observed.get_mut(group.role).expect("observed");
+            live.ingress = group
+                .ingress
+                .iter()
+                .filter_map(|(port, source)| resolve(source, &ids).map(|s| (*port, s)))
+                .collect();
+        }
+        assert!(
+            plan(&env, &observed)
+                .iter()
+                .all(|(c, steps)| c.action == Action::Unchanged && steps.is_empty())
+        );
+        let database = observed.get_mut(names::role::DATABASE).expect("database");
+        let dropped = database.ingress.pop_first().expect("a rule");
+        database.ingress.insert((5432, "0.0.0.0/0".into()));
+        let steps: Vec<Step> = plan(&env, &observed)
+            .into_iter()
+            .flat_map(|(_, steps)| steps)
+            .collect();
+        assert_eq!(steps.len(), 2, "{steps:?}");
+        assert!(
+            matches!(&steps[0], Step::Authorize { role, rules } if *role == names::role::DATABASE && rules.len() == 1 && rules[0].0 == dropped.0),
+            "{steps:?}"
+        );
+        assert_eq!(
+            steps[1],
+            Step::Revoke {
+                role: names::role::DATABASE,
+                rules: vec![(5432, "0.0.0.0/0".into())]
+            }
+        );
+    }
 }

@@ -4,52 +4,53 @@
 
 use std::collections::BTreeSet;
 
+use super::Env;
 use super::clients::Clients;
-use super::plugins::TAG_ENVIRONMENT;
-use super::sdk_error;
+use super::names::TAG_ENVIRONMENT;
+use super::sdk::{self, Call};
 use crate::error::Error;
-use crate::model::Environment;
 
-async fn is_ours(clients: &Clients, env: &Environment, arn: &str) -> Result<bool, Error> {
+async fn is_ours(clients: &Clients, env: &Env<'_>, arn: &str) -> Result<bool, Error> {
     let tags = clients
         .kafkaconnect
         .list_tags_for_resource()
         .resource_arn(arn)
         .send()
         .await
-        .map_err(|e| sdk_error("MSK Connect ListTagsForResource", e.into_service_error()))?;
+        .or_fail("MSK Connect ListTagsForResource")?;
     Ok(tags.tags().and_then(|t| t.get(TAG_ENVIRONMENT)) == Some(&env.name))
 }
 
 /// The candidates (name, ARN, anything) that belong to this environment.
 pub async fn owned<T: Send>(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     candidates: Vec<(String, String, T)>,
     wanted: &BTreeSet<String>,
 ) -> Result<Vec<(String, String, T)>, Error> {
-    let checked = super::bounded(candidates.into_iter().map(|(name, arn, extra)| async move {
-        let ours = wanted.contains(&name) || is_ours(clients, env, &arn).await?;
-        Ok::<_, Error>(ours.then_some((name, arn, extra)))
-    }))
-    .await?;
+    let checked =
+        super::wait::bounded(candidates.into_iter().map(|(name, arn, extra)| async move {
+            let ours = wanted.contains(&name) || is_ours(clients, env, &arn).await?;
+            Ok::<_, Error>(ours.then_some((name, arn, extra)))
+        }))
+        .await?;
     Ok(checked.into_iter().flatten().collect())
 }
 
 /// Refuses to change a resource that does not carry this environment's tag.
 pub async fn ensure_ours(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     name: &str,
     arn: &str,
 ) -> Result<(), Error> {
     if is_ours(clients, env, arn).await? {
         Ok(())
     } else {
-        Err(Error::user(format!(
-            "{name} is named like a resource of environment `{}` but does not carry its `{TAG_ENVIRONMENT}` tag: refusing to change it",
-            env.name
+        Err(sdk::not_ours(
+            name,
+            &env.name,
+            "rename or remove it, or tag it if it really belongs to this environment",
         ))
-        .with_hint("rename or remove it, or tag it if it really belongs to this environment"))
     }
 }

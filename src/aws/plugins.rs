@@ -16,20 +16,19 @@ use aws_sdk_s3::types::{
     Tag, Tagging, VersioningConfiguration,
 };
 
+use super::Env;
 use super::clients::Clients;
+use super::names::tags;
 use super::ownership;
-use super::sdk_error;
-use super::wait::{Poll, until};
+use super::sdk::{self, Call};
+use super::wait::{Poll, until, until_gone};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind, Plan};
 use crate::plugins::Built;
 
 /// Custom plugins take minutes on AWS.
 const PLUGIN_DEADLINE: Duration = Duration::from_secs(20 * 60);
-pub const TAG_ENVIRONMENT: &str = "deploy:environment";
-pub const TAG_RESOURCE: &str = "deploy:resource";
 
 /// A plugin as it should be on AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +42,7 @@ pub struct Wanted {
     pub custom_plugin: String,
 }
 
-pub fn wanted(env: &Environment, built: &[Built]) -> Vec<Wanted> {
+pub fn wanted(env: &Env<'_>, built: &[Built]) -> Vec<Wanted> {
     built
         .iter()
         .map(|b| Wanted {
@@ -68,23 +67,20 @@ pub struct Observed {
 
 pub async fn observe(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: &[Wanted],
 ) -> Result<Observed, Error> {
-    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    let bucket = &env.aws.plugin_bucket;
     let exists = match clients.s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => true,
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => false,
         Err(e) => {
-            return Err(sdk_error(
-                &format!("S3 HeadBucket {bucket}"),
-                e.into_service_error(),
-            ));
+            return Err(sdk::error(&format!("S3 HeadBucket {bucket}"), e));
         }
     };
     let mut objects = BTreeMap::new();
     if exists {
-        let heads = super::bounded(wanted.iter().map(|w| async move {
+        let heads = super::wait::bounded(wanted.iter().map(|w| async move {
             match clients
                 .s3
                 .head_object()
@@ -105,10 +101,7 @@ pub async fn observe(
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
                     Ok((w.key.clone(), None))
                 }
-                Err(e) => Err(sdk_error(
-                    &format!("S3 HeadObject {}", w.key),
-                    e.into_service_error(),
-                )),
+                Err(e) => Err(sdk::error(&format!("S3 HeadObject {}", w.key), e)),
             }
         }))
         .await?;
@@ -131,7 +124,7 @@ pub async fn observe(
 /// (see `ownership`).
 async fn custom_plugins(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, (String, String)>, Error> {
     let pages: Vec<_> = clients
@@ -145,8 +138,7 @@ async fn custom_plugins(
     let prefix = format!("{}-", env.name);
     let mut candidates = Vec::new();
     for item in pages {
-        let item =
-            item.map_err(|e| sdk_error("MSK Connect ListCustomPlugins", e.into_service_error()))?;
+        let item = item.or_fail("MSK Connect ListCustomPlugins")?;
         let (Some(name), Some(arn)) = (item.name(), item.custom_plugin_arn()) else {
             continue;
         };
@@ -171,8 +163,8 @@ fn hex_of_base64(b64: &str) -> String {
 }
 
 /// The plan for bucket, objects and custom plugins: a pure function.
-pub fn diff(env: &Environment, wanted: &[Wanted], observed: &Observed) -> Vec<Change> {
-    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+pub fn diff(env: &Env<'_>, wanted: &[Wanted], observed: &Observed) -> Vec<Change> {
+    let bucket = &env.aws.plugin_bucket;
     let mut changes = vec![if observed.bucket {
         Change::new(Kind::Bucket, bucket, Action::Unchanged, "exists")
     } else {
@@ -238,24 +230,17 @@ pub fn diff(env: &Environment, wanted: &[Wanted], observed: &Observed) -> Vec<Ch
     changes
 }
 
-pub fn tags(env: &Environment, resource: &str) -> BTreeMap<String, String> {
-    let mut tags = env.aws.as_ref().map(|a| a.tags.clone()).unwrap_or_default();
-    tags.insert(TAG_ENVIRONMENT.into(), env.name.clone());
-    tags.insert(TAG_RESOURCE.into(), resource.into());
-    tags
-}
-
 /// Creates what is missing: bucket, objects, custom plugins. Returns the ARN of every wanted
 /// custom plugin. Unused plugins are removed separately, once no connector runs on them.
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: &[Wanted],
     observed: &Observed,
     plan: &Plan,
     printer: &Printer,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
+    let aws = env.aws;
     let bucket = &aws.plugin_bucket;
     if plan.action_of(Kind::Bucket, bucket) == Some(Action::Create) {
         create_bucket(clients, env).await?;
@@ -263,7 +248,7 @@ pub async fn apply(
             "  + bucket {bucket} created (versioned, encrypted, private)"
         ));
     }
-    super::bounded(
+    super::wait::bounded(
         wanted
             .iter()
             .filter(|w| {
@@ -279,7 +264,7 @@ pub async fn apply(
             }),
     )
     .await?;
-    let created = super::bounded(
+    let created = super::wait::bounded(
         wanted
             .iter()
             .filter(|w| {
@@ -315,7 +300,7 @@ pub async fn remove_unused(
     plan: &Plan,
     printer: &Printer,
 ) -> Result<(), Error> {
-    super::bounded(
+    super::wait::bounded(
         plan.changes
             .iter()
             .filter(|c| c.kind == Kind::CustomPlugin && c.action == Action::Remove)
@@ -335,8 +320,8 @@ pub async fn remove_unused(
     Ok(())
 }
 
-async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
+async fn create_bucket(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
+    let aws = env.aws;
     let bucket = &aws.plugin_bucket;
     let mut create = clients.s3.create_bucket().bucket(bucket);
     if aws.region != "us-east-1" {
@@ -352,10 +337,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
             if e.as_service_error()
                 .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => {
-            return Err(sdk_error(
-                &format!("S3 CreateBucket {bucket}"),
-                e.into_service_error(),
-            ));
+            return Err(sdk::error(&format!("S3 CreateBucket {bucket}"), e));
         }
     }
     clients
@@ -369,7 +351,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         )
         .send()
         .await
-        .map_err(|e| sdk_error("S3 PutBucketVersioning", e.into_service_error()))?;
+        .or_fail("S3 PutBucketVersioning")?;
     let encryption = ServerSideEncryptionConfiguration::builder()
         .rules(
             ServerSideEncryptionRule::builder()
@@ -390,7 +372,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         .server_side_encryption_configuration(encryption)
         .send()
         .await
-        .map_err(|e| sdk_error("S3 PutBucketEncryption", e.into_service_error()))?;
+        .or_fail("S3 PutBucketEncryption")?;
     clients
         .s3
         .put_public_access_block()
@@ -405,7 +387,7 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         )
         .send()
         .await
-        .map_err(|e| sdk_error("S3 PutPublicAccessBlock", e.into_service_error()))?;
+        .or_fail("S3 PutPublicAccessBlock")?;
     let tag_set: Vec<Tag> = tags(env, "plugin-bucket")
         .into_iter()
         .map(|(k, v)| {
@@ -428,13 +410,13 @@ async fn create_bucket(clients: &Clients, env: &Environment) -> Result<(), Error
         )
         .send()
         .await
-        .map_err(|e| sdk_error("S3 PutBucketTagging", e.into_service_error()))?;
+        .or_fail("S3 PutBucketTagging")?;
     Ok(())
 }
 
 /// Uploads with a sha256 checksum S3 verifies, then checks the checksum S3 reports back.
-async fn upload(clients: &Clients, env: &Environment, wanted: &Wanted) -> Result<(), Error> {
-    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+async fn upload(clients: &Clients, env: &Env<'_>, wanted: &Wanted) -> Result<(), Error> {
+    let bucket = &env.aws.plugin_bucket;
     let bytes = std::fs::read(&wanted.zip)
         .map_err(|e| Error::user(format!("cannot read {}: {e}", wanted.zip.display())))?;
     let digest: Vec<u8> = (0..wanted.sha256.len() / 2)
@@ -451,12 +433,7 @@ async fn upload(clients: &Clients, env: &Environment, wanted: &Wanted) -> Result
         .metadata("deploy-environment", &env.name)
         .send()
         .await
-        .map_err(|e| {
-            sdk_error(
-                &format!("S3 PutObject {}", wanted.key),
-                e.into_service_error(),
-            )
-        })?;
+        .map_err(|e| sdk::error(&format!("S3 PutObject {}", wanted.key), e))?;
     let stored = sent
         .checksum_sha256()
         .map(hex_of_base64)
@@ -472,10 +449,10 @@ async fn upload(clients: &Clients, env: &Environment, wanted: &Wanted) -> Result
 
 async fn create_custom_plugin(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: &Wanted,
 ) -> Result<String, Error> {
-    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    let bucket = &env.aws.plugin_bucket;
     let location = CustomPluginLocation::builder()
         .s3_location(
             S3Location::builder()
@@ -496,9 +473,9 @@ async fn create_custom_plugin(
         request = request.tags(key, value);
     }
     let created = request.send().await.map_err(|e| {
-        sdk_error(
+        sdk::error(
             &format!("MSK Connect CreateCustomPlugin {}", wanted.custom_plugin),
-            e.into_service_error(),
+            e,
         )
     })?;
     let arn = created.custom_plugin_arn().unwrap_or_default().to_string();
@@ -514,9 +491,7 @@ async fn create_custom_plugin(
                     .custom_plugin_arn(&arn)
                     .send()
                     .await
-                    .map_err(|e| {
-                        sdk_error("MSK Connect DescribeCustomPlugin", e.into_service_error())
-                    })?;
+                    .map_err(|e| sdk::error("MSK Connect DescribeCustomPlugin", e))?;
                 Ok(match described.custom_plugin_state() {
                     Some(CustomPluginState::Active) => Poll::Done(()),
                     Some(CustomPluginState::CreateFailed) => {
@@ -542,53 +517,31 @@ async fn create_custom_plugin(
 
 /// Deletes a custom plugin and waits until it is gone; one already gone is fine.
 pub async fn delete_custom_plugin(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
-    match clients
+    let deleted = clients
         .kafkaconnect
         .delete_custom_plugin()
         .custom_plugin_arn(arn)
         .send()
         .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_not_found_exception()) =>
-        {
-            return Ok(());
-        }
-        Err(e) => {
-            return Err(sdk_error(
-                &format!("MSK Connect DeleteCustomPlugin {name}"),
-                e.into_service_error(),
-            ));
-        }
+        .or_absent(&format!("MSK Connect DeleteCustomPlugin {name}"))?;
+    if deleted.is_none() {
+        return Ok(());
     }
-    until(
-        &format!("deleting custom plugin {name}"),
+    until_gone(
+        &format!("custom plugin {name}"),
         PLUGIN_DEADLINE,
         || async move {
-            match clients
+            Ok(clients
                 .kafkaconnect
                 .describe_custom_plugin()
                 .custom_plugin_arn(arn)
                 .send()
                 .await
-            {
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_not_found_exception()) =>
-                {
-                    Ok(Poll::Done(()))
-                }
-                Ok(d) => Ok(Poll::Waiting(
+                .or_absent("MSK Connect DescribeCustomPlugin")?
+                .map(|d| {
                     d.custom_plugin_state()
-                        .map_or("unknown".into(), |s| s.as_str().to_string()),
-                )),
-                Err(e) => Err(sdk_error(
-                    "MSK Connect DescribeCustomPlugin",
-                    e.into_service_error(),
-                )),
-            }
+                        .map_or("unknown".into(), |s| s.as_str().to_string())
+                }))
         },
     )
     .await
@@ -598,11 +551,11 @@ pub async fn delete_custom_plugin(clients: &Clients, name: &str, arn: &str) -> R
 /// (emptied, every version) only with `delete_data`. What is already gone is skipped.
 pub async fn destroy(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     delete_data: bool,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let bucket = &env.aws.as_ref().expect("an aws environment").plugin_bucket;
+    let bucket = &env.aws.plugin_bucket;
     for (name, (arn, _)) in custom_plugins(clients, env, &BTreeSet::new()).await? {
         delete_custom_plugin(clients, &name, &arn).await?;
         printer.status(&format!("  - custom plugin {name} deleted"));
@@ -618,7 +571,7 @@ pub async fn destroy(
         .prefix(if delete_data { "" } else { "plugins/" })
         .send()
         .await
-        .map_err(|e| sdk_error("S3 ListObjectVersions", e.into_service_error()))?;
+        .or_fail("S3 ListObjectVersions")?;
     let mut entries: Vec<(String, Option<String>)> = versions
         .versions()
         .iter()
@@ -665,7 +618,7 @@ pub async fn destroy(
             .set_version_id(if delete_data { version.clone() } else { None })
             .send()
             .await
-            .map_err(|e| sdk_error(&format!("S3 DeleteObject {key}"), e.into_service_error()))?;
+            .or_fail(&format!("S3 DeleteObject {key}"))?;
     }
     if delete_data {
         clients
@@ -674,7 +627,7 @@ pub async fn destroy(
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| sdk_error(&format!("S3 DeleteBucket {bucket}"), e.into_service_error()))?;
+            .or_fail(&format!("S3 DeleteBucket {bucket}"))?;
         printer.status(&format!("  - bucket {bucket} emptied and deleted"));
     } else {
         printer.status(&format!(

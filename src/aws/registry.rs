@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
-    DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType, LogConfiguration,
-    LogDriver, NetworkConfiguration, NetworkMode, PortMapping, Secret, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, DeploymentCircuitBreaker,
+    DeploymentConfiguration, LaunchType, NetworkConfiguration, PortMapping, TransportProtocol,
 };
 use aws_sdk_elasticloadbalancingv2::types::{
     Action as LbAction, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
@@ -18,45 +17,23 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::Env;
 use super::clients::Clients;
+use super::ecs;
+use super::names::{self, tags};
 use super::outputs::{Outputs, UNKNOWN};
-use super::plugins::tags;
-use super::sdk_error;
+use super::sdk::{self, Call};
 use super::wait::{Poll, Progress, until};
 use crate::error::Error;
-use crate::model::Environment;
+use crate::model::Registry;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
 const CONTAINER: &str = "registry";
-pub const PORT: i32 = 8080;
-/// Since Apicurio Registry 3.2 the health endpoints are on Quarkus's management interface, port
-/// 9000, not on 8080 (apicurio-registry `app/src/main/resources/application.properties`:
-/// `quarkus.management.enabled=true`; `distro/docker/src/main/docker/Dockerfile.jvm` exposes
-/// 8080 8443 9000). The load balancer checks readiness there.
-pub const HEALTH_PORT: i32 = 9000;
 const HEALTH: &str = "/health/ready";
 const SECRET_VERSION_VARIABLE: &str = "DEPLOY_DATABASE_SECRET_VERSION";
 /// A new task pulls the image and Apicurio migrates its tables before it is healthy.
 const DEADLINE: Duration = Duration::from_secs(20 * 60);
-
-pub fn log_group(env: &Environment) -> String {
-    format!("/deploy/{}/registry", env.name)
-}
-
-pub fn cluster(env: &Environment) -> String {
-    env.name.clone()
-}
-
-fn family(env: &Environment) -> String {
-    env.scoped("registry")
-}
-
-/// The load balancer's and target group's name (both at most 32 characters).
-pub fn lb_name(env: &Environment) -> String {
-    let name = env.scoped("registry");
-    name.chars().take(32).collect()
-}
 
 /// The container as the environment wants it: what is compared with the live task definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +52,8 @@ pub struct Task {
     pub image_credentials: Option<String>,
 }
 
-pub fn task(
-    env: &Environment,
-    outputs: &Outputs,
-    roles: &BTreeMap<String, String>,
-) -> Option<Task> {
-    let aws = env.aws.as_ref()?;
+pub fn task(env: &Env<'_>, outputs: &Outputs, roles: &BTreeMap<String, String>) -> Option<Task> {
+    let aws = env.aws;
     let registry = aws.registry.as_ref()?;
     let db = aws.database.as_ref()?;
     let known = |v: &Option<String>| v.clone().unwrap_or_else(|| UNKNOWN.into());
@@ -123,9 +96,9 @@ pub fn task(
                 format!("{secret}:password::"),
             ),
         ]),
-        execution_role: role(super::iam::TASK_EXECUTION),
-        task_role: role(super::iam::REGISTRY_TASK),
-        ports: vec![PORT, HEALTH_PORT],
+        execution_role: role(names::role::TASK_EXECUTION),
+        task_role: role(names::role::REGISTRY_TASK),
+        ports: vec![Registry::PORT, Registry::HEALTH_PORT],
         image_credentials: registry.image_credentials.clone(),
     })
 }
@@ -180,28 +153,23 @@ fn live_task(definition: &aws_sdk_ecs::types::TaskDefinition) -> Option<Task> {
     })
 }
 
-/// The ECS cluster runs the registry and the schema load.
-pub fn uses_ecs(env: &Environment) -> bool {
-    env.aws.as_ref().is_some_and(|a| a.registry.is_some()) || super::schema::loads(env)
-}
-
-pub async fn observe(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
-    if !uses_ecs(env) {
+pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+    if !ecs::uses_ecs(env) {
         return Ok(Observed::default());
     }
     observe_parts(clients, env).await
 }
 
 /// Every part, by name, whatever the file asks for.
-async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed, Error> {
+async fn observe_parts(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
     let ecs_cluster = async {
         let found = clients
             .ecs
             .describe_clusters()
-            .clusters(cluster(env))
+            .clusters(names::ecs_cluster(env))
             .send()
             .await
-            .map_err(|e| sdk_error("ECS DescribeClusters", e.into_service_error()))?;
+            .or_fail("ECS DescribeClusters")?;
         Ok::<_, Error>(
             found
                 .clusters()
@@ -210,50 +178,38 @@ async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed,
         )
     };
     let target_group = async {
-        match clients
+        let found = clients
             .elb
             .describe_target_groups()
-            .names(lb_name(env))
+            .names(names::registry_lb(env))
             .send()
             .await
-        {
-            Ok(found) => Ok(found.target_groups().first().and_then(|t| {
-                let check = format!(
-                    "{}{}",
-                    t.health_check_port().unwrap_or("traffic-port"),
-                    t.health_check_path().unwrap_or("/")
-                );
-                Some((t.target_group_arn()?.to_string(), check))
-            })),
-            Err(e) if e.code() == Some("TargetGroupNotFound") => Ok(None),
-            Err(e) => Err(sdk_error(
-                "ELB DescribeTargetGroups",
-                e.into_service_error(),
-            )),
-        }
+            .or_absent("ELB DescribeTargetGroups")?;
+        Ok::<_, Error>(found.and_then(|found| {
+            let t = found.target_groups().first()?;
+            let check = format!(
+                "{}{}",
+                t.health_check_port().unwrap_or("traffic-port"),
+                t.health_check_path().unwrap_or("/")
+            );
+            Some((t.target_group_arn()?.to_string(), check))
+        }))
     };
     let load_balancer = async {
-        let lb = match clients
+        let lb = clients
             .elb
             .describe_load_balancers()
-            .names(lb_name(env))
+            .names(names::registry_lb(env))
             .send()
             .await
-        {
-            Ok(found) => found.load_balancers().first().map(|lb| {
-                (
+            .or_absent("ELB DescribeLoadBalancers")?
+            .and_then(|found| {
+                let lb = found.load_balancers().first()?;
+                Some((
                     lb.load_balancer_arn().unwrap_or_default().to_string(),
                     lb.dns_name().unwrap_or_default().to_string(),
-                )
-            }),
-            Err(e) if e.code() == Some("LoadBalancerNotFound") => None,
-            Err(e) => {
-                return Err(sdk_error(
-                    "ELB DescribeLoadBalancers",
-                    e.into_service_error(),
-                ));
-            }
-        };
+                ))
+            });
         let listener = match &lb {
             None => false,
             Some((arn, _)) => clients
@@ -262,7 +218,7 @@ async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed,
                 .load_balancer_arn(arn)
                 .send()
                 .await
-                .map_err(|e| sdk_error("ELB DescribeListeners", e.into_service_error()))?
+                .or_fail("ELB DescribeListeners")?
                 .listeners()
                 .iter()
                 .any(|l| l.port() == Some(80)),
@@ -273,7 +229,7 @@ async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed,
         match clients
             .ecs
             .describe_task_definition()
-            .task_definition(family(env))
+            .task_definition(names::registry_family(env))
             .send()
             .await
         {
@@ -285,24 +241,20 @@ async fn observe_parts(clients: &Clients, env: &Environment) -> Result<Observed,
                 .and_then(|d| Some((d.task_definition_arn()?.to_string(), live_task(d)?)))),
             // ECS answers a ClientException for a family with no active revision.
             Err(e) if e.code() == Some("ClientException") => Ok(None),
-            Err(e) => Err(sdk_error(
-                "ECS DescribeTaskDefinition",
-                e.into_service_error(),
-            )),
+            Err(e) => Err(sdk::error("ECS DescribeTaskDefinition", e)),
         }
     };
     let service = async {
-        let found = match clients
+        let Some(found) = clients
             .ecs
             .describe_services()
-            .cluster(cluster(env))
+            .cluster(names::ecs_cluster(env))
             .services(CONTAINER)
             .send()
             .await
-        {
-            Ok(found) => found,
-            Err(e) if e.code() == Some("ClusterNotFoundException") => return Ok(None),
-            Err(e) => return Err(sdk_error("ECS DescribeServices", e.into_service_error())),
+            .or_absent("ECS DescribeServices")?
+        else {
+            return Ok(None);
         };
         Ok::<_, Error>(
             found
@@ -342,7 +294,7 @@ fn revision_of(arn: &str) -> &str {
 
 /// Where the target group checks the tasks' health, as `observe` reads it.
 fn health_check() -> String {
-    format!("{HEALTH_PORT}{HEALTH}")
+    format!("{}{HEALTH}", Registry::HEALTH_PORT)
 }
 
 /// What differs between two task definitions, for the plan.
@@ -391,133 +343,288 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
     reasons
 }
 
-pub fn diff(env: &Environment, observed: &Observed, task: Option<&Task>) -> Vec<Change> {
+/// The ECS cluster (created by `ecs::apply_cluster` when missing).
+pub fn diff(env: &Env<'_>, observed: &Observed) -> Vec<Change> {
     let mut changes = Vec::new();
-    if uses_ecs(env) {
+    if ecs::uses_ecs(env) {
         changes.push(if observed.cluster {
-            Change::new(Kind::EcsCluster, cluster(env), Action::Unchanged, "active")
+            Change::new(
+                Kind::EcsCluster,
+                names::ecs_cluster(env),
+                Action::Unchanged,
+                "active",
+            )
         } else {
-            Change::new(Kind::EcsCluster, cluster(env), Action::Create, "not found")
+            Change::new(
+                Kind::EcsCluster,
+                names::ecs_cluster(env),
+                Action::Create,
+                "not found",
+            )
         });
     }
-    let Some(registry) = env.aws.as_ref().and_then(|a| a.registry.as_ref()) else {
-        return changes;
-    };
-    let task = task.expect("a registry has a task");
-    changes.push(
-        match (
-            &observed.load_balancer,
-            &observed.target_group,
-            observed.listener,
-        ) {
-            (Some((_, dns)), Some((_, check)), true) if *check == health_check() => {
-                Change::new(Kind::LoadBalancer, lb_name(env), Action::Unchanged, dns)
-            }
-            (None, _, _) => Change::new(
-                Kind::LoadBalancer,
-                lb_name(env),
-                Action::Create,
-                format!(
-                    "not found; internal, HTTP 80 → registry {PORT}, health :{HEALTH_PORT}{HEALTH}"
-                ),
-            ),
-            (Some(_), Some((_, check)), true) => Change::new(
-                Kind::LoadBalancer,
-                lb_name(env),
-                Action::Update,
-                format!("health check {check} → {}", health_check()),
-            ),
-            _ => Change::new(
-                Kind::LoadBalancer,
-                lb_name(env),
-                Action::Update,
-                "target group or listener missing",
-            ),
-        },
-    );
-    let task_change = match &observed.task {
-        None => Some(Change::new(
-            Kind::TaskDefinition,
-            family(env),
-            Action::Create,
-            format!(
-                "not found; {} ({} CPU, {} MiB)",
-                task.image, task.cpu, task.memory
-            ),
-        )),
-        Some((_, have)) => {
-            let reasons = task_changes(have, task);
-            (!reasons.is_empty()).then(|| Change {
-                kind: Kind::TaskDefinition,
-                name: family(env),
-                action: Action::Update,
-                reasons,
-            })
-        }
-    };
-    let desired = registry.desired_count as i32;
-    let service = match (&observed.service, &task_change) {
-        (None, _) => Change::new(
-            Kind::EcsService,
-            format!("{}/{CONTAINER}", cluster(env)),
-            Action::Create,
-            format!("not found; {desired} task(s)"),
-        ),
-        (Some((running, count)), change) => {
-            let mut reasons = Vec::new();
-            if change.is_some() {
-                reasons.push("new task definition".to_string());
-            } else if let Some((latest, _)) = &observed.task
-                && latest != running
-            {
-                // The latest revision is what the file wants, but the service does not run it
-                // (an apply stopped between registering and deploying it).
-                reasons.push(format!(
-                    "runs {}, not the latest {}",
-                    revision_of(running),
-                    revision_of(latest)
-                ));
-            }
-            if *count != desired {
-                reasons.push(format!("tasks {count} → {desired}"));
-            }
-            if reasons.is_empty() {
-                Change::new(
-                    Kind::EcsService,
-                    format!("{}/{CONTAINER}", cluster(env)),
-                    Action::Unchanged,
-                    format!("{desired} task(s)"),
-                )
-            } else {
-                Change {
-                    kind: Kind::EcsService,
-                    name: format!("{}/{CONTAINER}", cluster(env)),
-                    action: Action::Update,
-                    reasons,
-                }
-            }
-        }
-    };
-    changes.push(task_change.unwrap_or_else(|| {
-        Change::new(
-            Kind::TaskDefinition,
-            family(env),
-            Action::Unchanged,
-            format!("{} ({} CPU, {} MiB)", task.image, task.cpu, task.memory),
-        )
-    }));
-    changes.push(service);
     changes
 }
 
-pub fn ecs_tags(env: &Environment, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
-    tags(env, resource)
-        .into_iter()
-        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-        .collect()
+/// A target group or load balancer a step uses: one that exists, or the one a step before it
+/// creates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Made {
+    Existing(String),
+    Created,
 }
 
-fn elb_tags(env: &Environment, resource: &str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
+/// One call of the load balancer's apply, which runs while the database is being created.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum FrontStep {
+    /// CreateTargetGroup: HTTP to the tasks' API port, health on the management port.
+    CreateTargetGroup { name: String, vpc: String },
+    /// ModifyTargetGroup: health checks move to the management port.
+    MoveHealthCheck { target_group: String },
+    /// CreateLoadBalancer: internal, in the environment's subnets.
+    CreateLoadBalancer { name: String, subnets: Vec<String> },
+    /// CreateListener: HTTP 80 forwards to the target group.
+    CreateListener {
+        load_balancer: Made,
+        target_group: Made,
+    },
+}
+
+/// The load balancer's part of the plan (with its target group and listener).
+pub fn plan_front(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<FrontStep>)> {
+    if env.aws.registry.is_none() {
+        return Vec::new();
+    }
+    let name = names::registry_lb(env);
+    let mut steps = Vec::new();
+    let target_group = match &observed.target_group {
+        None => {
+            steps.push(FrontStep::CreateTargetGroup {
+                name: name.clone(),
+                vpc: env.aws.vpc.clone().unwrap_or_default(),
+            });
+            Made::Created
+        }
+        Some((arn, check)) => {
+            if *check != health_check() {
+                steps.push(FrontStep::MoveHealthCheck {
+                    target_group: arn.clone(),
+                });
+            }
+            Made::Existing(arn.clone())
+        }
+    };
+    let load_balancer = match &observed.load_balancer {
+        None => {
+            steps.push(FrontStep::CreateLoadBalancer {
+                name: name.clone(),
+                subnets: env.aws.subnets.clone(),
+            });
+            Made::Created
+        }
+        Some((arn, _)) => Made::Existing(arn.clone()),
+    };
+    if !observed.listener {
+        steps.push(FrontStep::CreateListener {
+            load_balancer,
+            target_group,
+        });
+    }
+    let change = match (&observed.load_balancer, &observed.target_group) {
+        (Some((_, dns)), _) if steps.is_empty() => {
+            Change::new(Kind::LoadBalancer, &name, Action::Unchanged, dns)
+        }
+        (None, _) => Change::new(
+            Kind::LoadBalancer,
+            &name,
+            Action::Create,
+            format!(
+                "not found; internal, HTTP 80 → registry {}, health :{}{HEALTH}",
+                Registry::PORT,
+                Registry::HEALTH_PORT
+            ),
+        ),
+        (Some(_), Some((_, check))) if observed.listener => Change::new(
+            Kind::LoadBalancer,
+            &name,
+            Action::Update,
+            format!("health check {check} → {}", health_check()),
+        ),
+        _ => Change::new(
+            Kind::LoadBalancer,
+            &name,
+            Action::Update,
+            "target group or listener missing",
+        ),
+    };
+    vec![(change, steps)]
+}
+
+/// The task definition a service step runs: one that exists, or the one the step before it
+/// registers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Definition {
+    Existing(String),
+    Registered,
+}
+
+/// One call (or wait) of the registry service's apply. The plan decides them; the apply runs
+/// them in order. A task's values that come from the infrastructure (the database's address,
+/// the roles) are known only once it is applied: `RegisterTask` registers the task as it is
+/// then, the plan having decided that it differs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// RegisterTaskDefinition: a new revision of the registry's family.
+    RegisterTask { family: String },
+    /// CreateService behind the load balancer's target group.
+    CreateService {
+        definition: Definition,
+        desired_count: i32,
+    },
+    /// UpdateService: the service moves to the definition and count.
+    UpdateService {
+        definition: Definition,
+        desired_count: i32,
+    },
+    /// Waits until the definition's deployment has rolled out and runs every task.
+    AwaitRollout {
+        definition: Definition,
+        desired_count: i32,
+    },
+}
+
+/// The task definition's and the service's part of the plan: each change as the plan shows it,
+/// with the steps that carry it out.
+pub fn plan(env: &Env<'_>, observed: &Observed, task: Option<&Task>) -> Vec<(Change, Vec<Step>)> {
+    let (Some(registry), Some(task)) = (env.aws.registry.as_ref(), task) else {
+        return Vec::new();
+    };
+    let family = names::registry_family(env);
+    let register = vec![Step::RegisterTask {
+        family: family.clone(),
+    }];
+    let (task_change, definition) = match &observed.task {
+        None => (
+            (
+                Change::new(
+                    Kind::TaskDefinition,
+                    &family,
+                    Action::Create,
+                    format!(
+                        "not found; {} ({} CPU, {} MiB)",
+                        task.image, task.cpu, task.memory
+                    ),
+                ),
+                register,
+            ),
+            Definition::Registered,
+        ),
+        Some((arn, have)) => {
+            let reasons = task_changes(have, task);
+            if reasons.is_empty() {
+                (
+                    (
+                        Change::new(
+                            Kind::TaskDefinition,
+                            &family,
+                            Action::Unchanged,
+                            format!("{} ({} CPU, {} MiB)", task.image, task.cpu, task.memory),
+                        ),
+                        Vec::new(),
+                    ),
+                    Definition::Existing(arn.clone()),
+                )
+            } else {
+                (
+                    (
+                        Change {
+                            kind: Kind::TaskDefinition,
+                            name: family.clone(),
+                            action: Action::Update,
+                            reasons,
+                        },
+                        register,
+                    ),
+                    Definition::Registered,
+                )
+            }
+        }
+    };
+    let desired_count = registry.desired_count as i32;
+    let name = format!("{}/{CONTAINER}", names::ecs_cluster(env));
+    let wait = Step::AwaitRollout {
+        definition: definition.clone(),
+        desired_count,
+    };
+    let service = match &observed.service {
+        None => (
+            Change::new(
+                Kind::EcsService,
+                &name,
+                Action::Create,
+                format!("not found; {desired_count} task(s)"),
+            ),
+            vec![
+                Step::CreateService {
+                    definition,
+                    desired_count,
+                },
+                wait,
+            ],
+        ),
+        Some((running, count)) => {
+            let mut reasons = Vec::new();
+            match &definition {
+                Definition::Registered => reasons.push("new task definition".to_string()),
+                // The latest revision is what the file wants, but the service does not run it
+                // (an apply stopped between registering and deploying it).
+                Definition::Existing(latest) if latest != running => reasons.push(format!(
+                    "runs {}, not the latest {}",
+                    revision_of(running),
+                    revision_of(latest)
+                )),
+                Definition::Existing(_) => {}
+            }
+            if *count != desired_count {
+                reasons.push(format!("tasks {count} → {desired_count}"));
+            }
+            if reasons.is_empty() {
+                (
+                    Change::new(
+                        Kind::EcsService,
+                        &name,
+                        Action::Unchanged,
+                        format!("{desired_count} task(s)"),
+                    ),
+                    Vec::new(),
+                )
+            } else {
+                (
+                    Change {
+                        kind: Kind::EcsService,
+                        name,
+                        action: Action::Update,
+                        reasons,
+                    },
+                    vec![
+                        Step::UpdateService {
+                            definition,
+                            desired_count,
+                        },
+                        wait,
+                    ],
+                )
+            }
+        }
+    };
+    vec![task_change, service]
+}
+
+fn elb_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
     tags(env, resource)
         .into_iter()
         .map(|(k, v)| {
@@ -529,170 +636,123 @@ fn elb_tags(env: &Environment, resource: &str) -> Vec<aws_sdk_elasticloadbalanci
         .collect()
 }
 
-/// The ECS cluster, when missing.
-pub async fn apply_cluster(
+/// Carries out the plan's load balancer steps; returns the target group's ARN and the load
+/// balancer's DNS name (as observed where the plan made nothing).
+pub async fn apply_front(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     observed: &Observed,
-) -> Result<(), Error> {
-    if uses_ecs(env) && !observed.cluster {
-        clients
-            .ecs
-            .create_cluster()
-            .cluster_name(cluster(env))
-            .set_tags(Some(ecs_tags(env, "ecs-cluster")))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ECS CreateCluster", e.into_service_error()))?;
-    }
-    Ok(())
-}
-
-/// The load balancer, its target group and listener: what exists is kept. Returns the target
-/// group's ARN and the load balancer's DNS name. Runs while the database is being created.
-pub async fn apply_load_balancer(
-    clients: &Clients,
-    env: &Environment,
-    observed: &Observed,
+    steps: &[FrontStep],
     groups: &BTreeMap<String, String>,
 ) -> Result<(String, String), Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    let target_group = match &observed.target_group {
-        Some((arn, check)) if *check == health_check() => arn.clone(),
-        Some((arn, _)) => {
-            clients
-                .elb
-                .modify_target_group()
-                .target_group_arn(arn)
-                .health_check_port(HEALTH_PORT.to_string())
-                .health_check_path(HEALTH)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ELB ModifyTargetGroup", e.into_service_error()))?;
-            arn.clone()
-        }
-        None => clients
-            .elb
-            .create_target_group()
-            .name(lb_name(env))
-            .protocol(ProtocolEnum::Http)
-            .port(PORT)
-            .vpc_id(aws.vpc.as_deref().unwrap_or_default())
-            .target_type(TargetTypeEnum::Ip)
-            .health_check_port(HEALTH_PORT.to_string())
-            .health_check_path(HEALTH)
-            .set_tags(Some(elb_tags(env, "registry-target-group")))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ELB CreateTargetGroup", e.into_service_error()))?
-            .target_groups()
-            .first()
-            .and_then(|t| t.target_group_arn())
-            .unwrap_or_default()
-            .to_string(),
+    let mut target_group = observed.target_group.as_ref().map(|(arn, _)| arn.clone());
+    let mut load_balancer = observed.load_balancer.clone();
+    let made = |which: &Made, created: &Option<String>, what: &str| match which {
+        Made::Existing(arn) => Ok(arn.clone()),
+        Made::Created => created
+            .clone()
+            .ok_or_else(|| Error::Internal(format!("the plan uses a {what} no step created"))),
     };
-    let (lb_arn, dns) = match &observed.load_balancer {
-        Some(lb) => lb.clone(),
-        None => {
-            let created = clients
-                .elb
-                .create_load_balancer()
-                .name(lb_name(env))
-                .scheme(LoadBalancerSchemeEnum::Internal)
-                .r#type(LoadBalancerTypeEnum::Application)
-                .set_subnets(Some(aws.subnets.clone()))
-                .set_security_groups(
-                    groups
-                        .get(super::network::REGISTRY_LB)
-                        .map(|g| vec![g.clone()]),
-                )
-                .set_tags(Some(elb_tags(env, "registry-load-balancer")))
-                .send()
-                .await
-                .map_err(|e| sdk_error("ELB CreateLoadBalancer", e.into_service_error()))?;
-            let lb = created.load_balancers().first();
-            (
-                lb.and_then(|l| l.load_balancer_arn())
-                    .unwrap_or_default()
-                    .to_string(),
-                lb.and_then(|l| l.dns_name())
-                    .unwrap_or_default()
-                    .to_string(),
-            )
+    for step in steps {
+        match step {
+            FrontStep::CreateTargetGroup { name, vpc } => {
+                let created = clients
+                    .elb
+                    .create_target_group()
+                    .name(name)
+                    .protocol(ProtocolEnum::Http)
+                    .port(Registry::PORT)
+                    .vpc_id(vpc)
+                    .target_type(TargetTypeEnum::Ip)
+                    .health_check_port(Registry::HEALTH_PORT.to_string())
+                    .health_check_path(HEALTH)
+                    .set_tags(Some(elb_tags(env, "registry-target-group")))
+                    .send()
+                    .await
+                    .or_fail("ELB CreateTargetGroup")?;
+                target_group = created
+                    .target_groups()
+                    .first()
+                    .and_then(|t| t.target_group_arn())
+                    .map(str::to_string);
+            }
+            FrontStep::MoveHealthCheck { target_group } => {
+                clients
+                    .elb
+                    .modify_target_group()
+                    .target_group_arn(target_group)
+                    .health_check_port(Registry::HEALTH_PORT.to_string())
+                    .health_check_path(HEALTH)
+                    .send()
+                    .await
+                    .or_fail("ELB ModifyTargetGroup")?;
+            }
+            FrontStep::CreateLoadBalancer { name, subnets } => {
+                let created = clients
+                    .elb
+                    .create_load_balancer()
+                    .name(name)
+                    .scheme(LoadBalancerSchemeEnum::Internal)
+                    .r#type(LoadBalancerTypeEnum::Application)
+                    .set_subnets(Some(subnets.clone()))
+                    .set_security_groups(
+                        groups
+                            .get(names::role::REGISTRY_LB)
+                            .map(|g| vec![g.clone()]),
+                    )
+                    .set_tags(Some(elb_tags(env, "registry-load-balancer")))
+                    .send()
+                    .await
+                    .or_fail("ELB CreateLoadBalancer")?;
+                let lb = created.load_balancers().first();
+                load_balancer = Some((
+                    lb.and_then(|l| l.load_balancer_arn())
+                        .unwrap_or_default()
+                        .to_string(),
+                    lb.and_then(|l| l.dns_name())
+                        .unwrap_or_default()
+                        .to_string(),
+                ));
+            }
+            FrontStep::CreateListener {
+                load_balancer: lb,
+                target_group: tg,
+            } => {
+                let lb_arn = load_balancer.as_ref().map(|(arn, _)| arn.clone());
+                clients
+                    .elb
+                    .create_listener()
+                    .load_balancer_arn(made(lb, &lb_arn, "load balancer")?)
+                    .protocol(ProtocolEnum::Http)
+                    .port(80)
+                    .default_actions(
+                        LbAction::builder()
+                            .r#type(ActionTypeEnum::Forward)
+                            .target_group_arn(made(tg, &target_group, "target group")?)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .or_fail("ELB CreateListener")?;
+            }
         }
-    };
-    if !observed.listener {
-        clients
-            .elb
-            .create_listener()
-            .load_balancer_arn(&lb_arn)
-            .protocol(ProtocolEnum::Http)
-            .port(80)
-            .default_actions(
-                LbAction::builder()
-                    .r#type(ActionTypeEnum::Forward)
-                    .target_group_arn(&target_group)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_error("ELB CreateListener", e.into_service_error()))?;
     }
-    Ok((target_group, dns))
+    match (target_group, load_balancer) {
+        (Some(target_group), Some((_, dns))) => Ok((target_group, dns)),
+        _ => Err(Error::Internal(
+            "the registry's load balancer or target group is neither found nor created".into(),
+        )),
+    }
 }
 
-/// What the registry's and the schema load's containers share: variables, secrets by reference
-/// (ECS reads them when the task starts) and logs to CloudWatch.
-pub fn container_base(
-    name: &str,
-    image: &str,
-    environment: &BTreeMap<String, String>,
-    secrets: &BTreeMap<String, String>,
-    log_group: String,
-    region: &str,
-) -> Result<aws_sdk_ecs::types::builders::ContainerDefinitionBuilder, Error> {
-    let invalid =
-        |e: aws_smithy_types::error::operation::BuildError| Error::Internal(e.to_string());
-    let secrets = secrets
-        .iter()
-        .map(|(name, from)| {
-            Secret::builder()
-                .name(name)
-                .value_from(from)
-                .build()
-                .map_err(invalid)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ContainerDefinition::builder()
-        .name(name)
-        .image(image)
-        .essential(true)
-        .set_environment(Some(
-            environment
-                .iter()
-                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
-                .collect(),
-        ))
-        .set_secrets(Some(secrets))
-        .log_configuration(
-            LogConfiguration::builder()
-                .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", log_group)
-                .options("awslogs-region", region)
-                .options("awslogs-stream-prefix", name)
-                .build()
-                .map_err(invalid)?,
-        ))
-}
-
-fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    Ok(container_base(
+fn container(env: &Env<'_>, task: &Task) -> Result<ContainerDefinition, Error> {
+    let aws = env.aws;
+    Ok(ecs::container_base(
         CONTAINER,
         &task.image,
         &task.environment,
         &task.secrets,
-        log_group(env),
+        names::registry_log_group(env),
         &aws.region,
     )?
     .set_repository_credentials(
@@ -720,111 +780,163 @@ fn container(env: &Environment, task: &Task) -> Result<ContainerDefinition, Erro
     .build())
 }
 
-/// The task definition and the service, then a wait until the service runs its tasks on the
-/// current definition. Needs the ECS cluster, the database (its address and secret, the schema
-/// the load created) and the roles.
+/// Carries out the plan's registry service steps. `task` is the task definition as the applied
+/// infrastructure gives it; `target_group` and `groups` are the load balancer's and security
+/// groups' IDs.
 pub async fn apply_service(
     clients: &Clients,
-    env: &Environment,
-    observed: &Observed,
+    env: &Env<'_>,
+    steps: &[Step],
     task: &Task,
     target_group: &str,
     groups: &BTreeMap<String, String>,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let aws = env.aws.as_ref().expect("an aws environment");
-    let registry = aws.registry.as_ref().expect("a registry");
-    let definition = match &observed.task {
-        Some((arn, have)) if have == task => arn.clone(),
-        _ => {
-            let arn = register(
-                fargate_task(clients, env, &family(env), "registry-task-definition")
-                    .cpu(&task.cpu)
-                    .memory(&task.memory)
-                    .execution_role_arn(&task.execution_role)
-                    .task_role_arn(&task.task_role)
-                    .container_definitions(container(env, task)?),
-            )
-            .await?;
-            printer.status(&format!("  + task definition {arn} registered"));
-            arn
-        }
+    let mut registered: Option<String> = None;
+    let arn = |definition: &Definition, registered: &Option<String>| match definition {
+        Definition::Existing(arn) => Ok(arn.clone()),
+        Definition::Registered => registered.clone().ok_or_else(|| {
+            Error::Internal("the plan runs a task definition no step registered".into())
+        }),
     };
-    let desired = registry.desired_count as i32;
-    match &observed.service {
-        None => {
-            clients
-                .ecs
-                .create_service()
-                .cluster(cluster(env))
-                .service_name(CONTAINER)
-                .task_definition(&definition)
-                .desired_count(desired)
-                .launch_type(LaunchType::Fargate)
-                // A deployment whose tasks keep failing ends FAILED (and rolls back) instead
-                // of retrying until the deadline.
-                .deployment_configuration(
-                    DeploymentConfiguration::builder()
-                        .deployment_circuit_breaker(
-                            DeploymentCircuitBreaker::builder()
-                                .enable(true)
-                                .rollback(true)
-                                .build(),
-                        )
-                        .build(),
+    for step in steps {
+        match step {
+            Step::RegisterTask { family } => {
+                let arn = ecs::register(
+                    ecs::fargate_task(clients, env, family, "registry-task-definition")
+                        .cpu(&task.cpu)
+                        .memory(&task.memory)
+                        .execution_role_arn(&task.execution_role)
+                        .task_role_arn(&task.task_role)
+                        .container_definitions(container(env, task)?),
                 )
-                .network_configuration(
-                    NetworkConfiguration::builder()
-                        .awsvpc_configuration(
-                            AwsVpcConfiguration::builder()
-                                .set_subnets(Some(aws.subnets.clone()))
-                                .set_security_groups(
-                                    groups
-                                        .get(super::network::REGISTRY)
-                                        .map(|g| vec![g.clone()]),
-                                )
-                                .assign_public_ip(AssignPublicIp::Disabled)
-                                .build()
-                                .map_err(|e| Error::Internal(e.to_string()))?,
-                        )
-                        .build(),
+                .await?;
+                printer.status(&format!("  + task definition {arn} registered"));
+                registered = Some(arn);
+            }
+            Step::CreateService {
+                definition,
+                desired_count,
+            } => {
+                create_service(
+                    clients,
+                    env,
+                    &arn(definition, &registered)?,
+                    *desired_count,
+                    target_group,
+                    groups,
                 )
-                .load_balancers(
-                    aws_sdk_ecs::types::LoadBalancer::builder()
-                        .target_group_arn(target_group)
-                        .container_name(CONTAINER)
-                        .container_port(PORT)
-                        .build(),
+                .await?;
+            }
+            Step::UpdateService {
+                definition,
+                desired_count,
+            } => {
+                clients
+                    .ecs
+                    .update_service()
+                    .cluster(names::ecs_cluster(env))
+                    .service(CONTAINER)
+                    .task_definition(arn(definition, &registered)?)
+                    .desired_count(*desired_count)
+                    .send()
+                    .await
+                    .or_fail("ECS UpdateService")?;
+            }
+            Step::AwaitRollout {
+                definition,
+                desired_count,
+            } => {
+                await_rollout(
+                    clients,
+                    env,
+                    &arn(definition, &registered)?,
+                    *desired_count,
+                    printer,
                 )
-                .set_tags(Some(ecs_tags(env, "registry-service")))
-                .send()
-                .await
-                .map_err(|e| sdk_error("ECS CreateService", e.into_service_error()))?;
+                .await?;
+            }
         }
-        Some((have, count)) if *have != definition || *count != desired => {
-            clients
-                .ecs
-                .update_service()
-                .cluster(cluster(env))
-                .service(CONTAINER)
-                .task_definition(&definition)
-                .desired_count(desired)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ECS UpdateService", e.into_service_error()))?;
-        }
-        Some(_) => return Ok(()),
     }
-    let progress = Progress::new(printer, format!("registry service {}", cluster(env)));
+    Ok(())
+}
+
+async fn create_service(
+    clients: &Clients,
+    env: &Env<'_>,
+    definition: &str,
+    desired: i32,
+    target_group: &str,
+    groups: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    clients
+        .ecs
+        .create_service()
+        .cluster(names::ecs_cluster(env))
+        .service_name(CONTAINER)
+        .task_definition(definition)
+        .desired_count(desired)
+        .launch_type(LaunchType::Fargate)
+        // A deployment whose tasks keep failing ends FAILED (and rolls back) instead of
+        // retrying until the deadline.
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .set_subnets(Some(env.aws.subnets.clone()))
+                        .set_security_groups(
+                            groups.get(names::role::REGISTRY).map(|g| vec![g.clone()]),
+                        )
+                        .assign_public_ip(AssignPublicIp::Disabled)
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                )
+                .build(),
+        )
+        .load_balancers(
+            aws_sdk_ecs::types::LoadBalancer::builder()
+                .target_group_arn(target_group)
+                .container_name(CONTAINER)
+                .container_port(Registry::PORT)
+                .build(),
+        )
+        .set_tags(Some(ecs::ecs_tags(env, "registry-service")))
+        .send()
+        .await
+        .or_fail("ECS CreateService")?;
+    Ok(())
+}
+
+async fn await_rollout(
+    clients: &Clients,
+    env: &Env<'_>,
+    definition: &str,
+    desired: i32,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let progress = Progress::new(
+        printer,
+        format!("registry service {}", names::ecs_cluster(env)),
+    );
     until("the registry service", DEADLINE, || async {
         let found = clients
             .ecs
             .describe_services()
-            .cluster(cluster(env))
+            .cluster(names::ecs_cluster(env))
             .services(CONTAINER)
             .send()
             .await
-            .map_err(|e| sdk_error("ECS DescribeServices", e.into_service_error()))?;
+            .or_fail("ECS DescribeServices")?;
         let Some(service) = found.services().first() else {
             return Ok(Poll::Waiting("not found".into()));
         };
@@ -834,7 +946,7 @@ pub async fn apply_service(
             .iter()
             .find(|d| d.status() == Some("PRIMARY"));
         let rolled_out = primary.is_some_and(|d| {
-            d.task_definition() == Some(definition.as_str())
+            d.task_definition() == Some(definition)
                 && d.rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
         });
         if rolled_out && service.running_count() == desired {
@@ -849,7 +961,7 @@ pub async fn apply_service(
             ))
             .with_hint(format!(
                 "its logs are in CloudWatch Logs group {}",
-                log_group(env)
+                names::registry_log_group(env)
             )));
         }
         let state = format!(
@@ -865,24 +977,24 @@ pub async fn apply_service(
     .await
 }
 
-/// Deletes the service, the load balancer, the target group, the task definitions and the
-/// cluster, whatever part of them exists.
-pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) -> Result<(), Error> {
+/// Removes the service, load balancer, target group and task definitions; returns whether the
+/// ECS cluster exists (it goes last, after the schema load's task definitions).
+pub async fn destroy(clients: &Clients, env: &Env<'_>, printer: &Printer) -> Result<bool, Error> {
     // Found by name whether or not the file still asks for a registry.
     let observed = observe_parts(clients, env).await?;
     if observed.service.is_some() {
         clients
             .ecs
             .delete_service()
-            .cluster(cluster(env))
+            .cluster(names::ecs_cluster(env))
             .service(CONTAINER)
             .force(true)
             .send()
             .await
-            .map_err(|e| sdk_error("ECS DeleteService", e.into_service_error()))?;
+            .or_fail("ECS DeleteService")?;
         printer.status(&format!(
             "  - registry service {}/{CONTAINER} deleted",
-            cluster(env)
+            names::ecs_cluster(env)
         ));
     }
     if let Some((arn, _)) = &observed.load_balancer {
@@ -892,8 +1004,11 @@ pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) ->
             .load_balancer_arn(arn)
             .send()
             .await
-            .map_err(|e| sdk_error("ELB DeleteLoadBalancer", e.into_service_error()))?;
-        printer.status(&format!("  - load balancer {} deleted", lb_name(env)));
+            .or_fail("ELB DeleteLoadBalancer")?;
+        printer.status(&format!(
+            "  - load balancer {} deleted",
+            names::registry_lb(env)
+        ));
     }
     if let Some((arn, _)) = &observed.target_group {
         // A target group goes once its load balancer has let go of it.
@@ -909,75 +1024,118 @@ pub async fn destroy(clients: &Clients, env: &Environment, printer: &Printer) ->
                 Err(e) if e.code() == Some("ResourceInUse") => {
                     Ok(Poll::Waiting("in use by the load balancer".into()))
                 }
-                Err(e) => Err(sdk_error("ELB DeleteTargetGroup", e.into_service_error())),
+                Err(e) => Err(sdk::error("ELB DeleteTargetGroup", e)),
             }
         })
         .await?;
     }
-    super::schema::destroy(clients, env).await?;
-    deregister(clients, &family(env)).await?;
-    if observed.cluster {
-        clients
-            .ecs
-            .delete_cluster()
-            .cluster(cluster(env))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ECS DeleteCluster", e.into_service_error()))?;
-        printer.status(&format!("  - ECS cluster {} deleted", cluster(env)));
+    ecs::deregister(clients, &names::registry_family(env)).await?;
+    Ok(observed.cluster)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAMILY: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/plan-registry";
+
+    fn wanted(env: &Env<'_>) -> Task {
+        let outputs = Outputs {
+            database_host: Some("plan-database.cluster-abc.us-east-1.rds.amazonaws.com".into()),
+            database_port: Some(5432),
+            database_secret: Some(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1-AbCdEf".into(),
+            ),
+            database_secret_version: Some("v1".into()),
+            ..Outputs::default()
+        };
+        let roles = BTreeMap::from([
+            (
+                names::role::TASK_EXECUTION.to_string(),
+                "arn:aws:iam::123456789012:role/plan-task-execution".to_string(),
+            ),
+            (
+                names::role::REGISTRY_TASK.to_string(),
+                "arn:aws:iam::123456789012:role/plan-registry-task".to_string(),
+            ),
+        ]);
+        task(env, &outputs, &roles).expect("a registry")
     }
-    Ok(())
-}
 
-/// A Fargate task definition of this environment, to be given its size, roles and container.
-pub fn fargate_task(
-    clients: &Clients,
-    env: &Environment,
-    family: &str,
-    resource: &str,
-) -> aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder
-{
-    clients
-        .ecs
-        .register_task_definition()
-        .family(family)
-        .requires_compatibilities(Compatibility::Fargate)
-        .network_mode(NetworkMode::Awsvpc)
-        .set_tags(Some(ecs_tags(env, resource)))
-}
-
-/// Registers the task definition; returns the new revision's ARN.
-pub async fn register(
-    request: aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
-) -> Result<String, Error> {
-    let registered = request
-        .send()
-        .await
-        .map_err(|e| sdk_error("ECS RegisterTaskDefinition", e.into_service_error()))?;
-    Ok(registered
-        .task_definition()
-        .and_then(|d| d.task_definition_arn())
-        .unwrap_or_default()
-        .to_string())
-}
-
-/// Deregisters every revision of a task definition family.
-pub async fn deregister(clients: &Clients, family: &str) -> Result<(), Error> {
-    let revisions = clients
-        .ecs
-        .list_task_definitions()
-        .family_prefix(family)
-        .send()
-        .await
-        .map_err(|e| sdk_error("ECS ListTaskDefinitions", e.into_service_error()))?;
-    for arn in revisions.task_definition_arns() {
-        clients
-            .ecs
-            .deregister_task_definition()
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ECS DeregisterTaskDefinition", e.into_service_error()))?;
+    fn steps<S>(planned: Vec<(Change, Vec<S>)>) -> Vec<S> {
+        planned.into_iter().flat_map(|(_, steps)| steps).collect()
     }
-    Ok(())
+
+    #[test]
+    fn from_nothing_the_load_balancer_then_the_task_and_the_service_are_made() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let task = wanted(&env);
+        let observed = Observed::default();
+        insta::assert_json_snapshot!((
+            plan_front(&env, &observed),
+            plan(&env, &observed, Some(&task))
+        ));
+    }
+
+    /// What an apply cut short between RegisterTaskDefinition and UpdateService leaves: the next
+    /// plan deploys the revision that exists, and registers nothing.
+    #[test]
+    fn a_task_definition_registered_but_not_deployed_is_the_work_left() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let task = wanted(&env);
+        let count = env.aws.registry.as_ref().expect("registry").desired_count as i32;
+        let observed = Observed {
+            task: Some((format!("{FAMILY}:2"), task.clone())),
+            service: Some((format!("{FAMILY}:1"), count)),
+            ..Observed::default()
+        };
+        let planned = plan(&env, &observed, Some(&task));
+        assert_eq!(planned[0].0.action, Action::Unchanged);
+        assert_eq!(
+            planned[1].0.reasons,
+            ["runs plan-registry:1, not the latest plan-registry:2"]
+        );
+        let definition = Definition::Existing(format!("{FAMILY}:2"));
+        assert_eq!(
+            steps(planned),
+            [
+                Step::UpdateService {
+                    definition: definition.clone(),
+                    desired_count: count,
+                },
+                Step::AwaitRollout {
+                    definition,
+                    desired_count: count,
+                },
+            ]
+        );
+        // Deployed: nothing left.
+        let deployed = Observed {
+            service: Some((format!("{FAMILY}:2"), count)),
+            ..observed
+        };
+        assert!(steps(plan(&env, &deployed, Some(&task))).is_empty());
+    }
+
+    #[test]
+    fn a_target_group_checking_the_traffic_port_moves_its_health_check_and_nothing_else() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let observed = Observed {
+            target_group: Some(("arn:tg".into(), "traffic-port/health/ready".into())),
+            load_balancer: Some(("arn:lb".into(), "internal-plan-registry.elb".into())),
+            listener: true,
+            ..Observed::default()
+        };
+        let planned = plan_front(&env, &observed);
+        assert_eq!(planned[0].0.action, Action::Update);
+        assert_eq!(
+            steps(planned),
+            [FrontStep::MoveHealthCheck {
+                target_group: "arn:tg".into()
+            }]
+        );
+    }
 }

@@ -10,40 +10,23 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
 use sha2::{Digest, Sha256};
 
+use super::Env;
 use super::clients::Clients;
+use super::names;
 use super::outputs::Outputs;
-use super::sdk_error;
+use super::sdk::Call;
 use super::wait::{Poll, Progress, until};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
-/// The cluster tag that records the digest of the files last loaded.
-pub const TAG_SCHEMA: &str = "deploy:schema";
 const CONTAINER: &str = "schema-load";
 /// Pulling the image and running the SQL; a load that takes longer is stuck.
 const DEADLINE: Duration = Duration::from_secs(20 * 60);
 
-pub fn log_group(env: &Environment) -> String {
-    format!("/deploy/{}/schema-load", env.name)
-}
-
-fn family(env: &Environment) -> String {
-    env.scoped("schema-load")
-}
-
-/// True when the environment names SQL files to load.
-pub fn loads(env: &Environment) -> bool {
-    env.aws
-        .as_ref()
-        .and_then(|a| a.database.as_ref())
-        .is_some_and(|db| !db.schema.is_empty())
-}
-
 /// The SQL to load, as one script, and its digest; `None` when the environment names none.
-pub fn wanted(env: &Environment) -> Option<(String, String)> {
-    let db = env.aws.as_ref()?.database.as_ref()?;
+pub fn wanted(env: &Env<'_>) -> Option<(String, String)> {
+    let db = env.aws.database.as_ref()?;
     if db.schema.is_empty() {
         return None;
     }
@@ -61,17 +44,17 @@ pub fn wanted(env: &Environment) -> Option<(String, String)> {
 }
 
 /// `loaded`: the digest recorded on the cluster, if it exists.
-pub fn diff(env: &Environment, loaded: Option<Option<&str>>) -> Vec<Change> {
+pub fn diff(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<Change> {
     let Some((_, digest)) = wanted(env) else {
         return Vec::new();
     };
     let files: Vec<&str> = env
         .aws
+        .database
         .as_ref()
-        .and_then(|a| a.database.as_ref())
         .map(|db| db.schema.iter().map(|(n, _)| n.as_str()).collect())
         .unwrap_or_default();
-    let name = super::database::cluster_id(env);
+    let name = super::names::db_cluster(env);
     vec![match loaded.flatten() {
         Some(have) if have == digest => Change::new(
             Kind::SchemaLoad,
@@ -101,7 +84,7 @@ pub fn diff(env: &Environment, loaded: Option<Option<&str>>) -> Vec<Change> {
 #[allow(clippy::too_many_arguments)]
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     loaded: Option<&str>,
     cluster_arn: &str,
     outputs: &Outputs,
@@ -115,7 +98,7 @@ pub async fn apply(
     if loaded == Some(digest.as_str()) {
         return Ok(());
     }
-    let aws = env.aws.as_ref().expect("an aws environment");
+    let aws = env.aws;
     let db = aws.database.as_ref().expect("a database");
     let secret = outputs.database_secret.clone().unwrap_or_default();
     let environment = BTreeMap::from([
@@ -135,12 +118,12 @@ pub async fn apply(
         ("PGUSER".to_string(), format!("{secret}:username::")),
         ("PGPASSWORD".to_string(), format!("{secret}:password::")),
     ]);
-    let container = super::registry::container_base(
+    let container = super::ecs::container_base(
         CONTAINER,
         &db.schema_image,
         &environment,
         &secrets,
-        log_group(env),
+        names::schema_log_group(env),
         &aws.region,
     )?
     // The whole task's size, said for the container too (some schedulers need it there).
@@ -150,18 +133,23 @@ pub async fn apply(
     .command("-c")
     .command("printf '%s' \"$SCHEMA_SQL\" | psql -v ON_ERROR_STOP=1 --single-transaction")
     .build();
-    let definition = super::registry::register(
-        super::registry::fargate_task(clients, env, &family(env), "schema-load-task-definition")
-            .cpu("256")
-            .memory("512")
-            .execution_role_arn(execution_role)
-            .container_definitions(container),
+    let definition = super::ecs::register(
+        super::ecs::fargate_task(
+            clients,
+            env,
+            &names::schema_family(env),
+            "schema-load-task-definition",
+        )
+        .cpu("256")
+        .memory("512")
+        .execution_role_arn(execution_role)
+        .container_definitions(container),
     )
     .await?;
     let run = clients
         .ecs
         .run_task()
-        .cluster(super::registry::cluster(env))
+        .cluster(names::ecs_cluster(env))
         .task_definition(&definition)
         .launch_type(LaunchType::Fargate)
         .count(1)
@@ -180,7 +168,7 @@ pub async fn apply(
         )
         .send()
         .await
-        .map_err(|e| sdk_error("ECS RunTask", e.into_service_error()))?;
+        .or_fail("ECS RunTask")?;
     if let Some(failure) = run.failures().first() {
         return Err(Error::user(format!(
             "the schema load did not start: {}",
@@ -199,11 +187,11 @@ pub async fn apply(
         let found = clients
             .ecs
             .describe_tasks()
-            .cluster(super::registry::cluster(env))
+            .cluster(names::ecs_cluster(env))
             .tasks(&task)
             .send()
             .await
-            .map_err(|e| sdk_error("ECS DescribeTasks", e.into_service_error()))?;
+            .or_fail("ECS DescribeTasks")?;
         let Some(task) = found.tasks().first() else {
             return Ok(Poll::Waiting("not found".into()));
         };
@@ -236,7 +224,7 @@ pub async fn apply(
             ))
             .with_hint(format!(
                 "psql's output is in CloudWatch Logs group {}",
-                log_group(env)
+                names::schema_log_group(env)
             )));
         }
     }
@@ -246,18 +234,18 @@ pub async fn apply(
         .resource_name(cluster_arn)
         .tags(
             aws_sdk_rds::types::Tag::builder()
-                .key(TAG_SCHEMA)
+                .key(names::TAG_SCHEMA)
                 .value(&digest)
                 .build(),
         )
         .send()
         .await
-        .map_err(|e| sdk_error("RDS AddTagsToResource", e.into_service_error()))?;
+        .or_fail("RDS AddTagsToResource")?;
     printer.status(&format!("  + schema loaded ({digest})"));
     Ok(())
 }
 
 /// Deregisters the load's task definitions.
-pub async fn destroy(clients: &Clients, env: &Environment) -> Result<(), Error> {
-    super::registry::deregister(clients, &family(env)).await
+pub async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
+    super::ecs::deregister(clients, &names::schema_family(env)).await
 }

@@ -7,22 +7,21 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::types::Tag;
 
+use super::Env;
 use super::clients::Clients;
-use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE};
+use super::names::{self, TAG_ENVIRONMENT, TAG_RESOURCE};
+use super::sdk::{self, Call};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::plan::{Action, Change, Kind};
 
-pub fn secret_id(env: &Environment) -> String {
-    format!("deploy/{}/connectors", env.name)
-}
-
 /// What a connector configuration holds instead of the secret's value.
-pub fn placeholder(env: &Environment, name: &str) -> String {
-    format!("${{secretsmanager:{}:{name}}}", secret_id(env))
+pub fn placeholder(env: &Env<'_>, name: &str) -> String {
+    format!(
+        "${{secretsmanager:{}:{name}}}",
+        names::connector_secret(env)
+    )
 }
 
 /// A connector given the database password RDS keeps in Secrets Manager.
@@ -40,12 +39,8 @@ pub fn uses_provider(connector: &crate::model::Connector) -> bool {
 }
 
 /// Worker properties that install the provider.
-pub fn provider_properties(env: &Environment) -> BTreeMap<String, String> {
-    let region = env
-        .aws
-        .as_ref()
-        .map(|a| a.region.clone())
-        .unwrap_or_default();
+pub fn provider_properties(env: &Env<'_>) -> BTreeMap<String, String> {
+    let region = env.aws.region.clone();
     BTreeMap::from([
         ("config.providers".into(), "secretsmanager".into()),
         (
@@ -61,7 +56,7 @@ pub fn provider_properties(env: &Environment) -> BTreeMap<String, String> {
 
 /// The secrets the connectors use: NAME → value. A value that mixes a secret with other text
 /// cannot go through the provider and is refused.
-pub fn wanted(env: &Environment) -> Result<BTreeMap<String, String>, Error> {
+pub fn wanted(env: &Env<'_>) -> Result<BTreeMap<String, String>, Error> {
     let mut values = BTreeMap::new();
     for connector in &env.connectors {
         let mixed: Vec<&str> = connector
@@ -93,11 +88,11 @@ pub enum Stored {
     Present(BTreeMap<String, String>),
 }
 
-pub async fn observe(clients: &Clients, env: &Environment) -> Result<Stored, Error> {
+pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Stored, Error> {
     match clients
         .secretsmanager
         .get_secret_value()
-        .secret_id(secret_id(env))
+        .secret_id(names::connector_secret(env))
         .send()
         .await
     {
@@ -116,24 +111,13 @@ pub async fn observe(clients: &Clients, env: &Environment) -> Result<Stored, Err
         {
             Ok(Stored::Deleted)
         }
-        Err(e) => Err(error("GetSecretValue", e.into_service_error())),
+        Err(e) => Err(sdk::error("Secrets Manager GetSecretValue", e)),
     }
 }
 
-fn error(action: &str, e: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
-    Error::user(format!(
-        "Secrets Manager {action} failed: {}",
-        e.message().map_or_else(|| e.to_string(), str::to_string)
-    ))
-}
-
 /// Names only: the values never reach a plan.
-pub fn diff(
-    env: &Environment,
-    wanted: &BTreeMap<String, String>,
-    observed: &Stored,
-) -> Vec<Change> {
-    let id = secret_id(env);
+pub fn diff(env: &Env<'_>, wanted: &BTreeMap<String, String>, observed: &Stored) -> Vec<Change> {
+    let id = names::connector_secret(env);
     match observed {
         _ if wanted.is_empty() => Vec::new(),
         Stored::Absent => vec![Change::new(Kind::Secret, &id, Action::Create, "not found")],
@@ -174,14 +158,14 @@ pub fn diff(
 }
 
 /// Refuses to write a secret that does not carry this environment's tag.
-async fn ensure_ours(clients: &Clients, env: &Environment) -> Result<(), Error> {
+async fn ensure_ours(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
     let described = clients
         .secretsmanager
         .describe_secret()
-        .secret_id(secret_id(env))
+        .secret_id(names::connector_secret(env))
         .send()
         .await
-        .map_err(|e| error("DescribeSecret", e.into_service_error()))?;
+        .or_fail("Secrets Manager DescribeSecret")?;
     let ours = described
         .tags()
         .iter()
@@ -189,21 +173,21 @@ async fn ensure_ours(clients: &Clients, env: &Environment) -> Result<(), Error> 
     if ours {
         Ok(())
     } else {
-        Err(Error::user(format!(
-            "secret {} does not carry the `{TAG_ENVIRONMENT}` tag of environment `{}`: refusing to change it",
-            secret_id(env),
-            env.name
-        )))
+        Err(sdk::not_ours(
+            &format!("secret {}", names::connector_secret(env)),
+            &env.name,
+            "rename or remove that secret, or tag it if it belongs to this environment",
+        ))
     }
 }
 
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: &BTreeMap<String, String>,
     changes: &[Change],
 ) -> Result<(), Error> {
-    let id = secret_id(env);
+    let id = names::connector_secret(env);
     let text = serde_json::to_string(wanted).expect("a map serializes");
     match changes
         .iter()
@@ -224,13 +208,13 @@ pub async fn apply(
                         .value("connector-secrets")
                         .build(),
                 );
-            for (key, value) in &env.aws.as_ref().expect("an aws environment").tags {
+            for (key, value) in &env.aws.tags {
                 request = request.tags(Tag::builder().key(key).value(value).build());
             }
             request
                 .send()
                 .await
-                .map_err(|e| error("CreateSecret", e.into_service_error()))?;
+                .or_fail("Secrets Manager CreateSecret")?;
         }
         Some(Action::Update) => {
             ensure_ours(clients, env).await?;
@@ -240,7 +224,7 @@ pub async fn apply(
                 .secret_id(&id)
                 .send()
                 .await
-                .map_err(|e| error("DescribeSecret", e.into_service_error()))?;
+                .or_fail("Secrets Manager DescribeSecret")?;
             if described.deleted_date().is_some() {
                 clients
                     .secretsmanager
@@ -248,7 +232,7 @@ pub async fn apply(
                     .secret_id(&id)
                     .send()
                     .await
-                    .map_err(|e| error("RestoreSecret", e.into_service_error()))?;
+                    .or_fail("Secrets Manager RestoreSecret")?;
             }
             clients
                 .secretsmanager
@@ -257,7 +241,7 @@ pub async fn apply(
                 .secret_string(text)
                 .send()
                 .await
-                .map_err(|e| error("PutSecretValue", e.into_service_error()))?;
+                .or_fail("Secrets Manager PutSecretValue")?;
         }
         _ => {}
     }
@@ -265,15 +249,11 @@ pub async fn apply(
 }
 
 /// Deletes the secret (kept for recovery for 7 days, unless `delete_data`).
-pub async fn destroy(
-    clients: &Clients,
-    env: &Environment,
-    delete_data: bool,
-) -> Result<bool, Error> {
+pub async fn destroy(clients: &Clients, env: &Env<'_>, delete_data: bool) -> Result<bool, Error> {
     match clients
         .secretsmanager
         .describe_secret()
-        .secret_id(secret_id(env))
+        .secret_id(names::connector_secret(env))
         .send()
         .await
     {
@@ -283,14 +263,14 @@ pub async fn destroy(
         {
             return Ok(false);
         }
-        Err(e) => return Err(error("DescribeSecret", e.into_service_error())),
+        Err(e) => return Err(sdk::error("Secrets Manager DescribeSecret", e)),
         Ok(d) if d.deleted_date().is_some() => return Ok(false),
         Ok(_) => ensure_ours(clients, env).await?,
     }
     let mut request = clients
         .secretsmanager
         .delete_secret()
-        .secret_id(secret_id(env));
+        .secret_id(names::connector_secret(env));
     request = if delete_data {
         request.force_delete_without_recovery(true)
     } else {
@@ -299,6 +279,6 @@ pub async fn destroy(
     request
         .send()
         .await
-        .map_err(|e| error("DeleteSecret", e.into_service_error()))?;
+        .or_fail("Secrets Manager DeleteSecret")?;
     Ok(true)
 }

@@ -8,19 +8,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::Env;
 use super::clients::{Clients, clients};
-use super::{check_target, sdk_error};
+use super::names;
+use super::sdk::{self, Call};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::output::Printer;
 use crate::verify::Report;
 
 /// How far back the workers' logs are searched for errors.
 const RECENT: Duration = Duration::from_secs(15 * 60);
 
-pub async fn verify_command(env: &Environment, printer: &Printer) -> Result<u8, Error> {
-    check_target(env)?;
-    let aws = env.aws.as_ref().expect("an aws environment");
+pub async fn verify_command(env: &Env<'_>, printer: &Printer) -> Result<u8, Error> {
+    let aws = env.aws;
     let clients = clients(aws).await;
     let mut report = Report::new(&env.name);
     let started = Instant::now();
@@ -44,7 +44,7 @@ pub async fn verify_command(env: &Environment, printer: &Printer) -> Result<u8, 
     }
     if aws.registry.is_some() {
         let started = Instant::now();
-        let result = registry_health(&clients, &super::registry::lb_name(env)).await?;
+        let result = registry_health(&clients, &names::registry_lb(env)).await?;
         report.step("registry", started, result);
     }
     Ok(report.print(printer))
@@ -66,8 +66,7 @@ async fn connector_arns(
         .collect::<Vec<_>>()
         .await;
     for item in items {
-        let item =
-            item.map_err(|e| sdk_error("MSK Connect ListConnectors", e.into_service_error()))?;
+        let item = item.or_fail("MSK Connect ListConnectors")?;
         if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
             arns.insert(name.to_string(), arn.to_string());
         }
@@ -92,7 +91,7 @@ async fn connector_state(
         .connector_arn(arn)
         .send()
         .await
-        .map_err(|e| sdk_error("MSK Connect DescribeConnector", e.into_service_error()))?;
+        .or_fail("MSK Connect DescribeConnector")?;
     let state = described
         .connector_state()
         .map_or("UNKNOWN", |s| s.as_str());
@@ -123,12 +122,7 @@ async fn connector_state(
         .worker_configuration_arn(worker)
         .send()
         .await
-        .map_err(|e| {
-            sdk_error(
-                "MSK Connect DescribeWorkerConfiguration",
-                e.into_service_error(),
-            )
-        })?;
+        .map_err(|e| sdk::error("MSK Connect DescribeWorkerConfiguration", e))?;
     let worker_state = described
         .worker_configuration_state()
         .map_or("UNKNOWN", |s| s.as_str());
@@ -168,10 +162,7 @@ async fn recent_errors(clients: &Clients, group: &str) -> Result<Result<String, 
             )));
         }
         Err(e) => {
-            return Err(sdk_error(
-                "CloudWatch Logs FilterLogEvents",
-                e.into_service_error(),
-            ));
+            return Err(sdk::error("CloudWatch Logs FilterLogEvents", e));
         }
     };
     let lines: Vec<String> = found
@@ -210,10 +201,7 @@ async fn registry_health(clients: &Clients, name: &str) -> Result<Result<String,
             )));
         }
         Err(e) => {
-            return Err(sdk_error(
-                "ELB DescribeTargetGroups",
-                e.into_service_error(),
-            ));
+            return Err(sdk::error("ELB DescribeTargetGroups", e));
         }
     };
     let Some(arn) = groups
@@ -231,7 +219,7 @@ async fn registry_health(clients: &Clients, name: &str) -> Result<Result<String,
         .target_group_arn(arn)
         .send()
         .await
-        .map_err(|e| sdk_error("ELB DescribeTargetHealth", e.into_service_error()))?;
+        .or_fail("ELB DescribeTargetHealth")?;
     let targets = health.target_health_descriptions();
     if targets.is_empty() {
         return Ok(Err(format!(

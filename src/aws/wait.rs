@@ -1,10 +1,27 @@
-//! The one polling helper every AWS wait uses: a check run with backoff until it says done, or
-//! the deadline passes with the last state seen named in the error.
+//! Waiting on AWS: the one polling helper every wait uses (a check run with backoff until it
+//! says done, or the deadline passes with the last state seen named in the error), and the bound
+//! on how many calls and waits run at once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+
+/// How many AWS calls or waits run at once: independent resources go concurrently, within what
+/// the APIs' rate limits take comfortably.
+const CONCURRENCY: usize = 8;
+
+/// Runs the futures concurrently, at most `CONCURRENCY` at a time; the first error stops them.
+pub async fn bounded<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Error>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(futures)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await
+}
 
 /// What a check saw: done (with a value), or still waiting (with the state it is in).
 pub enum Poll<T> {
@@ -68,4 +85,23 @@ impl<'a> Progress<'a> {
             *last = state.to_string();
         }
     }
+}
+
+/// Waits until a deleted resource is gone. `state` reads it: its state while it exists, `None`
+/// once the service no longer knows it.
+pub async fn until_gone<F, Fut>(what: &str, deadline: Duration, mut state: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<String>, Error>>,
+{
+    until(&format!("deleting {what}"), deadline, || {
+        let state = state();
+        async move {
+            Ok(match state.await? {
+                None => Poll::Done(()),
+                Some(state) => Poll::Waiting(state),
+            })
+        }
+    })
+    .await
 }

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
+use super::Env;
 use super::clients::Clients;
+use super::names::{TAG_ENVIRONMENT, TAG_RESOURCE};
 use super::outputs::Outputs;
 use super::ownership;
-use super::plugins::{TAG_ENVIRONMENT, TAG_RESOURCE};
-use super::sdk_error;
+use super::sdk::{self, Call};
 use crate::error::Error;
-use crate::model::Environment;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind, Plan};
 
@@ -21,18 +21,12 @@ const DEFAULT_CONVERTER: &str = "org.apache.kafka.connect.storage.StringConverte
 
 /// The worker configuration the environment asks for: (name, properties file content).
 /// `outputs` fill the `${aws:…}` values (the registry's address for Avro converters).
-pub fn wanted(env: &Environment, outputs: &Outputs) -> Option<(String, String)> {
-    let mut properties = outputs.fill_all(
-        &env.aws
-            .as_ref()?
-            .worker_properties
-            .clone()
-            .unwrap_or_default(),
-    );
+pub fn wanted(env: &Env<'_>, outputs: &Outputs) -> Option<(String, String)> {
+    let mut properties = outputs.fill_all(&env.aws.worker_properties.clone().unwrap_or_default());
     if env.connectors.iter().any(super::secrets::uses_provider) {
         properties.extend(super::secrets::provider_properties(env));
     }
-    if properties.is_empty() && env.aws.as_ref()?.worker_properties.is_none() {
+    if properties.is_empty() && env.aws.worker_properties.is_none() {
         return None;
     }
     // "The key.converter and value.converter properties are required" (MSK Connect, Supported
@@ -59,7 +53,7 @@ pub fn wanted(env: &Environment, outputs: &Outputs) -> Option<(String, String)> 
 /// (see `ownership`).
 pub async fn observe(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: Option<&str>,
 ) -> Result<BTreeMap<String, String>, Error> {
     let prefix = format!("{}-worker-", env.name);
@@ -73,12 +67,7 @@ pub async fn observe(
         .await;
     let mut candidates = Vec::new();
     for item in pages {
-        let item = item.map_err(|e| {
-            sdk_error(
-                "MSK Connect ListWorkerConfigurations",
-                e.into_service_error(),
-            )
-        })?;
+        let item = item.map_err(|e| sdk::error("MSK Connect ListWorkerConfigurations", e))?;
         if let (Some(name), Some(arn)) = (item.name(), item.worker_configuration_arn())
             && name.starts_with(&prefix)
         {
@@ -123,7 +112,7 @@ pub fn diff(wanted: Option<&(String, String)>, observed: &BTreeMap<String, Strin
 /// Creates the wanted worker configuration if missing; returns its ARN.
 pub async fn apply(
     clients: &Clients,
-    env: &Environment,
+    env: &Env<'_>,
     wanted: Option<&(String, String)>,
     observed: &BTreeMap<String, String>,
     printer: &Printer,
@@ -142,15 +131,13 @@ pub async fn apply(
         .description(format!("worker configuration of environment {}", env.name))
         .tags(TAG_ENVIRONMENT, &env.name)
         .tags(TAG_RESOURCE, "worker-configuration");
-    for (key, value) in &env.aws.as_ref().expect("an aws environment").tags {
+    for (key, value) in &env.aws.tags {
         request = request.tags(key, value);
     }
-    let created = request.send().await.map_err(|e| {
-        sdk_error(
-            &format!("MSK Connect CreateWorkerConfiguration {name}"),
-            e.into_service_error(),
-        )
-    })?;
+    let created = request
+        .send()
+        .await
+        .map_err(|e| sdk::error(&format!("MSK Connect CreateWorkerConfiguration {name}"), e))?;
     printer.status(&format!("  + worker configuration {name} created"));
     Ok(created.worker_configuration_arn().map(str::to_string))
 }
@@ -176,23 +163,12 @@ pub async fn remove_unused(
 }
 
 pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
-    match clients
+    clients
         .kafkaconnect
         .delete_worker_configuration()
         .worker_configuration_arn(arn)
         .send()
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(sdk_error(
-            &format!("MSK Connect DeleteWorkerConfiguration {name}"),
-            e.into_service_error(),
-        )),
-    }
+        .or_absent(&format!("MSK Connect DeleteWorkerConfiguration {name}"))?;
+    Ok(())
 }

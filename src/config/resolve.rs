@@ -66,12 +66,17 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
     let (connect, connectors) = resolve_connectors(loaded, &services)?;
     let aws = resolve_aws(loaded)?;
     Ok(Environment {
-        aws,
         connect,
         connectors,
         skipped_connectors: loaded.skipped_connectors.clone(),
         name: raw.name.clone(),
-        target: raw.target,
+        // A local file's `aws:` section is checked like any other, and not used.
+        target: match (raw.target, aws) {
+            (crate::config::raw::Target::Aws, Some(aws)) => {
+                crate::model::Target::Aws(Box::new(aws))
+            }
+            _ => crate::model::Target::Local,
+        },
         source: loaded.file.clone(),
         network: raw
             .local
@@ -92,7 +97,7 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
 fn resolve_aws(loaded: &Loaded) -> Result<Option<Aws>, ConfigError> {
     let root = KeyPath::root();
     let Some(file) = &loaded.raw.aws else {
-        if loaded.raw.target == crate::model::Target::Aws {
+        if loaded.raw.target == crate::config::raw::Target::Aws {
             return Err(loaded
                 .error(
                     &root.key("target"),
@@ -529,7 +534,7 @@ fn check_outputs(loaded: &Loaded, database: bool, registry: bool) -> Result<(), 
             continue;
         };
         let output = value[start + 6..].split('}').next().unwrap_or_default();
-        if loaded.raw.target != crate::model::Target::Aws {
+        if loaded.raw.target != crate::config::raw::Target::Aws {
             return Err(loaded
                 .error(
                     &path,
@@ -651,7 +656,9 @@ fn resolve_connectors(
         }
     };
     // Locally the tool talks to Connect itself; on AWS, MSK Connect runs the connectors.
-    if connect.is_none() && !raw.connectors.is_empty() && raw.target == crate::model::Target::Local
+    if connect.is_none()
+        && !raw.connectors.is_empty()
+        && raw.target == crate::config::raw::Target::Local
     {
         return Err(loaded
             .key_error(

@@ -25,22 +25,9 @@ use futures::future::{join_all, try_join_all};
 use serde_json::json;
 
 use crate::error::{Error, exit};
-use crate::model::{Environment, Target};
+use crate::model::Environment;
 use crate::output::{Format, Printer, Style};
 use crate::plan::Plan;
-
-/// Refuses an environment meant for another target.
-fn check_target(env: &Environment) -> Result<(), Error> {
-    match env.target {
-        Target::Local => Ok(()),
-        Target::Aws => Err(Error::user(format!(
-            "environment `{}` ({}) targets aws, not local",
-            env.name,
-            env.source.display()
-        ))
-        .with_hint("use a local environment file, e.g. `-e local`")),
-    }
-}
 
 /// Observes and diffs: the plan `up` would carry out.
 pub async fn plan(
@@ -58,7 +45,6 @@ pub async fn plan_command(
     printer: &Printer,
     detailed_exitcode: bool,
 ) -> Result<u8, Error> {
-    check_target(env)?;
     plugins::check_built(env)?;
     parity::warn(env, printer);
     let docker = docker::connect().await?;
@@ -75,7 +61,6 @@ pub async fn plan_command(
 }
 
 pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
-    check_target(env)?;
     let started = Instant::now();
     let mut env = env.clone();
     plugins::attach(&mut env, printer)?;
@@ -132,7 +117,6 @@ pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
 }
 
 pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result<u8, Error> {
-    check_target(env)?;
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     try_join_all(containers.iter().map(|c| async {
@@ -202,7 +186,6 @@ struct StatusRow {
 }
 
 pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
-    check_target(env)?;
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     let rows: Vec<StatusRow> = join_all(env.services.iter().map(|service| {
@@ -286,7 +269,6 @@ pub async fn logs(
     follow: bool,
     tail: Option<usize>,
 ) -> Result<u8, Error> {
-    check_target(env)?;
     let names: Vec<&str> = match service {
         Some(name) => {
             if env.service(name).is_none() {

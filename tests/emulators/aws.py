@@ -13,6 +13,7 @@ import datetime
 import io
 import json
 import re
+import os
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ import uuid
 
 import models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 ACCOUNT = "123456789012"
@@ -955,6 +956,12 @@ def application(moto_app):
 
 
 if __name__ == "__main__":
-    port = int(sys.argv[1])
+    # Port 0: the system picks a free one, said on the first line of stdout, so concurrent
+    # emulators never race for a port chosen before they bind it.
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     moto_app = DomainDispatcherApplication(create_backend_app)
-    run_simple("127.0.0.1", port, application(moto_app), threaded=True)
+    server = make_server("127.0.0.1", port, application(moto_app), threaded=True)
+    print(server.server_port, flush=True)
+    # Nothing reads stdout after the port: anything else printed goes to the log.
+    os.dup2(2, 1)
+    server.serve_forever()

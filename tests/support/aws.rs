@@ -1,39 +1,50 @@
 //! The AWS emulators (tests/emulators/aws.py: moto plus the in-repo MSK Connect emulator) as a
 //! process on a free 127.0.0.1 port, ended with the handle.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct AwsEmulator {
     pub endpoint: String,
     child: Child,
+    log: std::path::PathBuf,
 }
 
 impl AwsEmulator {
+    /// Starts the emulator on a port it binds itself and says on its first line (a port picked
+    /// here and bound there could be taken in between by another test's emulator). Its log goes
+    /// to a file named in every failure of a control call.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("address")
-            .port();
-        let child = Command::new("python3")
+        let log = tempfile::Builder::new()
+            .prefix("deploy-aws-emulator-")
+            .suffix(".log")
+            .tempfile()
+            .expect("a log file")
+            .keep()
+            .expect("kept")
+            .1;
+        let mut child = Command::new("python3")
             .arg(super::root().join("tests/emulators/aws.py"))
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("the log file opens"))
             .spawn()
             .expect("python3 runs the AWS emulator (moto must be installed: .ci/run installs it)");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the AWS emulator did not start within 30s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("the emulator says its port");
+        let port: u16 = first.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "the AWS emulator did not start (log: {}): {}",
+                log.display(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        AwsEmulator {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+            log,
         }
-        AwsEmulator { endpoint, child }
     }
 
     fn control(&self, path: &str, body: Option<&str>) -> serde_json::Value {
@@ -45,7 +56,12 @@ impl AwsEmulator {
             None => ureq::get(&url).call(),
         };
         let text = response
-            .expect("the emulator answers")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the emulator does not answer {path}: {e} (its log: {})",
+                    self.log.display()
+                )
+            })
             .into_body()
             .read_to_string()
             .expect("a body");
@@ -182,5 +198,9 @@ impl Drop for AwsEmulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test keeps the log its message names.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
