@@ -13,6 +13,7 @@ use super::clients::Clients;
 use super::names::{self, tags};
 use super::sdk::Call;
 use crate::error::Error;
+use crate::plan::{Action, Change, Kind};
 
 /// The ECS cluster runs the registry and the schema load.
 pub fn uses_ecs(env: &Env<'_>) -> bool {
@@ -26,9 +27,28 @@ pub fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
         .collect()
 }
 
-/// Creates the ECS cluster when missing.
-pub async fn apply_cluster(clients: &Clients, env: &Env<'_>, exists: bool) -> Result<(), Error> {
-    if uses_ecs(env) && !exists {
+/// The ECS cluster's part of the plan: it is created when missing.
+pub fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, bool)> {
+    if !uses_ecs(env) {
+        return Vec::new();
+    }
+    let name = names::ecs_cluster(env);
+    vec![if exists {
+        (
+            Change::new(Kind::EcsCluster, name, Action::Unchanged, "active"),
+            false,
+        )
+    } else {
+        (
+            Change::new(Kind::EcsCluster, name, Action::Create, "not found"),
+            true,
+        )
+    }]
+}
+
+/// Creates the ECS cluster when the plan says so.
+pub async fn apply_cluster(clients: &Clients, env: &Env<'_>, create: bool) -> Result<(), Error> {
+    if create {
         clients
             .ecs
             .create_cluster()

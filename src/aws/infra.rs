@@ -116,9 +116,12 @@ pub async fn observe(
 /// What the infrastructure's apply carries out, as the plan decided it.
 #[derive(Debug, Clone, Default)]
 pub struct Steps {
+    /// CreateCluster (ECS), for the registry and the schema load.
+    pub ecs_cluster: bool,
     pub groups: Vec<network::Step>,
     pub roles: Vec<iam::Step>,
     pub database: Vec<database::Step>,
+    pub schema: Vec<super::schema::Step>,
     pub msk: Vec<msk::Step>,
     /// The registry's load balancer, target group and listener.
     pub front: Vec<registry::FrontStep>,
@@ -148,15 +151,19 @@ pub fn diff(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Vec<Chang
         changes.push(change);
         steps.database.extend(database);
     }
-    changes.extend(super::schema::diff(
-        env,
-        observed
-            .database
-            .cluster
-            .as_ref()
-            .map(|c| c.schema.as_deref()),
-    ));
-    changes.extend(registry::diff(env, &observed.registry));
+    let loaded = observed
+        .database
+        .cluster
+        .as_ref()
+        .map(|c| c.schema.as_deref());
+    for (change, schema) in super::schema::plan(env, loaded) {
+        changes.push(change);
+        steps.schema.extend(schema);
+    }
+    for (change, create) in super::ecs::plan(env, observed.registry.cluster) {
+        changes.push(change);
+        steps.ecs_cluster = create;
+    }
     for (change, front) in registry::plan_front(env, &observed.registry) {
         changes.push(change);
         steps.front.extend(front);
@@ -199,7 +206,7 @@ pub async fn apply(
         msk::apply(clients, env, &observed.msk, &steps.msk, &groups, printer),
         database::apply(clients, env, &steps.database, &groups, printer),
         load_balancer,
-        super::ecs::apply_cluster(clients, env, observed.registry.cluster)
+        super::ecs::apply_cluster(clients, env, steps.ecs_cluster)
     )?;
     if let Some((arn, servers)) = kafka {
         outputs.cluster_arn = Some(arn);
@@ -229,17 +236,13 @@ pub async fn apply(
         }
         // The registry keeps its tables in a schema the load creates: the load comes first.
         if let (Some(cluster), Some(role)) = (&cluster, arns.get(names::role::TASK_EXECUTION)) {
-            super::schema::apply(
-                clients,
-                env,
-                cluster.schema.as_deref(),
-                &cluster.arn,
-                &outputs,
-                role,
-                groups.get(names::role::SCHEMA_LOAD),
-                printer,
-            )
-            .await?;
+            let target = super::schema::Target {
+                cluster_arn: &cluster.arn,
+                outputs: &outputs,
+                execution_role: role,
+                group: groups.get(names::role::SCHEMA_LOAD),
+            };
+            super::schema::apply(clients, env, &steps.schema, &target, printer).await?;
         }
         if let Some((target_group, dns)) = load_balancer {
             outputs.registry_url = Some(format!("http://{dns}/apis/ccompat/v7"));

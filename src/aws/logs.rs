@@ -55,58 +55,98 @@ pub async fn observe(
     Ok(found.into_iter().flatten().collect())
 }
 
-pub fn diff(env: &Env<'_>, observed: &BTreeMap<String, Option<i32>>) -> Vec<Change> {
-    let aws = env.aws;
-    let want = aws.log_retention_days;
+/// One call of the log groups' apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// CreateLogGroup, tagged with what writes to it.
+    Create {
+        name: String,
+        resource: &'static str,
+    },
+    /// PutRetentionPolicy.
+    SetRetention { name: String, days: i32 },
+}
+
+/// The log groups' part of the plan: each group's change, with the steps that make it so.
+pub fn plan(env: &Env<'_>, observed: &BTreeMap<String, Option<i32>>) -> Vec<(Change, Vec<Step>)> {
+    let want = env.aws.log_retention_days;
     wanted(env)
         .into_iter()
-        .map(|(name, _)| match observed.get(&name) {
-            None => Change::new(Kind::LogGroup, name, Action::Create, "not found"),
-            Some(Some(days)) if *days == want => Change::new(
-                Kind::LogGroup,
-                name,
-                Action::Unchanged,
-                format!("keeps logs {days} days"),
-            ),
-            Some(have) => Change::new(
-                Kind::LogGroup,
-                name,
-                Action::Update,
-                format!(
-                    "retention {} → {want} days",
-                    have.map_or("forever".to_string(), |d| format!("{d} days"))
+        .map(|(name, resource)| {
+            let retention = Step::SetRetention {
+                name: name.clone(),
+                days: want,
+            };
+            match observed.get(&name) {
+                None => (
+                    Change::new(Kind::LogGroup, &name, Action::Create, "not found"),
+                    vec![
+                        Step::Create {
+                            name: name.clone(),
+                            resource,
+                        },
+                        retention,
+                    ],
                 ),
-            ),
+                Some(Some(days)) if *days == want => (
+                    Change::new(
+                        Kind::LogGroup,
+                        name,
+                        Action::Unchanged,
+                        format!("keeps logs {days} days"),
+                    ),
+                    Vec::new(),
+                ),
+                Some(have) => (
+                    Change::new(
+                        Kind::LogGroup,
+                        name,
+                        Action::Update,
+                        format!(
+                            "retention {} → {want} days",
+                            have.map_or("forever".to_string(), |d| format!("{d} days"))
+                        ),
+                    ),
+                    vec![retention],
+                ),
+            }
         })
         .collect()
 }
 
-pub async fn apply(clients: &Clients, env: &Env<'_>, changes: &[Change]) -> Result<(), Error> {
-    let aws = env.aws;
-    super::wait::bounded(wanted(env).into_iter().map(|(name, resource)| async move {
-        let action = changes
-            .iter()
-            .find(|c| c.kind == Kind::LogGroup && c.name == name)
-            .map(|c| c.action);
-        if action == Some(Action::Create) {
-            clients
-                .logs
-                .create_log_group()
-                .log_group_name(&name)
-                .set_tags(Some(tags(env, resource).into_iter().collect()))
-                .send()
-                .await
-                .or_fail("CloudWatch Logs CreateLogGroup")?;
-        }
-        if matches!(action, Some(Action::Create | Action::Update)) {
-            clients
-                .logs
-                .put_retention_policy()
-                .log_group_name(&name)
-                .retention_in_days(aws.log_retention_days)
-                .send()
-                .await
-                .or_fail("CloudWatch Logs PutRetentionPolicy")?;
+/// Carries out the plan's log group steps, the groups side by side.
+pub async fn apply(clients: &Clients, env: &Env<'_>, steps: &[Step]) -> Result<(), Error> {
+    let groups: BTreeMap<&str, Vec<&Step>> = steps.iter().fold(BTreeMap::new(), |mut by, step| {
+        let name = match step {
+            Step::Create { name, .. } | Step::SetRetention { name, .. } => name.as_str(),
+        };
+        by.entry(name).or_default().push(step);
+        by
+    });
+    super::wait::bounded(groups.into_values().map(|steps| async move {
+        for step in steps {
+            match step {
+                Step::Create { name, resource } => {
+                    clients
+                        .logs
+                        .create_log_group()
+                        .log_group_name(name)
+                        .set_tags(Some(tags(env, resource).into_iter().collect()))
+                        .send()
+                        .await
+                        .or_fail("CloudWatch Logs CreateLogGroup")?;
+                }
+                Step::SetRetention { name, days } => {
+                    clients
+                        .logs
+                        .put_retention_policy()
+                        .log_group_name(name)
+                        .retention_in_days(*days)
+                        .send()
+                        .await
+                        .or_fail("CloudWatch Logs PutRetentionPolicy")?;
+                }
+            }
         }
         Ok::<_, Error>(())
     }))

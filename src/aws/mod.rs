@@ -85,6 +85,8 @@ struct Planned {
     secrets: BTreeMap<String, String>,
     infra: infra::Observed,
     steps: infra::Steps,
+    log_steps: Vec<logs::Step>,
+    secret_steps: Vec<secrets::Step>,
     outputs: outputs::Outputs,
     plan: Plan,
 }
@@ -128,8 +130,16 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
     let log_groups = logs::observe(&clients, env).await?;
     let (mut changes, steps) = infra::diff(env, &infra, &outputs);
     changes.extend(plugins::diff(env, &wanted, &observed));
-    changes.extend(logs::diff(env, &log_groups));
-    changes.extend(secrets::diff(env, &secrets, &stored));
+    let mut log_steps = Vec::new();
+    for (change, steps) in logs::plan(env, &log_groups) {
+        changes.push(change);
+        log_steps.extend(steps);
+    }
+    let mut secret_steps = Vec::new();
+    for (change, steps) in secrets::plan(env, &secrets, &stored) {
+        changes.push(change);
+        secret_steps.extend(steps);
+    }
     changes.extend(workers::diff(worker.as_ref(), &workers));
     changes.extend(connectors::diff(&desired, &live, &arns));
     let plan = Plan {
@@ -147,6 +157,8 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
         secrets,
         infra,
         steps,
+        log_steps,
+        secret_steps,
         outputs,
         plan,
     })
@@ -215,8 +227,8 @@ pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Resu
     // plugins are independent of each other and run side by side; then the connectors move to
     // the new plugins, and the old plugins go.
     tokio::try_join!(
-        logs::apply(clients, env, &plan.changes),
-        secrets::apply(clients, env, &planned.secrets, &plan.changes)
+        logs::apply(clients, env, &planned.log_steps),
+        secrets::apply(clients, env, &planned.secrets, &planned.secret_steps)
     )?;
     let (outputs, arns) = tokio::try_join!(
         infra::apply(

@@ -343,29 +343,6 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
     reasons
 }
 
-/// The ECS cluster (created by `ecs::apply_cluster` when missing).
-pub fn diff(env: &Env<'_>, observed: &Observed) -> Vec<Change> {
-    let mut changes = Vec::new();
-    if ecs::uses_ecs(env) {
-        changes.push(if observed.cluster {
-            Change::new(
-                Kind::EcsCluster,
-                names::ecs_cluster(env),
-                Action::Unchanged,
-                "active",
-            )
-        } else {
-            Change::new(
-                Kind::EcsCluster,
-                names::ecs_cluster(env),
-                Action::Create,
-                "not found",
-            )
-        });
-    }
-    changes
-}
-
 /// A target group or load balancer a step uses: one that exists, or the one a step before it
 /// creates.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -44,10 +44,23 @@ pub fn wanted(env: &Env<'_>) -> Option<(String, String)> {
 }
 
 /// `loaded`: the digest recorded on the cluster, if it exists.
-pub fn diff(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<Change> {
-    let Some((_, digest)) = wanted(env) else {
+/// The load: the SQL files as one script, run by a one-off task, and their digest, recorded on
+/// the cluster once it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Load { script: String, digest: String },
+}
+
+/// The schema load's part of the plan: `loaded` is the digest recorded on the cluster (`None`
+/// while there is no cluster).
+pub fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, Vec<Step>)> {
+    let Some((script, digest)) = wanted(env) else {
         return Vec::new();
     };
+    let load = vec![Step::Load {
+        script,
+        digest: digest.clone(),
+    }];
     let files: Vec<&str> = env
         .aws
         .database
@@ -56,48 +69,77 @@ pub fn diff(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<Change> {
         .unwrap_or_default();
     let name = super::names::db_cluster(env);
     vec![match loaded.flatten() {
-        Some(have) if have == digest => Change::new(
-            Kind::SchemaLoad,
-            name,
-            Action::Unchanged,
-            format!("{} loaded ({digest})", files.join(", ")),
-        ),
-        Some(have) => Change::new(
-            Kind::SchemaLoad,
-            name,
-            Action::Update,
-            format!(
-                "files changed ({have} → {digest}): runs {} again",
-                files.join(", ")
+        Some(have) if have == digest => (
+            Change::new(
+                Kind::SchemaLoad,
+                name,
+                Action::Unchanged,
+                format!("{} loaded ({digest})", files.join(", ")),
             ),
+            Vec::new(),
         ),
-        None => Change::new(
-            Kind::SchemaLoad,
-            name,
-            Action::Create,
-            format!("runs {} once the database exists", files.join(", ")),
+        Some(have) => (
+            Change::new(
+                Kind::SchemaLoad,
+                name,
+                Action::Update,
+                format!(
+                    "files changed ({have} → {digest}): runs {} again",
+                    files.join(", ")
+                ),
+            ),
+            load,
+        ),
+        None => (
+            Change::new(
+                Kind::SchemaLoad,
+                name,
+                Action::Create,
+                format!("runs {} once the database exists", files.join(", ")),
+            ),
+            load,
         ),
     }]
 }
 
 /// Runs the load when the recorded digest differs, waits for the task, and records the digest.
 #[allow(clippy::too_many_arguments)]
+/// What a load needs from the infrastructure applied before it.
+pub struct Target<'a> {
+    pub cluster_arn: &'a str,
+    pub outputs: &'a Outputs,
+    pub execution_role: &'a str,
+    pub group: Option<&'a String>,
+}
+
+/// Carries out the plan's schema load steps.
 pub async fn apply(
     clients: &Clients,
     env: &Env<'_>,
-    loaded: Option<&str>,
-    cluster_arn: &str,
-    outputs: &Outputs,
-    execution_role: &str,
-    group: Option<&String>,
+    steps: &[Step],
+    target: &Target<'_>,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let Some((script, digest)) = wanted(env) else {
-        return Ok(());
-    };
-    if loaded == Some(digest.as_str()) {
-        return Ok(());
+    for Step::Load { script, digest } in steps {
+        load(clients, env, script, digest, target, printer).await?;
     }
+    Ok(())
+}
+
+async fn load(
+    clients: &Clients,
+    env: &Env<'_>,
+    script: &str,
+    digest: &str,
+    target: &Target<'_>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Target {
+        cluster_arn,
+        outputs,
+        execution_role,
+        group,
+    } = *target;
     let aws = env.aws;
     let db = aws.database.as_ref().expect("a database");
     let secret = outputs.database_secret.clone().unwrap_or_default();
@@ -112,7 +154,7 @@ pub async fn apply(
         ),
         ("PGDATABASE".to_string(), db.name.clone()),
         ("PGSSLMODE".to_string(), "require".to_string()),
-        ("SCHEMA_SQL".to_string(), script),
+        ("SCHEMA_SQL".to_string(), script.to_string()),
     ]);
     let secrets = BTreeMap::from([
         ("PGUSER".to_string(), format!("{secret}:username::")),
@@ -235,7 +277,7 @@ pub async fn apply(
         .tags(
             aws_sdk_rds::types::Tag::builder()
                 .key(names::TAG_SCHEMA)
-                .value(&digest)
+                .value(digest)
                 .build(),
         )
         .send()

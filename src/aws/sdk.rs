@@ -106,3 +106,69 @@ pub fn not_ours(what: &str, environment: &str, hint: &str) -> Error {
     ))
     .with_hint(hint.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::error::exit;
+
+    type Failure = SdkError<ErrorMetadata, ()>;
+
+    fn refused(code: &str) -> Failure {
+        SdkError::service_error(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("Cluster plan is not ACTIVE")
+                .build(),
+            (),
+        )
+    }
+
+    #[test]
+    fn a_refusal_says_the_services_message_and_code_and_keeps_the_source() {
+        let error = error(
+            "MSK UpdateClusterConfiguration",
+            refused("BadRequestException"),
+        );
+        assert_eq!(
+            error.to_string(),
+            "MSK UpdateClusterConfiguration failed: Cluster plan is not ACTIVE (BadRequestException)"
+        );
+        assert_eq!(error.exit_code(), exit::FAILURE);
+        assert!(std::error::Error::source(&error).is_some());
+    }
+
+    #[test]
+    fn a_request_that_could_not_be_built_is_an_internal_fault() {
+        let failure: Failure = SdkError::construction_failure("missing field `arn`");
+        let error = error("MSK DescribeCluster", failure);
+        assert_eq!(error.exit_code(), exit::INTERNAL);
+        assert!(error.to_string().contains("missing field `arn`"), "{error}");
+    }
+
+    #[test]
+    fn an_endpoint_that_does_not_answer_is_said_as_such() {
+        let failure: Failure = SdkError::timeout_error("connect timed out");
+        let error = error("STS GetCallerIdentity", failure);
+        assert_eq!(error.exit_code(), exit::FAILURE);
+        assert!(
+            error.to_string().contains("cannot reach the endpoint"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn only_not_found_is_absence() {
+        let absent: Result<(), Failure> = Err(refused("ResourceNotFoundException"));
+        assert!(
+            absent
+                .or_absent("Secrets Manager DescribeSecret")
+                .unwrap()
+                .is_none()
+        );
+        let denied: Result<(), Failure> = Err(refused("AccessDeniedException"));
+        assert!(denied.or_absent("Secrets Manager DescribeSecret").is_err());
+    }
+}

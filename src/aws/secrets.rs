@@ -116,25 +116,44 @@ pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Stored, Error> 
 }
 
 /// Names only: the values never reach a plan.
-pub fn diff(env: &Env<'_>, wanted: &BTreeMap<String, String>, observed: &Stored) -> Vec<Change> {
+/// One call of the connectors' secret's apply. The values are the plan's desired state and are
+/// not copied into the steps (a step may be shown for debugging; a value must never be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// CreateSecret with the values, tagged.
+    Create,
+    /// RestoreSecret: deleted by an earlier `destroy`, still in its recovery window.
+    Restore,
+    /// PutSecretValue: the values as a new version.
+    Put,
+}
+
+/// The secret's part of the plan. Names only reach the change: the values never reach a plan.
+pub fn plan(
+    env: &Env<'_>,
+    wanted: &BTreeMap<String, String>,
+    observed: &Stored,
+) -> Vec<(Change, Vec<Step>)> {
     let id = names::connector_secret(env);
     match observed {
         _ if wanted.is_empty() => Vec::new(),
-        Stored::Absent => vec![Change::new(Kind::Secret, &id, Action::Create, "not found")],
-        Stored::Deleted => vec![Change::new(
-            Kind::Secret,
-            &id,
-            Action::Update,
-            "deleted earlier: restored, values set",
+        Stored::Absent => vec![(
+            Change::new(Kind::Secret, &id, Action::Create, "not found"),
+            vec![Step::Create],
         )],
-        Stored::Present(have) if have == wanted => {
-            vec![Change::new(
+        Stored::Deleted => vec![(
+            Change::new(
                 Kind::Secret,
                 &id,
-                Action::Unchanged,
-                "values unchanged",
-            )]
-        }
+                Action::Update,
+                "deleted earlier: restored, values set",
+            ),
+            vec![Step::Restore, Step::Put],
+        )],
+        Stored::Present(have) if have == wanted => vec![(
+            Change::new(Kind::Secret, &id, Action::Unchanged, "values unchanged"),
+            Vec::new(),
+        )],
         Stored::Present(have) => {
             let changed: Vec<&str> = wanted
                 .keys()
@@ -144,14 +163,17 @@ pub fn diff(env: &Env<'_>, wanted: &BTreeMap<String, String>, observed: &Stored)
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            vec![Change::new(
-                Kind::Secret,
-                &id,
-                Action::Update,
-                format!(
-                    "values changed: {} (connectors read them when they start)",
-                    changed.join(", ")
+            vec![(
+                Change::new(
+                    Kind::Secret,
+                    &id,
+                    Action::Update,
+                    format!(
+                        "values changed: {} (connectors read them when they start)",
+                        changed.join(", ")
+                    ),
                 ),
+                vec![Step::Put],
             )]
         }
     }
@@ -181,51 +203,43 @@ async fn ensure_ours(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
     }
 }
 
+/// Carries out the plan's secret steps with the wanted values.
 pub async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     wanted: &BTreeMap<String, String>,
-    changes: &[Change],
+    steps: &[Step],
 ) -> Result<(), Error> {
     let id = names::connector_secret(env);
     let text = serde_json::to_string(wanted).expect("a map serializes");
-    match changes
-        .iter()
-        .find(|c| c.kind == Kind::Secret)
-        .map(|c| c.action)
-    {
-        Some(Action::Create) => {
-            let mut request = clients
-                .secretsmanager
-                .create_secret()
-                .name(&id)
-                .description(format!("connector secrets of environment {}", env.name))
-                .secret_string(text)
-                .tags(Tag::builder().key(TAG_ENVIRONMENT).value(&env.name).build())
-                .tags(
-                    Tag::builder()
-                        .key(TAG_RESOURCE)
-                        .value("connector-secrets")
-                        .build(),
-                );
-            for (key, value) in &env.aws.tags {
-                request = request.tags(Tag::builder().key(key).value(value).build());
+    if steps.iter().any(|s| *s != Step::Create) {
+        ensure_ours(clients, env).await?;
+    }
+    for step in steps {
+        match step {
+            Step::Create => {
+                let mut request = clients
+                    .secretsmanager
+                    .create_secret()
+                    .name(&id)
+                    .description(format!("connector secrets of environment {}", env.name))
+                    .secret_string(&text)
+                    .tags(Tag::builder().key(TAG_ENVIRONMENT).value(&env.name).build())
+                    .tags(
+                        Tag::builder()
+                            .key(TAG_RESOURCE)
+                            .value("connector-secrets")
+                            .build(),
+                    );
+                for (key, value) in &env.aws.tags {
+                    request = request.tags(Tag::builder().key(key).value(value).build());
+                }
+                request
+                    .send()
+                    .await
+                    .or_fail("Secrets Manager CreateSecret")?;
             }
-            request
-                .send()
-                .await
-                .or_fail("Secrets Manager CreateSecret")?;
-        }
-        Some(Action::Update) => {
-            ensure_ours(clients, env).await?;
-            let described = clients
-                .secretsmanager
-                .describe_secret()
-                .secret_id(&id)
-                .send()
-                .await
-                .or_fail("Secrets Manager DescribeSecret")?;
-            if described.deleted_date().is_some() {
+            Step::Restore => {
                 clients
                     .secretsmanager
                     .restore_secret()
@@ -234,16 +248,17 @@ pub async fn apply(
                     .await
                     .or_fail("Secrets Manager RestoreSecret")?;
             }
-            clients
-                .secretsmanager
-                .put_secret_value()
-                .secret_id(&id)
-                .secret_string(text)
-                .send()
-                .await
-                .or_fail("Secrets Manager PutSecretValue")?;
+            Step::Put => {
+                clients
+                    .secretsmanager
+                    .put_secret_value()
+                    .secret_id(&id)
+                    .secret_string(&text)
+                    .send()
+                    .await
+                    .or_fail("Secrets Manager PutSecretValue")?;
+            }
         }
-        _ => {}
     }
     Ok(())
 }

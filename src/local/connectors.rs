@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::connect::client::Client;
+use super::connect::reconcile;
 use super::{docker, observe};
-use crate::connect::client::Client;
-use crate::connect::reconcile;
 use crate::error::{Error, exit};
 use crate::model::Environment;
 use crate::output::{Format, Printer, Style};
@@ -69,7 +69,7 @@ async fn plan(
     client: &Client,
     env: &Environment,
     prune: bool,
-) -> Result<(Plan, BTreeMap<String, crate::connect::client::Live>), Error> {
+) -> Result<(Plan, BTreeMap<String, super::connect::client::Live>), Error> {
     let live = blocking(|| client.list()).await?;
     Ok((
         reconcile::diff(&env.name, &env.connectors, &live, prune),
@@ -79,7 +79,7 @@ async fn plan(
 
 /// Runs blocking Connect calls without stalling the runtime.
 async fn blocking<T>(
-    f: impl FnOnce() -> Result<T, crate::connect::client::ConnectError>,
+    f: impl FnOnce() -> Result<T, super::connect::client::ConnectError>,
 ) -> Result<T, Error> {
     tokio::task::block_in_place(f).map_err(Error::from)
 }

@@ -1,6 +1,7 @@
 //! The local target: the environment's services as containers on the Docker Engine.
 
 pub mod apply;
+pub mod connect;
 pub mod connectors;
 pub mod diff;
 pub mod docker;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+use super::connect::client::Live;
+use super::connect::reconcile::failed_text;
 use super::{connectors, docker, observe, probe};
-use crate::connect::client::Live;
-use crate::connect::reconcile::failed_text;
 use crate::error::Error;
 use crate::model::{Connector, Environment};
 use crate::output::Printer;
