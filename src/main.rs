@@ -8,7 +8,7 @@ use deploy::cli::{
 };
 use deploy::error::{Error, exit};
 use deploy::model::{Environment, Target};
-use deploy::output::{Format, Printer, Verbosity};
+use deploy::output::{Outcome, Printer, Report, Verbosity};
 use deploy::{aws, config, local, plugins};
 
 fn main() -> ExitCode {
@@ -25,10 +25,19 @@ fn main() -> ExitCode {
         .expect("the async runtime starts");
     let code = runtime.block_on(async {
         tokio::select! {
-            result = run(&cli, &printer) => result.unwrap_or_else(|error| {
-                printer.error(&error);
-                error.exit_code()
-            }),
+            // What a command has to say is printed here, once, in the format asked for.
+            result = run(&cli, &printer) => match result {
+                Ok(outcome) => {
+                    if let Some(report) = &outcome.report {
+                        printer.report(report);
+                    }
+                    outcome.code
+                }
+                Err(error) => {
+                    printer.error(&error);
+                    error.exit_code()
+                }
+            },
             _ = tokio::signal::ctrl_c() => {
                 printer.status("interrupted: what was started keeps running; run the command again to converge");
                 exit::INTERRUPTED
@@ -40,7 +49,7 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
+async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
     let load = || -> Result<Environment, Error> {
         let path = environment_path(&cli.env);
         let env = config::environment(&path).map_err(|e| match (e.position, path.exists()) {
@@ -51,18 +60,20 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
         Ok(env)
     };
     match &cli.command {
-        Command::Schema { of } => {
-            printer.data(&match of {
+        Command::Schema { of } => Ok(Outcome::with(
+            exit::SUCCESS,
+            Report::raw(match of {
                 SchemaOf::Environment => config::json_schema(),
                 SchemaOf::Plugin => plugins::definition::json_schema(),
-            });
-            Ok(exit::SUCCESS)
-        }
+            }),
+        )),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "deploy", &mut out);
-            printer.data(&String::from_utf8_lossy(&out));
-            Ok(exit::SUCCESS)
+            Ok(Outcome::with(
+                exit::SUCCESS,
+                Report::raw(String::from_utf8_lossy(&out)),
+            ))
         }
         Command::Plugins(command) => plugins_command(command, printer),
         Command::Validate => {
@@ -73,7 +84,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<u8, Error> {
                 env.name,
                 env.services.len()
             ));
-            Ok(exit::SUCCESS)
+            Ok(Outcome::code(exit::SUCCESS))
         }
         Command::Aws(command) => {
             let env = load()?;
@@ -176,37 +187,32 @@ fn available_environments() -> String {
     }
 }
 
-fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<u8, Error> {
+fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<Outcome, Error> {
     let definitions = plugins::definition::load_all(&plugins::definition::plugins_dir())
         .map_err(plugins::PluginError::from)?;
     match command {
         PluginsCommand::Build { names, offline } => {
             let options = plugins::Options::new(*offline);
             let built = plugins::build(&definitions, names, &options, printer)?;
-            match printer.format {
-                Format::Json => printer.json(&serde_json::to_value(&built).expect("serializes")),
-                Format::Text => {
-                    let mut text = String::new();
-                    for b in &built {
-                        let state = if b.rebuilt { "built" } else { "up to date" };
-                        text.push_str(&format!(
-                            "{}  sha256:{}  {}  {state}\n",
-                            b.name,
-                            b.sha256,
-                            b.zip.display()
-                        ));
-                    }
-                    printer.data(&text);
-                }
+            let mut text = String::new();
+            for b in &built {
+                let state = if b.rebuilt { "built" } else { "up to date" };
+                text.push_str(&format!(
+                    "{}  sha256:{}  {}  {state}\n",
+                    b.name,
+                    b.sha256,
+                    b.zip.display()
+                ));
             }
-            Ok(exit::SUCCESS)
+            let json = serde_json::to_value(&built).expect("serializes");
+            Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
         }
         PluginsCommand::List => {
             let options = plugins::Options::new(true);
             let rows = plugins::list(&definitions, &options);
-            match printer.format {
-                Format::Json => printer.json(&serde_json::to_value(&rows).expect("serializes")),
-                Format::Text => {
+            let json = serde_json::to_value(&rows).expect("serializes");
+            let text = {
+                {
                     let mut table = vec![
                         ["PLUGIN", "KIND", "RELEASE", "INPUTS", "BUNDLES", "OUTPUT"]
                             .map(String::from)
@@ -234,10 +240,10 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<u8, Er
                                 .map_or("not built".into(), |d| format!("sha256:{}", &d[..16])),
                         ]);
                     }
-                    printer.data(&deploy::output::table(&table));
+                    deploy::output::table(&table)
                 }
-            }
-            Ok(exit::SUCCESS)
+            };
+            Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
         }
         PluginsCommand::Pin { names } => {
             let pinned = plugins::pin(&definitions, names, &plugins::Options::new(false), printer)?;
@@ -249,17 +255,17 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<u8, Er
                     pinned.len()
                 ));
             }
-            if printer.format == Format::Json {
-                printer.json(&serde_json::to_value(&pinned).expect("serializes"));
-            }
-            Ok(exit::SUCCESS)
+            Ok(Outcome::with(
+                exit::SUCCESS,
+                Report::json_only(serde_json::to_value(&pinned).expect("serializes")),
+            ))
         }
         PluginsCommand::Verify => {
             let options = plugins::Options::new(true);
             let problems = plugins::verify(&definitions, &options);
             if problems.is_empty() {
                 printer.status("every cached input and built output matches its digest");
-                Ok(exit::SUCCESS)
+                Ok(Outcome::code(exit::SUCCESS))
             } else {
                 Err(Error::user(format!("{} problem(s) found", problems.len()))
                     .with_details(problems)

@@ -27,6 +27,61 @@ pub struct Printer {
     secrets: RwLock<Secrets>,
 }
 
+/// What a command has to say on stdout, in both formats; `main` prints it once, in the format
+/// asked for. Progress and messages are not part of it: they go to stderr as they happen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// `None`: nothing on stdout in text mode (what happened was said on stderr).
+    text: Option<String>,
+    /// `None`: the text is printed in either format (a schema, a completion script).
+    json: Option<serde_json::Value>,
+}
+
+impl Report {
+    pub fn new(text: impl Into<String>, json: serde_json::Value) -> Self {
+        Report {
+            text: Some(text.into()),
+            json: Some(json),
+        }
+    }
+
+    /// Said only in JSON mode.
+    pub fn json_only(json: serde_json::Value) -> Self {
+        Report {
+            text: None,
+            json: Some(json),
+        }
+    }
+
+    /// The same text in either format.
+    pub fn raw(text: impl Into<String>) -> Self {
+        Report {
+            text: Some(text.into()),
+            json: None,
+        }
+    }
+}
+
+/// A command's result: its exit code and what it has to say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub code: u8,
+    pub report: Option<Report>,
+}
+
+impl Outcome {
+    pub fn code(code: u8) -> Self {
+        Outcome { code, report: None }
+    }
+
+    pub fn with(code: u8, report: Report) -> Self {
+        Outcome {
+            code,
+            report: Some(report),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub enum Style {
     Ok,
@@ -96,6 +151,15 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(self.mask(text).as_bytes());
         let _ = out.flush();
+    }
+
+    /// A command's report, in the format asked for.
+    pub fn report(&self, report: &Report) {
+        match (self.format, &report.json, &report.text) {
+            (Format::Json, Some(json), _) => self.json(json),
+            (_, _, Some(text)) => self.data(text),
+            (Format::Text, _, None) | (Format::Json, None, None) => {}
+        }
     }
 
     /// A JSON document on stdout.

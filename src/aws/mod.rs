@@ -35,7 +35,7 @@ use serde_json::json;
 use crate::error::{Error, exit};
 pub use env::Env;
 
-use crate::output::{Format, Printer};
+use crate::output::{Outcome, Printer, Report};
 use crate::plan::Plan;
 use crate::plugins as packaging;
 
@@ -164,25 +164,18 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
     })
 }
 
-fn show(plan: &Plan, printer: &Printer) {
-    match printer.format {
-        Format::Json => printer.json(&serde_json::to_value(plan).expect("plan serializes")),
-        Format::Text => printer.data(&plan.render_text(true)),
-    }
-}
-
 pub async fn plan_command(
     env: &Env<'_>,
     printer: &Printer,
     detailed_exitcode: bool,
-) -> Result<u8, Error> {
+) -> Result<Outcome, Error> {
     let plan = plan(env, printer).await?.plan;
-    show(&plan, printer);
-    Ok(if detailed_exitcode && !plan.is_empty() {
+    let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
     } else {
         exit::SUCCESS
-    })
+    };
+    Ok(Outcome::with(code, plan.report()))
 }
 
 /// Asks on the terminal; without one, refuses unless `--auto-approve`.
@@ -210,15 +203,15 @@ fn confirm(question: &str, auto_approve: bool) -> Result<(), Error> {
     }
 }
 
-pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Result<u8, Error> {
+pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Result<Outcome, Error> {
     let planned = plan(env, printer).await?;
     let plan = &planned.plan;
     if plan.is_empty() {
         printer.status(&format!("environment `{}` is up to date", env.name));
-        if printer.format == Format::Json {
-            printer.json(&json!({"environment": env.name, "changed": false, "plan": plan}));
-        }
-        return Ok(exit::SUCCESS);
+        return Ok(Outcome::with(
+            exit::SUCCESS,
+            Report::json_only(json!({"environment": env.name, "changed": false, "plan": plan})),
+        ));
     }
     printer.status(plan.render_text(false).trim_end());
     confirm("Apply these changes?", auto_approve)?;
@@ -308,10 +301,10 @@ pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Resu
     plugins::remove_unused(clients, &planned.observed, plan, printer).await?;
     workers::remove_unused(clients, &planned.workers, plan, printer).await?;
     printer.status(&format!("environment `{}` applied", env.name));
-    if printer.format == Format::Json {
-        printer.json(&json!({"environment": env.name, "changed": true, "plan": plan}));
-    }
-    Ok(exit::SUCCESS)
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::json_only(json!({"environment": env.name, "changed": true, "plan": plan})),
+    ))
 }
 
 pub async fn destroy(
@@ -319,7 +312,7 @@ pub async fn destroy(
     printer: &Printer,
     auto_approve: bool,
     delete_data: bool,
-) -> Result<u8, Error> {
+) -> Result<Outcome, Error> {
     let settings = env.aws;
     let question = if delete_data {
         format!(
@@ -370,14 +363,16 @@ pub async fn destroy(
         }
     }
     printer.status(&format!("environment `{}` destroyed", env.name));
-    Ok(exit::SUCCESS)
+    Ok(Outcome::code(exit::SUCCESS))
 }
 
-pub async fn status(env: &Env<'_>, printer: &Printer) -> Result<u8, Error> {
+pub async fn status(env: &Env<'_>, printer: &Printer) -> Result<Outcome, Error> {
     let plan = plan(env, printer).await?.plan;
-    match printer.format {
-        Format::Json => printer.json(&json!({"environment": env.name, "resources": plan.changes})),
-        Format::Text => printer.data(&plan.render_text(true)),
-    }
-    Ok(exit::SUCCESS)
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::new(
+            plan.render_text(true),
+            json!({"environment": env.name, "resources": plan.changes}),
+        ),
+    ))
 }

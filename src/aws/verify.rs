@@ -19,7 +19,10 @@ use crate::verify::Report;
 /// How far back the workers' logs are searched for errors.
 const RECENT: Duration = Duration::from_secs(15 * 60);
 
-pub async fn verify_command(env: &Env<'_>, printer: &Printer) -> Result<u8, Error> {
+pub async fn verify_command(
+    env: &Env<'_>,
+    printer: &Printer,
+) -> Result<crate::output::Outcome, Error> {
     let aws = env.aws;
     let clients = clients(aws).await;
     let mut report = Report::new(&env.name);
@@ -47,7 +50,7 @@ pub async fn verify_command(env: &Env<'_>, printer: &Printer) -> Result<u8, Erro
         let result = registry_health(&clients, &names::registry_lb(env)).await?;
         report.step("registry", started, result);
     }
-    Ok(report.print(printer))
+    Ok(report.outcome(printer))
 }
 
 /// The environment's connectors by name → ARN, in one listing.

@@ -9,7 +9,7 @@ use super::connect::reconcile;
 use super::{docker, observe};
 use crate::error::{Error, exit};
 use crate::model::Environment;
-use crate::output::{Format, Printer, Style};
+use crate::output::{Outcome, Printer, Report, Style};
 use crate::plan::Plan;
 
 /// Where the Connect REST API answers from here: its published port, else the container's
@@ -119,38 +119,45 @@ pub async fn plan_command(
     printer: &Printer,
     prune: bool,
     detailed_exitcode: bool,
-) -> Result<u8, Error> {
+) -> Result<Outcome, Error> {
     let client = client(env).await?;
     let (plan, _) = plan(&client, env, prune).await?;
     say_skipped(env, printer);
-    match printer.format {
-        Format::Json => printer.json(&json!({"plan": plan, "skipped": env.skipped_connectors})),
-        Format::Text => printer.data(&plan.render_text(true)),
-    }
-    Ok(if detailed_exitcode && !plan.is_empty() {
+    let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
     } else {
         exit::SUCCESS
-    })
+    };
+    Ok(Outcome::with(
+        code,
+        Report::new(
+            plan.render_text(true),
+            json!({"plan": plan, "skipped": env.skipped_connectors}),
+        ),
+    ))
 }
 
-pub async fn apply_command(env: &Environment, printer: &Printer, prune: bool) -> Result<u8, Error> {
+pub async fn apply_command(
+    env: &Environment,
+    printer: &Printer,
+    prune: bool,
+) -> Result<Outcome, Error> {
     let client = client(env).await?;
     let (plan, live) = plan(&client, env, prune).await?;
     say_skipped(env, printer);
     if plan.is_empty() {
         printer.status("connectors: nothing to change");
-        return Ok(exit::SUCCESS);
+        return Ok(Outcome::code(exit::SUCCESS));
     }
     printer.status(plan.render_text(false).trim_end());
     let waits = waits(env);
     tokio::task::block_in_place(|| {
         reconcile::apply(&client, &env.connectors, &live, &plan, waits, None, printer)
     })?;
-    Ok(exit::SUCCESS)
+    Ok(Outcome::code(exit::SUCCESS))
 }
 
-pub async fn status_command(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+pub async fn status_command(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
     let client = client(env).await?;
     let live = blocking(|| client.list()).await?;
     let mut names: Vec<&String> = live.keys().collect();
@@ -173,11 +180,8 @@ pub async fn status_command(env: &Environment, printer: &Printer) -> Result<u8, 
             })
         })
         .collect();
-    match printer.format {
-        Format::Json => {
-            printer.json(&json!({"connectors": rows, "skipped": env.skipped_connectors}))
-        }
-        Format::Text => {
+    let text = {
+        {
             let mut table = vec![
                 ["CONNECTOR", "STATE", "TASKS", "DEFINED"]
                     .map(String::from)
@@ -205,11 +209,17 @@ pub async fn status_command(env: &Environment, printer: &Printer) -> Result<u8, 
                     },
                 ]);
             }
-            printer.data(&crate::output::table(&table));
-            say_skipped(env, printer);
+            crate::output::table(&table)
         }
-    }
-    Ok(exit::SUCCESS)
+    };
+    say_skipped(env, printer);
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::new(
+            text,
+            json!({"connectors": rows, "skipped": env.skipped_connectors}),
+        ),
+    ))
 }
 
 pub async fn restart_command(
@@ -217,7 +227,7 @@ pub async fn restart_command(
     printer: &Printer,
     name: Option<&str>,
     failed_only: bool,
-) -> Result<u8, Error> {
+) -> Result<Outcome, Error> {
     let client = client(env).await?;
     let names: Vec<String> = match name {
         Some(n) => vec![n.to_string()],
@@ -241,5 +251,5 @@ pub async fn restart_command(
             reconcile::wait(&client, connector, Some(since), waits)
         })?;
     }
-    Ok(exit::SUCCESS)
+    Ok(Outcome::code(exit::SUCCESS))
 }

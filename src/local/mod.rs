@@ -27,7 +27,7 @@ use serde_json::json;
 
 use crate::error::{Error, exit};
 use crate::model::Environment;
-use crate::output::{Format, Printer, Style};
+use crate::output::{Outcome, Printer, Report, Style};
 use crate::plan::Plan;
 
 /// Observes and diffs: the plan `up` would carry out.
@@ -45,23 +45,20 @@ pub async fn plan_command(
     env: &Environment,
     printer: &Printer,
     detailed_exitcode: bool,
-) -> Result<u8, Error> {
+) -> Result<Outcome, Error> {
     plugins::check_built(env)?;
     parity::warn(env, printer);
     let docker = docker::connect().await?;
     let (_, _, plan) = plan(&docker, env).await?;
-    match printer.format {
-        Format::Json => printer.json(&serde_json::to_value(&plan).expect("plan serializes")),
-        Format::Text => printer.data(&plan.render_text(true)),
-    }
-    Ok(if detailed_exitcode && !plan.is_empty() {
+    let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
     } else {
         exit::SUCCESS
-    })
+    };
+    Ok(Outcome::with(code, plan.report()))
 }
 
-pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+pub async fn up(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
     let started = Instant::now();
     let mut env = env.clone();
     plugins::attach(&mut env, printer)?;
@@ -98,26 +95,21 @@ pub async fn up(env: &Environment, printer: &Printer) -> Result<u8, Error> {
     });
     connectors::converge(env, printer, connect_started).await?;
     let endpoints = apply::endpoints(env);
-    match printer.format {
-        Format::Json => printer.json(&json!({
-            "environment": env.name,
-            "changed": !plan.is_empty(),
-            "plan": plan,
-            "endpoints": endpoints,
-        })),
-        Format::Text => {
-            let width = endpoints.keys().map(String::len).max().unwrap_or(0);
-            let mut text = String::new();
-            for (service, addresses) in endpoints.iter().filter(|(_, a)| !a.is_empty()) {
-                text.push_str(&format!("{service:<width$}  {}\n", addresses.join(", ")));
-            }
-            printer.data(&text);
-        }
+    let width = endpoints.keys().map(String::len).max().unwrap_or(0);
+    let mut text = String::new();
+    for (service, addresses) in endpoints.iter().filter(|(_, a)| !a.is_empty()) {
+        text.push_str(&format!("{service:<width$}  {}\n", addresses.join(", ")));
     }
-    Ok(exit::SUCCESS)
+    let json = json!({
+        "environment": env.name,
+        "changed": !plan.is_empty(),
+        "plan": plan,
+        "endpoints": endpoints,
+    });
+    Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
 }
 
-pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result<u8, Error> {
+pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result<Outcome, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     try_join_all(containers.iter().map(|c| async {
@@ -162,14 +154,14 @@ pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result
         ));
     }
     printer.status(&format!("environment `{}` is down", env.name));
-    if printer.format == Format::Json {
-        printer.json(&json!({
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::json_only(json!({
             "environment": env.name,
             "removed_containers": containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
             "volumes_removed": volumes,
-        }));
-    }
-    Ok(exit::SUCCESS)
+        })),
+    ))
 }
 
 /// One service in `local status`.
@@ -186,7 +178,7 @@ struct StatusRow {
     plugins: std::collections::BTreeMap<String, String>,
 }
 
-pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
+pub async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     let rows: Vec<StatusRow> = join_all(env.services.iter().map(|service| {
@@ -227,9 +219,8 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
         }
     }))
     .await;
-    match printer.format {
-        Format::Json => printer.json(&json!({ "environment": env.name, "services": rows })),
-        Format::Text => {
+    let text = {
+        {
             let mut table = vec![
                 ["SERVICE", "STATE", "READY", "ADDRESSES", "IMAGE"]
                     .map(String::from)
@@ -251,16 +242,19 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<u8, Error> {
                     text.push_str(&format!("  {plugin}  {digest}\n"));
                 }
             }
-            printer.data(&text);
+            text
         }
-    }
+    };
     if rows.iter().any(|r| !r.ready) {
         printer.status(&printer.paint(
             Style::Warn,
             "not every service is ready; `deploy local up` converges",
         ));
     }
-    Ok(exit::SUCCESS)
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::new(text, json!({ "environment": env.name, "services": rows })),
+    ))
 }
 
 pub async fn logs(
@@ -269,7 +263,7 @@ pub async fn logs(
     service: Option<&str>,
     follow: bool,
     tail: Option<usize>,
-) -> Result<u8, Error> {
+) -> Result<Outcome, Error> {
     let names: Vec<&str> = match service {
         Some(name) => {
             if env.service(name).is_none() {
@@ -322,5 +316,5 @@ pub async fn logs(
             printer.data(&text);
         }
     }
-    Ok(exit::SUCCESS)
+    Ok(Outcome::code(exit::SUCCESS))
 }

@@ -41,10 +41,10 @@ pub async fn verify_command(
     env: &Environment,
     printer: &Printer,
     timeout: Duration,
-) -> Result<u8, Error> {
+) -> Result<crate::output::Outcome, Error> {
     let deadline = Instant::now() + timeout;
     let report = run(env, deadline).await?;
-    Ok(report.print(printer))
+    Ok(report.outcome(printer))
 }
 
 /// Every address a service is reached at from here: its published port where the container

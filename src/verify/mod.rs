@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::exit;
-use crate::output::{Format, Printer, Style};
+use crate::output::{Outcome, Printer, Style};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
@@ -49,17 +49,19 @@ impl Report {
         ok
     }
 
-    /// Prints the report (text or JSON) and returns the exit code: 0 when every step passed.
-    pub fn print(&self, printer: &Printer) -> u8 {
-        match printer.format {
-            Format::Json => printer.json(&serde_json::to_value(self).expect("report serializes")),
-            Format::Text => printer.data(&self.render_text(printer)),
-        }
-        if self.ok {
-            exit::SUCCESS
-        } else {
-            exit::FAILURE
-        }
+    /// The command's outcome: the report (text or JSON) and exit code 0 when every step passed.
+    pub fn outcome(&self, printer: &Printer) -> Outcome {
+        Outcome::with(
+            if self.ok {
+                exit::SUCCESS
+            } else {
+                exit::FAILURE
+            },
+            crate::output::Report::new(
+                self.render_text(printer),
+                serde_json::to_value(self).expect("report serializes"),
+            ),
+        )
     }
 
     fn render_text(&self, printer: &Printer) -> String {
