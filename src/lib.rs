@@ -4,6 +4,9 @@
 //! (`local` or `aws`) observes what exists, diffs it into a `plan`, and applies it. `plugins`
 //! builds what both targets run; `output` is the only place that prints.
 
+// An item its module does not export is not `pub`, so the compiler reports it when unused.
+#![warn(unreachable_pub)]
+
 pub mod aws;
 pub mod cli;
 pub mod config;

@@ -17,7 +17,7 @@ use aws_sdk_kafkaconnect::types::{
 
 use super::Env;
 use super::clients::Clients;
-use super::names::{TAG_ENVIRONMENT, TAG_RESOURCE};
+use super::names::{self, TAG_ENVIRONMENT, TAG_RESOURCE};
 use super::outputs::{Outputs, UNKNOWN};
 use super::ownership;
 use super::plugins::Wanted;
@@ -33,7 +33,7 @@ const CONNECTOR_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 /// A connector as it should be on MSK Connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Desired {
+pub(super) struct Desired {
     /// `<environment>-<connector>`
     pub name: String,
     pub config: BTreeMap<String, String>,
@@ -45,10 +45,10 @@ pub struct Desired {
 }
 
 /// The master password's version a connector started with.
-pub const SECRET_VERSION_KEY: &str = "deploy.database.secret.version";
+pub(super) const SECRET_VERSION_KEY: &str = "deploy.database.secret.version";
 
 /// `outputs` give the bootstrap servers, network, role and `${aws:…}` values, as far as known.
-pub fn desired(
+pub(super) fn desired(
     env: &Env<'_>,
     wanted: &[Wanted],
     worker: Option<&str>,
@@ -99,7 +99,7 @@ pub fn desired(
                 );
             }
             Ok(Desired {
-                name: format!("{}-{}", env.name, connector.name),
+                name: names::connector(env, &connector.name),
                 config,
                 custom_plugin,
                 capacity: aws.capacity,
@@ -138,7 +138,7 @@ fn known(value: String) -> String {
 }
 
 /// What the connectors run on, once the plugins and the worker configuration are in place.
-pub struct Dependencies<'a> {
+pub(super) struct Dependencies<'a> {
     /// Custom plugin name → ARN.
     pub plugin_arns: &'a BTreeMap<String, String>,
     pub worker_arn: Option<&'a str>,
@@ -146,7 +146,7 @@ pub struct Dependencies<'a> {
 
 /// A connector of this environment as MSK Connect has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Live {
+pub(super) struct Live {
     pub arn: String,
     pub state: String,
     pub version: String,
@@ -158,13 +158,13 @@ pub struct Live {
 
 /// This environment's connectors. `wanted` names are taken as ours (see `ownership`); `workers`
 /// maps worker configuration ARNs to their names.
-pub async fn observe(
+pub(super) async fn observe(
     clients: &Clients,
     env: &Env<'_>,
     wanted: &BTreeSet<String>,
     workers: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, Live>, Error> {
-    let prefix = format!("{}-", env.name);
+    let prefix = names::prefix(env);
     let mut arns = Vec::new();
     let pages: Vec<_> = clients
         .kafkaconnect
@@ -264,7 +264,7 @@ pub async fn observe(
 }
 
 /// The connectors' part of the plan. `plugin_arns` maps existing custom plugin names to ARNs.
-pub fn diff(
+pub(super) fn diff(
     desired: &[Desired],
     live: &BTreeMap<String, Live>,
     plugin_arns: &BTreeMap<String, String>,
@@ -361,7 +361,7 @@ pub fn diff(
     changes
 }
 
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     desired: &[Desired],
@@ -650,7 +650,7 @@ async fn wait_operation(clients: &Clients, name: &str, operation: &str) -> Resul
 }
 
 /// Deletes a connector and waits until it is gone; one already gone is fine.
-pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
+pub(super) async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
     let deleted = clients
         .kafkaconnect
         .delete_connector()

@@ -25,7 +25,7 @@ const DEADLINE: Duration = Duration::from_secs(60 * 60);
 
 /// The database's parts as RDS has them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
+pub(super) struct Observed {
     pub subnets: Option<Vec<String>>,
     /// The parameters set on the group (`source=user`).
     pub parameters: Option<BTreeMap<String, String>>,
@@ -34,7 +34,7 @@ pub struct Observed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cluster {
+pub(super) struct Cluster {
     pub arn: String,
     /// Carries this environment's `deploy:environment` tag.
     pub ours: bool,
@@ -54,7 +54,7 @@ pub struct Cluster {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instance {
+pub(super) struct Instance {
     pub status: String,
     pub class: String,
 }
@@ -118,7 +118,7 @@ async fn observe_instance(clients: &Clients, env: &Env<'_>) -> Result<Option<Ins
     }
 }
 
-pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
     let Some(db) = env.aws.database.as_ref() else {
         return Ok(Observed::default());
     };
@@ -219,7 +219,7 @@ async fn current_version(clients: &Clients, arn: &str) -> Result<Option<String>,
 }
 
 /// A cluster named like ours but not tagged as ours is never changed.
-pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
+pub(super) fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
     match &observed.cluster {
         Some(cluster) if !cluster.ours => Err(sdk::not_ours(
             &format!("database cluster {}", names::db_cluster(env)),
@@ -231,7 +231,7 @@ pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
 }
 
 /// The values the database gives the connectors and the registry.
-pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
+pub(super) fn outputs(observed: &Observed, outputs: &mut Outputs) {
     if let Some(cluster) = &observed.cluster {
         outputs.database_host = Some(cluster.endpoint.clone());
         outputs.database_port = Some(cluster.port);
@@ -242,7 +242,7 @@ pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
 
 /// One call (or wait) of the database's apply, with what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     CreateSubnetGroup {
         subnets: Vec<String>,
     },
@@ -283,7 +283,7 @@ pub enum Step {
 }
 
 /// The database's part of the plan: each resource's change, with the steps that make it so.
-pub fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>)> {
+pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>)> {
     let aws = env.aws;
     let Some(db) = &aws.database else {
         return Vec::new();
@@ -525,7 +525,7 @@ fn rds_tags(env: &Env<'_>, resource: &str) -> Vec<Tag> {
 /// Creates or updates what the plan says, waits until the cluster and its instance are
 /// available, and returns the cluster as it then is.
 /// Carries out the plan's database steps; returns the cluster as it is once available.
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     steps: &[Step],
@@ -748,7 +748,7 @@ fn sorted(items: &[String]) -> Vec<String> {
 }
 
 /// What `destroy` did with the database.
-pub enum Removed {
+pub(super) enum Removed {
     Absent,
     /// Kept: deletion protection is on.
     Protected,
@@ -759,7 +759,7 @@ pub enum Removed {
     },
 }
 
-pub async fn destroy(
+pub(super) async fn destroy(
     clients: &Clients,
     env: &Env<'_>,
     delete_data: bool,

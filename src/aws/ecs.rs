@@ -16,11 +16,11 @@ use crate::error::Error;
 use crate::plan::{Action, Change, Kind};
 
 /// The ECS cluster runs the registry and the schema load.
-pub fn uses_ecs(env: &Env<'_>) -> bool {
+pub(super) fn uses_ecs(env: &Env<'_>) -> bool {
     env.aws.registry.is_some() || env.aws.loads_schema()
 }
 
-pub fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
+pub(super) fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
     tags(env, resource)
         .into_iter()
         .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
@@ -28,7 +28,7 @@ pub fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
 }
 
 /// The ECS cluster's part of the plan: it is created when missing.
-pub fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, bool)> {
+pub(super) fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, bool)> {
     if !uses_ecs(env) {
         return Vec::new();
     }
@@ -47,7 +47,11 @@ pub fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, bool)> {
 }
 
 /// Creates the ECS cluster when the plan says so.
-pub async fn apply_cluster(clients: &Clients, env: &Env<'_>, create: bool) -> Result<(), Error> {
+pub(super) async fn apply_cluster(
+    clients: &Clients,
+    env: &Env<'_>,
+    create: bool,
+) -> Result<(), Error> {
     if create {
         clients
             .ecs
@@ -63,7 +67,7 @@ pub async fn apply_cluster(clients: &Clients, env: &Env<'_>, create: bool) -> Re
 
 /// What the registry's and the schema load's containers share: variables, secrets by reference
 /// (ECS reads them when the task starts) and logs to CloudWatch.
-pub fn container_base(
+pub(super) fn container_base(
     name: &str,
     image: &str,
     environment: &BTreeMap<String, String>,
@@ -106,7 +110,7 @@ pub fn container_base(
 }
 
 /// A Fargate task definition of this environment, to be given its size, roles and container.
-pub fn fargate_task(
+pub(super) fn fargate_task(
     clients: &Clients,
     env: &Env<'_>,
     family: &str,
@@ -123,7 +127,7 @@ pub fn fargate_task(
 }
 
 /// Registers the task definition; returns the new revision's ARN.
-pub async fn register(
+pub(super) async fn register(
     request: aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
 ) -> Result<String, Error> {
     let registered = request.send().await.or_fail("ECS RegisterTaskDefinition")?;
@@ -135,7 +139,7 @@ pub async fn register(
 }
 
 /// Deregisters every revision of a task definition family.
-pub async fn deregister(clients: &Clients, family: &str) -> Result<(), Error> {
+pub(super) async fn deregister(clients: &Clients, family: &str) -> Result<(), Error> {
     let revisions = clients
         .ecs
         .list_task_definitions()
@@ -155,7 +159,7 @@ pub async fn deregister(clients: &Clients, family: &str) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn delete_cluster(
+pub(super) async fn delete_cluster(
     clients: &Clients,
     env: &Env<'_>,
     printer: &crate::output::Printer,

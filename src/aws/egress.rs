@@ -17,14 +17,14 @@ use crate::error::Error;
 
 /// Each given subnet's way out, and the VPC's endpoint services.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
+pub(super) struct Observed {
     /// Subnet → the target of its default route (`nat-…`, `tgw-…`, `igw-…`), if any.
     pub default_routes: BTreeMap<String, Option<String>>,
     /// The VPC's endpoint services, short names (`ecr.api`, `s3`, `secretsmanager`, …).
     pub endpoints: BTreeSet<String>,
 }
 
-pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
     let aws = env.aws;
     let Some(vpc) = aws.vpc.as_deref() else {
         return Ok(Observed::default());
@@ -153,7 +153,7 @@ fn has_way_out(target: Option<&str>) -> bool {
     target.is_some_and(|t| !t.starts_with("igw-") && t != "local")
 }
 
-pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
+pub(super) fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
     let aws = env.aws;
     let needs = needs(env);
     for (subnet, target) in &observed.default_routes {

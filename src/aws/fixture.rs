@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::config::interpolate::Variables;
 use crate::model::Environment;
 
-pub fn environment() -> Environment {
+pub(crate) fn environment() -> Environment {
     let variables = Variables::new(
         [
             ("DEPLOY_TEST_NAME", "plan"),

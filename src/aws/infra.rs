@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::output::Printer;
 use crate::plan::Change;
 
-pub struct Observed {
+pub(super) struct Observed {
     /// Known when the environment has roles to create (their trust policies name the account).
     pub account: Option<iam::Account>,
     pub groups: BTreeMap<String, network::Live>,
@@ -71,7 +71,7 @@ fn role_arns(observed: &BTreeMap<String, iam::Live>) -> BTreeMap<String, String>
         .collect()
 }
 
-pub async fn observe(
+pub(super) async fn observe(
     clients: &Clients,
     env: &Env<'_>,
     bootstrap: Option<String>,
@@ -115,7 +115,7 @@ pub async fn observe(
 
 /// What the infrastructure's apply carries out, as the plan decided it.
 #[derive(Debug, Clone, Default)]
-pub struct Steps {
+pub(super) struct Steps {
     /// CreateCluster (ECS), for the registry and the schema load.
     pub ecs_cluster: bool,
     pub groups: Vec<network::Step>,
@@ -129,7 +129,7 @@ pub struct Steps {
     pub registry: Vec<registry::Step>,
 }
 
-pub fn diff(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Vec<Change>, Steps) {
+pub(super) fn diff(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Vec<Change>, Steps) {
     let mut steps = Steps::default();
     let mut changes = Vec::new();
     for (change, groups) in network::plan(env, &observed.groups) {
@@ -177,7 +177,7 @@ pub fn diff(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Vec<Chang
 }
 
 /// Brings the infrastructure to what the environment wants; returns the outputs it now gives.
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     observed: &Observed,
@@ -264,7 +264,7 @@ pub async fn apply(
 
 /// Removes the infrastructure in reverse order. The database stays when deletion protection is
 /// on, and with it its security group; otherwise a final snapshot is kept unless `delete_data`.
-pub async fn destroy(
+pub(super) async fn destroy(
     clients: &Clients,
     env: &Env<'_>,
     delete_data: bool,

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::plan::{Action, Change, Kind};
 
 /// The environment's log groups: (name, what writes to it).
-pub fn wanted(env: &Env<'_>) -> Vec<(String, &'static str)> {
+pub(super) fn wanted(env: &Env<'_>) -> Vec<(String, &'static str)> {
     let aws = env.aws;
     let mut groups = Vec::new();
     if let Some(name) = &aws.log_group {
@@ -31,7 +31,7 @@ pub fn wanted(env: &Env<'_>) -> Vec<(String, &'static str)> {
 }
 
 /// Each wanted group's retention in days, when it exists (`Some(None)`: kept forever).
-pub async fn observe(
+pub(super) async fn observe(
     clients: &Clients,
     env: &Env<'_>,
 ) -> Result<BTreeMap<String, Option<i32>>, Error> {
@@ -57,7 +57,7 @@ pub async fn observe(
 
 /// One call of the log groups' apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     /// CreateLogGroup, tagged with what writes to it.
     Create {
         name: String,
@@ -68,7 +68,10 @@ pub enum Step {
 }
 
 /// The log groups' part of the plan: each group's change, with the steps that make it so.
-pub fn plan(env: &Env<'_>, observed: &BTreeMap<String, Option<i32>>) -> Vec<(Change, Vec<Step>)> {
+pub(super) fn plan(
+    env: &Env<'_>,
+    observed: &BTreeMap<String, Option<i32>>,
+) -> Vec<(Change, Vec<Step>)> {
     let want = env.aws.log_retention_days;
     wanted(env)
         .into_iter()
@@ -115,7 +118,7 @@ pub fn plan(env: &Env<'_>, observed: &BTreeMap<String, Option<i32>>) -> Vec<(Cha
 }
 
 /// Carries out the plan's log group steps, the groups side by side.
-pub async fn apply(clients: &Clients, env: &Env<'_>, steps: &[Step]) -> Result<(), Error> {
+pub(super) async fn apply(clients: &Clients, env: &Env<'_>, steps: &[Step]) -> Result<(), Error> {
     let groups: BTreeMap<&str, Vec<&Step>> = steps.iter().fold(BTreeMap::new(), |mut by, step| {
         let name = match step {
             Step::Create { name, .. } | Step::SetRetention { name, .. } => name.as_str(),
@@ -155,7 +158,7 @@ pub async fn apply(clients: &Clients, env: &Env<'_>, steps: &[Step]) -> Result<(
 }
 
 /// Deletes the log groups (only with `--delete-data`); returns those that existed.
-pub async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<Vec<String>, Error> {
+pub(super) async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<Vec<String>, Error> {
     let mut deleted = Vec::new();
     for (name, _) in wanted(env) {
         match clients

@@ -3,29 +3,29 @@
 //! the plugin bucket and ZIPs, the MSK Connect custom plugins and the connectors.
 
 pub mod clients;
-pub mod connectors;
-pub mod database;
-pub mod ecs;
-pub mod egress;
+mod connectors;
+mod database;
+mod ecs;
+mod egress;
 mod env;
 #[cfg(test)]
 mod fixture;
 pub mod iam;
-pub mod infra;
-pub mod logs;
-pub mod msk;
-pub mod names;
-pub mod network;
-pub mod outputs;
-pub mod ownership;
-pub mod plugins;
-pub mod registry;
-pub mod schema;
-pub mod sdk;
-pub mod secrets;
+mod infra;
+mod logs;
+mod msk;
+mod names;
+mod network;
+mod outputs;
+mod ownership;
+mod plugins;
+mod registry;
+mod schema;
+mod sdk;
+mod secrets;
 pub mod verify;
-pub mod wait;
-pub mod workers;
+mod wait;
+mod workers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};

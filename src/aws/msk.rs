@@ -36,7 +36,7 @@ fn properties(msk: &Msk) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cluster {
+pub(super) struct Cluster {
     pub arn: String,
     pub state: String,
     pub ours: bool,
@@ -49,7 +49,7 @@ pub struct Cluster {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
+pub(super) struct Observed {
     /// ARN, latest revision and its properties.
     pub configuration: Option<(String, i64, String)>,
     pub cluster: Option<Cluster>,
@@ -110,7 +110,7 @@ async fn observe_cluster(clients: &Clients, env: &Env<'_>) -> Result<Option<Clus
 }
 
 /// A cluster's IAM bootstrap servers (MSK Connect connects with IAM).
-pub async fn bootstrap(clients: &Clients, arn: &str) -> Result<String, Error> {
+pub(super) async fn bootstrap(clients: &Clients, arn: &str) -> Result<String, Error> {
     let brokers = clients
         .kafka
         .get_bootstrap_brokers()
@@ -136,7 +136,7 @@ pub async fn bootstrap(clients: &Clients, arn: &str) -> Result<String, Error> {
         })
 }
 
-pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
     if env.aws.msk.as_ref().is_none() {
         return Ok(Observed::default());
     }
@@ -186,7 +186,7 @@ pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error
 }
 
 /// What deploy does not change on an existing cluster: said before anything changes.
-pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
+pub(super) fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
     let (Some(msk), Some(cluster)) = (env.aws.msk.as_ref(), &observed.cluster) else {
         return Ok(());
     };
@@ -241,7 +241,7 @@ pub fn check(env: &Env<'_>, observed: &Observed) -> Result<(), Error> {
 /// step before it in the same plan makes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Revision {
+pub(super) enum Revision {
     Existing { arn: String, revision: i64 },
     Made,
 }
@@ -250,7 +250,7 @@ pub enum Revision {
 /// runs them in order and decides nothing again.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "step", rename_all = "kebab-case")]
-pub enum Step {
+pub(super) enum Step {
     /// CreateConfiguration: the broker properties as revision 1.
     CreateConfiguration {
         name: String,
@@ -279,7 +279,7 @@ pub enum Step {
 
 /// The cluster's part of the plan: each resource's change as the plan shows it, with the steps
 /// that carry it out.
-pub fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>)> {
+pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>)> {
     let Some(msk) = env.aws.msk.as_ref() else {
         return Vec::new();
     };
@@ -434,7 +434,7 @@ impl Revision {
 
 /// Carries out the plan's MSK steps; returns the cluster's ARN and IAM bootstrap servers (as
 /// observed when there was nothing to do).
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     observed: &Observed,
@@ -657,7 +657,7 @@ async fn await_active(
 
 /// Deletes the cluster and its configuration, only with `--delete-data` (topics are data).
 /// Returns whether the cluster is kept.
-pub async fn destroy(
+pub(super) async fn destroy(
     clients: &Clients,
     env: &Env<'_>,
     delete_data: bool,

@@ -24,13 +24,13 @@ use crate::plan::{Action, Change, Kind};
 
 /// Where allowed traffic comes from: another group of this environment (by role) or outside.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Source {
+pub(super) enum Source {
     Ours(&'static str),
     Outside(Access),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
+pub(super) struct Group {
     /// `connectors`, `database`, `registry-lb` or `registry`.
     pub role: &'static str,
     pub ingress: BTreeSet<(i32, Source)>,
@@ -38,18 +38,18 @@ pub struct Group {
 
 /// A group as EC2 has it: its ID and its ingress rules as (port, CIDR or group ID).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Live {
+pub(super) struct Live {
     pub id: String,
     pub ingress: BTreeSet<(i32, String)>,
 }
 
 /// True when the tool creates the connectors' security group (none is given).
-pub fn creates_connector_group(env: &Env<'_>) -> bool {
+pub(super) fn creates_connector_group(env: &Env<'_>) -> bool {
     env.aws.security_groups.is_empty() && !env.connectors.is_empty()
 }
 
 /// The groups this environment needs, with the rules each should have.
-pub fn wanted(env: &Env<'_>) -> Vec<Group> {
+pub(super) fn wanted(env: &Env<'_>) -> Vec<Group> {
     let aws = env.aws;
     let connectors: Vec<Source> = if creates_connector_group(env) {
         vec![Source::Ours(names::role::CONNECTORS)]
@@ -124,7 +124,10 @@ pub fn wanted(env: &Env<'_>) -> Vec<Group> {
 }
 
 /// The environment's groups (by role), found by their ownership tag.
-pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<BTreeMap<String, Live>, Error> {
+pub(super) async fn observe(
+    clients: &Clients,
+    env: &Env<'_>,
+) -> Result<BTreeMap<String, Live>, Error> {
     if wanted(env).is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -148,7 +151,7 @@ async fn observe_all(clients: &Clients, env: &Env<'_>) -> Result<BTreeMap<String
         .send()
         .await
         .or_fail("EC2 DescribeSecurityGroups")?;
-    let prefix = format!("{}-", env.name);
+    let prefix = names::prefix(env);
     Ok(found
         .security_groups()
         .iter()
@@ -203,7 +206,7 @@ fn ids(observed: &BTreeMap<String, Live>) -> BTreeMap<String, String> {
 /// One call of the security groups' apply, with what it needs. A rule from another group of
 /// this environment names it by role: its ID is known once that group exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     /// CreateSecurityGroup in the environment's VPC, tagged.
     CreateGroup { role: &'static str, vpc: String },
     /// AuthorizeSecurityGroupIngress.
@@ -219,7 +222,7 @@ pub enum Step {
 }
 
 /// The security groups' part of the plan: each group's change, with the steps that make it so.
-pub fn plan(env: &Env<'_>, observed: &BTreeMap<String, Live>) -> Vec<(Change, Vec<Step>)> {
+pub(super) fn plan(env: &Env<'_>, observed: &BTreeMap<String, Live>) -> Vec<(Change, Vec<Step>)> {
     let ids = ids(observed);
     wanted(env)
         .into_iter()
@@ -333,7 +336,7 @@ fn permission(port: i32, source: &str) -> IpPermission {
 
 /// Carries out the plan's security group steps: the groups first (rules may name them), then
 /// every group's rules. Returns the group IDs by role.
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     observed: &BTreeMap<String, Live>,
@@ -429,7 +432,7 @@ pub async fn apply(
 
 /// Deletes the environment's groups: rules first (groups that name each other cannot go
 /// otherwise), then the groups, retrying while network interfaces of deleted services linger.
-pub async fn destroy(
+pub(super) async fn destroy(
     clients: &Clients,
     env: &Env<'_>,
     printer: &Printer,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// Shown in a plan for a value that exists only once the resource giving it is created.
-pub const UNKNOWN: &str = "(known after apply)";
+pub(super) const UNKNOWN: &str = "(known after apply)";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
@@ -70,7 +70,7 @@ impl Outputs {
 
 /// A secret's name from its ARN (`…:secret:NAME-abcdef`): the config provider takes names, since
 /// its `${provider:path:key}` syntax cannot carry an ARN's colons.
-pub fn secret_name(arn: &str) -> &str {
+pub(super) fn secret_name(arn: &str) -> &str {
     let name = arn.rsplit_once(":secret:").map_or(arn, |(_, n)| n);
     // Secrets Manager appends `-` and six random characters to the name.
     match name.rsplit_once('-') {

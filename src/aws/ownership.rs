@@ -22,7 +22,7 @@ async fn is_ours(clients: &Clients, env: &Env<'_>, arn: &str) -> Result<bool, Er
 }
 
 /// The candidates (name, ARN, anything) that belong to this environment.
-pub async fn owned<T: Send>(
+pub(super) async fn owned<T: Send>(
     clients: &Clients,
     env: &Env<'_>,
     candidates: Vec<(String, String, T)>,
@@ -38,7 +38,7 @@ pub async fn owned<T: Send>(
 }
 
 /// Refuses to change a resource that does not carry this environment's tag.
-pub async fn ensure_ours(
+pub(super) async fn ensure_ours(
     clients: &Clients,
     env: &Env<'_>,
     name: &str,

@@ -18,7 +18,7 @@ use aws_sdk_s3::types::{
 
 use super::Env;
 use super::clients::Clients;
-use super::names::tags;
+use super::names::{self, tags};
 use super::ownership;
 use super::sdk::{self, Call};
 use super::wait::{Poll, until, until_gone};
@@ -32,7 +32,7 @@ const PLUGIN_DEADLINE: Duration = Duration::from_secs(20 * 60);
 
 /// A plugin as it should be on AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wanted {
+pub(super) struct Wanted {
     pub plugin: String,
     pub sha256: String,
     pub zip: std::path::PathBuf,
@@ -42,22 +42,22 @@ pub struct Wanted {
     pub custom_plugin: String,
 }
 
-pub fn wanted(env: &Env<'_>, built: &[Built]) -> Vec<Wanted> {
+pub(super) fn wanted(env: &Env<'_>, built: &[Built]) -> Vec<Wanted> {
     built
         .iter()
         .map(|b| Wanted {
             plugin: b.name.clone(),
             sha256: b.sha256.clone(),
             zip: b.zip.clone(),
-            key: format!("plugins/{}-{}.zip", b.name, &b.sha256[..12]),
-            custom_plugin: format!("{}-{}-{}", env.name, b.name, &b.sha256[..12]),
+            key: names::plugin_key(&b.name, &b.sha256),
+            custom_plugin: names::custom_plugin(env, &b.name, &b.sha256),
         })
         .collect()
 }
 
 /// What exists, as far as these resources go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
+pub(super) struct Observed {
     pub bucket: bool,
     /// The sha256 (hex) S3 reports for each wanted key that exists.
     pub objects: BTreeMap<String, Option<String>>,
@@ -65,7 +65,7 @@ pub struct Observed {
     pub custom_plugins: BTreeMap<String, (String, String)>,
 }
 
-pub async fn observe(
+pub(super) async fn observe(
     clients: &Clients,
     env: &Env<'_>,
     wanted: &[Wanted],
@@ -135,7 +135,7 @@ async fn custom_plugins(
         .send()
         .collect::<Vec<_>>()
         .await;
-    let prefix = format!("{}-", env.name);
+    let prefix = names::prefix(env);
     let mut candidates = Vec::new();
     for item in pages {
         let item = item.or_fail("MSK Connect ListCustomPlugins")?;
@@ -163,7 +163,7 @@ fn hex_of_base64(b64: &str) -> String {
 }
 
 /// The plan for bucket, objects and custom plugins: a pure function.
-pub fn diff(env: &Env<'_>, wanted: &[Wanted], observed: &Observed) -> Vec<Change> {
+pub(super) fn diff(env: &Env<'_>, wanted: &[Wanted], observed: &Observed) -> Vec<Change> {
     let bucket = &env.aws.plugin_bucket;
     let mut changes = vec![if observed.bucket {
         Change::new(Kind::Bucket, bucket, Action::Unchanged, "exists")
@@ -218,7 +218,7 @@ pub fn diff(env: &Env<'_>, wanted: &[Wanted], observed: &Observed) -> Vec<Change
     {
         let replacement = wanted
             .iter()
-            .find(|w| name.starts_with(&format!("{}-{}-", env.name, w.plugin)))
+            .find(|w| name.starts_with(&format!("{}{}-", names::prefix(env), w.plugin)))
             .map(|w| format!("content changed: replaced by {}", w.custom_plugin));
         changes.push(Change::new(
             Kind::CustomPlugin,
@@ -232,7 +232,7 @@ pub fn diff(env: &Env<'_>, wanted: &[Wanted], observed: &Observed) -> Vec<Change
 
 /// Creates what is missing: bucket, objects, custom plugins. Returns the ARN of every wanted
 /// custom plugin. Unused plugins are removed separately, once no connector runs on them.
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     wanted: &[Wanted],
@@ -294,7 +294,7 @@ pub async fn apply(
 }
 
 /// Deletes the custom plugins the plan removes; run after the connectors moved off them.
-pub async fn remove_unused(
+pub(super) async fn remove_unused(
     clients: &Clients,
     observed: &Observed,
     plan: &Plan,
@@ -516,7 +516,11 @@ async fn create_custom_plugin(
 }
 
 /// Deletes a custom plugin and waits until it is gone; one already gone is fine.
-pub async fn delete_custom_plugin(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
+pub(super) async fn delete_custom_plugin(
+    clients: &Clients,
+    name: &str,
+    arn: &str,
+) -> Result<(), Error> {
     let deleted = clients
         .kafkaconnect
         .delete_custom_plugin()
@@ -549,7 +553,7 @@ pub async fn delete_custom_plugin(clients: &Clients, name: &str, arn: &str) -> R
 
 /// `destroy`: this environment's custom plugins, then its plugin objects; the bucket itself
 /// (emptied, every version) only with `delete_data`. What is already gone is skipped.
-pub async fn destroy(
+pub(super) async fn destroy(
     clients: &Clients,
     env: &Env<'_>,
     delete_data: bool,

@@ -37,7 +37,7 @@ const DEADLINE: Duration = Duration::from_secs(20 * 60);
 
 /// The container as the environment wants it: what is compared with the live task definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Task {
+pub(super) struct Task {
     pub image: String,
     pub cpu: String,
     pub memory: String,
@@ -52,7 +52,11 @@ pub struct Task {
     pub image_credentials: Option<String>,
 }
 
-pub fn task(env: &Env<'_>, outputs: &Outputs, roles: &BTreeMap<String, String>) -> Option<Task> {
+pub(super) fn task(
+    env: &Env<'_>,
+    outputs: &Outputs,
+    roles: &BTreeMap<String, String>,
+) -> Option<Task> {
     let aws = env.aws;
     let registry = aws.registry.as_ref()?;
     let db = aws.database.as_ref()?;
@@ -105,7 +109,7 @@ pub fn task(env: &Env<'_>, outputs: &Outputs, roles: &BTreeMap<String, String>) 
 
 /// The registry's parts as ECS and ELB have them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
+pub(super) struct Observed {
     pub cluster: bool,
     /// ARN and where it checks health (`<port><path>`, e.g. `9000/health/ready`).
     pub target_group: Option<(String, String)>,
@@ -153,7 +157,7 @@ fn live_task(definition: &aws_sdk_ecs::types::TaskDefinition) -> Option<Task> {
     })
 }
 
-pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
+pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
     if !ecs::uses_ecs(env) {
         return Ok(Observed::default());
     }
@@ -281,7 +285,7 @@ async fn observe_parts(clients: &Clients, env: &Env<'_>) -> Result<Observed, Err
     })
 }
 
-pub fn outputs(observed: &Observed, outputs: &mut Outputs) {
+pub(super) fn outputs(observed: &Observed, outputs: &mut Outputs) {
     if let Some((_, dns)) = &observed.load_balancer {
         outputs.registry_url = Some(format!("http://{dns}/apis/ccompat/v7"));
     }
@@ -347,7 +351,7 @@ fn task_changes(have: &Task, want: &Task) -> Vec<String> {
 /// creates.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Made {
+pub(super) enum Made {
     Existing(String),
     Created,
 }
@@ -355,7 +359,7 @@ pub enum Made {
 /// One call of the load balancer's apply, which runs while the database is being created.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "step", rename_all = "kebab-case")]
-pub enum FrontStep {
+pub(super) enum FrontStep {
     /// CreateTargetGroup: HTTP to the tasks' API port, health on the management port.
     CreateTargetGroup { name: String, vpc: String },
     /// ModifyTargetGroup: health checks move to the management port.
@@ -370,7 +374,7 @@ pub enum FrontStep {
 }
 
 /// The load balancer's part of the plan (with its target group and listener).
-pub fn plan_front(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<FrontStep>)> {
+pub(super) fn plan_front(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<FrontStep>)> {
     if env.aws.registry.is_none() {
         return Vec::new();
     }
@@ -443,7 +447,7 @@ pub fn plan_front(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<FrontS
 /// registers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Definition {
+pub(super) enum Definition {
     Existing(String),
     Registered,
 }
@@ -454,7 +458,7 @@ pub enum Definition {
 /// then, the plan having decided that it differs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "step", rename_all = "kebab-case")]
-pub enum Step {
+pub(super) enum Step {
     /// RegisterTaskDefinition: a new revision of the registry's family.
     RegisterTask { family: String },
     /// CreateService behind the load balancer's target group.
@@ -476,7 +480,11 @@ pub enum Step {
 
 /// The task definition's and the service's part of the plan: each change as the plan shows it,
 /// with the steps that carry it out.
-pub fn plan(env: &Env<'_>, observed: &Observed, task: Option<&Task>) -> Vec<(Change, Vec<Step>)> {
+pub(super) fn plan(
+    env: &Env<'_>,
+    observed: &Observed,
+    task: Option<&Task>,
+) -> Vec<(Change, Vec<Step>)> {
     let (Some(registry), Some(task)) = (env.aws.registry.as_ref(), task) else {
         return Vec::new();
     };
@@ -615,7 +623,7 @@ fn elb_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_elasticloadbalancingv2
 
 /// Carries out the plan's load balancer steps; returns the target group's ARN and the load
 /// balancer's DNS name (as observed where the plan made nothing).
-pub async fn apply_front(
+pub(super) async fn apply_front(
     clients: &Clients,
     env: &Env<'_>,
     observed: &Observed,
@@ -760,7 +768,7 @@ fn container(env: &Env<'_>, task: &Task) -> Result<ContainerDefinition, Error> {
 /// Carries out the plan's registry service steps. `task` is the task definition as the applied
 /// infrastructure gives it; `target_group` and `groups` are the load balancer's and security
 /// groups' IDs.
-pub async fn apply_service(
+pub(super) async fn apply_service(
     clients: &Clients,
     env: &Env<'_>,
     steps: &[Step],
@@ -956,7 +964,11 @@ async fn await_rollout(
 
 /// Removes the service, load balancer, target group and task definitions; returns whether the
 /// ECS cluster exists (it goes last, after the schema load's task definitions).
-pub async fn destroy(clients: &Clients, env: &Env<'_>, printer: &Printer) -> Result<bool, Error> {
+pub(super) async fn destroy(
+    clients: &Clients,
+    env: &Env<'_>,
+    printer: &Printer,
+) -> Result<bool, Error> {
     // Found by name whether or not the file still asks for a registry.
     let observed = observe_parts(clients, env).await?;
     if observed.service.is_some() {

@@ -25,7 +25,7 @@ const CONTAINER: &str = "schema-load";
 const DEADLINE: Duration = Duration::from_secs(20 * 60);
 
 /// The SQL to load, as one script, and its digest; `None` when the environment names none.
-pub fn wanted(env: &Env<'_>) -> Option<(String, String)> {
+pub(super) fn wanted(env: &Env<'_>) -> Option<(String, String)> {
     let db = env.aws.database.as_ref()?;
     if db.schema.is_empty() {
         return None;
@@ -47,13 +47,13 @@ pub fn wanted(env: &Env<'_>) -> Option<(String, String)> {
 /// The load: the SQL files as one script, run by a one-off task, and their digest, recorded on
 /// the cluster once it succeeds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     Load { script: String, digest: String },
 }
 
 /// The schema load's part of the plan: `loaded` is the digest recorded on the cluster (`None`
 /// while there is no cluster).
-pub fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, Vec<Step>)> {
+pub(super) fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, Vec<Step>)> {
     let Some((script, digest)) = wanted(env) else {
         return Vec::new();
     };
@@ -105,7 +105,7 @@ pub fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, Vec<Ste
 /// Runs the load when the recorded digest differs, waits for the task, and records the digest.
 #[allow(clippy::too_many_arguments)]
 /// What a load needs from the infrastructure applied before it.
-pub struct Target<'a> {
+pub(super) struct Target<'a> {
     pub cluster_arn: &'a str,
     pub outputs: &'a Outputs,
     pub execution_role: &'a str,
@@ -113,7 +113,7 @@ pub struct Target<'a> {
 }
 
 /// Carries out the plan's schema load steps.
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     steps: &[Step],
@@ -288,6 +288,6 @@ async fn load(
 }
 
 /// Deregisters the load's task definitions.
-pub async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
+pub(super) async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
     super::ecs::deregister(clients, &names::schema_family(env)).await
 }

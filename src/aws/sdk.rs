@@ -38,14 +38,14 @@ const NOT_FOUND: &[&str] = &[
     "NotFound",
 ];
 
-pub fn is_not_found(e: &impl ProvideErrorMetadata) -> bool {
+pub(super) fn is_not_found(e: &impl ProvideErrorMetadata) -> bool {
     e.code().is_some_and(|code| NOT_FOUND.contains(&code))
 }
 
 /// An AWS call's failure. A refusal by the service is the user's to fix (exit 1) and says the
 /// service's message and code; an endpoint that cannot be reached too; a request the SDK could
 /// not build or an answer it could not read is a fault of ours (exit 2).
-pub fn error<E, R>(call: &str, e: SdkError<E, R>) -> Error
+pub(super) fn error<E, R>(call: &str, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: Debug + Send + Sync + 'static,
@@ -73,7 +73,7 @@ where
 }
 
 /// What every SDK call's result offers: its failure as an `Error`, or absence as `None`.
-pub trait Call<T> {
+pub(super) trait Call<T> {
     fn or_fail(self, call: &str) -> Result<T, Error>;
     /// `None` when the service says the resource does not exist.
     fn or_absent(self, call: &str) -> Result<Option<T>, Error>;
@@ -99,7 +99,7 @@ where
 
 /// The refusal to change (or use) a resource named like this environment's that does not carry
 /// its ownership tag.
-pub fn not_ours(what: &str, environment: &str, hint: &str) -> Error {
+pub(super) fn not_ours(what: &str, environment: &str, hint: &str) -> Error {
     Error::user(format!(
         "{what} exists but does not carry the `{}` tag of environment `{environment}`: refusing to change it",
         super::names::TAG_ENVIRONMENT

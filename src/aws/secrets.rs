@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::plan::{Action, Change, Kind};
 
 /// What a connector configuration holds instead of the secret's value.
-pub fn placeholder(env: &Env<'_>, name: &str) -> String {
+pub(super) fn placeholder(env: &Env<'_>, name: &str) -> String {
     format!(
         "${{secretsmanager:{}:{name}}}",
         names::connector_secret(env)
@@ -25,7 +25,7 @@ pub fn placeholder(env: &Env<'_>, name: &str) -> String {
 }
 
 /// A connector given the database password RDS keeps in Secrets Manager.
-pub fn reads_database_password(connector: &crate::model::Connector) -> bool {
+pub(super) fn reads_database_password(connector: &crate::model::Connector) -> bool {
     connector
         .config
         .values()
@@ -34,12 +34,12 @@ pub fn reads_database_password(connector: &crate::model::Connector) -> bool {
 
 /// A connector that reads a secret through the config provider: its own secrets, or the
 /// database password.
-pub fn uses_provider(connector: &crate::model::Connector) -> bool {
+pub(super) fn uses_provider(connector: &crate::model::Connector) -> bool {
     !connector.secret_names.is_empty() || reads_database_password(connector)
 }
 
 /// Worker properties that install the provider.
-pub fn provider_properties(env: &Env<'_>) -> BTreeMap<String, String> {
+pub(super) fn provider_properties(env: &Env<'_>) -> BTreeMap<String, String> {
     let region = env.aws.region.clone();
     BTreeMap::from([
         ("config.providers".into(), "secretsmanager".into()),
@@ -56,7 +56,7 @@ pub fn provider_properties(env: &Env<'_>) -> BTreeMap<String, String> {
 
 /// The secrets the connectors use: NAME → value. A value that mixes a secret with other text
 /// cannot go through the provider and is refused.
-pub fn wanted(env: &Env<'_>) -> Result<BTreeMap<String, String>, Error> {
+pub(super) fn wanted(env: &Env<'_>) -> Result<BTreeMap<String, String>, Error> {
     let mut values = BTreeMap::new();
     for connector in &env.connectors {
         let mixed: Vec<&str> = connector
@@ -81,14 +81,14 @@ pub fn wanted(env: &Env<'_>) -> Result<BTreeMap<String, String>, Error> {
 
 /// The stored secret, as far as a plan needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stored {
+pub(super) enum Stored {
     Absent,
     /// Deleted by an earlier `destroy` and still in its recovery window.
     Deleted,
     Present(BTreeMap<String, String>),
 }
 
-pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Stored, Error> {
+pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Stored, Error> {
     match clients
         .secretsmanager
         .get_secret_value()
@@ -119,7 +119,7 @@ pub async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Stored, Error> 
 /// One call of the connectors' secret's apply. The values are the plan's desired state and are
 /// not copied into the steps (a step may be shown for debugging; a value must never be).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     /// CreateSecret with the values, tagged.
     Create,
     /// RestoreSecret: deleted by an earlier `destroy`, still in its recovery window.
@@ -129,7 +129,7 @@ pub enum Step {
 }
 
 /// The secret's part of the plan. Names only reach the change: the values never reach a plan.
-pub fn plan(
+pub(super) fn plan(
     env: &Env<'_>,
     wanted: &BTreeMap<String, String>,
     observed: &Stored,
@@ -204,7 +204,7 @@ async fn ensure_ours(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
 }
 
 /// Carries out the plan's secret steps with the wanted values.
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     wanted: &BTreeMap<String, String>,
@@ -264,7 +264,11 @@ pub async fn apply(
 }
 
 /// Deletes the secret (kept for recovery for 7 days, unless `delete_data`).
-pub async fn destroy(clients: &Clients, env: &Env<'_>, delete_data: bool) -> Result<bool, Error> {
+pub(super) async fn destroy(
+    clients: &Clients,
+    env: &Env<'_>,
+    delete_data: bool,
+) -> Result<bool, Error> {
     match clients
         .secretsmanager
         .describe_secret()

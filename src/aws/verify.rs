@@ -27,9 +27,9 @@ pub async fn verify_command(
     let clients = clients(aws).await;
     let mut report = Report::new(&env.name);
     let started = Instant::now();
-    let arns = connector_arns(&clients, &format!("{}-", env.name)).await?;
+    let arns = connector_arns(&clients, &names::prefix(env)).await?;
     for connector in &env.connectors {
-        let name = env.scoped(&connector.name);
+        let name = names::connector(env, &connector.name);
         let result = connector_state(&clients, &name, arns.get(&name)).await?;
         report.step(&format!("connector {}", connector.name), started, result);
     }

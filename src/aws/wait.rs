@@ -12,7 +12,7 @@ use crate::error::Error;
 const CONCURRENCY: usize = 8;
 
 /// Runs the futures concurrently, at most `CONCURRENCY` at a time; the first error stops them.
-pub async fn bounded<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Error>
+pub(super) async fn bounded<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, Error>
 where
     F: Future<Output = Result<T, Error>>,
 {
@@ -24,12 +24,16 @@ where
 }
 
 /// What a check saw: done (with a value), or still waiting (with the state it is in).
-pub enum Poll<T> {
+pub(super) enum Poll<T> {
     Done(T),
     Waiting(String),
 }
 
-pub async fn until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<T, Error>
+pub(super) async fn until<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    mut check: F,
+) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>, Error>>,
@@ -57,7 +61,7 @@ where
 
 /// Says what a long wait sees each time it changes, with the time so far, so a 20-minute
 /// creation shows it is moving.
-pub struct Progress<'a> {
+pub(super) struct Progress<'a> {
     printer: &'a crate::output::Printer,
     what: String,
     last: std::sync::Mutex<String>,
@@ -65,7 +69,7 @@ pub struct Progress<'a> {
 }
 
 impl<'a> Progress<'a> {
-    pub fn new(printer: &'a crate::output::Printer, what: impl Into<String>) -> Self {
+    pub(super) fn new(printer: &'a crate::output::Printer, what: impl Into<String>) -> Self {
         Progress {
             printer,
             what: what.into(),
@@ -74,7 +78,7 @@ impl<'a> Progress<'a> {
         }
     }
 
-    pub fn saw(&self, state: &str) {
+    pub(super) fn saw(&self, state: &str) {
         let mut last = self.last.lock().expect("not poisoned");
         if *last != state {
             self.printer.status(&format!(
@@ -89,7 +93,11 @@ impl<'a> Progress<'a> {
 
 /// Waits until a deleted resource is gone. `state` reads it: its state while it exists, `None`
 /// once the service no longer knows it.
-pub async fn until_gone<F, Fut>(what: &str, deadline: Duration, mut state: F) -> Result<(), Error>
+pub(super) async fn until_gone<F, Fut>(
+    what: &str,
+    deadline: Duration,
+    mut state: F,
+) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<String>, Error>>,

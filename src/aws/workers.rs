@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::Env;
 use super::clients::Clients;
-use super::names::{TAG_ENVIRONMENT, TAG_RESOURCE};
+use super::names::{self, TAG_ENVIRONMENT, TAG_RESOURCE};
 use super::outputs::Outputs;
 use super::ownership;
 use super::sdk::{self, Call};
@@ -21,7 +21,7 @@ const DEFAULT_CONVERTER: &str = "org.apache.kafka.connect.storage.StringConverte
 
 /// The worker configuration the environment asks for: (name, properties file content).
 /// `outputs` fill the `${aws:…}` values (the registry's address for Avro converters).
-pub fn wanted(env: &Env<'_>, outputs: &Outputs) -> Option<(String, String)> {
+pub(super) fn wanted(env: &Env<'_>, outputs: &Outputs) -> Option<(String, String)> {
     let mut properties = outputs.fill_all(&env.aws.worker_properties.clone().unwrap_or_default());
     if env.connectors.iter().any(super::secrets::uses_provider) {
         properties.extend(super::secrets::provider_properties(env));
@@ -46,17 +46,17 @@ pub fn wanted(env: &Env<'_>, outputs: &Outputs) -> Option<(String, String)> {
         .take(6)
         .map(|b| format!("{b:02x}"))
         .collect();
-    Some((format!("{}-worker-{digest}", env.name), content))
+    Some((format!("{}{digest}", names::worker_prefix(env)), content))
 }
 
 /// This environment's worker configurations (name → ARN); the `wanted` name is taken as ours
 /// (see `ownership`).
-pub async fn observe(
+pub(super) async fn observe(
     clients: &Clients,
     env: &Env<'_>,
     wanted: Option<&str>,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let prefix = format!("{}-worker-", env.name);
+    let prefix = names::worker_prefix(env);
     let pages: Vec<_> = clients
         .kafkaconnect
         .list_worker_configurations()
@@ -86,7 +86,10 @@ pub async fn observe(
         .collect())
 }
 
-pub fn diff(wanted: Option<&(String, String)>, observed: &BTreeMap<String, String>) -> Vec<Change> {
+pub(super) fn diff(
+    wanted: Option<&(String, String)>,
+    observed: &BTreeMap<String, String>,
+) -> Vec<Change> {
     let mut changes = Vec::new();
     if let Some((name, _)) = wanted {
         changes.push(if observed.contains_key(name) {
@@ -110,7 +113,7 @@ pub fn diff(wanted: Option<&(String, String)>, observed: &BTreeMap<String, Strin
 }
 
 /// Creates the wanted worker configuration if missing; returns its ARN.
-pub async fn apply(
+pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     wanted: Option<&(String, String)>,
@@ -143,7 +146,7 @@ pub async fn apply(
 }
 
 /// Deletes the worker configurations the plan removes (after the connectors moved off them).
-pub async fn remove_unused(
+pub(super) async fn remove_unused(
     clients: &Clients,
     observed: &BTreeMap<String, String>,
     plan: &Plan,
@@ -162,7 +165,7 @@ pub async fn remove_unused(
     Ok(())
 }
 
-pub async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
+pub(super) async fn delete(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
     clients
         .kafkaconnect
         .delete_worker_configuration()

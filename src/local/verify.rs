@@ -26,7 +26,7 @@ struct Addresses(BTreeMap<(String, String), (String, String)>);
 
 impl Addresses {
     /// `host:port` rewritten when known, else as given.
-    pub fn rewrite(&self, address: &str) -> String {
+    pub(crate) fn rewrite(&self, address: &str) -> String {
         match address.rsplit_once(':') {
             Some((host, port)) => match self.0.get(&(host.to_string(), port.to_string())) {
                 Some((h, p)) => format!("{h}:{p}"),
