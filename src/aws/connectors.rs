@@ -264,19 +264,34 @@ pub(super) async fn observe(
 }
 
 /// The connectors' part of the plan. `plugin_arns` maps existing custom plugin names to ARNs.
-pub(super) fn diff(
+/// One call of the connectors' apply. The configuration it writes is the connector's as the
+/// applied infrastructure gives it: a value the plan showed `(known after apply)` is filled in,
+/// and the plan already counted it as a change (a resource made by this apply cannot be in a
+/// live connector's configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    /// CreateConnector, waiting until it runs.
+    Create(String),
+    /// DeleteConnector then CreateConnector: what MSK Connect cannot change in place.
+    Recreate(String),
+    /// UpdateConnector: configuration or capacity, in place (MSK Connect restarts it).
+    Update(String),
+    /// DeleteConnector: not in the file any more.
+    Delete(String),
+}
+
+/// The connectors' part of the plan: each connector's change with the step that makes it so.
+pub(super) fn plan(
     desired: &[Desired],
     live: &BTreeMap<String, Live>,
     plugin_arns: &BTreeMap<String, String>,
-) -> Vec<Change> {
+) -> Vec<(Change, Vec<Step>)> {
     let mut changes = Vec::new();
     for want in desired {
         let Some(have) = live.get(&want.name) else {
-            changes.push(Change::new(
-                Kind::Connector,
-                &want.name,
-                Action::Create,
-                "not found",
+            changes.push((
+                Change::new(Kind::Connector, &want.name, Action::Create, "not found"),
+                vec![Step::Create(want.name.clone())],
             ));
             continue;
         };
@@ -296,12 +311,15 @@ pub(super) fn diff(
             replace.push("it is FAILED".into());
         }
         if !replace.is_empty() {
-            changes.push(Change {
-                kind: Kind::Connector,
-                name: want.name.clone(),
-                action: Action::Recreate,
-                reasons: replace,
-            });
+            changes.push((
+                Change {
+                    kind: Kind::Connector,
+                    name: want.name.clone(),
+                    action: Action::Recreate,
+                    reasons: replace,
+                },
+                vec![Step::Recreate(want.name.clone())],
+            ));
             continue;
         }
         let mut update = Vec::new();
@@ -332,82 +350,102 @@ pub(super) fn diff(
             update.push(format!("capacity {} → {}", have.capacity, want.capacity));
         }
         changes.push(if update.is_empty() {
-            Change::new(
-                Kind::Connector,
-                &want.name,
-                Action::Unchanged,
-                have.state.to_lowercase(),
+            (
+                Change::new(
+                    Kind::Connector,
+                    &want.name,
+                    Action::Unchanged,
+                    have.state.to_lowercase(),
+                ),
+                Vec::new(),
             )
         } else {
-            Change {
-                kind: Kind::Connector,
-                name: want.name.clone(),
-                action: Action::Update,
-                reasons: update,
-            }
+            (
+                Change {
+                    kind: Kind::Connector,
+                    name: want.name.clone(),
+                    action: Action::Update,
+                    reasons: update,
+                },
+                vec![Step::Update(want.name.clone())],
+            )
         });
     }
     for name in live
         .keys()
         .filter(|n| !desired.iter().any(|d| &d.name == *n))
     {
-        changes.push(Change::new(
-            Kind::Connector,
-            name,
-            Action::Remove,
-            "not in the environment file",
+        changes.push((
+            Change::new(
+                Kind::Connector,
+                name,
+                Action::Remove,
+                "not in the environment file",
+            ),
+            vec![Step::Delete(name.clone())],
         ));
     }
     changes
 }
 
+/// Carries out the plan's connector steps; `desired` are the connectors as the applied
+/// infrastructure gives them.
 pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
     desired: &[Desired],
     live: &BTreeMap<String, Live>,
-    changes: &[Change],
+    steps: &[Step],
     on: &Dependencies<'_>,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let action = |name: &str| {
-        changes
-            .iter()
-            .find(|c| c.kind == Kind::Connector && c.name == name)
-            .map(|c| c.action)
+    let want = |name: &str| {
+        desired.iter().find(|d| d.name == name).ok_or_else(|| {
+            Error::Internal(format!(
+                "the plan names connector {name}, which the file does not"
+            ))
+        })
     };
-    super::wait::bounded(desired.iter().map(|want| async move {
-        match action(&want.name) {
-            Some(Action::Create) => {
-                create(clients, env, want, on).await?;
-                printer.status(&format!("  + connector {} running", want.name));
+    let have = |name: &str| {
+        live.get(name).ok_or_else(|| {
+            Error::Internal(format!(
+                "the plan changes connector {name}, which was not found"
+            ))
+        })
+    };
+    let (writes, deletes): (Vec<&Step>, Vec<&Step>) =
+        steps.iter().partition(|s| !matches!(s, Step::Delete(_)));
+    super::wait::bounded(writes.into_iter().map(|step| async move {
+        match step {
+            Step::Create(name) => {
+                create(clients, env, want(name)?, on).await?;
+                printer.status(&format!("  + connector {name} running"));
             }
-            Some(Action::Recreate) => {
-                ownership::ensure_ours(clients, env, &want.name, &live[&want.name].arn).await?;
-                delete(clients, &want.name, &live[&want.name].arn).await?;
-                create(clients, env, want, on).await?;
-                printer.status(&format!("  ~ connector {} replaced, running", want.name));
+            Step::Recreate(name) => {
+                let have = have(name)?;
+                ownership::ensure_ours(clients, env, name, &have.arn).await?;
+                delete(clients, name, &have.arn).await?;
+                create(clients, env, want(name)?, on).await?;
+                printer.status(&format!("  ~ connector {name} replaced, running"));
             }
-            Some(Action::Update) => {
-                ownership::ensure_ours(clients, env, &want.name, &live[&want.name].arn).await?;
-                update(clients, want, &live[&want.name]).await?;
-                printer.status(&format!("  ~ connector {} updated", want.name));
+            Step::Update(name) => {
+                let have = have(name)?;
+                ownership::ensure_ours(clients, env, name, &have.arn).await?;
+                update(clients, want(name)?, have).await?;
+                printer.status(&format!("  ~ connector {name} updated"));
             }
-            _ => {}
+            Step::Delete(_) => {}
         }
         Ok::<_, Error>(())
     }))
     .await?;
-    super::wait::bounded(
-        changes
-            .iter()
-            .filter(|c| c.kind == Kind::Connector && c.action == Action::Remove)
-            .map(|c| async move {
-                delete(clients, &c.name, &live[&c.name].arn).await?;
-                printer.status(&format!("  - connector {} deleted", c.name));
-                Ok::<_, Error>(())
-            }),
-    )
+    super::wait::bounded(deletes.into_iter().map(|step| async move {
+        if let Step::Delete(name) = step {
+            delete(clients, name, &have(name)?.arn).await?;
+            printer.status(&format!("  - connector {name} deleted"));
+        }
+        Ok::<_, Error>(())
+    }))
     .await?;
     Ok(())
 }

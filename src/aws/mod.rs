@@ -87,6 +87,9 @@ struct Planned {
     steps: infra::Steps,
     log_steps: Vec<logs::Step>,
     secret_steps: Vec<secrets::Step>,
+    plugin_steps: Vec<plugins::Step>,
+    worker_steps: Vec<workers::Remove>,
+    connector_steps: Vec<connectors::Step>,
     outputs: outputs::Outputs,
     plan: Plan,
 }
@@ -129,7 +132,11 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
     };
     let log_groups = logs::observe(&clients, env).await?;
     let (mut changes, steps) = infra::diff(env, &infra, &outputs);
-    changes.extend(plugins::diff(env, &wanted, &observed));
+    let mut plugin_steps = Vec::new();
+    for (change, steps) in plugins::plan(env, &wanted, &observed) {
+        changes.push(change);
+        plugin_steps.extend(steps);
+    }
     let mut log_steps = Vec::new();
     for (change, steps) in logs::plan(env, &log_groups) {
         changes.push(change);
@@ -140,8 +147,16 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
         changes.push(change);
         secret_steps.extend(steps);
     }
-    changes.extend(workers::diff(worker.as_ref(), &workers));
-    changes.extend(connectors::diff(&desired, &live, &arns));
+    let mut worker_steps = Vec::new();
+    for (change, steps) in workers::plan(worker.as_ref(), &workers) {
+        changes.push(change);
+        worker_steps.extend(steps);
+    }
+    let mut connector_steps = Vec::new();
+    for (change, steps) in connectors::plan(&desired, &live, &arns) {
+        changes.push(change);
+        connector_steps.extend(steps);
+    }
     let plan = Plan {
         environment: env.name.clone(),
         changes,
@@ -159,6 +174,9 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
         steps,
         log_steps,
         secret_steps,
+        plugin_steps,
+        worker_steps,
+        connector_steps,
         outputs,
         plan,
     })
@@ -235,9 +253,8 @@ pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Resu
         plugins::apply(
             clients,
             env,
-            &planned.wanted,
             &planned.observed,
-            plan,
+            &planned.plugin_steps,
             printer,
         )
     )?;
@@ -255,12 +272,6 @@ pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Resu
         )?;
         (worker, desired)
     };
-    let plugin_arns: BTreeMap<String, String> = planned
-        .observed
-        .custom_plugins
-        .iter()
-        .map(|(n, (arn, _))| (n.clone(), arn.clone()))
-        .collect();
     // Everything the infrastructure gives is known by now; a gap would be a bug, not a value.
     if let Some(gap) = desired.iter().find(|d| {
         d.config
@@ -281,7 +292,6 @@ pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Resu
             "the worker configuration still has values unknown after the infrastructure was applied".into(),
         ));
     }
-    let connector_changes = connectors::diff(&desired, &planned.live, &plugin_arns);
     let worker_arn =
         workers::apply(clients, env, worker.as_ref(), &planned.workers, printer).await?;
     let on = connectors::Dependencies {
@@ -293,13 +303,13 @@ pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Resu
         env,
         &desired,
         &planned.live,
-        &connector_changes,
+        &planned.connector_steps,
         &on,
         printer,
     )
     .await?;
-    plugins::remove_unused(clients, &planned.observed, plan, printer).await?;
-    workers::remove_unused(clients, &planned.workers, plan, printer).await?;
+    plugins::remove_unused(clients, &planned.plugin_steps, printer).await?;
+    workers::remove_unused(clients, &planned.worker_steps, printer).await?;
     printer.status(&format!("environment `{}` applied", env.name));
     Ok(Outcome::with(
         exit::SUCCESS,

@@ -24,7 +24,7 @@ use super::sdk::{self, Call};
 use super::wait::{Poll, until, until_gone};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::plan::{Action, Change, Kind, Plan};
+use crate::plan::{Action, Change, Kind};
 use crate::plugins::Built;
 
 /// Custom plugins take minutes on AWS.
@@ -163,126 +163,174 @@ fn hex_of_base64(b64: &str) -> String {
 }
 
 /// The plan for bucket, objects and custom plugins: a pure function.
-pub(super) fn diff(env: &Env<'_>, wanted: &[Wanted], observed: &Observed) -> Vec<Change> {
+/// One call of the plugins' apply, with what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    /// CreateBucket: versioned, encrypted, private.
+    CreateBucket,
+    /// PutObject of the ZIP, with its sha256 for S3 to check.
+    Upload(Wanted),
+    /// CreateCustomPlugin (after deleting the one whose creation failed, when `replaces` names
+    /// it), waiting until it is ACTIVE.
+    CreateCustomPlugin {
+        wanted: Wanted,
+        replaces: Option<String>,
+    },
+    /// DeleteCustomPlugin, once no connector runs on it.
+    Remove { name: String, arn: String },
+}
+
+/// The plugins' part of the plan: bucket, objects and custom plugins, each change with the steps
+/// that make it so.
+pub(super) fn plan(
+    env: &Env<'_>,
+    wanted: &[Wanted],
+    observed: &Observed,
+) -> Vec<(Change, Vec<Step>)> {
     let bucket = &env.aws.plugin_bucket;
-    let mut changes = vec![if observed.bucket {
-        Change::new(Kind::Bucket, bucket, Action::Unchanged, "exists")
+    let mut planned = vec![if observed.bucket {
+        (
+            Change::new(Kind::Bucket, bucket, Action::Unchanged, "exists"),
+            Vec::new(),
+        )
     } else {
-        Change::new(Kind::Bucket, bucket, Action::Create, "not found")
+        (
+            Change::new(Kind::Bucket, bucket, Action::Create, "not found"),
+            vec![Step::CreateBucket],
+        )
     }];
     for w in wanted {
-        changes.push(match observed.objects.get(&w.key) {
-            None | Some(None) => Change::new(Kind::Object, &w.key, Action::Create, "not found"),
-            Some(Some(stored)) if *stored == w.sha256 => Change::new(
-                Kind::Object,
-                &w.key,
-                Action::Unchanged,
-                "present, S3's sha256 matches",
+        let upload = vec![Step::Upload(w.clone())];
+        planned.push(match observed.objects.get(&w.key) {
+            None | Some(None) => (
+                Change::new(Kind::Object, &w.key, Action::Create, "not found"),
+                upload,
             ),
-            Some(Some(stored)) => Change::new(
-                Kind::Object,
-                &w.key,
-                Action::Recreate,
-                if stored.is_empty() {
-                    "S3 reports no sha256 for it".to_string()
-                } else {
-                    format!("S3's sha256 {} differs", &stored[..12.min(stored.len())])
-                },
+            Some(Some(stored)) if *stored == w.sha256 => (
+                Change::new(
+                    Kind::Object,
+                    &w.key,
+                    Action::Unchanged,
+                    "present, S3's sha256 matches",
+                ),
+                Vec::new(),
+            ),
+            Some(Some(stored)) => (
+                Change::new(
+                    Kind::Object,
+                    &w.key,
+                    Action::Recreate,
+                    if stored.is_empty() {
+                        "S3 reports no sha256 for it".to_string()
+                    } else {
+                        format!("S3's sha256 {} differs", &stored[..12.min(stored.len())])
+                    },
+                ),
+                upload,
             ),
         });
-        changes.push(match observed.custom_plugins.get(&w.custom_plugin) {
-            None => Change::new(
-                Kind::CustomPlugin,
-                &w.custom_plugin,
-                Action::Create,
-                "not found",
+        planned.push(match observed.custom_plugins.get(&w.custom_plugin) {
+            None => (
+                Change::new(
+                    Kind::CustomPlugin,
+                    &w.custom_plugin,
+                    Action::Create,
+                    "not found",
+                ),
+                vec![Step::CreateCustomPlugin {
+                    wanted: w.clone(),
+                    replaces: None,
+                }],
             ),
-            Some((_, state)) if state == "CREATE_FAILED" => Change::new(
-                Kind::CustomPlugin,
-                &w.custom_plugin,
-                Action::Recreate,
-                "its creation failed",
+            Some((arn, state)) if state == "CREATE_FAILED" => (
+                Change::new(
+                    Kind::CustomPlugin,
+                    &w.custom_plugin,
+                    Action::Recreate,
+                    "its creation failed",
+                ),
+                vec![Step::CreateCustomPlugin {
+                    wanted: w.clone(),
+                    replaces: Some(arn.clone()),
+                }],
             ),
-            Some((_, state)) => Change::new(
-                Kind::CustomPlugin,
-                &w.custom_plugin,
-                Action::Unchanged,
-                state.to_lowercase(),
+            Some((_, state)) => (
+                Change::new(
+                    Kind::CustomPlugin,
+                    &w.custom_plugin,
+                    Action::Unchanged,
+                    state.to_lowercase(),
+                ),
+                Vec::new(),
             ),
         });
     }
-    for name in observed
+    for (name, (arn, _)) in observed
         .custom_plugins
-        .keys()
-        .filter(|n| !wanted.iter().any(|w| &w.custom_plugin == *n))
+        .iter()
+        .filter(|(n, _)| !wanted.iter().any(|w| &w.custom_plugin == *n))
     {
         let replacement = wanted
             .iter()
             .find(|w| name.starts_with(&format!("{}{}-", names::prefix(env), w.plugin)))
             .map(|w| format!("content changed: replaced by {}", w.custom_plugin));
-        changes.push(Change::new(
-            Kind::CustomPlugin,
-            name,
-            Action::Remove,
-            replacement.unwrap_or_else(|| "no connector uses it".into()),
+        planned.push((
+            Change::new(
+                Kind::CustomPlugin,
+                name,
+                Action::Remove,
+                replacement.unwrap_or_else(|| "no connector uses it".into()),
+            ),
+            vec![Step::Remove {
+                name: name.clone(),
+                arn: arn.clone(),
+            }],
         ));
     }
-    changes
+    planned
 }
 
-/// Creates what is missing: bucket, objects, custom plugins. Returns the ARN of every wanted
-/// custom plugin. Unused plugins are removed separately, once no connector runs on them.
+/// Carries out the plan's bucket, upload and custom plugin steps (the bucket first, then the
+/// objects, then the plugins made from them). Returns the ARN of every wanted custom plugin.
+/// Unused plugins are removed separately (`remove_unused`), once no connector runs on them.
 pub(super) async fn apply(
     clients: &Clients,
     env: &Env<'_>,
-    wanted: &[Wanted],
     observed: &Observed,
-    plan: &Plan,
+    steps: &[Step],
     printer: &Printer,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let aws = env.aws;
-    let bucket = &aws.plugin_bucket;
-    if plan.action_of(Kind::Bucket, bucket) == Some(Action::Create) {
+    let bucket = &env.aws.plugin_bucket;
+    if steps.contains(&Step::CreateBucket) {
         create_bucket(clients, env).await?;
         printer.status(&format!(
             "  + bucket {bucket} created (versioned, encrypted, private)"
         ));
     }
-    super::wait::bounded(
-        wanted
-            .iter()
-            .filter(|w| {
-                matches!(
-                    plan.action_of(Kind::Object, &w.key),
-                    Some(Action::Create | Action::Recreate)
-                )
-            })
-            .map(|w| async move {
-                upload(clients, env, w).await?;
-                printer.status(&format!("  + s3://{bucket}/{} uploaded", w.key));
-                Ok::<_, Error>(())
-            }),
-    )
+    super::wait::bounded(steps.iter().filter_map(|step| match step {
+        Step::Upload(w) => Some(async move {
+            upload(clients, env, w).await?;
+            printer.status(&format!("  + s3://{bucket}/{} uploaded", w.key));
+            Ok::<_, Error>(())
+        }),
+        _ => None,
+    }))
     .await?;
-    let created = super::wait::bounded(
-        wanted
-            .iter()
-            .filter(|w| {
-                matches!(
-                    plan.action_of(Kind::CustomPlugin, &w.custom_plugin),
-                    Some(Action::Create | Action::Recreate)
-                )
-            })
-            .map(|w| async move {
-                if let Some((arn, _)) = observed.custom_plugins.get(&w.custom_plugin) {
-                    ownership::ensure_ours(clients, env, &w.custom_plugin, arn).await?;
-                    delete_custom_plugin(clients, &w.custom_plugin, arn).await?;
-                }
-                let arn = create_custom_plugin(clients, env, w).await?;
-                printer.status(&format!("  + custom plugin {} active", w.custom_plugin));
-                Ok::<_, Error>((w.custom_plugin.clone(), arn))
-            }),
-    )
+    let created = super::wait::bounded(steps.iter().filter_map(|step| match step {
+        Step::CreateCustomPlugin { wanted, replaces } => Some(async move {
+            if let Some(arn) = replaces {
+                ownership::ensure_ours(clients, env, &wanted.custom_plugin, arn).await?;
+                delete_custom_plugin(clients, &wanted.custom_plugin, arn).await?;
+            }
+            let arn = create_custom_plugin(clients, env, wanted).await?;
+            printer.status(&format!(
+                "  + custom plugin {} active",
+                wanted.custom_plugin
+            ));
+            Ok::<_, Error>((wanted.custom_plugin.clone(), arn))
+        }),
+        _ => None,
+    }))
     .await?;
     let mut arns: BTreeMap<String, String> = observed
         .custom_plugins
@@ -293,29 +341,20 @@ pub(super) async fn apply(
     Ok(arns)
 }
 
-/// Deletes the custom plugins the plan removes; run after the connectors moved off them.
+/// Carries out the plan's removals of custom plugins; run after the connectors moved off them.
 pub(super) async fn remove_unused(
     clients: &Clients,
-    observed: &Observed,
-    plan: &Plan,
+    steps: &[Step],
     printer: &Printer,
 ) -> Result<(), Error> {
-    super::wait::bounded(
-        plan.changes
-            .iter()
-            .filter(|c| c.kind == Kind::CustomPlugin && c.action == Action::Remove)
-            .filter_map(|c| {
-                observed
-                    .custom_plugins
-                    .get(&c.name)
-                    .map(|(arn, _)| (c.name.clone(), arn.clone()))
-            })
-            .map(|(name, arn)| async move {
-                delete_custom_plugin(clients, &name, &arn).await?;
-                printer.status(&format!("  - custom plugin {name} deleted"));
-                Ok::<_, Error>(())
-            }),
-    )
+    super::wait::bounded(steps.iter().filter_map(|step| match step {
+        Step::Remove { name, arn } => Some(async move {
+            delete_custom_plugin(clients, name, arn).await?;
+            printer.status(&format!("  - custom plugin {name} deleted"));
+            Ok::<_, Error>(())
+        }),
+        _ => None,
+    }))
     .await?;
     Ok(())
 }
@@ -639,4 +678,72 @@ pub(super) async fn destroy(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new build of a plugin: the object and custom plugin of its digest are made, the plugin
+    /// of the old digest goes (after the connectors moved); one whose creation failed is made
+    /// again in place of the failed one.
+    #[test]
+    fn a_new_build_replaces_the_old_plugin_and_a_failed_one_is_made_again() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let built = |name: &str, sha256: &str| Built {
+            name: name.into(),
+            sha256: sha256.into(),
+            zip: format!("/cache/{name}.zip").into(),
+            size: 1,
+            rebuilt: false,
+            kept_own: Vec::new(),
+            provides: Default::default(),
+        };
+        let wanted = wanted(
+            &env,
+            &[
+                built("debezium-postgres", &"a".repeat(64)),
+                built("confluent-s3", &"b".repeat(64)),
+            ],
+        );
+        let observed = Observed {
+            bucket: true,
+            objects: BTreeMap::from([
+                (wanted[0].key.clone(), Some("a".repeat(64))),
+                (wanted[1].key.clone(), Some("b".repeat(64))),
+            ]),
+            custom_plugins: BTreeMap::from([
+                (
+                    wanted[1].custom_plugin.clone(),
+                    ("arn:failed".to_string(), "CREATE_FAILED".to_string()),
+                ),
+                (
+                    format!("plan-debezium-postgres-{}", "c".repeat(12)),
+                    ("arn:old".to_string(), "ACTIVE".to_string()),
+                ),
+            ]),
+        };
+        let steps: Vec<Step> = plan(&env, &wanted, &observed)
+            .into_iter()
+            .flat_map(|(_, steps)| steps)
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                Step::CreateCustomPlugin {
+                    wanted: wanted[0].clone(),
+                    replaces: None
+                },
+                Step::CreateCustomPlugin {
+                    wanted: wanted[1].clone(),
+                    replaces: Some("arn:failed".into())
+                },
+                Step::Remove {
+                    name: format!("plan-debezium-postgres-{}", "c".repeat(12)),
+                    arn: "arn:old".into()
+                },
+            ]
+        );
+    }
 }

@@ -14,7 +14,7 @@ use super::ownership;
 use super::sdk::{self, Call};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::plan::{Action, Change, Kind, Plan};
+use crate::plan::{Action, Change, Kind};
 
 /// MSK Connect's default worker configuration's converter (Understand MSK Connect workers).
 const DEFAULT_CONVERTER: &str = "org.apache.kafka.connect.storage.StringConverter";
@@ -86,30 +86,50 @@ pub(super) async fn observe(
         .collect())
 }
 
-pub(super) fn diff(
+/// A worker configuration the plan removes (DeleteWorkerConfiguration, once no connector uses
+/// it). Creating one is not a step: its name is the digest of its content, which can name what
+/// the infrastructure gives, so `apply` creates the one wanted once that is applied unless it
+/// exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Remove {
+    pub(super) name: String,
+    pub(super) arn: String,
+}
+
+/// The worker configurations' part of the plan.
+pub(super) fn plan(
     wanted: Option<&(String, String)>,
     observed: &BTreeMap<String, String>,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
+) -> Vec<(Change, Vec<Remove>)> {
+    let mut planned = Vec::new();
     if let Some((name, _)) = wanted {
-        changes.push(if observed.contains_key(name) {
-            Change::new(Kind::WorkerConfiguration, name, Action::Unchanged, "exists")
-        } else {
-            Change::new(Kind::WorkerConfiguration, name, Action::Create, "not found")
-        });
-    }
-    for name in observed
-        .keys()
-        .filter(|n| wanted.is_none_or(|(w, _)| w != *n))
-    {
-        changes.push(Change::new(
-            Kind::WorkerConfiguration,
-            name,
-            Action::Remove,
-            "no connector uses it",
+        planned.push((
+            if observed.contains_key(name) {
+                Change::new(Kind::WorkerConfiguration, name, Action::Unchanged, "exists")
+            } else {
+                Change::new(Kind::WorkerConfiguration, name, Action::Create, "not found")
+            },
+            Vec::new(),
         ));
     }
-    changes
+    for (name, arn) in observed
+        .iter()
+        .filter(|(n, _)| wanted.is_none_or(|(w, _)| w != *n))
+    {
+        planned.push((
+            Change::new(
+                Kind::WorkerConfiguration,
+                name,
+                Action::Remove,
+                "no connector uses it",
+            ),
+            vec![Remove {
+                name: name.clone(),
+                arn: arn.clone(),
+            }],
+        ));
+    }
+    planned
 }
 
 /// Creates the wanted worker configuration if missing; returns its ARN.
@@ -146,21 +166,15 @@ pub(super) async fn apply(
 }
 
 /// Deletes the worker configurations the plan removes (after the connectors moved off them).
+/// Carries out the plan's removals, once no connector uses them.
 pub(super) async fn remove_unused(
     clients: &Clients,
-    observed: &BTreeMap<String, String>,
-    plan: &Plan,
+    steps: &[Remove],
     printer: &Printer,
 ) -> Result<(), Error> {
-    for change in plan
-        .changes
-        .iter()
-        .filter(|c| c.kind == Kind::WorkerConfiguration && c.action == Action::Remove)
-    {
-        if let Some(arn) = observed.get(&change.name) {
-            delete(clients, &change.name, arn).await?;
-            printer.status(&format!("  - worker configuration {} deleted", change.name));
-        }
+    for Remove { name, arn } in steps {
+        delete(clients, name, arn).await?;
+        printer.status(&format!("  - worker configuration {name} deleted"));
     }
     Ok(())
 }
