@@ -15,11 +15,6 @@ use super::sdk::Call;
 use crate::error::Error;
 use crate::plan::{Action, Change, Kind};
 
-/// The ECS cluster runs the registry and the schema load.
-pub(super) fn uses_ecs(env: &Env<'_>) -> bool {
-    env.aws.registry.is_some() || env.aws.loads_schema()
-}
-
 pub(super) fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types::Tag> {
     tags(env, resource)
         .into_iter()
@@ -29,7 +24,7 @@ pub(super) fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types:
 
 /// The ECS cluster's part of the plan: it is created when missing.
 pub(super) fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, bool)> {
-    if !uses_ecs(env) {
+    if !env.uses_ecs() {
         return Vec::new();
     }
     let name = names::ecs_cluster(env);

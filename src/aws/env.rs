@@ -21,6 +21,26 @@ impl<'a> Env<'a> {
     }
 }
 
+/// What the environment creates beyond what its file lists one by one, decided here once.
+impl Env<'_> {
+    /// The connectors' security group, when the file gives none.
+    pub(super) fn creates_connector_group(&self) -> bool {
+        self.aws.security_groups.is_empty() && !self.connectors.is_empty()
+    }
+
+    /// IAM roles: the registry's, and the connectors' when the file gives none. Their trust
+    /// policies name the account, so planning them reads it first.
+    pub(super) fn creates_roles(&self) -> bool {
+        self.aws.registry.is_some()
+            || (self.aws.service_execution_role_arn.is_none() && !self.connectors.is_empty())
+    }
+
+    /// The ECS cluster, which runs the registry and the schema load.
+    pub(super) fn uses_ecs(&self) -> bool {
+        self.aws.registry.is_some() || self.aws.loads_schema()
+    }
+}
+
 impl std::ops::Deref for Env<'_> {
     type Target = Environment;
 

@@ -25,12 +25,6 @@ pub(super) struct Observed {
     pub registry: registry::Observed,
 }
 
-fn needs_roles(env: &Env<'_>) -> bool {
-    let aws = env.aws;
-    aws.registry.is_some()
-        || (aws.service_execution_role_arn.is_none() && !env.connectors.is_empty())
-}
-
 /// The outputs as far as the observed resources give them.
 fn outputs(env: &Env<'_>, observed: &Observed, bootstrap: Option<String>) -> Outputs {
     let aws = env.aws;
@@ -42,7 +36,7 @@ fn outputs(env: &Env<'_>, observed: &Observed, bootstrap: Option<String>) -> Out
             .clone()
             .or_else(|| created.map(|c| c.arn.clone())),
         bootstrap: bootstrap.or_else(|| observed.msk.bootstrap.clone()),
-        connector_groups: if network::creates_connector_group(env) {
+        connector_groups: if env.creates_connector_group() {
             observed
                 .groups
                 .get(names::role::CONNECTORS)
@@ -77,7 +71,7 @@ pub(super) async fn observe(
     bootstrap: Option<String>,
 ) -> Result<(Observed, Outputs), Error> {
     let account = async {
-        if needs_roles(env) {
+        if env.creates_roles() {
             iam::account(clients, env).await.map(Some)
         } else {
             Ok(None)
@@ -186,7 +180,7 @@ pub(super) async fn apply(
     printer: &Printer,
 ) -> Result<Outputs, Error> {
     let groups = network::apply(clients, env, &observed.groups, &steps.groups, printer).await?;
-    if network::creates_connector_group(env) {
+    if env.creates_connector_group() {
         outputs.connector_groups = groups
             .get(names::role::CONNECTORS)
             .map(|g| vec![g.clone()])

@@ -177,3 +177,49 @@ pub(super) async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<Vec<Stri
     }
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_groups_are_created_with_their_retention_and_a_changed_retention_is_set() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let groups = wanted(&env);
+        let days = env.aws.log_retention_days;
+        let observed = BTreeMap::from([
+            (groups[0].0.clone(), None),
+            (groups[1].0.clone(), Some(days)),
+        ]);
+        let planned = plan(&env, &observed);
+        assert_eq!(
+            planned[0].1,
+            [Step::SetRetention {
+                name: groups[0].0.clone(),
+                days
+            }]
+        );
+        assert_eq!(
+            planned[0].0.reasons,
+            [format!("retention forever → {days} days")]
+        );
+        assert!(planned[1].1.is_empty());
+        for ((change, steps), (name, resource)) in planned.iter().zip(&groups).skip(2) {
+            assert_eq!(change.action, Action::Create);
+            assert_eq!(
+                steps,
+                &[
+                    Step::Create {
+                        name: name.clone(),
+                        resource
+                    },
+                    Step::SetRetention {
+                        name: name.clone(),
+                        days
+                    }
+                ]
+            );
+        }
+    }
+}

@@ -43,15 +43,10 @@ pub(super) struct Live {
     pub ingress: BTreeSet<(i32, String)>,
 }
 
-/// True when the tool creates the connectors' security group (none is given).
-pub(super) fn creates_connector_group(env: &Env<'_>) -> bool {
-    env.aws.security_groups.is_empty() && !env.connectors.is_empty()
-}
-
 /// The groups this environment needs, with the rules each should have.
 pub(super) fn wanted(env: &Env<'_>) -> Vec<Group> {
     let aws = env.aws;
-    let connectors: Vec<Source> = if creates_connector_group(env) {
+    let connectors: Vec<Source> = if env.creates_connector_group() {
         vec![Source::Ours(names::role::CONNECTORS)]
     } else {
         aws.security_groups
@@ -61,7 +56,7 @@ pub(super) fn wanted(env: &Env<'_>) -> Vec<Group> {
     };
     let developers = aws.developer_access.iter().cloned().map(Source::Outside);
     let mut groups = Vec::new();
-    if creates_connector_group(env) {
+    if env.creates_connector_group() {
         groups.push(Group {
             role: names::role::CONNECTORS,
             ingress: BTreeSet::new(),

@@ -158,7 +158,7 @@ fn live_task(definition: &aws_sdk_ecs::types::TaskDefinition) -> Option<Task> {
 }
 
 pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Observed, Error> {
-    if !ecs::uses_ecs(env) {
+    if !env.uses_ecs() {
         return Ok(Observed::default());
     }
     observe_parts(clients, env).await

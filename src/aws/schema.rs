@@ -291,3 +291,26 @@ async fn load(
 pub(super) async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<(), Error> {
     super::ecs::deregister(clients, &names::schema_family(env)).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_runs_until_the_cluster_records_the_files_digest() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let (script, digest) = wanted(&env).expect("the fixture loads SQL");
+        let load = vec![Step::Load {
+            script,
+            digest: digest.clone(),
+        }];
+        // No cluster yet, a cluster without the tag, one loaded with other files: the load runs.
+        for loaded in [None, Some(None), Some(Some("0123456789ab"))] {
+            assert_eq!(plan(&env, loaded)[0].1, load, "{loaded:?}");
+        }
+        let done = plan(&env, Some(Some(digest.as_str())));
+        assert_eq!(done[0].0.action, Action::Unchanged);
+        assert!(done[0].1.is_empty());
+    }
+}

@@ -301,3 +301,33 @@ pub(super) async fn destroy(
         .or_fail("Secrets Manager DeleteSecret")?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_secret_is_restored_then_set_and_no_value_reaches_the_plan() {
+        let env = crate::aws::fixture::environment();
+        let env = Env::of(&env).expect("aws");
+        let wanted = BTreeMap::from([("s3.secret".to_string(), "hunter2-wanted".to_string())]);
+        let steps = |observed: &Stored| -> Vec<Step> {
+            plan(&env, &wanted, observed)
+                .into_iter()
+                .flat_map(|(_, steps)| steps)
+                .collect()
+        };
+        assert_eq!(steps(&Stored::Absent), [Step::Create]);
+        assert_eq!(steps(&Stored::Deleted), [Step::Restore, Step::Put]);
+        assert!(steps(&Stored::Present(wanted.clone())).is_empty());
+        let stale = Stored::Present(BTreeMap::from([(
+            "s3.secret".to_string(),
+            "hunter2-stale".to_string(),
+        )]));
+        let planned = plan(&env, &wanted, &stale);
+        assert_eq!(planned[0].1, [Step::Put]);
+        let shown = format!("{:?}", planned);
+        assert!(shown.contains("s3.secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
