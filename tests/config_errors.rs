@@ -96,3 +96,36 @@ fn the_checked_in_schemas_are_current() {
         );
     }
 }
+
+/// A FIFO (reading it would block forever), a file too large to be an environment file, and a
+/// byte-order mark (dropped, as editors on Windows write one).
+#[test]
+fn only_a_regular_file_of_bounded_size_is_read_and_a_bom_is_dropped() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let fifo = dir.path().join("fifo.yaml");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let (code, stderr) = validate(&fifo);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("is not a regular file"), "{stderr}");
+
+    let big = dir.path().join("big.yaml");
+    let mut text = String::from("version: 1\nname: big\ntarget: local\nservices: {}\n");
+    while text.len() <= 5 << 20 {
+        text.push_str("# a comment line to make the file larger than any real one\n");
+    }
+    std::fs::write(&big, text).expect("written");
+    let (code, stderr) = validate(&big);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("is larger than 4 MiB"), "{stderr}");
+
+    let bom = dir.path().join("bom.yaml");
+    let minimal =
+        "version: 1\nname: bom\ntarget: local\nservices:\n  db:\n    image: postgres:17\n";
+    std::fs::write(&bom, format!("\u{feff}{minimal}")).expect("written");
+    let (code, stderr) = validate(&bom);
+    assert_eq!(code, 0, "{stderr}");
+}

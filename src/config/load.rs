@@ -52,8 +52,8 @@ pub fn load(file: &Path) -> Result<Loaded, ConfigError> {
 
 pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigError> {
     let dotenv = file.parent().unwrap_or(Path::new(".")).join(".env");
-    let variables = match std::fs::read_to_string(&dotenv) {
-        Ok(text) => variables
+    let variables = match dotenv.exists().then(|| read_text(&dotenv)).transpose()? {
+        Some(text) => variables
             .with_dotenv(&dotenv, &text)
             .map_err(|(line, message)| ConfigError {
                 file: dotenv.clone(),
@@ -62,7 +62,7 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
                 message,
                 hint: None,
             })?,
-        Err(_) => variables,
+        None => variables,
     };
     let mut tree = read_with_includes(file, &variables, &mut Vec::new())?;
     let references = references(&tree, &variables)?;
@@ -179,15 +179,77 @@ fn typed<T: DeserializeOwned>(tree: &Node) -> Result<T, ConfigError> {
 }
 
 fn read_tree(file: &Path) -> Result<Node, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
+    let text = read_text(file)?;
+    yaml::parse(file, &text)
+}
+
+/// The most a file the tool reads may hold: the largest real one is a few KiB.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// A file the tool reads (environment file, include, plugin definition, `.env`) as text: a
+/// regular file, at most `MAX_FILE_BYTES`, UTF-8 (a leading byte-order mark is dropped). Anything
+/// else is refused before it is read whole.
+pub fn read_text(file: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
         let error = ConfigError::file(file, format!("cannot read the file: {e}"));
         if e.kind() == std::io::ErrorKind::NotFound {
             error.with_hint("check the path, or list the files under environments/")
         } else {
             error
         }
+    };
+    let metadata = std::fs::metadata(file).map_err(cannot)?;
+    if !metadata.is_file() {
+        let what = if metadata.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(ConfigError::file(
+            file,
+            format!("is {what}, not a YAML file"),
+        ));
+    }
+    let too_big = || {
+        ConfigError::file(
+            file,
+            format!(
+                "is larger than {} MiB: refusing to read it",
+                MAX_FILE_BYTES >> 20
+            ),
+        )
+    };
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    // Read at most one byte past the limit: the file may grow after the size was read.
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .map_err(cannot)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&valid[start..]).chars().count() + 1;
+        ConfigError {
+            file: file.to_path_buf(),
+            position: Some((line, column)),
+            path: String::new(),
+            message: "is not UTF-8: an invalid byte here".into(),
+            hint: Some("save the file as UTF-8".into()),
+        }
     })?;
-    yaml::parse(file, &text)
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 /// Reads `file` and merges its `include`s underneath it, depth first.

@@ -67,8 +67,16 @@ impl Node {
     }
 }
 
-/// Parses one YAML document. Anchors and aliases are expanded; duplicate keys and non-scalar
-/// keys are errors (YAML allows them, but in an environment file they are always mistakes).
+/// The most nodes a document may hold once its aliases are expanded. The largest real file here
+/// has a few thousand; nine anchors each aliasing the previous nine times ("billion laughs")
+/// would expand to 387 million.
+pub const MAX_NODES: usize = 100_000;
+/// The deepest nesting of lists and mappings (real files nest a handful of levels).
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses one YAML document. Anchors and aliases are expanded, within `MAX_NODES` nodes and
+/// `MAX_DEPTH` levels; duplicate keys and non-scalar keys are errors (YAML allows them, but in
+/// an environment file they are always mistakes).
 pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
     let file = Arc::new(file.to_path_buf());
     let mark_at = |m: saphyr_parser::Marker| Mark {
@@ -76,13 +84,21 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
         line: m.line(),
         column: m.col() + 1,
     };
-    let mut anchors: Vec<(usize, Node)> = Vec::new();
+    // Each anchored node with its size in nodes, which an alias to it adds again.
+    let mut anchors: Vec<(usize, Node, usize)> = Vec::new();
     // Open containers: the node being built, and for maps the key waiting for its value.
     enum Open {
         Seq(Vec<Node>, Mark, usize),
         Map(Vec<(Key, Node)>, Option<Key>, Mark, usize),
     }
+    enum Finished {
+        Scalar,
+        Alias(usize),
+        Container,
+    }
     let mut stack: Vec<Open> = Vec::new();
+    // Nodes in the document so far, every alias's copy counted.
+    let mut total = 0usize;
     let mut root: Option<Node> = None;
     let mut documents = 0;
 
@@ -95,7 +111,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
             )
         })?;
         let mark = mark_at(span.start);
-        let finished: Option<(Node, usize)> = match event {
+        let finished: Option<(Node, usize, Finished)> = match event {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
@@ -115,23 +131,41 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
                     },
                     mark,
                 };
-                Some((node, anchor))
+                Some((node, anchor, Finished::Scalar))
             }
             Event::Alias(id) => {
-                let node = anchors
+                let (node, size) = anchors
                     .iter()
                     .rev()
-                    .find(|(a, _)| *a == id)
-                    .map(|(_, n)| n.clone())
+                    .find(|(a, _, _)| *a == id)
+                    .map(|(_, n, size)| (n, *size))
                     .ok_or_else(|| ConfigError::new(mark.clone(), "", "unknown YAML alias"))?;
-                Some((node, 0))
+                // Checked before the copy is made: the copy is what would exhaust memory.
+                if total + size > MAX_NODES {
+                    return Err(ConfigError::new(
+                        mark,
+                        "",
+                        format!(
+                            "YAML aliases expand this document past {MAX_NODES} nodes (this alias adds {size}): refusing to expand it"
+                        ),
+                    )
+                    .with_hint("repeat less through anchors, or split the file with `include:`"));
+                }
+                Some((node.clone(), 0, Finished::Alias(size)))
             }
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Open::Seq(Vec::new(), mark, anchor));
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Open::Map(Vec::new(), None, mark, anchor));
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ConfigError::new(
+                        mark,
+                        "",
+                        format!("YAML nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                stack.push(if matches!(event, Event::SequenceStart(..)) {
+                    Open::Seq(Vec::new(), mark, anchor)
+                } else {
+                    Open::Map(Vec::new(), None, mark, anchor)
+                });
                 None
             }
             Event::SequenceEnd => match stack.pop() {
@@ -141,6 +175,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
                         mark,
                     },
                     anchor,
+                    Finished::Container,
                 )),
                 _ => unreachable!("the YAML parser balances sequence events"),
             },
@@ -151,16 +186,31 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
                         mark,
                     },
                     anchor,
+                    Finished::Container,
                 )),
                 _ => unreachable!("the YAML parser balances mapping events"),
             },
             _ => None,
         };
-        let Some((node, anchor)) = finished else {
+        let Some((node, anchor, finished)) = finished else {
             continue;
         };
+        // An alias adds its anchor's size; a container only itself (what it holds was counted
+        // as it was added).
+        total += match finished {
+            Finished::Alias(size) => size,
+            Finished::Scalar | Finished::Container => 1,
+        };
+        if total > MAX_NODES {
+            return Err(ConfigError::new(
+                node.mark,
+                "",
+                format!("this YAML document holds more than {MAX_NODES} nodes"),
+            ));
+        }
         if anchor != 0 {
-            anchors.push((anchor, node.clone()));
+            // Its size as built: merge keys may have made it smaller than what was read.
+            anchors.push((anchor, node.clone(), count(&node)));
         }
         match stack.last_mut() {
             None => root = Some(node),
@@ -201,6 +251,15 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
             column: 1,
         },
     }))
+}
+
+/// The nodes in a tree.
+fn count(node: &Node) -> usize {
+    1 + match &node.kind {
+        Kind::Scalar { .. } => 0,
+        Kind::Seq(items) => items.iter().map(count).sum(),
+        Kind::Map(entries) => entries.iter().map(|(_, v)| 1 + count(v)).sum(),
+    }
 }
 
 /// YAML merge keys (`<<: *defaults`): the mapping's own keys win over merged ones.
@@ -244,4 +303,37 @@ fn merge_keys(entries: Vec<(Key, Node)>) -> Result<Vec<(Key, Node)>, ConfigError
     merged.retain(|(k, _)| !own.iter().any(|(o, _)| o.name == k.name));
     own.extend(merged);
     Ok(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(services: usize) -> String {
+        let mut text = String::from(
+            "defaults: &defaults {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10}\nservices:\n",
+        );
+        for i in 0..services {
+            text.push_str(&format!("  s{i}: {{<<: *defaults, image: x}}\n"));
+        }
+        text
+    }
+
+    /// Merge keys are aliases: each `<<: *defaults` copies the anchor, and the copies count.
+    /// Shared defaults as real files use them stay far inside the bound.
+    #[test]
+    fn merged_defaults_count_as_copies_within_the_bound() {
+        let file = Path::new("merges.yaml");
+        let parsed = parse(file, &document(2_000)).expect("within the bound");
+        assert_eq!(
+            parsed
+                .get("services")
+                .and_then(|s| s.get("s1999"))
+                .and_then(|s| s.get("j"))
+                .map(|n| n.type_name()),
+            Some("a scalar")
+        );
+        let refused = parse(file, &document(6_000)).unwrap_err().to_string();
+        assert!(refused.contains("past 100000 nodes"), "{refused}");
+    }
 }
