@@ -16,8 +16,9 @@ pub mod exit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Boxed: a configuration error carries the others found with it.
     #[error("{0}")]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     /// Something the user can fix: the message says what, the hint how.
     #[error("{message}")]
     User {
@@ -46,6 +47,12 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
+}
+
 impl Error {
     pub fn user(message: impl Into<String>) -> Self {
         Error::User {
@@ -71,7 +78,7 @@ impl Error {
                 hint: Some(text.into()),
                 details,
             },
-            Error::Config(e) => Error::Config(e.with_hint(text)),
+            Error::Config(e) => Error::Config(Box::new(e.with_hint(text))),
             other => other,
         }
     }

@@ -53,8 +53,8 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
     let load = || -> Result<Environment, Error> {
         let path = environment_path(&cli.env);
         let env = config::environment(&path).map_err(|e| match (e.position, path.exists()) {
-            (None, false) => Error::Config(e).with_hint(available_environments()),
-            _ => Error::Config(e),
+            (None, false) => Error::from(e).with_hint(available_environments()),
+            _ => Error::from(e),
         })?;
         printer.set_secrets(env.secrets.clone());
         Ok(env)

@@ -192,6 +192,23 @@ impl Printer {
         if let Some(hint) = error.hint() {
             text.push_str(&format!("{}: {hint}\n", self.paint(Style::Warn, "hint")));
         }
+        // The other errors the same pass over the file found, each with its place.
+        if let Error::Config(config) = error {
+            for also in config.others() {
+                text.push_str(&format!("{}: {also}\n", self.paint(Style::Bad, "error")));
+                if let Some(snippet) = also.snippet() {
+                    text.push_str(&snippet);
+                    text.push('\n');
+                }
+                if let Some(hint) = &also.hint {
+                    text.push_str(&format!("{}: {hint}\n", self.paint(Style::Warn, "hint")));
+                }
+            }
+            let count = config.others().count();
+            if count > 0 {
+                text.push_str(&format!("{} errors\n", count + 1));
+            }
+        }
         let _ = std::io::stderr()
             .lock()
             .write_all(self.mask(&text).as_bytes());

@@ -13,7 +13,11 @@ pub struct ConfigError {
     /// Dotted key path (`services.kafka.ports[0]`); empty at the top of the file.
     pub path: String,
     pub message: String,
-    pub hint: Option<String>,
+    pub hint: Option<Box<str>>,
+    /// The next error found in the same pass over the file: errors are reported together, as a
+    /// compiler does (every unset variable at once, not one per run). A chain keeps the error
+    /// small on the common path, where there is one.
+    pub next: Option<Box<ConfigError>>,
 }
 
 impl ConfigError {
@@ -24,6 +28,7 @@ impl ConfigError {
             path: path.into(),
             message: message.into(),
             hint: None,
+            next: None,
         }
     }
 
@@ -34,11 +39,25 @@ impl ConfigError {
             path: String::new(),
             message: message.into(),
             hint: None,
+            next: None,
         }
     }
 
+    /// The first of several errors, the others chained to it; `None` when there are none.
+    pub fn all(errors: Vec<ConfigError>) -> Option<Self> {
+        errors.into_iter().rev().fold(None, |next, mut error| {
+            error.next = next.map(Box::new);
+            Some(error)
+        })
+    }
+
+    /// The errors found with this one, in file order.
+    pub fn others(&self) -> impl Iterator<Item = &ConfigError> {
+        std::iter::successors(self.next.as_deref(), |e| e.next.as_deref())
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(hint.into().into_boxed_str());
         self
     }
 

@@ -61,6 +61,7 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
                 path: String::new(),
                 message,
                 hint: None,
+                next: None,
             })?,
         None => variables,
     };
@@ -71,14 +72,21 @@ pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigErro
     let mut secrets = Vec::new();
     let mut secret_paths = BTreeSet::new();
     let mut whole_secrets = BTreeMap::new();
+    let mut errors = Vec::new();
     substitute(
         &mut tree,
         &KeyPath::root(),
         &variables,
-        &mut secrets,
-        &mut secret_paths,
-        &mut whole_secrets,
-    )?;
+        &mut Substitution {
+            secrets: &mut secrets,
+            secret_paths: &mut secret_paths,
+            whole_secrets: &mut whole_secrets,
+            errors: &mut errors,
+        },
+    );
+    if let Some(error) = ConfigError::all(errors) {
+        return Err(error);
+    }
     secrets.sort();
     secrets.dedup();
     let raw: EnvironmentFile = typed(&tree)?;
@@ -244,6 +252,7 @@ pub fn read_text(file: &Path) -> Result<String, ConfigError> {
             path: String::new(),
             message: "is not UTF-8: an invalid byte here".into(),
             hint: Some("save the file as UTF-8".into()),
+            next: None,
         }
     })?;
     Ok(match text.strip_prefix('\u{feff}') {
@@ -359,29 +368,35 @@ fn is_null(node: &Node) -> bool {
     matches!(&node.kind, Kind::Scalar { text, plain: true } if plain_scalar(text).is_null())
 }
 
-fn substitute(
-    node: &mut Node,
-    path: &KeyPath,
-    variables: &Variables,
-    secrets: &mut Vec<String>,
-    secret_paths: &mut BTreeSet<String>,
-    whole_secrets: &mut BTreeMap<String, String>,
-) -> Result<(), ConfigError> {
+/// What substituting the tree gathers: the secret values and where they are, and every error
+/// (an unset variable does not stop the pass, so all of them are reported at once).
+struct Substitution<'a> {
+    secrets: &'a mut Vec<String>,
+    secret_paths: &'a mut BTreeSet<String>,
+    whole_secrets: &'a mut BTreeMap<String, String>,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+fn substitute(node: &mut Node, path: &KeyPath, variables: &Variables, out: &mut Substitution<'_>) {
     match &mut node.kind {
         Kind::Scalar { text, plain } => {
-            let done = variables.substitute(text).map_err(|e| {
-                let error = ConfigError::new(node.mark.clone(), path.to_string(), e.message);
-                match e.hint {
-                    Some(hint) => error.with_hint(hint),
-                    None => error,
+            let done = match variables.substitute(text) {
+                Ok(done) => done,
+                Err(e) => {
+                    let error = ConfigError::new(node.mark.clone(), path.to_string(), e.message);
+                    out.errors.push(match e.hint {
+                        Some(hint) => error.with_hint(hint),
+                        None => error,
+                    });
+                    return;
                 }
-            })?;
+            };
             if !done.secrets.is_empty() {
-                secret_paths.insert(path.to_string());
+                out.secret_paths.insert(path.to_string());
                 if let Some(name) = &done.whole_secret {
-                    whole_secrets.insert(path.to_string(), name.clone());
+                    out.whole_secrets.insert(path.to_string(), name.clone());
                 }
-                secrets.extend(done.secrets);
+                out.secrets.extend(done.secrets);
             }
             if done.changed {
                 // A variable that is empty gives an empty string, not YAML's null.
@@ -393,14 +408,7 @@ fn substitute(
         }
         Kind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                substitute(
-                    item,
-                    &path.index(i),
-                    variables,
-                    secrets,
-                    secret_paths,
-                    whole_secrets,
-                )?;
+                substitute(item, &path.index(i), variables, out);
             }
         }
         Kind::Map(entries) => {
@@ -408,14 +416,7 @@ fn substitute(
             let mut omitted = Vec::new();
             for (Key { name, .. }, value) in entries.iter_mut() {
                 let only_substitutions = environment && is_only_substitutions(value);
-                substitute(
-                    value,
-                    &path.key(name),
-                    variables,
-                    secrets,
-                    secret_paths,
-                    whole_secrets,
-                )?;
+                substitute(value, &path.key(name), variables, out);
                 if only_substitutions
                     && matches!(&value.kind, Kind::Scalar { text, .. } if text.is_empty())
                 {
@@ -428,7 +429,6 @@ fn substitute(
             entries.retain(|(key, _)| !omitted.contains(&key.name));
         }
     }
-    Ok(())
 }
 
 /// `services.<name>.environment`.

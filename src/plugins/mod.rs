@@ -78,7 +78,7 @@ impl PluginError {
 impl From<PluginError> for Error {
     fn from(error: PluginError) -> Self {
         let hint = match &error {
-            PluginError::Config(e) => return Error::Config(e.clone()),
+            PluginError::Config(e) => return Error::from(e.clone()),
             PluginError::NotCached(_) => Some("run `deploy plugins build` once with network access".to_string()),
             PluginError::ChecksumMismatch { .. } => {
                 Some("the file changed upstream or in transit; check the source before changing the checksum".into())
