@@ -522,16 +522,7 @@ pub async fn apply(
                         .await
                         .or_fail("IAM PutRolePolicy")?;
                 }
-                Step::DeletePolicy { .. } => {
-                    clients
-                        .iam
-                        .delete_role_policy()
-                        .role_name(&name)
-                        .policy_name(POLICY)
-                        .send()
-                        .await
-                        .or_fail("IAM DeleteRolePolicy")?;
-                }
+                Step::DeletePolicy { .. } => delete_policy(clients, &name).await?,
             }
         }
         let arn = arn.ok_or_else(|| {
@@ -541,6 +532,19 @@ pub async fn apply(
     }))
     .await?;
     Ok(arns.into_iter().collect())
+}
+
+/// Removes the role's inline policy (already gone is fine).
+async fn delete_policy(clients: &Clients, role: &str) -> Result<(), Error> {
+    clients
+        .iam
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(POLICY)
+        .send()
+        .await
+        .or_absent("IAM DeleteRolePolicy")?;
+    Ok(())
 }
 
 /// Deletes the environment's roles (those carrying its tag); true for each one deleted.
@@ -570,14 +574,7 @@ pub async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<Vec<String>, Er
         if !ours {
             continue;
         }
-        clients
-            .iam
-            .delete_role_policy()
-            .role_name(&name)
-            .policy_name(POLICY)
-            .send()
-            .await
-            .or_absent("IAM DeleteRolePolicy")?;
+        delete_policy(clients, &name).await?;
         clients
             .iam
             .delete_role()
