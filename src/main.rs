@@ -212,36 +212,34 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<Outcom
             let rows = plugins::list(&definitions, &options);
             let json = serde_json::to_value(&rows).expect("serializes");
             let text = {
-                {
-                    let mut table = vec![
-                        ["PLUGIN", "KIND", "RELEASE", "INPUTS", "BUNDLES", "OUTPUT"]
-                            .map(String::from)
-                            .to_vec(),
-                    ];
-                    for row in rows {
-                        table.push(vec![
-                            row.name,
-                            format!("{:?}", row.kind).to_lowercase(),
-                            row.release,
-                            if row.unpinned > 0 {
-                                format!(
-                                    "{} ({} cached, {} without checksum)",
-                                    row.inputs, row.cached, row.unpinned
-                                )
-                            } else {
-                                format!("{} ({} cached)", row.inputs, row.cached)
-                            },
-                            if row.bundle.is_empty() {
-                                "-".into()
-                            } else {
-                                row.bundle.join(",")
-                            },
-                            row.output
-                                .map_or("not built".into(), |d| format!("sha256:{}", &d[..16])),
-                        ]);
-                    }
-                    deploy::output::table(&table)
+                let mut table = vec![
+                    ["PLUGIN", "KIND", "RELEASE", "INPUTS", "BUNDLES", "OUTPUT"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
+                for row in rows {
+                    table.push(vec![
+                        row.name,
+                        format!("{:?}", row.kind).to_lowercase(),
+                        row.release,
+                        if row.unpinned > 0 {
+                            format!(
+                                "{} ({} cached, {} without checksum)",
+                                row.inputs, row.cached, row.unpinned
+                            )
+                        } else {
+                            format!("{} ({} cached)", row.inputs, row.cached)
+                        },
+                        if row.bundle.is_empty() {
+                            "-".into()
+                        } else {
+                            row.bundle.join(",")
+                        },
+                        row.output
+                            .map_or("not built".into(), |d| format!("sha256:{}", &d[..16])),
+                    ]);
                 }
+                deploy::output::table(&table)
             };
             Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
         }

@@ -184,6 +184,17 @@ impl Plan {
     }
 }
 
+/// Moves each planned change into `changes` and returns the steps that carry them out, in order:
+/// how a target's plan gathers the `(change, steps)` pairs of its resource kinds.
+pub fn gather<S>(changes: &mut Vec<Change>, planned: Vec<(Change, Vec<S>)>) -> Vec<S> {
+    let mut steps = Vec::new();
+    for (change, more) in planned {
+        changes.push(change);
+        steps.extend(more);
+    }
+    steps
+}
+
 impl Change {
     pub fn new(
         kind: Kind,

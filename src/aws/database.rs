@@ -867,8 +867,7 @@ mod tests {
 
     #[test]
     fn from_nothing_the_groups_then_the_cluster_then_its_instance() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         insta::assert_debug_snapshot!(steps(&env, &Observed::default()));
     }
 
@@ -876,8 +875,7 @@ mod tests {
     /// cluster and instance are what remains.
     #[test]
     fn groups_made_before_an_interruption_are_not_made_again() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let db = env.aws.database.as_ref().expect("a database");
         let observed = Observed {
             subnets: Some(sorted(&env.aws.subnets)),

@@ -22,8 +22,14 @@ pub(super) fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types:
         .collect()
 }
 
+/// The ECS cluster's one step: CreateCluster, tagged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    CreateCluster,
+}
+
 /// The ECS cluster's part of the plan: it is created when missing.
-pub(super) fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, bool)> {
+pub(super) fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, Vec<Step>)> {
     if !env.uses_ecs() {
         return Vec::new();
     }
@@ -31,23 +37,23 @@ pub(super) fn plan(env: &Env<'_>, exists: bool) -> Vec<(Change, bool)> {
     vec![if exists {
         (
             Change::new(Kind::EcsCluster, name, Action::Unchanged, "active"),
-            false,
+            Vec::new(),
         )
     } else {
         (
             Change::new(Kind::EcsCluster, name, Action::Create, "not found"),
-            true,
+            vec![Step::CreateCluster],
         )
     }]
 }
 
-/// Creates the ECS cluster when the plan says so.
+/// Carries out the plan's ECS cluster step.
 pub(super) async fn apply_cluster(
     clients: &Clients,
     env: &Env<'_>,
-    create: bool,
+    steps: &[Step],
 ) -> Result<(), Error> {
-    if create {
+    if steps.contains(&Step::CreateCluster) {
         clients
             .ecs
             .create_cluster()

@@ -6,6 +6,12 @@ use std::path::Path;
 use crate::config::interpolate::Variables;
 use crate::model::Environment;
 
+/// The fixture as an AWS environment, loaded once for every test.
+pub(crate) fn env() -> super::Env<'static> {
+    static LOADED: std::sync::LazyLock<Environment> = std::sync::LazyLock::new(environment);
+    super::Env::of(&LOADED).expect("an aws environment")
+}
+
 pub(crate) fn environment() -> Environment {
     let variables = Variables::new(
         [

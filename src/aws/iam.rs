@@ -602,8 +602,7 @@ mod tests {
     /// left. A role named like ours but not tagged as ours is refused before anything changes.
     #[test]
     fn a_role_without_its_policy_gets_only_the_policy_and_a_foreign_one_is_refused() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let roles = wanted(&env, &account(), &Outputs::default());
         let connect = roles
             .iter()

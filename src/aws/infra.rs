@@ -10,10 +10,10 @@ use super::Env;
 use super::clients::Clients;
 use super::names;
 use super::outputs::Outputs;
-use super::{database, iam, msk, network, registry};
+use super::{database, ecs, iam, msk, network, registry};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::plan::Change;
+use crate::plan::{Change, gather};
 
 pub(super) struct Observed {
     /// Known when the environment has roles to create (their trust policies name the account).
@@ -110,8 +110,8 @@ pub(super) async fn observe(
 /// What the infrastructure's apply carries out, as the plan decided it.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Steps {
-    /// CreateCluster (ECS), for the registry and the schema load.
-    pub ecs_cluster: bool,
+    /// The ECS cluster of the registry and the schema load.
+    pub ecs_cluster: Vec<ecs::Step>,
     pub groups: Vec<network::Step>,
     pub roles: Vec<iam::Step>,
     pub database: Vec<database::Step>,
@@ -123,50 +123,43 @@ pub(super) struct Steps {
     pub registry: Vec<registry::Step>,
 }
 
-pub(super) fn diff(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Vec<Change>, Steps) {
-    let mut steps = Steps::default();
+/// The infrastructure's part of the plan: the changes in the order they are shown, and the steps
+/// by resource kind, as apply runs them.
+pub(super) fn plan(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Vec<Change>, Steps) {
     let mut changes = Vec::new();
-    for (change, groups) in network::plan(env, &observed.groups) {
-        changes.push(change);
-        steps.groups.extend(groups);
-    }
-    for (change, msk) in msk::plan(env, &observed.msk) {
-        changes.push(change);
-        steps.msk.extend(msk);
-    }
-    if let Some(account) = &observed.account {
-        let roles = iam::wanted(env, account, outputs);
-        for (change, roles) in iam::plan(env, &roles, &observed.roles) {
-            changes.push(change);
-            steps.roles.extend(roles);
+    let groups = gather(&mut changes, network::plan(env, &observed.groups));
+    let msk = gather(&mut changes, msk::plan(env, &observed.msk));
+    let roles = match &observed.account {
+        Some(account) => {
+            let roles = iam::wanted(env, account, outputs);
+            gather(&mut changes, iam::plan(env, &roles, &observed.roles))
         }
-    }
-    for (change, database) in database::plan(env, &observed.database) {
-        changes.push(change);
-        steps.database.extend(database);
-    }
+        None => Vec::new(),
+    };
+    let database = gather(&mut changes, database::plan(env, &observed.database));
     let loaded = observed
         .database
         .cluster
         .as_ref()
         .map(|c| c.schema.as_deref());
-    for (change, schema) in super::schema::plan(env, loaded) {
-        changes.push(change);
-        steps.schema.extend(schema);
-    }
-    for (change, create) in super::ecs::plan(env, observed.registry.cluster) {
-        changes.push(change);
-        steps.ecs_cluster = create;
-    }
-    for (change, front) in registry::plan_front(env, &observed.registry) {
-        changes.push(change);
-        steps.front.extend(front);
-    }
+    let schema = gather(&mut changes, super::schema::plan(env, loaded));
+    let ecs_cluster = gather(&mut changes, ecs::plan(env, observed.registry.cluster));
+    let front = gather(&mut changes, registry::plan_front(env, &observed.registry));
     let task = registry::task(env, outputs, &role_arns(&observed.roles));
-    for (change, registry) in registry::plan(env, &observed.registry, task.as_ref()) {
-        changes.push(change);
-        steps.registry.extend(registry);
-    }
+    let registry = gather(
+        &mut changes,
+        registry::plan(env, &observed.registry, task.as_ref()),
+    );
+    let steps = Steps {
+        ecs_cluster,
+        groups,
+        roles,
+        database,
+        schema,
+        msk,
+        front,
+        registry,
+    };
     (changes, steps)
 }
 
@@ -200,7 +193,7 @@ pub(super) async fn apply(
         msk::apply(clients, env, &observed.msk, &steps.msk, &groups, printer),
         database::apply(clients, env, &steps.database, &groups, printer),
         load_balancer,
-        super::ecs::apply_cluster(clients, env, steps.ecs_cluster)
+        ecs::apply_cluster(clients, env, &steps.ecs_cluster)
     )?;
     if let Some((arn, servers)) = kafka {
         outputs.cluster_arn = Some(arn);
@@ -239,7 +232,7 @@ pub(super) async fn apply(
             super::schema::apply(clients, env, &steps.schema, &target, printer).await?;
         }
         if let Some((target_group, dns)) = load_balancer {
-            outputs.registry_url = Some(format!("http://{dns}/apis/ccompat/v7"));
+            outputs.registry_url = Some(registry::url(&dns));
             let task = registry::task(env, &outputs, &arns).expect("a registry has a task");
             registry::apply_service(
                 clients,
@@ -267,7 +260,7 @@ pub(super) async fn destroy(
     let ecs_cluster = registry::destroy(clients, env, printer).await?;
     super::schema::destroy(clients, env).await?;
     if ecs_cluster {
-        super::ecs::delete_cluster(clients, env, printer).await?;
+        ecs::delete_cluster(clients, env, printer).await?;
     }
     let mut keep = std::collections::BTreeSet::new();
     if msk::destroy(clients, env, delete_data, printer).await? {
@@ -311,10 +304,6 @@ mod tests {
     use crate::model::{Environment, Target};
     use crate::plan::Plan;
 
-    fn environment() -> Environment {
-        crate::aws::fixture::environment()
-    }
-
     fn account() -> iam::Account {
         iam::Account {
             id: "123456789012".into(),
@@ -343,17 +332,15 @@ mod tests {
 
     #[test]
     fn from_nothing_everything_is_created_with_what_it_will_be() {
-        let env = environment();
-        let env = Env::of(&env).expect("an aws environment");
+        let env = crate::aws::fixture::env();
         let observed = nothing();
         let outputs = outputs(&env, &observed, None);
-        insta::assert_snapshot!(render(&env, diff(&env, &observed, &outputs).0));
+        insta::assert_snapshot!(render(&env, plan(&env, &observed, &outputs).0));
     }
 
     #[test]
     fn the_connectors_role_is_scoped_to_what_they_use() {
-        let env = environment();
-        let env = Env::of(&env).expect("an aws environment");
+        let env = crate::aws::fixture::env();
         let outputs = Outputs {
             cluster_arn: Some("arn:aws:kafka:us-east-1:123456789012:cluster/plan/abc-2".into()),
             database_secret: Some(
@@ -371,7 +358,7 @@ mod tests {
 
     /// The environment with its registry image in this account's ECR, or in a private registry.
     fn with_image(image: &str, credentials: Option<&str>) -> Environment {
-        let mut env = environment();
+        let mut env = crate::aws::fixture::environment();
         let Target::Aws(aws) = &mut env.target else {
             panic!("an aws environment")
         };
@@ -454,8 +441,7 @@ mod tests {
 
     #[test]
     fn rules_follow_the_components_and_developer_access() {
-        let env = environment();
-        let env = Env::of(&env).expect("an aws environment");
+        let env = crate::aws::fixture::env();
         let rules: Vec<String> = network::wanted(&env)
             .iter()
             .flat_map(|g| {

@@ -184,8 +184,7 @@ mod tests {
 
     #[test]
     fn missing_groups_are_created_with_their_retention_and_a_changed_retention_is_set() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let groups = wanted(&env);
         let days = env.aws.log_retention_days;
         let observed = BTreeMap::from([

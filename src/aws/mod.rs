@@ -36,7 +36,7 @@ use crate::error::{Error, exit};
 pub use env::Env;
 
 use crate::output::{Outcome, Printer, Report};
-use crate::plan::Plan;
+use crate::plan::{Plan, gather};
 use crate::plugins as packaging;
 
 /// The plugin ZIPs the connectors need, built (or reused) exactly as for the local stack.
@@ -131,32 +131,12 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
         secrets::observe(&clients, env).await?
     };
     let log_groups = logs::observe(&clients, env).await?;
-    let (mut changes, steps) = infra::diff(env, &infra, &outputs);
-    let mut plugin_steps = Vec::new();
-    for (change, steps) in plugins::plan(env, &wanted, &observed) {
-        changes.push(change);
-        plugin_steps.extend(steps);
-    }
-    let mut log_steps = Vec::new();
-    for (change, steps) in logs::plan(env, &log_groups) {
-        changes.push(change);
-        log_steps.extend(steps);
-    }
-    let mut secret_steps = Vec::new();
-    for (change, steps) in secrets::plan(env, &secrets, &stored) {
-        changes.push(change);
-        secret_steps.extend(steps);
-    }
-    let mut worker_steps = Vec::new();
-    for (change, steps) in workers::plan(worker.as_ref(), &workers) {
-        changes.push(change);
-        worker_steps.extend(steps);
-    }
-    let mut connector_steps = Vec::new();
-    for (change, steps) in connectors::plan(&desired, &live, &arns) {
-        changes.push(change);
-        connector_steps.extend(steps);
-    }
+    let (mut changes, steps) = infra::plan(env, &infra, &outputs);
+    let plugin_steps = gather(&mut changes, plugins::plan(env, &wanted, &observed));
+    let log_steps = gather(&mut changes, logs::plan(env, &log_groups));
+    let secret_steps = gather(&mut changes, secrets::plan(env, &secrets, &stored));
+    let worker_steps = gather(&mut changes, workers::plan(worker.as_ref(), &workers));
+    let connector_steps = gather(&mut changes, connectors::plan(&desired, &live, &arns));
     let plan = Plan {
         environment: env.name.clone(),
         changes,

@@ -335,8 +335,8 @@ pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>
     };
     let name = names::msk_cluster(env);
     let wait = Step::AwaitActive { name: name.clone() };
-    let cluster = match &observed.cluster {
-        None => (
+    let cluster = match (&observed.cluster, &revision) {
+        (None, _) => (
             Change::new(
                 Kind::MskCluster,
                 &name,
@@ -357,7 +357,7 @@ pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>
                 wait,
             ],
         ),
-        Some(c) if revision == Revision::Made => (
+        (Some(c), Revision::Made) => (
             Change::new(
                 Kind::MskCluster,
                 &name,
@@ -375,19 +375,19 @@ pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>
         ),
         // The latest revision has the wanted properties, but the cluster does not run it (an
         // apply stopped between the two, or a change by hand).
-        Some(c) if !revision.is_run_by(c) => {
+        (
+            Some(c),
+            Revision::Existing {
+                arn,
+                revision: latest,
+            },
+        ) if c.configuration.as_ref() != Some(&(arn.clone(), *latest)) => {
             let running = c
                 .configuration
                 .as_ref()
                 .map_or("no configuration".to_string(), |(_, r)| {
                     format!("revision {r}")
                 });
-            let Revision::Existing {
-                revision: latest, ..
-            } = &revision
-            else {
-                unreachable!("a made revision is handled above")
-            };
             (
                 Change::new(
                     Kind::MskCluster,
@@ -401,7 +401,7 @@ pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>
                     Step::MoveCluster {
                         arn: c.arn.clone(),
                         current_version: c.current_version.clone(),
-                        revision,
+                        revision: revision.clone(),
                     },
                     wait,
                 ],
@@ -409,7 +409,7 @@ pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>
         }
         // Still being created or updated (an apply stopped while it waited): the next apply
         // waits for it before the connectors need its servers.
-        Some(c) => (
+        (Some(c), Revision::Existing { .. }) => (
             Change::new(Kind::MskCluster, &name, Action::Unchanged, &c.state),
             if observed.bootstrap.is_some() {
                 Vec::new()
@@ -419,17 +419,6 @@ pub(super) fn plan(env: &Env<'_>, observed: &Observed) -> Vec<(Change, Vec<Step>
         ),
     };
     vec![configuration, cluster]
-}
-
-impl Revision {
-    fn is_run_by(&self, cluster: &Cluster) -> bool {
-        match self {
-            Revision::Existing { arn, revision } => {
-                cluster.configuration.as_ref() == Some(&(arn.clone(), *revision))
-            }
-            Revision::Made => false,
-        }
-    }
 }
 
 /// Carries out the plan's MSK steps; returns the cluster's ARN and IAM bootstrap servers (as
@@ -742,8 +731,7 @@ mod tests {
     }
 
     fn plan_of(observed: &Observed) -> Vec<(Change, Vec<Step>)> {
-        let env = crate::aws::fixture::environment();
-        plan(&Env::of(&env).expect("aws"), observed)
+        plan(&crate::aws::fixture::env(), observed)
     }
 
     #[test]
@@ -753,8 +741,7 @@ mod tests {
 
     #[test]
     fn new_broker_properties_are_a_revision_the_cluster_then_moves_to() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let observed = Observed {
             configuration: Some(configuration(&env, 1, false)),
             cluster: Some(cluster("ACTIVE", 1)),
@@ -767,8 +754,7 @@ mod tests {
     /// leaves: the next plan moves the cluster to the revision that exists.
     #[test]
     fn a_revision_made_but_not_applied_is_the_work_left() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let observed = Observed {
             configuration: Some(configuration(&env, 2, true)),
             cluster: Some(cluster("ACTIVE", 1)),
@@ -779,8 +765,7 @@ mod tests {
 
     #[test]
     fn a_cluster_in_place_has_no_steps_and_one_still_creating_is_waited_for() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let settled = Observed {
             configuration: Some(configuration(&env, 1, true)),
             cluster: Some(cluster("ACTIVE", 1)),

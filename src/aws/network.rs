@@ -501,8 +501,7 @@ mod tests {
     /// groups names it by role (its ID is known once it exists).
     #[test]
     fn from_nothing_groups_come_first_and_rules_name_theirs_by_role() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let steps: Vec<Step> = plan(&env, &BTreeMap::new())
             .into_iter()
             .flat_map(|(_, steps)| steps)
@@ -514,8 +513,7 @@ mod tests {
     /// revoked, and nothing else is touched.
     #[test]
     fn an_existing_group_gets_only_its_missing_and_extra_rules() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let mut observed: BTreeMap<String, Live> = wanted(&env)
             .iter()
             .enumerate()

@@ -689,8 +689,7 @@ mod tests {
     /// again in place of the failed one.
     #[test]
     fn a_new_build_replaces_the_old_plugin_and_a_failed_one_is_made_again() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let built = |name: &str, sha256: &str| Built {
             name: name.into(),
             sha256: sha256.into(),

@@ -287,8 +287,13 @@ async fn observe_parts(clients: &Clients, env: &Env<'_>) -> Result<Observed, Err
 
 pub(super) fn outputs(observed: &Observed, outputs: &mut Outputs) {
     if let Some((_, dns)) = &observed.load_balancer {
-        outputs.registry_url = Some(format!("http://{dns}/apis/ccompat/v7"));
+        outputs.registry_url = Some(url(dns));
     }
+}
+
+/// The registry's Confluent-compatible API behind its load balancer.
+pub(super) fn url(dns: &str) -> String {
+    format!("http://{dns}/apis/ccompat/v7")
 }
 
 /// `family:revision` of a task definition ARN.
@@ -1057,8 +1062,7 @@ mod tests {
 
     #[test]
     fn from_nothing_the_load_balancer_then_the_task_and_the_service_are_made() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let task = wanted(&env);
         let observed = Observed::default();
         insta::assert_json_snapshot!((
@@ -1071,8 +1075,7 @@ mod tests {
     /// plan deploys the revision that exists, and registers nothing.
     #[test]
     fn a_task_definition_registered_but_not_deployed_is_the_work_left() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let task = wanted(&env);
         let count = env.aws.registry.as_ref().expect("registry").desired_count as i32;
         let observed = Observed {
@@ -1110,8 +1113,7 @@ mod tests {
 
     #[test]
     fn a_target_group_checking_the_traffic_port_moves_its_health_check_and_nothing_else() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let observed = Observed {
             target_group: Some(("arn:tg".into(), "traffic-port/health/ready".into())),
             load_balancer: Some(("arn:lb".into(), "internal-plan-registry.elb".into())),

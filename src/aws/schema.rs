@@ -43,30 +43,32 @@ pub(super) fn wanted(env: &Env<'_>) -> Option<(String, String)> {
     Some((script, digest))
 }
 
-/// `loaded`: the digest recorded on the cluster, if it exists.
-/// The load: the SQL files as one script, run by a one-off task, and their digest, recorded on
-/// the cluster once it succeeds.
+/// The load: the SQL files as one script, run by a one-off task against the database, and their
+/// digest, recorded on the cluster once it succeeds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Step {
-    Load { script: String, digest: String },
+    Load {
+        database: String,
+        /// The image with `psql` the task runs.
+        image: String,
+        script: String,
+        digest: String,
+    },
 }
 
 /// The schema load's part of the plan: `loaded` is the digest recorded on the cluster (`None`
 /// while there is no cluster).
 pub(super) fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, Vec<Step>)> {
-    let Some((script, digest)) = wanted(env) else {
+    let (Some(db), Some((script, digest))) = (env.aws.database.as_ref(), wanted(env)) else {
         return Vec::new();
     };
     let load = vec![Step::Load {
+        database: db.name.clone(),
+        image: db.schema_image.clone(),
         script,
         digest: digest.clone(),
     }];
-    let files: Vec<&str> = env
-        .aws
-        .database
-        .as_ref()
-        .map(|db| db.schema.iter().map(|(n, _)| n.as_str()).collect())
-        .unwrap_or_default();
+    let files: Vec<&str> = db.schema.iter().map(|(n, _)| n.as_str()).collect();
     let name = super::names::db_cluster(env);
     vec![match loaded.flatten() {
         Some(have) if have == digest => (
@@ -120,8 +122,8 @@ pub(super) async fn apply(
     target: &Target<'_>,
     printer: &Printer,
 ) -> Result<(), Error> {
-    for Step::Load { script, digest } in steps {
-        load(clients, env, script, digest, target, printer).await?;
+    for step in steps {
+        load(clients, env, step, target, printer).await?;
     }
     Ok(())
 }
@@ -129,11 +131,16 @@ pub(super) async fn apply(
 async fn load(
     clients: &Clients,
     env: &Env<'_>,
-    script: &str,
-    digest: &str,
+    step: &Step,
     target: &Target<'_>,
     printer: &Printer,
 ) -> Result<(), Error> {
+    let Step::Load {
+        database,
+        image,
+        script,
+        digest,
+    } = step;
     let Target {
         cluster_arn,
         outputs,
@@ -141,7 +148,6 @@ async fn load(
         group,
     } = *target;
     let aws = env.aws;
-    let db = aws.database.as_ref().expect("a database");
     let secret = outputs.database_secret.clone().unwrap_or_default();
     let environment = BTreeMap::from([
         (
@@ -152,7 +158,7 @@ async fn load(
             "PGPORT".to_string(),
             outputs.database_port.unwrap_or(5432).to_string(),
         ),
-        ("PGDATABASE".to_string(), db.name.clone()),
+        ("PGDATABASE".to_string(), database.to_string()),
         ("PGSSLMODE".to_string(), "require".to_string()),
         ("SCHEMA_SQL".to_string(), script.to_string()),
     ]);
@@ -162,7 +168,7 @@ async fn load(
     ]);
     let container = super::ecs::container_base(
         CONTAINER,
-        &db.schema_image,
+        image,
         &environment,
         &secrets,
         names::schema_log_group(env),
@@ -298,10 +304,12 @@ mod tests {
 
     #[test]
     fn the_load_runs_until_the_cluster_records_the_files_digest() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let (script, digest) = wanted(&env).expect("the fixture loads SQL");
+        let db = env.aws.database.as_ref().expect("a database");
         let load = vec![Step::Load {
+            database: db.name.clone(),
+            image: db.schema_image.clone(),
             script,
             digest: digest.clone(),
         }];

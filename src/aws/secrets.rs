@@ -308,8 +308,7 @@ mod tests {
 
     #[test]
     fn a_deleted_secret_is_restored_then_set_and_no_value_reaches_the_plan() {
-        let env = crate::aws::fixture::environment();
-        let env = Env::of(&env).expect("aws");
+        let env = crate::aws::fixture::env();
         let wanted = BTreeMap::from([("s3.secret".to_string(), "hunter2-wanted".to_string())]);
         let steps = |observed: &Stored| -> Vec<Step> {
             plan(&env, &wanted, observed)

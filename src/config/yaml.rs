@@ -91,11 +91,6 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
         Seq(Vec<Node>, Mark, usize),
         Map(Vec<(Key, Node)>, Option<Key>, Mark, usize),
     }
-    enum Finished {
-        Scalar,
-        Alias(usize),
-        Container,
-    }
     let mut stack: Vec<Open> = Vec::new();
     // Nodes in the document so far, every alias's copy counted.
     let mut total = 0usize;
@@ -111,7 +106,9 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
             )
         })?;
         let mark = mark_at(span.start);
-        let finished: Option<(Node, usize, Finished)> = match event {
+        // A finished node, its anchor, and the nodes it adds to the document: an alias its
+        // anchor's size, anything else itself (what a container holds was counted as it came).
+        let finished: Option<(Node, usize, usize)> = match event {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
@@ -131,7 +128,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
                     },
                     mark,
                 };
-                Some((node, anchor, Finished::Scalar))
+                Some((node, anchor, 1))
             }
             Event::Alias(id) => {
                 let (node, size) = anchors
@@ -151,7 +148,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
                     )
                     .with_hint("repeat less through anchors, or split the file with `include:`"));
                 }
-                Some((node.clone(), 0, Finished::Alias(size)))
+                Some((node.clone(), 0, size))
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
@@ -175,7 +172,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
                         mark,
                     },
                     anchor,
-                    Finished::Container,
+                    1,
                 )),
                 _ => unreachable!("the YAML parser balances sequence events"),
             },
@@ -186,21 +183,16 @@ pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
                         mark,
                     },
                     anchor,
-                    Finished::Container,
+                    1,
                 )),
                 _ => unreachable!("the YAML parser balances mapping events"),
             },
             _ => None,
         };
-        let Some((node, anchor, finished)) = finished else {
+        let Some((node, anchor, adds)) = finished else {
             continue;
         };
-        // An alias adds its anchor's size; a container only itself (what it holds was counted
-        // as it was added).
-        total += match finished {
-            Finished::Alias(size) => size,
-            Finished::Scalar | Finished::Container => 1,
-        };
+        total += adds;
         if total > MAX_NODES {
             return Err(ConfigError::new(
                 node.mark,

@@ -181,36 +181,34 @@ pub async fn status_command(env: &Environment, printer: &Printer) -> Result<Outc
         })
         .collect();
     let text = {
-        {
-            let mut table = vec![
-                ["CONNECTOR", "STATE", "TASKS", "DEFINED"]
-                    .map(String::from)
-                    .to_vec(),
-            ];
-            for row in &rows {
-                let tasks: Vec<String> = row["tasks"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|t| format!("{}:{}", t["id"], t["state"].as_str().unwrap_or_default()))
-                    .collect();
-                table.push(vec![
-                    row["name"].as_str().unwrap_or_default().to_string(),
-                    row["state"].as_str().unwrap_or_default().to_string(),
-                    if tasks.is_empty() {
-                        "-".into()
-                    } else {
-                        tasks.join(" ")
-                    },
-                    if row["defined"] == true {
-                        "yes".into()
-                    } else {
-                        "no".into()
-                    },
-                ]);
-            }
-            crate::output::table(&table)
+        let mut table = vec![
+            ["CONNECTOR", "STATE", "TASKS", "DEFINED"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for row in &rows {
+            let tasks: Vec<String> = row["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| format!("{}:{}", t["id"], t["state"].as_str().unwrap_or_default()))
+                .collect();
+            table.push(vec![
+                row["name"].as_str().unwrap_or_default().to_string(),
+                row["state"].as_str().unwrap_or_default().to_string(),
+                if tasks.is_empty() {
+                    "-".into()
+                } else {
+                    tasks.join(" ")
+                },
+                if row["defined"] == true {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ]);
         }
+        crate::output::table(&table)
     };
     say_skipped(env, printer);
     Ok(Outcome::with(

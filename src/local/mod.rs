@@ -220,30 +220,28 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Err
     }))
     .await;
     let text = {
-        {
-            let mut table = vec![
-                ["SERVICE", "STATE", "READY", "ADDRESSES", "IMAGE"]
-                    .map(String::from)
-                    .to_vec(),
-            ];
-            for row in &rows {
-                table.push(vec![
-                    row.name.clone(),
-                    row.state.clone(),
-                    row.readiness.clone(),
-                    row.addresses.join(","),
-                    row.image.clone(),
-                ]);
-            }
-            let mut text = crate::output::table(&table);
-            for row in rows.iter().filter(|r| !r.plugins.is_empty()) {
-                text.push_str(&format!("\nplugins mounted in {}:\n", row.name));
-                for (plugin, digest) in &row.plugins {
-                    text.push_str(&format!("  {plugin}  {digest}\n"));
-                }
-            }
-            text
+        let mut table = vec![
+            ["SERVICE", "STATE", "READY", "ADDRESSES", "IMAGE"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for row in &rows {
+            table.push(vec![
+                row.name.clone(),
+                row.state.clone(),
+                row.readiness.clone(),
+                row.addresses.join(","),
+                row.image.clone(),
+            ]);
         }
+        let mut text = crate::output::table(&table);
+        for row in rows.iter().filter(|r| !r.plugins.is_empty()) {
+            text.push_str(&format!("\nplugins mounted in {}:\n", row.name));
+            for (plugin, digest) in &row.plugins {
+                text.push_str(&format!("  {plugin}  {digest}\n"));
+            }
+        }
+        text
     };
     if rows.iter().any(|r| !r.ready) {
         printer.status(&printer.paint(
