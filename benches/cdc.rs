@@ -37,6 +37,8 @@ const TOPIC: &str = "ord.demo.orders";
 struct Bench {
     plugins: PathBuf,
     cache: PathBuf,
+    /// Where the served plugins' publisher checksums are looked up (the tests' server).
+    hub_api: String,
 }
 
 impl Bench {
@@ -49,7 +51,8 @@ impl Bench {
             .env("DEPLOY_TEST_NAME", "bench-cdc")
             .env("DEPLOY_TEST_PORT_BASE", "6170")
             .env("DEPLOY_PLUGINS_DIR", &self.plugins)
-            .env("DEPLOY_CACHE_DIR", &self.cache);
+            .env("DEPLOY_CACHE_DIR", &self.cache)
+            .env(support::real_plugins::HUB_API, &self.hub_api);
         command
     }
 
@@ -224,11 +227,12 @@ fn main() {
     support::ensure_images();
     let server = support::http::Server::start();
     let work = tempfile::tempdir().expect("temporary directory");
-    let bench = Bench {
+    let mut bench = Bench {
         plugins: work.path().join("plugins"),
         cache: work.path().join("cache"),
+        hub_api: String::new(),
     };
-    support::real_plugins::serve(&server, &bench.plugins);
+    bench.hub_api = support::real_plugins::serve(&server, &bench.plugins);
     let rounds: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())

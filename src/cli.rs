@@ -32,6 +32,16 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Record nothing new in plugins/plugins.lock: an artifact without a recorded checksum is an
+    /// error (for CI).
+    #[arg(
+        long,
+        global = true,
+        env = "DEPLOY_LOCKED",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub locked: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -166,7 +176,7 @@ pub enum PluginsCommand {
     },
     /// Each plugin: version, inputs, whether they are cached, the current output's digest.
     List,
-    /// Download artifacts written without a checksum and record their sha256 in the plugin file.
+    /// Record the sha256 of artifacts without a checksum in plugins/plugins.lock, without building.
     Pin { names: Vec<String> },
     /// Re-hash the cached inputs and the built outputs.
     Verify,

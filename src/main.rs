@@ -59,6 +59,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
         printer.set_secrets(env.secrets.clone());
         Ok(env)
     };
+    let plugin_options = plugins::Options::new(cli.locked);
     match &cli.command {
         Command::Schema { of } => Ok(Outcome::with(
             exit::SUCCESS,
@@ -75,7 +76,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                 Report::raw(String::from_utf8_lossy(&out)),
             ))
         }
-        Command::Plugins(command) => plugins_command(command, printer),
+        Command::Plugins(command) => plugins_command(command, &plugin_options, printer),
         Command::Validate => {
             let env = load()?;
             printer.status(&format!(
@@ -91,16 +92,16 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
             let env = aws::Env::of(&env)?;
             match command {
                 AwsCommand::Plan { detailed_exitcode } => {
-                    aws::plan_command(&env, printer, *detailed_exitcode).await
+                    aws::plan_command(&env, &plugin_options, printer, *detailed_exitcode).await
                 }
                 AwsCommand::Apply { auto_approve } => {
-                    aws::apply(&env, printer, *auto_approve).await
+                    aws::apply(&env, &plugin_options, printer, *auto_approve).await
                 }
                 AwsCommand::Destroy {
                     auto_approve,
                     delete_data,
                 } => aws::destroy(&env, printer, *auto_approve, *delete_data).await,
-                AwsCommand::Status => aws::status(&env, printer).await,
+                AwsCommand::Status => aws::status(&env, &plugin_options, printer).await,
                 AwsCommand::Verify => aws::verify::verify_command(&env, printer).await,
             }
         }
@@ -110,7 +111,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                 return Err(env.wrong_target("local"));
             }
             match command {
-                LocalCommand::Up => local::up(&env, printer).await,
+                LocalCommand::Up => local::up(&env, &plugin_options, printer).await,
                 LocalCommand::Down { volumes } => local::down(&env, printer, *volumes).await,
                 LocalCommand::Status => local::status(&env, printer).await,
                 LocalCommand::Logs(args) => {
@@ -124,7 +125,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                     .await
                 }
                 LocalCommand::Plan { detailed_exitcode } => {
-                    local::plan_command(&env, printer, *detailed_exitcode).await
+                    local::plan_command(&env, &plugin_options, printer, *detailed_exitcode).await
                 }
                 LocalCommand::Verify { timeout } => {
                     local::verify::verify_command(
@@ -187,12 +188,19 @@ fn available_environments() -> String {
     }
 }
 
-fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<Outcome, Error> {
-    let definitions = plugins::definition::load_all(&plugins::definition::plugins_dir())
-        .map_err(plugins::PluginError::from)?;
+fn plugins_command(
+    command: &PluginsCommand,
+    options: &plugins::Options,
+    printer: &Printer,
+) -> Result<Outcome, Error> {
+    let definitions =
+        plugins::definition::load_all(&options.plugins_dir).map_err(plugins::PluginError::from)?;
     match command {
         PluginsCommand::Build { names, offline } => {
-            let options = plugins::Options::new(*offline);
+            let options = plugins::Options {
+                offline: *offline,
+                ..options.clone()
+            };
             let built = plugins::build(&definitions, names, &options, printer)?;
             let mut text = String::new();
             for b in &built {
@@ -208,8 +216,7 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<Outcom
             Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
         }
         PluginsCommand::List => {
-            let options = plugins::Options::new(true);
-            let rows = plugins::list(&definitions, &options);
+            let rows = plugins::list(&definitions, options);
             let json = serde_json::to_value(&rows).expect("serializes");
             let text = {
                 let mut table = vec![
@@ -222,10 +229,10 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<Outcom
                         row.name,
                         format!("{:?}", row.kind).to_lowercase(),
                         row.release,
-                        if row.unpinned > 0 {
+                        if row.unlocked > 0 {
                             format!(
-                                "{} ({} cached, {} without checksum)",
-                                row.inputs, row.cached, row.unpinned
+                                "{} ({} cached, {} not locked yet)",
+                                row.inputs, row.cached, row.unlocked
                             )
                         } else {
                             format!("{} ({} cached)", row.inputs, row.cached)
@@ -244,13 +251,14 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<Outcom
             Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
         }
         PluginsCommand::Pin { names } => {
-            let pinned = plugins::pin(&definitions, names, &plugins::Options::new(false), printer)?;
+            let pinned = plugins::pin(&definitions, names, options, printer)?;
             if pinned.is_empty() {
                 printer.status("every artifact already has a checksum");
             } else {
                 printer.status(&format!(
-                    "recorded {} checksum(s): compare them with the publisher's before committing",
-                    pinned.len()
+                    "recorded {} checksum(s) in {}: commit it",
+                    pinned.len(),
+                    plugins::lock::path(&options.plugins_dir).display()
                 ));
             }
             Ok(Outcome::with(
@@ -259,8 +267,7 @@ fn plugins_command(command: &PluginsCommand, printer: &Printer) -> Result<Outcom
             ))
         }
         PluginsCommand::Verify => {
-            let options = plugins::Options::new(true);
-            let problems = plugins::verify(&definitions, &options);
+            let problems = plugins::verify(&definitions, options);
             if problems.is_empty() {
                 printer.status("every cached input and built output matches its digest");
                 Ok(Outcome::code(exit::SUCCESS))

@@ -115,18 +115,31 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     let server = http::Server::start();
     let work = tempfile::tempdir().expect("temporary directory");
     let plugins = work.path().join("plugins");
-    real_plugins::serve(&server, &plugins);
+    let hub_api = real_plugins::serve(&server, &plugins);
 
     let mut stack = Stack::new("tests/environments/real.yaml", "t-real", "6160");
     stack.set("DEPLOY_PLUGINS_DIR", &plugins.display().to_string());
+    stack.set(real_plugins::HUB_API, &hub_api);
     stack.set(
         "DEPLOY_CACHE_DIR",
         &work.path().join("cache").display().to_string(),
     );
 
-    // Up from nothing: the source connector and its task RUNNING on the real worker, from the
-    // mounted ZIP; the worker's own classpath has neither Debezium nor the converter.
+    // Up from nothing, as on a new machine: the plugins' artifacts have no checksums yet, so the
+    // first build records them in the lock file, each confirmed by its publisher's sha1.
+    // Then the source connector and its task RUNNING on the real worker, from the mounted ZIP;
+    // the worker's own classpath has neither Debezium nor the converter.
     let up = stack.ok(&["local", "up"]);
+    let lock = std::fs::read_to_string(plugins.join("plugins.lock")).expect("the lock file");
+    let locked: Vec<&str> = lock.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(locked.len(), 2, "{lock}");
+    for line in locked {
+        assert!(
+            line.contains(" sha256:") && line.contains(" sha1@"),
+            "{lock}"
+        );
+    }
+    assert_contains(&up.stderr, "matches the publisher's sha1");
     assert_contains(&up.stderr, "+ connector orders-source created");
     assert_contains(&up.stderr, "✓ connector orders-source running");
     let source = status("orders-source");
@@ -155,9 +168,12 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     // service_load): the Avro converter, which ships none, runs from the one deploy wrote.
     assert_contains(&mounted, "deploy-plugin-manifests.jar");
 
-    // A second up changes nothing and writes nothing to Connect.
+    // A second up changes nothing, writes nothing to Connect and downloads nothing: the lock
+    // and the cache hold what it needs.
     let writes = connect_writes(&stack);
-    let again = stack.ok(&["local", "up"]);
+    let downloads = server.requests();
+    let again = stack.ok(&["--locked", "local", "up"]);
+    assert_eq!(server.requests(), downloads, "{}", again.stderr);
     assert_contains(&again.stderr, "is up to date");
     assert_contains(&again.stderr, "connectors: 1 unchanged");
     assert_eq!(

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+
 use support::assert_contains;
 use support::http::Server;
 
@@ -720,54 +721,377 @@ fn list_and_verify_report_the_state_of_cache_and_outputs() {
     assert_contains(&stderr, "does not match its manifest");
 }
 
-#[test]
-fn pin_records_checksums_and_build_refuses_artifacts_without_one() {
-    let server = Server::start();
-    let mut project = Project::new();
-    project.env.push((
-        "DEPLOY_MAVEN_REPOSITORY".into(),
-        format!("{}/maven2", server.base),
-    ));
-    let jar_url = server.put("/direct/a-1.0.jar", b"a".to_vec());
-    server.put("/maven2/org/example/b/2.0/b-2.0.jar", b"b".to_vec());
-    let yaml = format!(
-        "version: 1\nname: a\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {jar_url}\n  - maven: org.example:b:2.0\n    archive: jar\n"
-    );
-    project.plugin("a", &yaml);
-    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
-    assert_eq!(code, 1);
-    assert_contains(&stderr, "artifacts without a checksum:");
-    assert_contains(&stderr, &format!("plugins/a.yaml:6: {jar_url}"));
-    assert_contains(&stderr, "hint: `deploy plugins pin`");
-    assert_eq!(
-        server.requests(),
-        0,
-        "build downloads nothing it cannot check"
-    );
+fn hex(bytes: impl AsRef<[u8]>) -> String {
+    bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
 
-    let (code, _, stderr) = project.deploy(&["plugins", "pin"]);
+/// Three artifacts without checksums, served as their publishers serve them: a Maven repository
+/// with `.sha1` and `.md5` beside each file, Confluent Hub (a download host and an API that
+/// answers with the archive's `sha1`), and a GitHub release (its API gives each asset's
+/// `digest`); the plugin files name none of their checksums.
+struct Publishers {
+    server: Server,
+    project: Project,
+    connector: Vec<u8>,
+    converter: Vec<u8>,
+    providers: Vec<u8>,
+    connector_url: String,
+    converter_url: String,
+    providers_url: String,
+}
+
+impl Publishers {
+    fn start() -> Self {
+        let server = Server::start();
+        let mut project = Project::new();
+        project.env.extend([
+            (
+                "DEPLOY_MAVEN_REPOSITORY".into(),
+                format!("{}/maven2", server.base),
+            ),
+            (
+                "DEPLOY_CONFLUENT_HUB_API".into(),
+                format!("{}/hub-api", server.base),
+            ),
+            (
+                "DEPLOY_GITHUB_API".into(),
+                format!("{}/github-api", server.base),
+            ),
+        ]);
+        let connector = connector_tgz(0);
+        let converter = converter_zip(zip::DateTime::default());
+        let providers = b"msk config providers".to_vec();
+        let maven = "/maven2/io/debezium/debezium-connector-postgres/2.7.4.Final/debezium-connector-postgres-2.7.4.Final-plugin.tar.gz";
+        let connector_url = server.put(maven, connector.clone());
+        server.put(
+            &format!("{maven}.sha1"),
+            hex(sha1::Sha1::digest(&connector)).into_bytes(),
+        );
+        // Gradle writes the digest alone; md5sum adds the file name. Either reads.
+        server.put(
+            &format!("{maven}.md5"),
+            format!(
+                "{}  debezium-connector-postgres-2.7.4.Final-plugin.tar.gz\n",
+                hex(md5::Md5::digest(&connector))
+            )
+            .into_bytes(),
+        );
+        let hub = "/api/plugins/confluentinc/kafka-connect-avro-converter/versions/7.9.0";
+        let converter_url = server.put(
+            &format!("{hub}/confluentinc-kafka-connect-avro-converter-7.9.0.zip"),
+            converter.clone(),
+        );
+        server.put(
+            &format!("/hub-api{hub}"),
+            serde_json::json!({
+                "name": "kafka-connect-avro-converter",
+                "version": "7.9.0",
+                "archive": {
+                    "name": "confluentinc-kafka-connect-avro-converter-7.9.0.zip",
+                    "url": converter_url,
+                    "md5": hex(md5::Md5::digest(&converter)),
+                    "sha1": hex(sha1::Sha1::digest(&converter)),
+                },
+            })
+            .to_string()
+            .into_bytes(),
+        );
+        let providers_url = server.put(
+            "/aws-samples/msk-config-providers/releases/download/r0.4.0/msk-config-providers-0.4.0-all.jar",
+            providers.clone(),
+        );
+        server.put(
+            "/github-api/repos/aws-samples/msk-config-providers/releases/tags/r0.4.0",
+            serde_json::json!({
+                "tag_name": "r0.4.0",
+                "assets": [
+                    {"name": "msk-config-providers-0.4.0-all.jar", "digest": format!("sha256:{}", sha256(&providers))},
+                    {"name": "other.jar", "digest": null},
+                ],
+            })
+            .to_string()
+            .into_bytes(),
+        );
+        project.plugin(
+            "debezium-postgres",
+            "version: 1\nname: debezium-postgres\nrelease: 2.7.4.Final\nkind: connector\nartifacts:\n  - maven: io.debezium:debezium-connector-postgres:2.7.4.Final:plugin@tar.gz\nbundle: [avro-converter, msk-config-providers]\n",
+        );
+        project.plugin(
+            "avro-converter",
+            &format!("version: 1\nname: avro-converter\nrelease: 7.9.0\nkind: bundle\nartifacts:\n  - url: {converter_url}\n"),
+        );
+        project.plugin(
+            "msk-config-providers",
+            &format!("version: 1\nname: msk-config-providers\nrelease: 0.4.0\nkind: bundle\nartifacts:\n  - url: {providers_url}\n"),
+        );
+        Publishers {
+            server,
+            project,
+            connector,
+            converter,
+            providers,
+            connector_url,
+            converter_url,
+            providers_url,
+        }
+    }
+
+    fn lock_file(&self) -> PathBuf {
+        self.project.dir.path().join("plugins/plugins.lock")
+    }
+
+    fn lock(&self) -> String {
+        std::fs::read_to_string(self.lock_file()).unwrap_or_default()
+    }
+}
+
+#[test]
+fn the_first_build_records_what_its_publisher_confirms_and_later_builds_verify_it() {
+    let p = Publishers::start();
+    let (code, stdout, stderr) = p.project.deploy(&["plugins", "build"]);
     assert_eq!(code, 0, "{stderr}");
-    let pinned =
-        std::fs::read_to_string(project.dir.path().join("plugins/a.yaml")).expect("plugin file");
-    assert_eq!(
-        pinned,
+    assert_contains(&stdout, "debezium-postgres");
+    let base = &p.server.base;
+    // One line per artifact: what was recorded, and what checked it.
+    for line in [
         format!(
-            "version: 1\nname: a\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {jar_url}\n    sha256: {}\n  - maven: org.example:b:2.0\n    sha256: {}\n    archive: jar\n",
-            sha256(b"a"),
-            sha256(b"b")
-        )
+            "recorded sha256:{} for {} in plugins/plugins.lock: matches the publisher's sha1 ({}.sha1)",
+            sha256(&p.connector),
+            p.connector_url,
+            p.connector_url
+        ),
+        format!(
+            "recorded sha256:{} for {} in plugins/plugins.lock: matches the publisher's sha1 ({base}/hub-api/api/plugins/confluentinc/kafka-connect-avro-converter/versions/7.9.0)",
+            sha256(&p.converter),
+            p.converter_url
+        ),
+        format!(
+            "recorded sha256:{} for {} in plugins/plugins.lock: matches the publisher's sha256 ({base}/github-api/repos/aws-samples/msk-config-providers/releases/tags/r0.4.0)",
+            sha256(&p.providers),
+            p.providers_url
+        ),
+    ] {
+        assert_contains(&stderr, &line);
+    }
+    let lock = p.lock();
+    assert!(
+        lock.starts_with("# Written by `deploy plugins build`"),
+        "{lock}"
     );
-    let requests = server.requests();
+    let entries: Vec<&str> = lock.lines().filter(|l| !l.starts_with('#')).collect();
+    let mut expected = vec![
+        format!(
+            "{} sha256:{} sha1@{}.sha1",
+            p.connector_url,
+            sha256(&p.connector),
+            p.connector_url
+        ),
+        format!(
+            "{} sha256:{} sha1@{base}/hub-api/api/plugins/confluentinc/kafka-connect-avro-converter/versions/7.9.0",
+            p.converter_url,
+            sha256(&p.converter)
+        ),
+        format!(
+            "{} sha256:{} sha256@{base}/github-api/repos/aws-samples/msk-config-providers/releases/tags/r0.4.0",
+            p.providers_url,
+            sha256(&p.providers)
+        ),
+    ];
+    expected.sort();
+    assert_eq!(entries, expected);
+    let zip = std::fs::read(&p.project.outputs()[0]).expect("zip");
+
+    // A second build from nothing but the lock and the cache: verified, not downloaded again,
+    // nothing recorded, the same ZIP.
+    std::fs::remove_dir_all(p.project.dir.path().join("build")).expect("clean");
+    let requests = p.server.requests();
+    let (code, _, stderr) = p.project.deploy(&["--locked", "plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(p.server.requests(), requests, "{stderr}");
+    assert!(!stderr.contains("recorded"), "{stderr}");
+    assert_eq!(p.lock(), lock);
+    assert_eq!(std::fs::read(&p.project.outputs()[0]).expect("zip"), zip);
+
+    // A cached file changed behind the lock's back is found, naming both digests.
+    let cached = p
+        .project
+        .cache
+        .join("artifacts")
+        .join(format!("sha256-{}", sha256(&p.providers)));
+    std::fs::remove_file(&cached).expect("remove");
+    p.server.put(
+        "/aws-samples/msk-config-providers/releases/download/r0.4.0/msk-config-providers-0.4.0-all.jar",
+        b"changed upstream".to_vec(),
+    );
+    std::fs::remove_dir_all(p.project.dir.path().join("build")).expect("clean");
+    let (code, _, stderr) = p.project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(
+        &stderr,
+        &format!(
+            "expected sha256:{}, got sha256:{}",
+            sha256(&p.providers),
+            sha256(b"changed upstream")
+        ),
+    );
+    assert_eq!(p.lock(), lock, "a mismatch changes nothing in the lock");
+}
+
+#[test]
+fn a_publisher_checksum_that_disagrees_is_refused_and_nothing_is_recorded() {
+    let p = Publishers::start();
+    let wrong = hex(sha1::Sha1::digest(b"something else"));
+    p.server.put(
+        "/maven2/io/debezium/debezium-connector-postgres/2.7.4.Final/debezium-connector-postgres-2.7.4.Final-plugin.tar.gz.sha1",
+        wrong.clone().into_bytes(),
+    );
+    let (code, _, stderr) = p.project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(
+        &stderr,
+        &format!(
+            "the publisher's checksum disagrees for {}: {}.sha1 says sha1:{wrong}, the download is sha1:{}; nothing was recorded",
+            p.connector_url,
+            p.connector_url,
+            hex(sha1::Sha1::digest(&p.connector))
+        ),
+    );
+    assert!(!p.lock_file().exists(), "{}", p.lock());
+    assert!(p.project.outputs().is_empty());
+    assert!(
+        !p.project
+            .cache
+            .join("artifacts")
+            .join(format!("sha256-{}", sha256(&p.connector)))
+            .exists(),
+        "the refused download is not kept"
+    );
+}
+
+#[test]
+fn without_a_publisher_checksum_the_record_says_nothing_checked_it() {
+    let server = Server::start();
+    let project = Project::new();
+    let url = server.put("/direct/a-1.0.jar", b"a".to_vec());
+    project.plugin(
+        "a",
+        &format!(
+            "version: 1\nname: a\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {url}\n"
+        ),
+    );
     let (code, _, stderr) = project.deploy(&["plugins", "build"]);
     assert_eq!(code, 0, "{stderr}");
+    assert_contains(
+        &stderr,
+        &format!(
+            "recorded sha256:{} for {url} in plugins/plugins.lock: nothing could check it: no checksum file beside it (.sha512 not found, .sha256 not found, .sha1 not found, .md5 not found)",
+            sha256(b"a")
+        ),
+    );
+    let lock =
+        std::fs::read_to_string(project.dir.path().join("plugins/plugins.lock")).expect("lock");
+    assert!(
+        lock.ends_with(&format!("{url} sha256:{} unchecked\n", sha256(b"a"))),
+        "{lock}"
+    );
+}
+
+#[test]
+fn locked_refuses_to_record_and_offline_names_what_it_needs() {
+    let p = Publishers::start();
+    for args in [
+        vec!["--locked", "plugins", "build"],
+        vec!["--locked", "plugins", "pin"],
+    ] {
+        let (code, _, stderr) = p.project.deploy(&args);
+        assert_eq!(code, 1, "{stderr}");
+        assert_contains(
+            &stderr,
+            "--locked, and 3 artifact(s) have no checksum in their definition or the lock file",
+        );
+        assert_contains(
+            &stderr,
+            &format!("plugins/avro-converter.yaml:6: {}", p.converter_url),
+        );
+        assert_contains(&stderr, "plugins/debezium-postgres.yaml:6: ");
+        assert_contains(&stderr, "without --locked to record them");
+    }
+    let mut ci = Project::with_cache(&p.project.cache);
+    ci.env = p.project.env.clone();
+    ci.env.push(("DEPLOY_LOCKED".into(), "1".into()));
+    for name in [
+        "debezium-postgres",
+        "avro-converter",
+        "msk-config-providers",
+    ] {
+        let text =
+            std::fs::read_to_string(p.project.dir.path().join(format!("plugins/{name}.yaml")))
+                .expect("plugin file");
+        ci.plugin(name, &text);
+    }
+    let (code, _, stderr) = ci.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "DEPLOY_LOCKED=1 is --locked: {stderr}");
+
+    let (code, _, stderr) = p.project.deploy(&["plugins", "build", "--offline"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(&stderr, "offline, and not in the cache: 3 artifact(s)");
+    assert_contains(
+        &stderr,
+        &format!("{} (no checksum recorded yet)", p.providers_url),
+    );
+    assert_eq!(p.server.requests(), 0, "refused before any download");
+    assert!(!p.lock_file().exists());
+}
+
+#[test]
+fn an_interrupted_first_download_records_nothing() {
+    let p = Publishers::start();
+    let path = "/api/plugins/confluentinc/kafka-connect-avro-converter/versions/7.9.0/confluentinc-kafka-connect-avro-converter-7.9.0.zip";
+    p.server.drop_midway(path, 100);
+    let (code, _, stderr) = p.project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(&stderr, &format!("cannot download {}", p.converter_url));
+    assert!(!p.lock_file().exists(), "all or nothing: {}", p.lock());
+    assert!(p.project.outputs().is_empty());
+
+    // The next build finishes it (resuming) and records all three.
+    p.server.drop_midway(path, 1);
+    let (code, _, stderr) = p.project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(p.lock().lines().filter(|l| !l.starts_with('#')).count(), 3);
+}
+
+#[test]
+fn pin_records_without_building_and_leaves_the_definitions_alone() {
+    let p = Publishers::start();
+    let before =
+        std::fs::read_to_string(p.project.dir.path().join("plugins/debezium-postgres.yaml"))
+            .expect("file");
+    let (code, stdout, stderr) = p.project.deploy(&["--output", "json", "plugins", "pin"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_contains(
+        &stderr,
+        "recorded 3 checksum(s) in plugins/plugins.lock: commit it",
+    );
+    let pinned: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(pinned.as_array().map(Vec::len), Some(3));
+    assert_eq!(pinned[0]["check"]["by"], "publisher");
+    assert!(p.project.outputs().is_empty(), "pin builds nothing");
     assert_eq!(
-        server.requests(),
+        std::fs::read_to_string(p.project.dir.path().join("plugins/debezium-postgres.yaml"))
+            .expect("file"),
+        before
+    );
+    let requests = p.server.requests();
+    let (code, _, stderr) = p.project.deploy(&["plugins", "pin"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_contains(&stderr, "every artifact already has a checksum");
+    let (code, _, stderr) = p.project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        p.server.requests(),
         requests,
         "pin left the downloads in the cache"
-    );
-    assert_eq!(
-        zip_entries(&project.outputs()[0]),
-        vec!["a/", "a/a-1.0.jar", "a/b-2.0.jar"]
     );
 }
 

@@ -40,7 +40,11 @@ use crate::plan::{Plan, gather};
 use crate::plugins as packaging;
 
 /// The plugin ZIPs the connectors need, built (or reused) exactly as for the local stack.
-fn build_plugins(env: &Env<'_>, printer: &Printer) -> Result<Vec<packaging::Built>, Error> {
+fn build_plugins(
+    env: &Env<'_>,
+    options: &packaging::Options,
+    printer: &Printer,
+) -> Result<Vec<packaging::Built>, Error> {
     let names: BTreeSet<String> = env
         .connectors
         .iter()
@@ -49,12 +53,11 @@ fn build_plugins(env: &Env<'_>, printer: &Printer) -> Result<Vec<packaging::Buil
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let definitions = packaging::definition::load_all(&packaging::definition::plugins_dir())
+    let definitions = packaging::definition::load_all(&options.plugins_dir)
         .map_err(packaging::PluginError::from)?;
     let names: Vec<String> = names.into_iter().collect();
-    let options = packaging::Options::new(false);
     Ok(tokio::task::block_in_place(|| {
-        packaging::build(&definitions, &names, &options, printer)
+        packaging::build(&definitions, &names, options, printer)
     })?)
 }
 
@@ -94,8 +97,12 @@ struct Planned {
     plan: Plan,
 }
 
-async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
-    let built = build_plugins(env, printer)?;
+async fn plan(
+    env: &Env<'_>,
+    plugin_options: &packaging::Options,
+    printer: &Printer,
+) -> Result<Planned, Error> {
+    let built = build_plugins(env, plugin_options, printer)?;
     packaging::parity::check(&env.connectors, &built)?;
     let settings = env.aws;
     let clients = clients::clients(settings).await;
@@ -164,10 +171,11 @@ async fn plan(env: &Env<'_>, printer: &Printer) -> Result<Planned, Error> {
 
 pub async fn plan_command(
     env: &Env<'_>,
+    plugin_options: &packaging::Options,
     printer: &Printer,
     detailed_exitcode: bool,
 ) -> Result<Outcome, Error> {
-    let plan = plan(env, printer).await?.plan;
+    let plan = plan(env, plugin_options, printer).await?.plan;
     let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
     } else {
@@ -201,8 +209,13 @@ fn confirm(question: &str, auto_approve: bool) -> Result<(), Error> {
     }
 }
 
-pub async fn apply(env: &Env<'_>, printer: &Printer, auto_approve: bool) -> Result<Outcome, Error> {
-    let planned = plan(env, printer).await?;
+pub async fn apply(
+    env: &Env<'_>,
+    plugin_options: &packaging::Options,
+    printer: &Printer,
+    auto_approve: bool,
+) -> Result<Outcome, Error> {
+    let planned = plan(env, plugin_options, printer).await?;
     let plan = &planned.plan;
     if plan.is_empty() {
         printer.status(&format!("environment `{}` is up to date", env.name));
@@ -356,8 +369,12 @@ pub async fn destroy(
     Ok(Outcome::code(exit::SUCCESS))
 }
 
-pub async fn status(env: &Env<'_>, printer: &Printer) -> Result<Outcome, Error> {
-    let plan = plan(env, printer).await?.plan;
+pub async fn status(
+    env: &Env<'_>,
+    plugin_options: &packaging::Options,
+    printer: &Printer,
+) -> Result<Outcome, Error> {
+    let plan = plan(env, plugin_options, printer).await?.plan;
     Ok(Outcome::with(
         exit::SUCCESS,
         Report::new(

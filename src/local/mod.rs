@@ -43,10 +43,11 @@ pub async fn plan(
 
 pub async fn plan_command(
     env: &Environment,
+    plugin_options: &crate::plugins::Options,
     printer: &Printer,
     detailed_exitcode: bool,
 ) -> Result<Outcome, Error> {
-    plugins::check_built(env)?;
+    plugins::check_built(env, plugin_options)?;
     parity::warn(env, printer);
     let docker = docker::connect().await?;
     let (_, _, plan) = plan(&docker, env).await?;
@@ -58,10 +59,14 @@ pub async fn plan_command(
     Ok(Outcome::with(code, plan.report()))
 }
 
-pub async fn up(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
+pub async fn up(
+    env: &Environment,
+    plugin_options: &crate::plugins::Options,
+    printer: &Printer,
+) -> Result<Outcome, Error> {
     let started = Instant::now();
     let mut env = env.clone();
-    plugins::attach(&mut env, printer)?;
+    plugins::attach(&mut env, plugin_options, printer)?;
     parity::warn(&env, printer);
     let env = &env;
     let docker = docker::connect().await?;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::lock::{self, Lock};
 use crate::config::ConfigError;
 use crate::config::load::read_typed;
 use crate::config::path::KeyPath;
@@ -28,7 +29,8 @@ pub struct PluginFile {
     pub release: String,
     /// `connector`: packaged into a ZIP; `bundle`: merged into connectors that name it.
     pub kind: PluginKind,
-    /// What to download. Every artifact needs a `sha256` or `sha512`.
+    /// What to download. An artifact without a `sha256` or `sha512` has its sha256 recorded in
+    /// `plugins.lock` by its first download.
     pub artifacts: Vec<ArtifactFile>,
     /// Bundles merged into this plugin (`[avro-converter]`).
     #[serde(default)]
@@ -79,21 +81,21 @@ pub struct Plugin {
     pub kind: PluginKind,
     pub description: Option<String>,
     pub artifacts: Vec<Artifact>,
-    /// Artifacts still without a checksum: `plugins pin` records one; `build` refuses them.
-    pub unpinned: Vec<Unpinned>,
+    /// Artifacts with a checksum neither in their definition nor in the lock yet: the next
+    /// build (or `plugins pin`) downloads them and records one.
+    pub unlocked: Vec<Unlocked>,
     pub bundle: Vec<String>,
     pub prefer: BTreeMap<String, String>,
     #[serde(skip)]
     pub source: PathBuf,
 }
 
-/// An artifact written without a checksum, and where its `url:`/`maven:` key stands.
+/// An artifact without a checksum in its definition or in the lock, and where its
+/// `url:`/`maven:` key stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Unpinned {
+pub struct Unlocked {
     pub url: String,
-    pub archive: ArchiveKind,
     pub line: usize,
-    pub column: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,20 +157,43 @@ pub struct Digest {
     pub hex: String,
 }
 
+/// A digest algorithm. Definitions and the lock name sha256 or sha512; publishers' checksums
+/// may also be sha1 or md5, which only ever confirm a first download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     Sha256,
     Sha512,
+    Sha1,
+    Md5,
+}
+
+impl Algorithm {
+    /// The length of its digest in hex.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
+            Algorithm::Sha1 => 40,
+            Algorithm::Md5 => 32,
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Md5 => "md5",
+        })
+    }
 }
 
 impl std::fmt::Display for Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self.algorithm {
-            Algorithm::Sha256 => "sha256",
-            Algorithm::Sha512 => "sha512",
-        };
-        write!(f, "{name}:{}", self.hex)
+        write!(f, "{}:{}", self.algorithm, self.hex)
     }
 }
 
@@ -190,7 +215,8 @@ pub fn plugins_dir() -> PathBuf {
     std::env::var_os("DEPLOY_PLUGINS_DIR").map_or_else(|| PathBuf::from("plugins"), PathBuf::from)
 }
 
-/// Reads every `*.yaml` in `dir`, checks each, and checks the references between them.
+/// Reads every `*.yaml` in `dir`, checks each, and checks the references between them; an
+/// artifact without a checksum takes the one `dir`'s lock file recorded.
 pub fn load_all(dir: &Path) -> Result<BTreeMap<String, Plugin>, ConfigError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         ConfigError::file(dir, format!("cannot read the plugins directory: {e}"))
@@ -201,11 +227,12 @@ pub fn load_all(dir: &Path) -> Result<BTreeMap<String, Plugin>, ConfigError> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
+    let lock = lock::read(dir)?;
     let mut plugins = BTreeMap::new();
     let mut trees = BTreeMap::new();
     for file in files {
         let (tree, raw) = read_typed::<PluginFile>(&file)?;
-        let plugin = resolve(&file, &tree, raw)?;
+        let plugin = resolve(&file, &tree, raw, &lock)?;
         trees.insert(plugin.name.clone(), tree);
         plugins.insert(plugin.name.clone(), plugin);
     }
@@ -234,7 +261,7 @@ pub fn load_all(dir: &Path) -> Result<BTreeMap<String, Plugin>, ConfigError> {
     Ok(plugins)
 }
 
-fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigError> {
+fn resolve(file: &Path, tree: &Node, raw: PluginFile, lock: &Lock) -> Result<Plugin, ConfigError> {
     let error = |path: KeyPath, message: String| {
         ConfigError::new(path.mark(tree), path.to_string(), message)
     };
@@ -265,7 +292,7 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigEr
         ));
     }
     let mut artifacts = Vec::new();
-    let mut unpinned = Vec::new();
+    let mut unlocked = Vec::new();
     for (i, artifact) in raw.artifacts.iter().enumerate() {
         let path = root.key("artifacts").index(i);
         let url = match (&artifact.url, &artifact.maven) {
@@ -290,23 +317,23 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigEr
             })?,
         };
         let digest = match (&artifact.sha256, &artifact.sha512) {
-            (Some(hex), None) => digest(Algorithm::Sha256, hex, 64),
-            (None, Some(hex)) => digest(Algorithm::Sha512, hex, 128),
-            (None, None) => {
-                let key = if artifact.url.is_some() {
-                    "url"
-                } else {
-                    "maven"
-                };
-                let mark = path.key(key).key_mark(tree);
-                unpinned.push(Unpinned {
-                    url,
-                    archive,
-                    line: mark.line,
-                    column: mark.column,
-                });
-                continue;
-            }
+            (Some(hex), None) => digest(Algorithm::Sha256, hex),
+            (None, Some(hex)) => digest(Algorithm::Sha512, hex),
+            (None, None) => match lock.get(&url) {
+                Some(entry) => Some(entry.digest.clone()),
+                None => {
+                    let key = if artifact.url.is_some() {
+                        "url"
+                    } else {
+                        "maven"
+                    };
+                    unlocked.push(Unlocked {
+                        url,
+                        line: path.key(key).key_mark(tree).line,
+                    });
+                    continue;
+                }
+            },
             (Some(_), Some(_)) => {
                 return Err(error(
                     path,
@@ -358,16 +385,16 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile) -> Result<Plugin, ConfigEr
         kind: raw.kind,
         description: raw.description,
         artifacts,
-        unpinned,
+        unlocked,
         bundle: raw.bundle,
         prefer: raw.prefer,
         source: file.to_path_buf(),
     })
 }
 
-fn digest(algorithm: Algorithm, hex: &str, length: usize) -> Option<Digest> {
+pub fn digest(algorithm: Algorithm, hex: &str) -> Option<Digest> {
     let hex = hex.to_ascii_lowercase();
-    (hex.len() == length && hex.chars().all(|c| c.is_ascii_hexdigit()))
+    (hex.len() == algorithm.hex_len() && hex.chars().all(|c| c.is_ascii_hexdigit()))
         .then_some(Digest { algorithm, hex })
 }
 

@@ -70,21 +70,24 @@ pub fn fetch(
     Ok(done)
 }
 
-/// Downloads `url` without a known checksum (for `plugins pin`): the file goes into the cache
-/// under the sha256 it turned out to have, which is returned.
-pub fn fetch_unverified(cache: &Path, url: &str, printer: &Printer) -> Result<String, PluginError> {
-    let partial = partial_path(cache, &format!("pin-{}", &sha256(url.as_bytes())[..16]))?;
+/// Downloads `url` without a known checksum (its first download): the file goes into the cache
+/// under the sha256 it turned out to have, which is returned with its path. Interrupted, it
+/// resumes like any other download; nothing is recorded until the caller records it.
+pub fn fetch_unverified(
+    cache: &Path,
+    url: &str,
+    printer: &Printer,
+) -> Result<(Digest, PathBuf), PluginError> {
+    let partial = partial_path(cache, &format!("first-{}", &sha256(url.as_bytes())[..16]))?;
     download_with_retries(url, &partial, printer)?;
     let hex = hash_file(&partial, Algorithm::Sha256).map_err(|e| PluginError::io(&partial, e))?;
-    let done = cached_path(
-        cache,
-        &Digest {
-            algorithm: Algorithm::Sha256,
-            hex: hex.clone(),
-        },
-    );
+    let digest = Digest {
+        algorithm: Algorithm::Sha256,
+        hex,
+    };
+    let done = cached_path(cache, &digest);
     fs::rename(&partial, &done).map_err(|e| PluginError::io(&done, e))?;
-    Ok(hex)
+    Ok((digest, done))
 }
 
 /// `partial/<name>.partial`, with the cache's folders in place.
@@ -181,24 +184,26 @@ fn download(url: &str, partial: &Path, printer: &Printer) -> Result<(), Failure>
 
 /// Lowercase hex digest of a file.
 pub fn hash_file(path: &Path, algorithm: Algorithm) -> std::io::Result<String> {
+    match algorithm {
+        Algorithm::Sha256 => hash_with::<Sha256>(path),
+        Algorithm::Sha512 => hash_with::<Sha512>(path),
+        Algorithm::Sha1 => hash_with::<sha1::Sha1>(path),
+        Algorithm::Md5 => hash_with::<md5::Md5>(path),
+    }
+}
+
+fn hash_with<D: sha2::Digest>(path: &Path) -> std::io::Result<String> {
     let mut file = File::open(path)?;
     let mut buffer = vec![0u8; 1024 * 1024];
-    let mut sha256 = Sha256::new();
-    let mut sha512 = Sha512::new();
+    let mut hasher = D::new();
     loop {
         let read = file.read(&mut buffer)?;
         if read == 0 {
             break;
         }
-        match algorithm {
-            Algorithm::Sha256 => sha256.update(&buffer[..read]),
-            Algorithm::Sha512 => sha512.update(&buffer[..read]),
-        }
+        hasher.update(&buffer[..read]);
     }
-    Ok(match algorithm {
-        Algorithm::Sha256 => hex(&sha256.finalize()),
-        Algorithm::Sha512 => hex(&sha512.finalize()),
-    })
+    Ok(hex(&hasher.finalize()))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -5,10 +5,12 @@
 pub mod archive;
 pub mod definition;
 pub mod fetch;
+pub mod lock;
 pub mod manifests;
 pub mod merge;
 pub mod package;
 pub mod parity;
+pub mod publisher;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -54,10 +56,20 @@ pub enum PluginError {
     Conflict { plugin: String, message: String },
     #[error("no connector plugin named `{0}`")]
     Unknown(String, Vec<String>),
-    #[error("artifacts without a checksum: {}", .0.join(", "))]
-    Unpinned(Vec<String>),
-    #[error("{0}")]
-    Pin(String),
+    #[error("--locked, and not in the lock file: {}", .0.join(", "))]
+    Unlocked(Vec<String>),
+    #[error(
+        "the publisher's checksum disagrees for {url}: {from} says {published}, the download is {actual}; nothing was recorded"
+    )]
+    PublisherMismatch {
+        url: String,
+        from: String,
+        published: String,
+        actual: String,
+    },
+    /// Several downloads failed: each URL with why.
+    #[error("cannot download {}", .0.join(", "))]
+    Downloads(Vec<String>),
     #[error("{at}: `{pattern}` matches no jar in {url}")]
     NoJarMatches {
         at: String,
@@ -79,14 +91,21 @@ impl From<PluginError> for Error {
     fn from(error: PluginError) -> Self {
         let hint = match &error {
             PluginError::Config(e) => return Error::from(e.clone()),
-            PluginError::NotCached(_) => Some("run `deploy plugins build` once with network access".to_string()),
+            PluginError::NotCached(_) => Some("run `deploy plugins build` once with network access, or point DEPLOY_CACHE_DIR at a cache that has these".to_string()),
             PluginError::ChecksumMismatch { .. } => {
                 Some("the file changed upstream or in transit; check the source before changing the checksum".into())
             }
             PluginError::Unknown(_, known) => Some(format!("connector plugins: {}", known.join(", "))),
-            PluginError::Unpinned(_) => Some(
-                "`deploy plugins pin` downloads them and records their sha256; check those against the publisher's before committing"
+            PluginError::Unlocked(_) => Some(
+                "run `deploy plugins pin` (or a build) without --locked to record them, then commit the lock file"
                     .into(),
+            ),
+            PluginError::PublisherMismatch { .. } => Some(
+                "the file differs from what its publisher published: check the source (a mirror, a proxy) before trusting it"
+                    .into(),
+            ),
+            PluginError::Downloads(_) => Some(
+                "check the network (or a proxy); with a warm cache, `--offline` builds without it".into(),
             ),
             _ => None,
         };
@@ -96,8 +115,13 @@ impl From<PluginError> for Error {
                 list.len()
             ))
             .with_details(list),
-            PluginError::Unpinned(list) => {
-                Error::user(format!("artifacts without a checksum: {}", list.len()))
+            PluginError::Unlocked(list) => Error::user(format!(
+                "--locked, and {} artifact(s) have no checksum in their definition or the lock file",
+                list.len()
+            ))
+            .with_details(list),
+            PluginError::Downloads(list) => {
+                Error::user(format!("cannot download {} artifact(s)", list.len()))
                     .with_details(list)
             }
             other => Error::user(other.to_string()),
@@ -109,18 +133,27 @@ impl From<PluginError> for Error {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct Options {
+    /// Use the cache only.
     pub offline: bool,
+    /// Record nothing new in the lock file (`--locked`, for CI).
+    pub locked: bool,
+    /// The plugin definitions and their lock file.
+    pub plugins_dir: PathBuf,
     pub cache: PathBuf,
     pub out_dir: PathBuf,
     pub limits: Limits,
 }
 
 impl Options {
-    /// The defaults: the user's cache, `build/plugins`, limits from the environment.
-    pub fn new(offline: bool) -> Self {
+    /// The defaults (online): `plugins/`, the user's cache, `build/plugins`, limits from the
+    /// environment.
+    pub fn new(locked: bool) -> Self {
         Options {
-            offline,
+            offline: false,
+            locked,
+            plugins_dir: definition::plugins_dir(),
             cache: fetch::cache_dir(),
             out_dir: std::env::var_os("DEPLOY_BUILD_DIR")
                 .map_or_else(|| PathBuf::from("build"), PathBuf::from)
@@ -266,7 +299,8 @@ pub fn current_outputs(
         .unwrap_or_default()
 }
 
-/// Builds the named connectors (all of them without names), reusing current outputs.
+/// Builds the named connectors (all of them without names), reusing current outputs. An
+/// artifact without a checksum anywhere is downloaded, checked and recorded in the lock first.
 pub fn build(
     plugins: &BTreeMap<String, Plugin>,
     names: &[String],
@@ -274,30 +308,53 @@ pub fn build(
     printer: &Printer,
 ) -> Result<Vec<Built>, PluginError> {
     let selected = select(plugins, names)?;
+    if unlocked(plugins, &selected).is_empty() {
+        return build_selected(plugins, &selected, options, printer);
+    }
+    record(plugins, &selected, options, printer)?;
+    let plugins = definition::load_all(&options.plugins_dir)?;
+    let selected = select(&plugins, names)?;
+    build_selected(&plugins, &selected, options, printer)
+}
+
+/// The artifacts of `selected` and their bundles that have no checksum yet, each once: URL and
+/// where the definition names it.
+fn unlocked(plugins: &BTreeMap<String, Plugin>, selected: &[&Plugin]) -> BTreeMap<String, String> {
+    selected
+        .iter()
+        .flat_map(|p| parts(plugins, p))
+        .flat_map(|part| {
+            part.unlocked.iter().map(move |u| {
+                (
+                    u.url.clone(),
+                    format!("{}:{}: {}", part.source.display(), u.line, u.url),
+                )
+            })
+        })
+        .collect()
+}
+
+fn build_selected(
+    plugins: &BTreeMap<String, Plugin>,
+    selected: &[&Plugin],
+    options: &Options,
+    printer: &Printer,
+) -> Result<Vec<Built>, PluginError> {
+    // Nothing is ever built without every input's digest.
+    let missing = unlocked(plugins, selected);
+    if !missing.is_empty() {
+        return Err(PluginError::Unlocked(missing.into_values().collect()));
+    }
     let mut built = Vec::new();
     let mut todo = Vec::new();
     for plugin in selected {
         match current(plugins, plugin, options) {
             Some(done) => built.push(done),
-            None => todo.push(plugin),
+            None => todo.push(*plugin),
         }
     }
     if todo.is_empty() {
         return Ok(built);
-    }
-    let unpinned: Vec<String> = todo
-        .iter()
-        .flat_map(|p| parts(plugins, p))
-        .flat_map(|part| {
-            part.unpinned
-                .iter()
-                .map(move |u| format!("{}:{}: {}", part.source.display(), u.line, u.url))
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !unpinned.is_empty() {
-        return Err(PluginError::Unpinned(unpinned));
     }
     // Every artifact the stale plugins need, once, fetched concurrently.
     let mut needed: BTreeMap<String, &Artifact> = BTreeMap::new();
@@ -320,22 +377,11 @@ pub fn build(
             return Err(PluginError::NotCached(missing));
         }
     }
-    let fetched: Vec<Result<(String, PathBuf), PluginError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = needed
-            .iter()
-            .map(|(key, artifact)| {
-                scope.spawn(move || {
-                    fetch::fetch(&options.cache, artifact, options.offline, printer)
-                        .map(|p| (key.clone(), p))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("download thread"))
-            .collect()
-    });
-    let files: BTreeMap<String, PathBuf> = fetched.into_iter().collect::<Result<_, _>>()?;
+    let files: BTreeMap<String, PathBuf> = concurrently(needed.iter(), |(key, artifact)| {
+        fetch::fetch(&options.cache, artifact, options.offline, printer).map(|p| (key.clone(), p))
+    })?
+    .into_iter()
+    .collect();
     fs::create_dir_all(&options.out_dir).map_err(|e| PluginError::io(&options.out_dir, e))?;
     for plugin in todo {
         built.push(package_one(plugins, plugin, &files, options)?);
@@ -347,6 +393,133 @@ pub fn build(
     }
     built.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(built)
+}
+
+/// `work` on every item at once (downloads); every failure is kept, so that a machine without
+/// network hears about each download it needs, not only the first.
+fn concurrently<I, T, F>(items: I, work: F) -> Result<Vec<T>, PluginError>
+where
+    I: Iterator + Send,
+    I::Item: Send,
+    T: Send,
+    F: Fn(I::Item) -> Result<T, PluginError> + Sync,
+{
+    let results: Vec<Result<T, PluginError>> = std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = items.map(|item| scope.spawn(move || work(item))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("download thread"))
+            .collect()
+    });
+    let (done, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    let mut failed: Vec<PluginError> = failed.into_iter().filter_map(Result::err).collect();
+    if failed.is_empty() {
+        return Ok(done.into_iter().filter_map(Result::ok).collect());
+    }
+    if failed.len() > 1
+        && failed
+            .iter()
+            .all(|e| matches!(e, PluginError::Download(..)))
+    {
+        return Err(PluginError::Downloads(
+            failed
+                .into_iter()
+                .map(|e| match e {
+                    PluginError::Download(url, why) => format!("{url}: {why}"),
+                    other => other.to_string(),
+                })
+                .collect(),
+        ));
+    }
+    // Anything else (a checksum mismatch, a cache that cannot be written) comes first.
+    let first = failed
+        .iter()
+        .position(|e| !matches!(e, PluginError::Download(..)))
+        .unwrap_or(0);
+    Err(failed.swap_remove(first))
+}
+
+/// One artifact recorded in the lock file.
+#[derive(Debug, Serialize)]
+pub struct Recorded {
+    pub url: String,
+    pub sha256: String,
+    pub check: publisher::Check,
+}
+
+/// Downloads every artifact of `selected` (and their bundles) that has no checksum yet, checks
+/// each against its publisher's checksum, and records their sha256 in the lock file: all of
+/// them, or (on any failure) none.
+fn record(
+    plugins: &BTreeMap<String, Plugin>,
+    selected: &[&Plugin],
+    options: &Options,
+    printer: &Printer,
+) -> Result<Vec<Recorded>, PluginError> {
+    let unlocked = unlocked(plugins, selected);
+    if unlocked.is_empty() {
+        return Ok(Vec::new());
+    }
+    if options.locked {
+        return Err(PluginError::Unlocked(unlocked.into_values().collect()));
+    }
+    if options.offline {
+        return Err(PluginError::NotCached(
+            unlocked
+                .keys()
+                .map(|url| format!("{url} (no checksum recorded yet)"))
+                .collect(),
+        ));
+    }
+    let recorded = concurrently(unlocked.keys(), |url| {
+        let (digest, file) = fetch::fetch_unverified(&options.cache, url, printer)?;
+        match publisher::check(url, &file) {
+            Ok(check) => Ok(Recorded {
+                url: url.clone(),
+                sha256: digest.hex,
+                check,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&file);
+                Err(e)
+            }
+        }
+    })?;
+    let dir = &options.plugins_dir;
+    let lock_file = lock::path(dir);
+    let mut lock = lock::read(dir)?;
+    for r in &recorded {
+        let check = match &r.check {
+            publisher::Check::Publisher { algorithm, source } => format!("{algorithm}@{source}"),
+            publisher::Check::Unchecked { .. } => "unchecked".into(),
+        };
+        let digest =
+            definition::digest(Algorithm::Sha256, &r.sha256).expect("a sha256 it computed");
+        lock.insert(r.url.clone(), lock::Entry { digest, check });
+    }
+    // Entries of artifacts no definition names any more are dropped.
+    let named: BTreeSet<&str> = plugins
+        .values()
+        .flat_map(|p| {
+            p.artifacts
+                .iter()
+                .map(|a| a.url.as_str())
+                .chain(p.unlocked.iter().map(|u| u.url.as_str()))
+        })
+        .collect();
+    lock.retain(|url| named.contains(url));
+    lock::write(dir, &lock).map_err(|e| PluginError::io(&lock_file, e))?;
+    for r in &recorded {
+        printer.status(&format!(
+            "  recorded sha256:{} for {} in {}: {}",
+            r.sha256,
+            r.url,
+            lock_file.display(),
+            r.check.describe()
+        ));
+    }
+    Ok(recorded)
 }
 
 fn package_one(
@@ -471,8 +644,8 @@ pub struct Listed {
     pub release: String,
     pub inputs: usize,
     pub cached: usize,
-    /// Inputs still without a checksum.
-    pub unpinned: usize,
+    /// Inputs whose checksum is neither in the definition nor in the lock file yet.
+    pub unlocked: usize,
     pub bundle: Vec<String>,
     /// The current output's digest, when built from the current definition.
     pub output: Option<String>,
@@ -494,9 +667,9 @@ pub fn list(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<Listed
                 name: plugin.name.clone(),
                 kind: plugin.kind,
                 release: plugin.release.clone(),
-                inputs: plugin.artifacts.len() + plugin.unpinned.len(),
+                inputs: plugin.artifacts.len() + plugin.unlocked.len(),
                 cached,
-                unpinned: plugin.unpinned.len(),
+                unlocked: plugin.unlocked.len(),
                 bundle: plugin.bundle.clone(),
                 output,
             }
@@ -509,9 +682,14 @@ pub fn verify(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<Stri
     let mut problems: Vec<String> = plugins
         .values()
         .flat_map(|p| {
-            p.unpinned
-                .iter()
-                .map(move |u| format!("no checksum: {}:{}: {}", p.source.display(), u.line, u.url))
+            p.unlocked.iter().map(move |u| {
+                format!(
+                    "no checksum recorded yet (the next build records it): {}:{}: {}",
+                    p.source.display(),
+                    u.line,
+                    u.url
+                )
+            })
         })
         .collect();
     let mut seen = BTreeSet::new();
@@ -594,22 +772,14 @@ pub fn extracted(built: &Built, options: &Options) -> Result<PathBuf, PluginErro
     Ok(target)
 }
 
-/// One checksum `pin` recorded.
-#[derive(Debug, Serialize)]
-pub struct Pinned {
-    pub plugin: String,
-    pub url: String,
-    pub sha256: String,
-}
-
-/// Downloads every artifact written without a checksum (of the plugins named, or all) and writes
-/// its sha256 into the plugin file, under the artifact's `url:` or `maven:` line.
+/// Records the sha256 of every artifact of the plugins named (or all) that has no checksum yet,
+/// without building: `build` does the same on its way.
 pub fn pin(
     plugins: &BTreeMap<String, Plugin>,
     names: &[String],
     options: &Options,
     printer: &Printer,
-) -> Result<Vec<Pinned>, PluginError> {
+) -> Result<Vec<Recorded>, PluginError> {
     let known: Vec<String> = plugins.keys().cloned().collect();
     let selected: Vec<&Plugin> = if names.is_empty() {
         plugins.values().collect()
@@ -623,45 +793,5 @@ pub fn pin(
             })
             .collect::<Result<_, _>>()?
     };
-    let mut pinned = Vec::new();
-    for plugin in selected.into_iter().filter(|p| !p.unpinned.is_empty()) {
-        let text =
-            fs::read_to_string(&plugin.source).map_err(|e| PluginError::io(&plugin.source, e))?;
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        // From the bottom up, so earlier line numbers stay right.
-        let mut order: Vec<&definition::Unpinned> = plugin.unpinned.iter().collect();
-        order.sort_by_key(|u| std::cmp::Reverse(u.line));
-        for unpinned in order {
-            let line = &lines[unpinned.line - 1];
-            let before: String = line.chars().take(unpinned.column - 1).collect();
-            if !before.trim().is_empty() && before.trim() != "-" {
-                return Err(PluginError::Pin(format!(
-                    "{}:{}: write this artifact as a block mapping (one key per line) so its checksum can be added",
-                    plugin.source.display(),
-                    unpinned.line
-                )));
-            }
-            let hex = fetch::fetch_unverified(&options.cache, &unpinned.url, printer)?;
-            lines.insert(
-                unpinned.line,
-                format!("{}sha256: {hex}", " ".repeat(unpinned.column - 1)),
-            );
-            printer.status(&format!("  {} {} sha256:{hex}", plugin.name, unpinned.url));
-            pinned.push(Pinned {
-                plugin: plugin.name.clone(),
-                url: unpinned.url.clone(),
-                sha256: hex,
-            });
-        }
-        write_atomically(&plugin.source, (lines.join("\n") + "\n").as_bytes())?;
-    }
-    // What was written must read back.
-    definition::load_all(
-        plugins
-            .values()
-            .next()
-            .and_then(|p| p.source.parent())
-            .unwrap_or(Path::new(".")),
-    )?;
-    Ok(pinned)
+    record(plugins, &selected, options, printer)
 }
