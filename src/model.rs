@@ -16,6 +16,8 @@ pub struct Environment {
     /// The environment file this came from.
     pub source: PathBuf,
     pub network: String,
+    /// How the local readiness probes reach the services (`local.probe`).
+    pub probe: ProbeRoute,
     /// Services in dependency order: every service comes after what it depends on.
     pub services: Vec<Service>,
     /// Named volumes, by their name in the file.
@@ -28,6 +30,15 @@ pub struct Environment {
     pub skipped_connectors: Vec<(String, String)>,
     /// What the connectors' `${group.name}` references mean here (`kafka.bootstrap`, …).
     pub references: std::collections::BTreeMap<String, String>,
+}
+
+/// `local.probe`: see `local::route`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeRoute {
+    Auto,
+    Network,
+    Published,
+    Inside,
 }
 
 /// Where an environment runs. Only the AWS target has settings of its own: the local target's

@@ -421,3 +421,64 @@ fn connect_runs_the_packaged_plugins_mounted_read_only() {
     ]);
     assert_contains(&listing, &support::sha256_hex(b"core v2"));
 }
+
+/// The seconds `up` reported for `service` (`✓ web created, ready in 3.1s`).
+fn ready_in(stderr: &str, service: &str) -> f64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&format!(" {service} created, ready in ")))
+        .unwrap_or_else(|| panic!("no ready line for {service}:\n{stderr}"));
+    line.rsplit(' ')
+        .next()
+        .and_then(|t| t.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no seconds in `{line}`"))
+}
+
+#[test]
+fn every_probe_route_waits_for_the_service_not_for_its_published_port() {
+    let mut stack = Stack::new("tests/environments/probes.yaml", "t-probe", "6180");
+    // This machine's engine is local and rootful: `auto` probes container addresses directly.
+    let run = stack.ok(&["-v", "local", "up"]);
+    assert_contains(&run.stderr, "probes: Network");
+    stack.ok(&["local", "down"]);
+
+    for (route, web, raw, hidden) in [
+        (
+            "network",
+            "http to its network address, port 8080/index.html, from this machine",
+            "tcp to its network address, port 9000, from this machine",
+            "http to its network address, port 8080/index.html, from this machine",
+        ),
+        (
+            "published",
+            "http 127.0.0.1:61801/index.html, through the published port",
+            "tcp to its network address, port 9000, from inside the container",
+            "http to its network address, port 8080/index.html, from inside the container",
+        ),
+        (
+            "inside",
+            "http to its network address, port 8080/index.html, from inside the container",
+            "tcp to its network address, port 9000, from inside the container",
+            "http to its network address, port 8080/index.html, from inside the container",
+        ),
+    ] {
+        stack.set("DEPLOY_TEST_PROBE", route);
+        let run = stack.ok(&["-v", "local", "up"]);
+        for (service, way) in [("web", web), ("raw", raw), ("hidden", hidden)] {
+            assert_contains(&run.stderr, &format!("{service} probed by {way}"));
+            // The published port accepted from the start; the service listens after 3 s.
+            let seconds = ready_in(&run.stderr, service);
+            assert!(
+                seconds >= 2.9,
+                "{route}: {service} counted ready after {seconds}s, before it listened:\n{}",
+                run.stderr
+            );
+        }
+        let status = stack.ok(&["--output", "json", "local", "status"]);
+        let rows: serde_json::Value = serde_json::from_str(&status.stdout).expect("JSON");
+        for row in rows["services"].as_array().expect("rows") {
+            assert_eq!(row["ready"], true, "{route}: {row}");
+        }
+        stack.ok(&["local", "down"]);
+    }
+}

@@ -250,6 +250,22 @@ pub struct LocalSettings {
     pub publish_address: Option<String>,
     /// Docker network name (default `deploy-<name>`).
     pub network: Option<String>,
+    /// How readiness probes reach the services (default `auto`).
+    pub probe: Option<ProbeRoute>,
+}
+
+/// `network`: from this machine to each container's network address (a local engine on Linux).
+/// `published`: HTTP probes through the published port, TCP probes from inside the container
+/// (Docker Desktop, rootless or remote engines, where container addresses are not reachable).
+/// `inside`: every probe from inside the container. `auto`: `published` when the engine is Docker
+/// Desktop, rootless or remote (`DOCKER_HOST`), else `network`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeRoute {
+    Auto,
+    Network,
+    Published,
+    Inside,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

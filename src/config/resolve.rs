@@ -78,6 +78,12 @@ pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
             _ => crate::model::Target::Local,
         },
         source: loaded.file.clone(),
+        probe: match raw.local.probe {
+            None | Some(crate::config::raw::ProbeRoute::Auto) => crate::model::ProbeRoute::Auto,
+            Some(crate::config::raw::ProbeRoute::Network) => crate::model::ProbeRoute::Network,
+            Some(crate::config::raw::ProbeRoute::Published) => crate::model::ProbeRoute::Published,
+            Some(crate::config::raw::ProbeRoute::Inside) => crate::model::ProbeRoute::Inside,
+        },
         network: raw
             .local
             .network

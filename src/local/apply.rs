@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use super::docker::{is_conflict, is_not_found, is_not_modified};
 use super::observe::Observed;
 use super::probe::{self, LOG_TAIL, NotReady};
+use super::route::Route;
 use super::spec::{self, Desired};
 use crate::error::Error;
 use crate::model::{Environment, MountSource};
@@ -39,6 +40,7 @@ pub async fn apply(
     desired: &[Desired],
     observed: &Observed,
     plan: &Plan,
+    route: &Route,
     printer: &Printer,
 ) -> Result<(), Error> {
     let orphans = observed
@@ -80,7 +82,8 @@ pub async fn apply(
         let channels = &channels;
         async move {
             let name = want.service.name.as_str();
-            let result = service(docker, env, want, observed, plan, channels, printer).await;
+            let readiness = Readiness { channels, route };
+            let result = service(docker, env, want, observed, plan, &readiness, printer).await;
             let state = if result.is_ok() {
                 State::Ready
             } else {
@@ -99,15 +102,22 @@ pub async fn apply(
     }
 }
 
+/// How a service hears that its dependencies are ready, and how its own readiness is probed.
+struct Readiness<'a> {
+    channels: &'a HashMap<&'a str, (watch::Sender<State>, watch::Receiver<State>)>,
+    route: &'a Route,
+}
+
 async fn service(
     docker: &Docker,
     env: &Environment,
     want: &Desired,
     observed: &Observed,
     plan: &Plan,
-    channels: &HashMap<&str, (watch::Sender<State>, watch::Receiver<State>)>,
+    readiness: &Readiness<'_>,
     printer: &Printer,
 ) -> Result<(), Error> {
+    let Readiness { channels, route } = readiness;
     let name = &want.service.name;
     let action = plan
         .action_of(Kind::Service, name)
@@ -149,11 +159,19 @@ async fn service(
         Err(e) => return Err(start_error(docker, want, e).await),
     }
     printer.debug(&format!("{name} started"));
+    if let Some(ready) = &want.service.ready {
+        printer.debug(&format!(
+            "{name} probed by {}",
+            route.describe(&ready.check, &want.service.ports)
+        ));
+    }
     match probe::wait_ready(
         docker,
         &want.container,
         &env.network,
         want.service.ready.as_ref(),
+        route,
+        &want.service.ports,
     )
     .await
     {

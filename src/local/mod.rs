@@ -11,6 +11,7 @@ pub mod parity;
 pub mod plugins;
 pub mod ports;
 pub mod probe;
+pub mod route;
 pub mod spec;
 pub mod verify;
 
@@ -83,7 +84,9 @@ pub async fn up(
         // Everything that can refuse is checked before the first change.
         ports::check_free(&docker, env, &observed, &plan).await?;
         images::ensure(&docker, env, &observed, &plan, printer).await?;
-        apply::apply(&docker, env, &desired, &observed, &plan, printer).await?;
+        let route = route::decide(&docker, env.probe).await;
+        printer.debug(&format!("probes: {route:?}"));
+        apply::apply(&docker, env, &desired, &observed, &plan, &route, printer).await?;
         printer.status(&format!(
             "environment `{}` is up ({:.1}s)",
             env.name,
@@ -186,6 +189,7 @@ struct StatusRow {
 pub async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
+    let route = &route::decide(&docker, env.probe).await;
     let rows: Vec<StatusRow> = join_all(env.services.iter().map(|service| {
         let container = containers.iter().find(|c| c.service == service.name);
         let docker = &docker;
@@ -197,7 +201,14 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Err
                     let readiness = match &service.ready {
                         None => "yes".to_string(),
                         Some(probe) => {
-                            let check = probe::check_once(docker, &c.id, c.ip, &probe.check);
+                            let check = probe::check_once(
+                                docker,
+                                &c.id,
+                                c.ip,
+                                &probe.check,
+                                route,
+                                &service.ports,
+                            );
                             match tokio::time::timeout(Duration::from_secs(2), check).await {
                                 Ok(Ok(())) => "yes".into(),
                                 Ok(Err(seen)) => format!("no ({seen})"),

@@ -1,8 +1,8 @@
 //! Readiness: the service's probe on a tight interval until it passes, the container stops, or
-//! the deadline comes. Probes reach the container on its network address (not through the
-//! published port, whose proxy accepts connections before the service does).
+//! the deadline comes. Probes reach the service the way `route` says (never a bare TCP accept
+//! through a published port, whose proxy accepts connections before the service does).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -13,7 +13,8 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::model::{Check, Probe};
+use super::route::{self, Route, Way};
+use crate::model::{Check, PortMapping, Probe};
 
 /// Lines of a failed container's log shown with the error.
 pub const LOG_TAIL: usize = 20;
@@ -52,6 +53,8 @@ pub async fn wait_ready(
     container: &str,
     network: &str,
     probe: Option<&Probe>,
+    route: &Route,
+    ports: &[PortMapping],
 ) -> Result<Duration, NotReady> {
     let started = Instant::now();
     let Some(probe) = probe else {
@@ -80,7 +83,7 @@ pub async fn wait_ready(
         }
         let last = match tokio::time::timeout(
             attempt_timeout,
-            check_once(docker, container, running.ip, &probe.check),
+            check_once(docker, container, running.ip, &probe.check, route, ports),
         )
         .await
         {
@@ -100,31 +103,84 @@ pub async fn wait_ready(
     }
 }
 
-/// One attempt of the check; `Err` carries what it saw.
+/// One attempt of the check, the way `route` says; `Err` carries what it saw.
 pub async fn check_once(
     docker: &Docker,
     container: &str,
     ip: Option<IpAddr>,
     check: &Check,
+    route: &Route,
+    ports: &[PortMapping],
 ) -> Result<(), String> {
-    match check {
-        Check::Tcp(port) => {
-            let ip = ip.ok_or("the container has no address on the environment's network")?;
-            TcpStream::connect(SocketAddr::new(ip, *port))
-                .await
-                .map(drop)
-                .map_err(|e| format!("tcp {ip}:{port}: {e}"))
+    let way = route.way(check, ip, ports)?;
+    match (check, way) {
+        (Check::Exec(command), _) => exec(docker, container, command).await,
+        (Check::Tcp(_), Way::Direct(address)) => TcpStream::connect(address)
+            .await
+            .map(drop)
+            .map_err(|e| format!("tcp {address}: {e}")),
+        (Check::Http { path, .. }, Way::Direct(address)) => {
+            http_get(&address.to_string(), path).await
         }
-        Check::Http { port, path } => {
-            let ip = ip.ok_or("the container has no address on the environment's network")?;
-            http_get(SocketAddr::new(ip, *port), path).await
+        (Check::Http { path, .. }, Way::Published(host, port)) => {
+            http_get(&format!("{host}:{port}"), path).await
         }
-        Check::Exec(command) => exec(docker, container, command).await,
+        (Check::Tcp(port), _) => {
+            let ip = ip.ok_or("the container has no address on the environment's network")?;
+            let script = [route::TCP_INSIDE, &ip.to_string(), &port.to_string()];
+            inside(
+                docker,
+                container,
+                &script,
+                &format!("tcp {ip}:{port} (inside)"),
+            )
+            .await
+        }
+        (Check::Http { port, path }, _) => {
+            let ip = ip.ok_or("the container has no address on the environment's network")?;
+            let script = [route::HTTP_INSIDE, &ip.to_string(), &port.to_string(), path];
+            inside(
+                docker,
+                container,
+                &script,
+                &format!("http {ip}:{port}{path} (inside)"),
+            )
+            .await
+        }
     }
 }
 
+/// Runs a probe script with `sh` inside the container: the script, then its arguments.
+async fn inside(
+    docker: &Docker,
+    container: &str,
+    script: &[&str],
+    what: &str,
+) -> Result<(), String> {
+    let mut command = vec![
+        "sh".to_string(),
+        "-c".into(),
+        script[0].into(),
+        "probe".into(),
+    ];
+    command.extend(script[1..].iter().map(|a| a.to_string()));
+    match run(docker, container, &command).await {
+        Ok((Some(0), _)) => Ok(()),
+        Ok((code, output)) => Err(format!("{what}: {}", failed(code, &output))),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+fn failed(code: Option<i64>, output: &str) -> String {
+    format!(
+        "exited with {}: {}",
+        code.map_or("no code".into(), |c| c.to_string()),
+        output.trim()
+    )
+}
+
 /// A bare HTTP/1.1 GET: ready on any 2xx status.
-async fn http_get(address: SocketAddr, path: &str) -> Result<(), String> {
+async fn http_get(address: &str, path: &str) -> Result<(), String> {
     let mut stream = TcpStream::connect(address)
         .await
         .map_err(|e| format!("http {address}{path}: {e}"))?;
@@ -154,6 +210,18 @@ async fn http_get(address: SocketAddr, path: &str) -> Result<(), String> {
 }
 
 async fn exec(docker: &Docker, container: &str, command: &[String]) -> Result<(), String> {
+    match run(docker, container, command).await? {
+        (Some(0), _) => Ok(()),
+        (code, output) => Err(format!("`{}` {}", command.join(" "), failed(code, &output))),
+    }
+}
+
+/// Runs `command` in the container: its exit code and output.
+async fn run(
+    docker: &Docker,
+    container: &str,
+    command: &[String],
+) -> Result<(Option<i64>, String), String> {
     let config = ExecConfig {
         cmd: Some(command.to_vec()),
         attach_stdout: Some(true),
@@ -185,15 +253,7 @@ async fn exec(docker: &Docker, container: &str, command: &[String]) -> Result<()
         .inspect_exec(&created.id)
         .await
         .map_err(|e| format!("exec: {e}"))?;
-    match inspect.exit_code {
-        Some(0) => Ok(()),
-        code => Err(format!(
-            "`{}` exited with {}: {}",
-            command.join(" "),
-            code.map_or("no code".into(), |c| c.to_string()),
-            output.trim()
-        )),
-    }
+    Ok((inspect.exit_code, output))
 }
 
 /// The last lines a container wrote, for error reports.
