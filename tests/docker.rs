@@ -482,3 +482,168 @@ fn every_probe_route_waits_for_the_service_not_for_its_published_port() {
         stack.ok(&["local", "down"]);
     }
 }
+
+/// Each service of probes.yaml, ready by the probe, the way `status` sees them now.
+fn readiness(stack: &Stack) -> Vec<(String, bool)> {
+    let status = stack.deploy(&["--output", "json", "local", "status"]);
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).expect("JSON");
+    rows["services"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().expect("name").to_string(),
+                r["ready"] == true,
+            )
+        })
+        .collect()
+}
+
+fn all_ready(stack: &Stack) -> bool {
+    readiness(stack).iter().all(|(_, ready)| *ready)
+}
+
+#[test]
+fn a_container_killed_or_removed_while_up_waits_is_reported_at_once_and_up_converges() {
+    let stack = Stack::new("tests/environments/probes.yaml", "t-kill", "6190");
+    let started = Instant::now();
+    let up = stack
+        .command(&["local", "up"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("up runs");
+    // The services listen 3 s after they start: kill one and remove another while up waits.
+    let running = |name: &str| {
+        !docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("name=^/{name}$"),
+            "--filter",
+            "status=running",
+        ])
+        .is_empty()
+    };
+    while !(running(&stack.container("web")) && running(&stack.container("raw"))) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the containers never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    docker(&["kill", &stack.container("web")]);
+    docker(&["rm", "-f", &stack.container("raw")]);
+    let output = up.wait_with_output().expect("up ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "reported at its deadline (30 s), not at once: {stderr}"
+    );
+    assert_contains(
+        &stderr,
+        "✗ web failed: service `web` exited with code 137 before it was ready",
+    );
+    assert_contains(&stderr, "✗ raw failed");
+    assert!(!all_ready(&stack));
+
+    let again = stack.ok(&["local", "up"]);
+    assert_contains(&again.stderr, "service web");
+    assert!(all_ready(&stack), "{}", again.all());
+    assert_eq!(
+        stack.deploy(&["local", "plan", "--detailed-exitcode"]).code,
+        0
+    );
+}
+
+#[test]
+fn a_service_that_crashes_after_it_was_ready_is_shown_and_restarted() {
+    let stack = Stack::new("tests/environments/probes.yaml", "t-crash", "6200");
+    stack.ok(&["local", "up"]);
+    assert!(all_ready(&stack));
+    docker(&["kill", &stack.container("web")]);
+
+    let status = stack.deploy(&["local", "status"]);
+    let web = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("web "))
+        .unwrap_or_else(|| panic!("{}", status.all()))
+        .to_string();
+    assert!(
+        web.contains("Exited (137)") && web.contains(" no "),
+        "{web}"
+    );
+    assert_contains(&status.stderr, "not every service is ready");
+    let plan = stack.deploy(&["local", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 3, "{}", plan.all());
+    let web = plan
+        .stdout
+        .lines()
+        .find(|l| l.contains("service web"))
+        .unwrap_or_default();
+    assert!(
+        web.contains("> ") && web.ends_with("start: container is exited"),
+        "{}",
+        plan.stdout
+    );
+
+    let up = stack.ok(&["local", "up"]);
+    assert_contains(&up.stderr, "✓ web started, ready in");
+    assert!(all_ready(&stack));
+}
+
+/// SIGINT, as a user's ctrl-c.
+fn interrupt(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[test]
+fn up_and_down_interrupted_at_any_point_converge_on_the_next_run() {
+    let stack = Stack::new("tests/environments/probes.yaml", "t-int", "6210");
+    // Before anything exists, while the network and containers are created, while the services
+    // start and while they are probed.
+    for after in [50, 300, 800, 2000, 3500] {
+        let mut up = stack
+            .command(&["local", "up"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("up runs");
+        std::thread::sleep(Duration::from_millis(after));
+        interrupt(&up);
+        let output = up.wait().expect("up ends");
+        // 130 once the handler is in place; before it, the signal itself ends the process.
+        assert!(
+            matches!(output.code(), Some(130 | 0) | None),
+            "interrupted after {after}ms: {output:?}"
+        );
+        let again = stack.ok(&["local", "up"]);
+        assert!(all_ready(&stack), "after {after}ms: {}", again.all());
+        assert_eq!(
+            stack.deploy(&["local", "plan", "--detailed-exitcode"]).code,
+            0,
+            "after {after}ms"
+        );
+
+        let down = stack
+            .command(&["local", "down"])
+            .spawn()
+            .expect("down runs");
+        std::thread::sleep(Duration::from_millis(after / 10));
+        interrupt(&down);
+        let mut down = down;
+        let code = down.wait().expect("down ends").code();
+        assert!(
+            matches!(code, Some(130 | 0) | None),
+            "down after {}ms: {code:?}",
+            after / 10
+        );
+        stack.ok(&["local", "down"]);
+        assert_nothing_created("t-int");
+    }
+}

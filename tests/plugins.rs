@@ -1150,3 +1150,39 @@ fn jar_patterns_take_only_some_jars_and_each_must_match_one() {
         "an empty list takes no jar; leave `jars` out to take every jar",
     );
 }
+
+#[test]
+fn a_full_cache_is_a_clear_error_and_nothing_half_written_counts_as_cached() {
+    let server = Server::start();
+    let project = Project::new();
+    let body = b"a jar".to_vec();
+    let url = server.put("/a.jar", body.clone());
+    project.plugin(
+        "a",
+        &format!(
+            "version: 1\nname: a\nrelease: '1'\nkind: connector\nartifacts:\n  - url: {url}\n    sha256: {}\n",
+            sha256(&body)
+        ),
+    );
+    // The download's file is on a device that is always full: every write fails with ENOSPC.
+    let partial = project.cache.join("partial");
+    std::fs::create_dir_all(&partial).expect("cache");
+    let name = format!("sha256-{}.partial", sha256(&body));
+    std::os::unix::fs::symlink("/dev/full", partial.join(&name)).expect("symlink");
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(&stderr, &format!("cannot download {url}: cannot write"));
+    assert_contains(&stderr, "No space left on device");
+    let cached = project
+        .cache
+        .join("artifacts")
+        .join(format!("sha256-{}", sha256(&body)));
+    assert!(!cached.exists(), "a failed write taken for a complete file");
+    assert!(project.outputs().is_empty());
+
+    // Space again: the next build completes.
+    std::fs::remove_file(partial.join(&name)).expect("remove");
+    let (code, _, stderr) = project.deploy(&["plugins", "build"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(&cached).expect("cached"), body);
+}

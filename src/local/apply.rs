@@ -15,7 +15,7 @@ use futures::future::{join_all, try_join_all};
 use tokio::sync::watch;
 
 use super::docker::{is_conflict, is_not_found, is_not_modified};
-use super::observe::Observed;
+use super::observe::{self, Observed};
 use super::probe::{self, LOG_TAIL, NotReady};
 use super::route::Route;
 use super::spec::{self, Desired};
@@ -56,10 +56,10 @@ pub async fn apply(
         Ok::<_, Error>(())
     }));
     let network = async {
-        match plan.action_of(Kind::Network, &env.network) {
-            Some(Action::Create) => create_network(docker, env).await,
-            _ => Ok(()),
+        if plan.action_of(Kind::Network, &env.network) == Some(Action::Create) {
+            create_network(docker, env).await?;
         }
+        remove_duplicate_networks(docker, env, printer).await
     };
     let volumes = try_join_all(
         env.volumes
@@ -199,6 +199,34 @@ async fn service(
     }
 }
 
+/// Every service's probe until it passes (at once for a stack that is up), for an `up` that
+/// changes nothing; a service without a probe is ready once running, which the plan saw.
+pub async fn await_ready(
+    docker: &Docker,
+    env: &Environment,
+    desired: &[Desired],
+    route: &Route,
+) -> Result<(), Error> {
+    let waits = desired
+        .iter()
+        .filter(|want| want.service.ready.is_some())
+        .map(|want| async move {
+            let ready = probe::wait_ready(
+                docker,
+                &want.container,
+                &env.network,
+                want.service.ready.as_ref(),
+                route,
+                &want.service.ports,
+            );
+            match ready.await {
+                Ok(_) => Ok(()),
+                Err(failure) => Err(not_ready_error(docker, want, failure).await),
+            }
+        });
+    try_join_all(waits).await.map(drop)
+}
+
 async fn not_ready_error(docker: &Docker, want: &Desired, failure: NotReady) -> Error {
     let name = &want.service.name;
     let message = match failure {
@@ -244,6 +272,25 @@ pub async fn create_network(docker: &Docker, env: &Environment) -> Result<(), Er
         Err(e) if is_conflict(&e) => Ok(()),
         Err(e) => Err(Error::docker(format!("create network {}", env.network), e)),
     }
+}
+
+/// Keeps the oldest of the environment's networks of its name (see `observe::networks`).
+async fn remove_duplicate_networks(
+    docker: &Docker,
+    env: &Environment,
+    printer: &Printer,
+) -> Result<(), Error> {
+    for id in observe::networks(docker, env).await?.iter().skip(1) {
+        match docker.remove_network(id).await {
+            Ok(()) => printer.status(&format!(
+                "  - a second network {} removed (left by an interrupted run)",
+                env.network
+            )),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(Error::docker(format!("remove network {id}"), e)),
+        }
+    }
+    Ok(())
 }
 
 async fn create_volume(docker: &Docker, env: &Environment, volume: &str) -> Result<(), Error> {

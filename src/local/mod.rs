@@ -73,6 +73,9 @@ pub async fn up(
     let docker = docker::connect().await?;
     let (desired, observed, plan) = plan(&docker, env).await?;
     if plan.is_empty() {
+        // Running is not ready: a run interrupted while it probed leaves services starting.
+        let route = route::decide(&docker, env.probe).await;
+        apply::await_ready(&docker, env, &desired, &route).await?;
         printer.status(&format!(
             "environment `{}` is up to date: {} services running ({}ms)",
             env.name,
@@ -133,11 +136,15 @@ pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result
         ))
         .await
         .map_err(|e| Error::docker("list networks", e))?;
-    for network in networks.iter().filter_map(|n| n.name.as_deref()) {
-        match docker.remove_network(network).await {
-            Ok(()) => printer.status(&format!("  - network {network} removed")),
+    // By id: an interrupted run can leave two networks of one name.
+    for network in &networks {
+        let (Some(id), name) = (&network.id, network.name.as_deref().unwrap_or_default()) else {
+            continue;
+        };
+        match docker.remove_network(id).await {
+            Ok(()) => printer.status(&format!("  - network {name} removed")),
             Err(e) if docker::is_not_found(&e) => {}
-            Err(e) => return Err(Error::docker(format!("remove network {network}"), e)),
+            Err(e) => return Err(Error::docker(format!("remove network {name}"), e)),
         }
     }
     let kept = observe::observe_volumes(&docker, &env.name).await?;

@@ -67,7 +67,7 @@ pub async fn observe(docker: &Docker, env: &Environment) -> Result<Observed, Err
     let images: BTreeSet<&str> = env.services.iter().map(|s| s.image.as_str()).collect();
     let (containers, network, volumes, images) = tokio::try_join!(
         containers(docker, &env.name, &env.network),
-        network_exists(docker, &env.network),
+        network_exists(docker, env),
         observe_volumes(docker, &env.name),
         try_join_all(images.into_iter().map(|image| image_id(docker, image))),
     )?;
@@ -137,18 +137,30 @@ pub async fn containers(
     Ok(out)
 }
 
-async fn network_exists(docker: &Docker, name: &str) -> Result<bool, Error> {
-    match docker
-        .inspect_network(
-            name,
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
+async fn network_exists(docker: &Docker, env: &Environment) -> Result<bool, Error> {
+    Ok(!networks(docker, env).await?.is_empty())
+}
+
+/// The ids of the environment's networks named as it says, oldest first. There is one, except
+/// after a create the engine was still carrying out when its caller was interrupted and the
+/// next run created another: the engine then holds two of one name (and refuses the name as
+/// ambiguous), so every use goes by id.
+pub async fn networks(docker: &Docker, env: &Environment) -> Result<Vec<String>, Error> {
+    let filter = label_filter(&env.name);
+    let mut found: Vec<(String, String)> = docker
+        .list_networks(Some(
+            bollard::query_parameters::ListNetworksOptionsBuilder::new()
+                .filters(&filter)
+                .build(),
+        ))
         .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(false),
-        Err(e) => Err(Error::docker("inspect network", e)),
-    }
+        .map_err(|e| Error::docker("list networks", e))?
+        .into_iter()
+        .filter(|n| n.name.as_deref() == Some(env.network.as_str()))
+        .filter_map(|n| Some((n.created.unwrap_or_default(), n.id?)))
+        .collect();
+    found.sort();
+    Ok(found.into_iter().map(|(_, id)| id).collect())
 }
 
 pub async fn observe_volumes(docker: &Docker, env: &str) -> Result<BTreeSet<String>, Error> {

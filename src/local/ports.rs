@@ -19,11 +19,22 @@ pub async fn check_free(
     observed: &Observed,
     plan: &Plan,
 ) -> Result<(), Error> {
-    // Ports our own containers hold now are freed by the apply (recreate, remove) or kept.
+    // Ports our own containers hold now are freed by the apply (recreate, remove) or kept. A
+    // container that exists holds its service's ports too even when it is seen as not started:
+    // a run interrupted right after asking the engine to start it may see it bind them now.
     let ours: BTreeSet<u16> = observed
         .containers
         .iter()
-        .flat_map(|c| c.ports.iter().map(|p| p.1))
+        .flat_map(|c| {
+            let configured = env
+                .service(&c.service)
+                .into_iter()
+                .flat_map(|s| s.ports.iter());
+            c.ports
+                .iter()
+                .map(|p| p.1)
+                .chain(configured.map(|p| p.host))
+        })
         .collect();
     for service in &env.services {
         if !matches!(
