@@ -165,16 +165,7 @@ async fn service(
             route.describe(&ready.check, &want.service.ports)
         ));
     }
-    match probe::wait_ready(
-        docker,
-        &want.container,
-        &env.network,
-        want.service.ready.as_ref(),
-        route,
-        &want.service.ports,
-    )
-    .await
-    {
+    match wait_ready(docker, env, want, route).await {
         Ok(took) => {
             let verb = match action {
                 Action::Create => "created",
@@ -211,20 +202,31 @@ pub async fn await_ready(
         .iter()
         .filter(|want| want.service.ready.is_some())
         .map(|want| async move {
-            let ready = probe::wait_ready(
-                docker,
-                &want.container,
-                &env.network,
-                want.service.ready.as_ref(),
-                route,
-                &want.service.ports,
-            );
-            match ready.await {
+            match wait_ready(docker, env, want, route).await {
                 Ok(_) => Ok(()),
                 Err(failure) => Err(not_ready_error(docker, want, failure).await),
             }
         });
     try_join_all(waits).await.map(drop)
+}
+
+/// The service's probe until it passes, the way `route` says.
+async fn wait_ready(
+    docker: &Docker,
+    env: &Environment,
+    want: &Desired,
+    route: &Route,
+) -> Result<std::time::Duration, NotReady> {
+    let service = &want.service;
+    probe::wait_ready(
+        docker,
+        &want.container,
+        &env.network,
+        service.ready.as_ref(),
+        route,
+        &service.ports,
+    )
+    .await
 }
 
 async fn not_ready_error(docker: &Docker, want: &Desired, failure: NotReady) -> Error {
