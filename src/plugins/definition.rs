@@ -169,6 +169,18 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    const ALL: [Algorithm; 4] = [
+        Algorithm::Sha256,
+        Algorithm::Sha512,
+        Algorithm::Sha1,
+        Algorithm::Md5,
+    ];
+
+    /// The algorithm its name (`sha256`, …) names.
+    pub fn named(name: &str) -> Option<Algorithm> {
+        Self::ALL.into_iter().find(|a| a.to_string() == name)
+    }
+
     /// The length of its digest in hex.
     pub fn hex_len(self) -> usize {
         match self {

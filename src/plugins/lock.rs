@@ -112,7 +112,7 @@ fn parse(line: &str) -> Result<(String, Entry), (usize, String)> {
         .ok_or((at, format!("`{locked}` is not `sha256:` and 64 hex digits")))?;
     let valid_check = check == "unchecked"
         || check.split_once('@').is_some_and(|(algorithm, source)| {
-            ["sha256", "sha512", "sha1", "md5"].contains(&algorithm) && !source.is_empty()
+            Algorithm::named(algorithm).is_some() && !source.is_empty()
         });
     if !valid_check {
         return Err((

@@ -490,10 +490,7 @@ fn record(
     let lock_file = lock::path(dir);
     let mut lock = lock::read(dir)?;
     for r in &recorded {
-        let check = match &r.check {
-            publisher::Check::Publisher { algorithm, source } => format!("{algorithm}@{source}"),
-            publisher::Check::Unchecked { .. } => "unchecked".into(),
-        };
+        let check = r.check.token();
         let digest =
             definition::digest(Algorithm::Sha256, &r.sha256).expect("a sha256 it computed");
         lock.insert(r.url.clone(), lock::Entry { digest, check });

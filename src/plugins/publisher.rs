@@ -44,6 +44,14 @@ pub enum Check {
 }
 
 impl Check {
+    /// How the lock file says it: `<algorithm>@<source>` or `unchecked` (see `lock`).
+    pub fn token(&self) -> String {
+        match self {
+            Check::Publisher { algorithm, source } => format!("{algorithm}@{source}"),
+            Check::Unchecked { .. } => "unchecked".into(),
+        }
+    }
+
     /// One line for the user: what the recorded digest was checked against.
     pub fn describe(&self) -> String {
         match self {
