@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod local;
 pub mod model;

@@ -139,8 +139,8 @@ pub struct Database {
     pub deletion_protection: bool,
     /// Cluster parameters, the logical replication ones included.
     pub parameters: std::collections::BTreeMap<String, String>,
-    /// SQL files to load once the database exists: (file name, content), in order.
-    pub schema: Vec<(String, String)>,
+    /// SQL files to load once the database exists, in order.
+    pub schema: Vec<SqlFile>,
     pub schema_image: String,
 }
 
@@ -227,14 +227,32 @@ pub struct Service {
     pub ready: Option<Probe>,
     /// Connector plugins to mount, and where.
     pub plugins: Option<PluginMounts>,
+    /// SQL files `up` loads with `psql` in the container once it is ready (as the image's
+    /// `POSTGRES_USER` on `POSTGRES_DB`), and again when they change.
+    pub schema: Vec<SqlFile>,
+}
+
+/// An SQL file an environment loads into a database: the AWS schema load and the local one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlFile {
+    /// The file's name, as plans and the load's record show it.
+    pub name: String,
+    /// Where it was read from, for errors that point into it.
+    pub path: PathBuf,
+    pub content: String,
+}
+
+impl SqlFile {
+    /// The first 16 hex digits of the content's sha256: what a load records per file.
+    pub fn digest(&self) -> String {
+        crate::digest::short(self.content.as_bytes())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginMounts {
     pub path: String,
     pub names: Vec<String>,
-    /// The packaged ZIP's sha256 of each plugin, once built (`local::plugins::attach`).
-    pub digests: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

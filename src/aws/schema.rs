@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
-use sha2::{Digest, Sha256};
 
 use super::Env;
 use super::clients::Clients;
@@ -33,13 +32,9 @@ pub(super) fn wanted(env: &Env<'_>) -> Option<(String, String)> {
     let script: String = db
         .schema
         .iter()
-        .map(|(name, content)| format!("-- {name}\n{content}\n"))
+        .map(|file| format!("-- {}\n{}\n", file.name, file.content))
         .collect();
-    let digest: String = Sha256::digest(script.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::digest::short(script.as_bytes());
     Some((script, digest))
 }
 
@@ -68,7 +63,7 @@ pub(super) fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, 
         script,
         digest: digest.clone(),
     }];
-    let files: Vec<&str> = db.schema.iter().map(|(n, _)| n.as_str()).collect();
+    let files: Vec<&str> = db.schema.iter().map(|f| f.name.as_str()).collect();
     let name = super::names::db_cluster(env);
     vec![match loaded.flatten() {
         Some(have) if have == digest => (

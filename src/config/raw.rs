@@ -297,6 +297,12 @@ pub struct ServiceFile {
     pub ready: Option<ReadyFile>,
     /// Connector plugins (defined in `plugins/`) built and mounted read-only into this service.
     pub plugins: Option<PluginsFile>,
+    /// SQL files (relative to this file) that `up` runs with `psql` in the container once it is
+    /// ready, in order, as one transaction, as the image's `POSTGRES_USER` on `POSTGRES_DB`; the
+    /// files' digests are recorded in the database, so they run again only when they change
+    /// (keep them idempotent). The AWS target's `database.schema` loads the same files.
+    #[serde(default)]
+    pub schema: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

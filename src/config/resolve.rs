@@ -12,7 +12,7 @@ use super::path::KeyPath;
 use super::raw::{AwsFile, PortFile, ReadyFile, ServiceFile};
 use crate::model::{
     Access, Aws, Capacity, Check, Connect, Connector, Database, EnvVar, Environment, Mount,
-    MountSource, Msk, PluginMounts, PortMapping, Probe, Protocol, Registry, Service,
+    MountSource, Msk, PluginMounts, PortMapping, Probe, Protocol, Registry, Service, SqlFile,
 };
 use crate::secrets::Secrets;
 
@@ -404,21 +404,7 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
             )
             .with_hint("remove this parameter"));
     }
-    let mut schema = Vec::new();
-    for (i, file) in db.schema.iter().enumerate() {
-        let at = path.key("schema").index(i);
-        let base = loaded.file_of(&at);
-        let full = base.parent().unwrap_or(Path::new(".")).join(file);
-        let content = std::fs::read_to_string(&full).map_err(|e| {
-            loaded
-                .error(&at, format!("cannot read {}: {e}", full.display()))
-                .with_hint("paths are relative to the file that names them")
-        })?;
-        let name = full
-            .file_name()
-            .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
-        schema.push((name, content));
-    }
+    let schema = sql_files(loaded, &path.key("schema"), &db.schema)?;
     Ok(Some(Database {
         schema,
         schema_image: db
@@ -742,6 +728,39 @@ fn resolve_connectors(
     Ok((connect, connectors))
 }
 
+/// The SQL files a `schema` list names, read (relative to the file that names them).
+fn sql_files(
+    loaded: &Loaded,
+    path: &KeyPath,
+    files: &[String],
+) -> Result<Vec<SqlFile>, ConfigError> {
+    let mut read = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let at = path.index(i);
+        let base = loaded.file_of(&at);
+        let full = base.parent().unwrap_or(Path::new(".")).join(file);
+        let content = std::fs::read_to_string(&full).map_err(|e| {
+            loaded
+                .error(&at, format!("cannot read {}: {e}", full.display()))
+                .with_hint("paths are relative to the file that names them")
+        })?;
+        let name = full
+            .file_name()
+            .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
+        if read.iter().any(|f: &SqlFile| f.name == name) {
+            return Err(loaded
+                .error(&at, format!("a second file named `{name}`"))
+                .with_hint("a load records each file by its name: rename one"));
+        }
+        read.push(SqlFile {
+            name,
+            path: full,
+            content,
+        });
+    }
+    Ok(read)
+}
+
 /// Docker object names: lowercase letters, digits and dashes, starting with a letter or digit.
 fn check_name(loaded: &Loaded, path: &KeyPath, name: &str, what: &str) -> Result<(), ConfigError> {
     let valid = !name.is_empty()
@@ -829,7 +848,6 @@ fn resolve_service(
             Some(PluginMounts {
                 path: file.path.trim_end_matches('/').to_string(),
                 names: file.names.clone(),
-                digests: BTreeMap::new(),
             })
         }
     };
@@ -860,6 +878,7 @@ fn resolve_service(
         depends_on: raw.depends_on.clone(),
         ready,
         plugins,
+        schema: sql_files(loaded, &path.key("schema"), &raw.schema)?,
     })
 }
 

@@ -1,5 +1,7 @@
-//! Carrying out a local plan: orphans removed, network and volumes created, then every service
-//! started as soon as what it depends on is ready, independent services concurrently.
+//! Carrying out a local program: images pulled, then the setup (containers no service wants
+//! removed, network and volumes made) side by side, then every service's steps, each service
+//! starting as soon as what it depends on has finished its own. Nothing is compared here: the
+//! program says what to do.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,14 +17,16 @@ use futures::future::{join_all, try_join_all};
 use tokio::sync::watch;
 
 use super::docker::{is_conflict, is_not_found, is_not_modified};
-use super::observe::{self, Observed};
+use super::observe;
 use super::probe::{self, LOG_TAIL, NotReady};
+use super::program::{Program, ServiceSteps, Setup, Step};
 use super::route::Route;
+use super::schema::{self, Loaded};
 use super::spec::{self, Desired};
 use crate::error::Error;
 use crate::model::{Environment, MountSource};
 use crate::output::{Printer, Style};
-use crate::plan::{Action, Kind, Plan};
+use crate::plan::Action;
 
 /// Seconds a container gets to stop before it is killed.
 pub const STOP_TIMEOUT: i32 = 10;
@@ -37,53 +41,39 @@ enum State {
 pub async fn apply(
     docker: &Docker,
     env: &Environment,
-    desired: &[Desired],
-    observed: &Observed,
-    plan: &Plan,
+    program: &Program,
     route: &Route,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let orphans = observed
-        .containers
-        .iter()
-        .filter(|c| !desired.iter().any(|d| d.service.name == c.service));
-    let remove_orphans = try_join_all(orphans.map(|c| async move {
-        remove_container(docker, &c.id).await?;
-        printer.status(&format!(
-            "  - {} removed (not in the environment file)",
-            c.name
-        ));
-        Ok::<_, Error>(())
-    }));
-    let network = async {
-        if plan.action_of(Kind::Network, &env.network) == Some(Action::Create) {
-            create_network(docker, env).await?;
-        }
-        remove_duplicate_networks(docker, env, printer).await
-    };
-    let volumes = try_join_all(
-        env.volumes
-            .iter()
-            .filter(|v| plan.action_of(Kind::Volume, v) == Some(Action::Create))
-            .map(|v| create_volume(docker, env, v)),
-    );
     let started = std::time::Instant::now();
-    tokio::try_join!(remove_orphans, network, volumes)?;
+    try_join_all(
+        program
+            .setup
+            .iter()
+            .map(|step| setup(docker, env, step, printer)),
+    )
+    .await?;
     printer.debug(&format!(
         "network and volumes ready after {}ms",
         started.elapsed().as_millis()
     ));
 
-    let channels: HashMap<&str, (watch::Sender<State>, watch::Receiver<State>)> = desired
+    let channels: HashMap<&str, (watch::Sender<State>, watch::Receiver<State>)> = program
+        .services
         .iter()
-        .map(|d| (d.service.name.as_str(), watch::channel(State::Pending)))
+        .map(|s| {
+            (
+                s.desired.service.name.as_str(),
+                watch::channel(State::Pending),
+            )
+        })
         .collect();
-    let results = join_all(desired.iter().map(|want| {
+    let results = join_all(program.services.iter().map(|planned| {
         let channels = &channels;
         async move {
-            let name = want.service.name.as_str();
+            let name = planned.desired.service.name.as_str();
             let readiness = Readiness { channels, route };
-            let result = service(docker, env, want, observed, plan, &readiness, printer).await;
+            let result = service(docker, env, planned, &readiness, printer).await;
             let state = if result.is_ok() {
                 State::Ready
             } else {
@@ -102,6 +92,27 @@ pub async fn apply(
     }
 }
 
+async fn setup(
+    docker: &Docker,
+    env: &Environment,
+    step: &Setup,
+    printer: &Printer,
+) -> Result<(), Error> {
+    match step {
+        Setup::RemoveContainer { id, name } => {
+            remove_container(docker, id).await?;
+            printer.status(&format!("  - {name} removed (not in the environment file)"));
+        }
+        Setup::CreateNetwork => {
+            create_network(docker, env).await?;
+            remove_duplicate_networks(docker, env, printer).await?;
+        }
+        Setup::RemoveNetwork { id } => remove_network(docker, env, id, printer).await?,
+        Setup::CreateVolume { name } => create_volume(docker, env, name).await?,
+    }
+    Ok(())
+}
+
 /// How a service hears that its dependencies are ready, and how its own readiness is probed.
 struct Readiness<'a> {
     channels: &'a HashMap<&'a str, (watch::Sender<State>, watch::Receiver<State>)>,
@@ -111,28 +122,77 @@ struct Readiness<'a> {
 async fn service(
     docker: &Docker,
     env: &Environment,
-    want: &Desired,
-    observed: &Observed,
-    plan: &Plan,
+    planned: &ServiceSteps,
     readiness: &Readiness<'_>,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let Readiness { channels, route } = readiness;
+    let want = &planned.desired;
     let name = &want.service.name;
-    let action = plan
-        .action_of(Kind::Service, name)
-        .unwrap_or(Action::Unchanged);
-    if matches!(action, Action::Unchanged | Action::Remove) {
-        return Ok(());
+    for step in &planned.steps {
+        match step {
+            Step::Remove { id } => remove_container(docker, id).await?,
+            // The container is (re)created at once; only starting it waits for its dependencies.
+            Step::Create => create_container(docker, env, want).await?,
+            Step::Start => {
+                dependencies(want, readiness, printer).await?;
+                match docker
+                    .start_container(
+                        &want.container,
+                        None::<bollard::query_parameters::StartContainerOptions>,
+                    )
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(e) if is_not_modified(&e) => {}
+                    Err(e) => return Err(start_error(docker, want, e).await),
+                }
+                printer.debug(&format!("{name} started"));
+                if let Some(ready) = &want.service.ready {
+                    printer.debug(&format!(
+                        "{name} probed by {}",
+                        readiness.route.describe(&ready.check, &want.service.ports)
+                    ));
+                }
+            }
+            Step::AwaitReady => await_ready(docker, env, planned, readiness.route, printer).await?,
+            Step::LoadSchema(load) => {
+                match schema::load(docker, &want.container, &want.service, load).await {
+                    Ok((Loaded::Loaded, took)) => printer.status(&format!(
+                        "  {} {name} schema loaded: {} ({:.1}s)",
+                        printer.paint(Style::Ok, "✓"),
+                        load.files
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        took.as_secs_f64()
+                    )),
+                    Ok((Loaded::AlreadyThere, _)) => {
+                        printer.debug(&format!("{name}: its data has the schema files already"));
+                    }
+                    Err(error) => {
+                        printer.status(&format!(
+                            "  {} {name} schema load failed",
+                            printer.paint(Style::Bad, "✗")
+                        ));
+                        return Err(error);
+                    }
+                }
+            }
+        }
     }
-    // The container is (re)created at once; only starting it waits for its dependencies.
-    if matches!(action, Action::Create | Action::Recreate) {
-        let old = observed.containers.iter().filter(|c| &c.service == name);
-        try_join_all(old.map(|c| remove_container(docker, &c.id))).await?;
-        create_container(docker, env, want).await?;
-    }
+    Ok(())
+}
+
+/// Waits until every service `want` depends on has finished its steps; fails when one failed.
+async fn dependencies(
+    want: &Desired,
+    readiness: &Readiness<'_>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let name = &want.service.name;
     for dependency in &want.service.depends_on {
-        let mut receiver = channels[dependency.as_str()].1.clone();
+        let mut receiver = readiness.channels[dependency.as_str()].1.clone();
         let state = *receiver
             .wait_for(|s| *s != State::Pending)
             .await
@@ -147,30 +207,27 @@ async fn service(
             )));
         }
     }
-    match docker
-        .start_container(
-            &want.container,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-    {
-        Ok(()) => {}
-        Err(e) if is_not_modified(&e) => {}
-        Err(e) => return Err(start_error(docker, want, e).await),
-    }
-    printer.debug(&format!("{name} started"));
-    if let Some(ready) = &want.service.ready {
-        printer.debug(&format!(
-            "{name} probed by {}",
-            route.describe(&ready.check, &want.service.ports)
-        ));
-    }
+    Ok(())
+}
+
+/// The service's probe until it passes (at once for a service that is up), saying so for one
+/// this program made or started.
+async fn await_ready(
+    docker: &Docker,
+    env: &Environment,
+    planned: &ServiceSteps,
+    route: &Route,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let want = &planned.desired;
+    let name = &want.service.name;
     match wait_ready(docker, env, want, route).await {
         Ok(took) => {
-            let verb = match action {
+            let verb = match planned.action {
                 Action::Create => "created",
                 Action::Recreate => "recreated",
-                _ => "started",
+                Action::Start => "started",
+                _ => return Ok(()),
             };
             printer.status(&format!(
                 "  {} {name} {verb}, ready in {:.1}s",
@@ -188,26 +245,6 @@ async fn service(
             Err(error)
         }
     }
-}
-
-/// Every service's probe until it passes (at once for a stack that is up), for an `up` that
-/// changes nothing; a service without a probe is ready once running, which the plan saw.
-pub async fn await_ready(
-    docker: &Docker,
-    env: &Environment,
-    desired: &[Desired],
-    route: &Route,
-) -> Result<(), Error> {
-    let waits = desired
-        .iter()
-        .filter(|want| want.service.ready.is_some())
-        .map(|want| async move {
-            match wait_ready(docker, env, want, route).await {
-                Ok(_) => Ok(()),
-                Err(failure) => Err(not_ready_error(docker, want, failure).await),
-            }
-        });
-    try_join_all(waits).await.map(drop)
 }
 
 /// The service's probe until it passes, the way `route` says.
@@ -276,28 +313,42 @@ pub async fn create_network(docker: &Docker, env: &Environment) -> Result<(), Er
     }
 }
 
-/// Keeps the oldest of the environment's networks of its name (see `observe::networks`).
+/// Keeps the oldest of the environment's networks of its name (see `observe::networks`): a
+/// create the engine was still carrying out for an interrupted run may have finished meanwhile.
 async fn remove_duplicate_networks(
     docker: &Docker,
     env: &Environment,
     printer: &Printer,
 ) -> Result<(), Error> {
     for id in observe::networks(docker, env).await?.iter().skip(1) {
-        match docker.remove_network(id).await {
-            Ok(()) => printer.status(&format!(
-                "  - a second network {} removed (left by an interrupted run)",
-                env.network
-            )),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(Error::docker(format!("remove network {id}"), e)),
-        }
+        remove_network(docker, env, id, printer).await?;
     }
     Ok(())
 }
 
-async fn create_volume(docker: &Docker, env: &Environment, volume: &str) -> Result<(), Error> {
+async fn remove_network(
+    docker: &Docker,
+    env: &Environment,
+    id: &str,
+    printer: &Printer,
+) -> Result<(), Error> {
+    match docker.remove_network(id).await {
+        Ok(()) => {
+            printer.status(&format!(
+                "  - a second network {} removed (left by an interrupted run)",
+                env.network
+            ));
+            Ok(())
+        }
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(Error::docker(format!("remove network {id}"), e)),
+    }
+}
+
+/// Creates a named volume (by its Docker name), labelled as the environment's.
+async fn create_volume(docker: &Docker, env: &Environment, name: &str) -> Result<(), Error> {
     let request = VolumeCreateRequest {
-        name: Some(env.scoped(volume)),
+        name: Some(name.to_string()),
         labels: Some(spec::owner_labels(env).into_iter().collect()),
         ..Default::default()
     };
@@ -305,7 +356,7 @@ async fn create_volume(docker: &Docker, env: &Environment, volume: &str) -> Resu
         .create_volume(request)
         .await
         .map(drop)
-        .map_err(|e| Error::docker(format!("create volume {}", env.scoped(volume)), e))
+        .map_err(|e| Error::docker(format!("create volume {name}"), e))
 }
 
 async fn create_container(docker: &Docker, env: &Environment, want: &Desired) -> Result<(), Error> {
@@ -321,7 +372,7 @@ async fn create_container(docker: &Docker, env: &Environment, want: &Desired) ->
                 host_port: Some(port.host.to_string()),
             });
     }
-    let mounts = service
+    let mounts = want
         .mounts
         .iter()
         .map(|m| {
@@ -389,7 +440,9 @@ async fn create_container(docker: &Docker, env: &Environment, want: &Desired) ->
     }
 }
 
-/// Stops (with a grace period) and removes a container; one that is already gone is fine.
+/// Stops (with a grace period) and removes a container with its anonymous volumes (those an
+/// image's `VOLUME` gives every path no mount covers: unlabelled, nothing would find them
+/// again); one that is already gone is fine. Named volumes are never removed with it.
 pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), Error> {
     let stop = StopContainerOptionsBuilder::new().t(STOP_TIMEOUT).build();
     match docker.stop_container(id, Some(stop)).await {
@@ -397,7 +450,10 @@ pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), Error> {
         Err(e) if is_not_found(&e) || is_not_modified(&e) => {}
         Err(e) => return Err(Error::docker("stop container", e)),
     }
-    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    let remove = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
     match docker.remove_container(id, Some(remove)).await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),

@@ -1,7 +1,5 @@
 //! The environment's connectors against the local Kafka Connect: plan, apply, status, restart.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use super::connect::client::Client;
@@ -65,15 +63,20 @@ fn say_skipped(env: &Environment, printer: &Printer) {
     }
 }
 
+/// The connectors' plan and steps against what Connect has now.
 async fn plan(
     client: &Client,
     env: &Environment,
     prune: bool,
-) -> Result<(Plan, BTreeMap<String, super::connect::client::Live>), Error> {
+    worker_started: bool,
+) -> Result<(Plan, Vec<reconcile::Step>), Error> {
     let live = blocking(|| client.list()).await?;
-    Ok((
-        reconcile::diff(&env.name, &env.connectors, &live, prune),
-        live,
+    Ok(reconcile::plan(
+        &env.name,
+        &env.connectors,
+        &live,
+        prune,
+        worker_started,
     ))
 }
 
@@ -99,18 +102,10 @@ pub async fn converge(
         return Ok(());
     }
     let client = client(env).await?;
-    let (plan, live) = plan(&client, env, false).await?;
+    let (_, steps) = plan(&client, env, false, connect_started.is_some()).await?;
     let waits = waits(env);
     tokio::task::block_in_place(|| {
-        reconcile::apply(
-            &client,
-            &env.connectors,
-            &live,
-            &plan,
-            waits,
-            connect_started,
-            printer,
-        )
+        reconcile::apply(&client, &steps, waits, connect_started, printer)
     })
 }
 
@@ -121,7 +116,7 @@ pub async fn plan_command(
     detailed_exitcode: bool,
 ) -> Result<Outcome, Error> {
     let client = client(env).await?;
-    let (plan, _) = plan(&client, env, prune).await?;
+    let (plan, _) = plan(&client, env, prune, false).await?;
     say_skipped(env, printer);
     let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
@@ -143,7 +138,7 @@ pub async fn apply_command(
     prune: bool,
 ) -> Result<Outcome, Error> {
     let client = client(env).await?;
-    let (plan, live) = plan(&client, env, prune).await?;
+    let (plan, steps) = plan(&client, env, prune, false).await?;
     say_skipped(env, printer);
     if plan.is_empty() {
         printer.status("connectors: nothing to change");
@@ -151,9 +146,7 @@ pub async fn apply_command(
     }
     printer.status(plan.render_text(false).trim_end());
     let waits = waits(env);
-    tokio::task::block_in_place(|| {
-        reconcile::apply(&client, &env.connectors, &live, &plan, waits, None, printer)
-    })?;
+    tokio::task::block_in_place(|| reconcile::apply(&client, &steps, waits, None, printer))?;
     Ok(Outcome::code(exit::SUCCESS))
 }
 

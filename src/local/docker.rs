@@ -61,3 +61,59 @@ pub fn is_not_modified(error: &bollard::errors::Error) -> bool {
         }
     )
 }
+
+/// What a command run in a container (`docker exec`) did.
+#[derive(Debug, Clone, Default)]
+pub struct Exec {
+    /// `None` when the engine did not say (the command could not be run).
+    pub code: Option<i64>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Exec {
+    /// Everything it wrote, stdout then stderr.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `command` in the container with the variables `env` (`NAME=value`) and waits for it.
+pub async fn exec(
+    docker: &Docker,
+    container: &str,
+    command: &[String],
+    env: &[String],
+) -> Result<Exec, bollard::errors::Error> {
+    use bollard::container::LogOutput;
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    use futures::StreamExt;
+    let config = bollard::models::ExecConfig {
+        cmd: Some(command.to_vec()),
+        env: (!env.is_empty()).then(|| env.to_vec()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker.create_exec(container, config).await?;
+    let options = StartExecOptions {
+        detach: false,
+        tty: false,
+        output_capacity: None,
+    };
+    let mut done = Exec::default();
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&created.id, Some(options)).await?
+    {
+        while let Some(chunk) = output.next().await {
+            match chunk? {
+                LogOutput::StdErr { message } => {
+                    done.stderr.push_str(&String::from_utf8_lossy(&message));
+                }
+                other => done.stdout.push_str(&other.to_string()),
+            }
+        }
+    }
+    done.code = docker.inspect_exec(&created.id).await?.exit_code;
+    Ok(done)
+}

@@ -1,7 +1,7 @@
-//! Making sure every image a change needs is present, by the service's pull policy, with pull
-//! progress on stderr.
+//! Pulling images, with progress on stderr: before `up` plans, every image whose pull policy
+//! is `always` (so the plan sees what it brings); after, the missing images the program needs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -9,58 +9,37 @@ use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures::StreamExt;
 use futures::future::try_join_all;
 
-use super::observe::Observed;
 use crate::error::Error;
 use crate::model::{Environment, PullPolicy};
 use crate::output::Printer;
-use crate::plan::{Action, Kind, Plan};
 
-/// Pulls what the plan needs: missing images (policy `missing`), every image (policy `always`);
-/// policy `never` with a missing image is an error before anything changes.
-pub async fn ensure(
+/// Pulls the images of every service whose policy is `always`.
+pub async fn pull_always(
     docker: &Docker,
     env: &Environment,
-    observed: &Observed,
-    plan: &Plan,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let mut wanted: BTreeMap<&str, PullPolicy> = BTreeMap::new();
-    for service in &env.services {
-        let action = plan.action_of(Kind::Service, &service.name);
-        let present = observed
-            .images
-            .get(&service.image)
-            .is_some_and(Option::is_some);
-        let needs_pull = match service.pull {
-            PullPolicy::Always => true,
-            PullPolicy::Missing => {
-                !present
-                    && matches!(
-                        action,
-                        Some(Action::Create | Action::Recreate | Action::Start)
-                    )
-            }
-            PullPolicy::Never => {
-                if !present {
-                    return Err(Error::user(format!(
-                        "image `{}` of service `{}` is not present and its pull policy is `never`",
-                        service.image, service.name
-                    ))
-                    .with_hint("build or load the image, or set `pull: missing`"));
-                }
-                false
-            }
-        };
-        if needs_pull {
-            wanted.insert(&service.image, service.pull);
-        }
-    }
-    try_join_all(wanted.keys().map(|image| pull(docker, image, printer))).await?;
+    let images: BTreeSet<&str> = env
+        .services
+        .iter()
+        .filter(|s| s.pull == PullPolicy::Always)
+        .map(|s| s.image.as_str())
+        .collect();
+    pull_all(docker, images, printer).await
+}
+
+/// Pulls these images side by side.
+pub async fn pull_all<'a>(
+    docker: &Docker,
+    images: impl IntoIterator<Item = &'a str>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    try_join_all(images.into_iter().map(|image| pull(docker, image, printer))).await?;
     Ok(())
 }
 
 /// Pulls the whole-image progress into one line per image, at most every two seconds.
-pub async fn pull(docker: &Docker, image: &str, printer: &Printer) -> Result<(), Error> {
+async fn pull(docker: &Docker, image: &str, printer: &Printer) -> Result<(), Error> {
     let (name, tag) = split_reference(image);
     let options = CreateImageOptionsBuilder::new()
         .from_image(name)

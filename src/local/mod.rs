@@ -3,7 +3,6 @@
 pub mod apply;
 pub mod connect;
 pub mod connectors;
-pub mod diff;
 pub mod docker;
 pub mod images;
 pub mod observe;
@@ -11,7 +10,9 @@ pub mod parity;
 pub mod plugins;
 pub mod ports;
 pub mod probe;
+pub mod program;
 pub mod route;
+pub mod schema;
 pub mod spec;
 pub mod verify;
 
@@ -29,17 +30,17 @@ use serde_json::json;
 use crate::error::{Error, exit};
 use crate::model::Environment;
 use crate::output::{Outcome, Printer, Report, Style};
-use crate::plan::Plan;
 
-/// Observes and diffs: the plan `up` would carry out.
-pub async fn plan(
+/// Observes and plans: the program `up` would carry out with these plugins.
+async fn plan(
     docker: &Docker,
     env: &Environment,
-) -> Result<(Vec<spec::Desired>, observe::Observed, Plan), Error> {
-    let desired = spec::desired(env);
+    plugins: &spec::Plugins,
+) -> Result<(observe::Observed, program::Program), Error> {
+    let desired = spec::desired(env, plugins);
     let observed = observe::observe(docker, env).await?;
-    let plan = diff::diff(env, &desired, &observed);
-    Ok((desired, observed, plan))
+    let program = program::plan(env, &desired, &observed)?;
+    Ok((observed, program))
 }
 
 pub async fn plan_command(
@@ -48,16 +49,17 @@ pub async fn plan_command(
     printer: &Printer,
     detailed_exitcode: bool,
 ) -> Result<Outcome, Error> {
-    plugins::check_built(env, plugin_options)?;
+    // A plan downloads nothing: plugins not built yet are known after build.
+    let plugins = plugins::built(env, plugin_options)?;
     parity::warn(env, printer);
     let docker = docker::connect().await?;
-    let (_, _, plan) = plan(&docker, env).await?;
-    let code = if detailed_exitcode && !plan.is_empty() {
+    let (_, program) = plan(&docker, env, &plugins).await?;
+    let code = if detailed_exitcode && !program.plan.is_empty() {
         exit::CHANGES
     } else {
         exit::SUCCESS
     };
-    Ok(Outcome::with(code, plan.report()))
+    Ok(Outcome::with(code, program.plan.report()))
 }
 
 pub async fn up(
@@ -66,16 +68,24 @@ pub async fn up(
     printer: &Printer,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let mut env = env.clone();
-    plugins::attach(&mut env, plugin_options, printer)?;
-    parity::warn(&env, printer);
-    let env = &env;
+    let plugins = plugins::build(env, plugin_options, printer)?;
+    parity::warn(env, printer);
     let docker = docker::connect().await?;
-    let (desired, observed, plan) = plan(&docker, env).await?;
+    images::pull_always(&docker, env, printer).await?;
+    let (observed, program) = plan(&docker, env, &plugins).await?;
+    let plan = &program.plan;
+    if !plan.is_empty() {
+        printer.status(plan.render_text(false).trim_end());
+        // Everything that can refuse is checked before the first change.
+        ports::check_free(&docker, env, &observed, &program).await?;
+        images::pull_all(&docker, program.pulls.iter().map(String::as_str), printer).await?;
+    }
+    let route = route::decide(&docker, env.probe).await;
+    printer.debug(&format!("probes: {route:?}"));
+    // With nothing to change this only probes every service: running is not ready, and a run
+    // interrupted while it probed leaves services starting.
+    apply::apply(&docker, env, &program, &route, printer).await?;
     if plan.is_empty() {
-        // Running is not ready: a run interrupted while it probed leaves services starting.
-        let route = route::decide(&docker, env.probe).await;
-        apply::await_ready(&docker, env, &desired, &route).await?;
         printer.status(&format!(
             "environment `{}` is up to date: {} services running ({}ms)",
             env.name,
@@ -83,13 +93,6 @@ pub async fn up(
             started.elapsed().as_millis()
         ));
     } else {
-        printer.status(plan.render_text(false).trim_end());
-        // Everything that can refuse is checked before the first change.
-        ports::check_free(&docker, env, &observed, &plan).await?;
-        images::ensure(&docker, env, &observed, &plan, printer).await?;
-        let route = route::decide(&docker, env.probe).await;
-        printer.debug(&format!("probes: {route:?}"));
-        apply::apply(&docker, env, &desired, &observed, &plan, &route, printer).await?;
         printer.status(&format!(
             "environment `{}` is up ({:.1}s)",
             env.name,
@@ -97,13 +100,10 @@ pub async fn up(
         ));
     }
     // A Connect worker started just now shows its predecessor's statuses until it rebalances.
-    let connect_started = env.connect.as_ref().and_then(|c| {
-        matches!(
-            plan.action_of(crate::plan::Kind::Service, &c.service),
-            Some(a) if a != crate::plan::Action::Unchanged
-        )
-        .then(Instant::now)
-    });
+    let connect_started = env
+        .connect
+        .as_ref()
+        .and_then(|c| program.starts(&c.service).then(Instant::now));
     connectors::converge(env, printer, connect_started).await?;
     let endpoints = apply::endpoints(env);
     let width = endpoints.keys().map(String::len).max().unwrap_or(0);

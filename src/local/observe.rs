@@ -1,5 +1,6 @@
 //! Reading what exists on the engine for one environment: containers, network and volumes that
-//! carry its label, and the local image of every image reference it uses.
+//! carry its label, the local image of every image reference it uses, and what the databases
+//! with `schema` files have loaded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -7,9 +8,10 @@ use std::net::IpAddr;
 use bollard::Docker;
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 
 use super::docker::is_not_found;
+use super::schema::{self, Record};
 use super::spec::{
     LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_ENVIRONMENT, LABEL_IMAGE, LABEL_PLUGINS,
     LABEL_SERVICE, parse_parts,
@@ -20,11 +22,14 @@ use crate::model::Environment;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
     pub containers: Vec<ObservedContainer>,
-    pub network: bool,
+    /// The ids of the environment's networks of its name, oldest first (see `networks`).
+    pub networks: Vec<String>,
     /// Docker names of this environment's volumes.
     pub volumes: BTreeSet<String>,
     /// Local image id of each image reference the environment uses (`None`: not present).
     pub images: BTreeMap<String, Option<String>>,
+    /// What each service with `schema` files has loaded, read from its running container.
+    pub schema: BTreeMap<String, Record>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,17 +70,37 @@ pub fn label_filter(env: &str) -> HashMap<String, Vec<String>> {
 
 pub async fn observe(docker: &Docker, env: &Environment) -> Result<Observed, Error> {
     let images: BTreeSet<&str> = env.services.iter().map(|s| s.image.as_str()).collect();
-    let (containers, network, volumes, images) = tokio::try_join!(
+    let (containers, networks, volumes, images) = tokio::try_join!(
         containers(docker, &env.name, &env.network),
-        network_exists(docker, env),
+        networks(docker, env),
         observe_volumes(docker, &env.name),
         try_join_all(images.into_iter().map(|image| image_id(docker, image))),
     )?;
+    // Only a running container's database can say what it has loaded.
+    let schema = join_all(
+        env.services
+            .iter()
+            .filter(|s| !s.schema.is_empty())
+            .map(|service| {
+                let running = containers
+                    .iter()
+                    .find(|c| c.service == service.name && c.running);
+                async move {
+                    let record = match running {
+                        Some(c) => schema::observe(docker, &c.id, service).await,
+                        None => Record::Unknown,
+                    };
+                    (service.name.clone(), record)
+                }
+            }),
+    )
+    .await;
     Ok(Observed {
         containers,
-        network,
+        networks,
         volumes,
         images: images.into_iter().collect(),
+        schema: schema.into_iter().collect(),
     })
 }
 
@@ -135,10 +160,6 @@ pub async fn containers(
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-async fn network_exists(docker: &Docker, env: &Environment) -> Result<bool, Error> {
-    Ok(!networks(docker, env).await?.is_empty())
 }
 
 /// The ids of the environment's networks named as it says, oldest first. There is one, except

@@ -8,16 +8,16 @@ use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 
 use super::observe::Observed;
+use super::program::Program;
 use super::spec::{LABEL_ENVIRONMENT, LABEL_SERVICE};
 use crate::error::Error;
 use crate::model::{Environment, Protocol};
-use crate::plan::{Action, Kind, Plan};
 
 pub async fn check_free(
     docker: &Docker,
     env: &Environment,
     observed: &Observed,
-    plan: &Plan,
+    program: &Program,
 ) -> Result<(), Error> {
     // Ports our own containers hold now are freed by the apply (recreate, remove) or kept. A
     // container that exists holds its service's ports too even when it is seen as not started:
@@ -36,13 +36,7 @@ pub async fn check_free(
                 .chain(configured.map(|p| p.host))
         })
         .collect();
-    for service in &env.services {
-        if !matches!(
-            plan.action_of(Kind::Service, &service.name),
-            Some(Action::Create | Action::Recreate | Action::Start)
-        ) {
-            continue;
-        }
+    for service in env.services.iter().filter(|s| program.starts(&s.name)) {
         for port in service.ports.iter().filter(|p| !ours.contains(&p.host)) {
             let address = SocketAddr::new(port.address, port.host);
             let free = match port.protocol {

@@ -6,8 +6,6 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::ExecConfig;
 use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -222,38 +220,10 @@ async fn run(
     container: &str,
     command: &[String],
 ) -> Result<(Option<i64>, String), String> {
-    let config = ExecConfig {
-        cmd: Some(command.to_vec()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let created = docker
-        .create_exec(container, config)
+    let done = super::docker::exec(docker, container, command, &[])
         .await
         .map_err(|e| format!("exec: {e}"))?;
-    let mut output = String::new();
-    let options = StartExecOptions {
-        detach: false,
-        tty: false,
-        output_capacity: None,
-    };
-    if let StartExecResults::Attached {
-        output: mut stream, ..
-    } = docker
-        .start_exec(&created.id, Some(options))
-        .await
-        .map_err(|e| format!("exec: {e}"))?
-    {
-        while let Some(Ok(chunk)) = stream.next().await {
-            output.push_str(&chunk.to_string());
-        }
-    }
-    let inspect = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| format!("exec: {e}"))?;
-    Ok((inspect.exit_code, output))
+    Ok((done.code, done.output()))
 }
 
 /// The last lines a container wrote, for error reports.

@@ -3,10 +3,9 @@
 //! never reaches a label, even hashed.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-
-use crate::model::{Environment, MountSource, Service};
+use crate::model::{Environment, Mount, MountSource, Service};
 
 pub const LABEL_ENVIRONMENT: &str = "deploy.environment";
 pub const LABEL_SERVICE: &str = "deploy.service";
@@ -17,24 +16,67 @@ pub const LABEL_IMAGE: &str = "deploy.image";
 /// The mounted plugins' ZIP digests (`debezium-postgres=sha256:…,…`).
 pub const LABEL_PLUGINS: &str = "deploy.plugins";
 
+/// A plugin a service mounts, once its ZIP is built: the ZIP's sha256 and the folder extracted
+/// from it (under the cache, by digest, so the path is known before it is extracted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltPlugin {
+    pub sha256: String,
+    pub folder: PathBuf,
+}
+
+/// The plugins the services mount that are built, by name: every one for `up`, which builds
+/// them first; those already built for `plan`, which downloads nothing.
+pub type Plugins = BTreeMap<String, BuiltPlugin>;
+
 /// The desired container of one service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub service: Service,
     /// Docker container name (`<environment>-<service>`).
     pub container: String,
+    /// The service's own mounts, then each built plugin's folder, read-only.
+    pub mounts: Vec<Mount>,
+    /// Each mounted plugin's ZIP digest; `None` until it is built (known after build).
+    pub plugins: BTreeMap<String, Option<String>>,
     pub parts: BTreeMap<String, String>,
     pub hash: String,
 }
 
-pub fn desired(env: &Environment) -> Vec<Desired> {
+impl Desired {
+    /// The mounted plugins not built yet: their mounts are known after build.
+    pub fn unbuilt(&self) -> Vec<&str> {
+        self.plugins
+            .iter()
+            .filter(|(_, digest)| digest.is_none())
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+}
+
+/// The same for `plan` and `up`: the services as the file says, with the plugins' mounts.
+pub fn desired(env: &Environment, plugins: &Plugins) -> Vec<Desired> {
     env.services
         .iter()
-        .map(|s| desired_service(env, s))
+        .map(|s| desired_service(env, s, plugins))
         .collect()
 }
 
-fn desired_service(env: &Environment, service: &Service) -> Desired {
+fn desired_service(env: &Environment, service: &Service, built: &Plugins) -> Desired {
+    let mut mounts = service.mounts.clone();
+    let mut plugins = BTreeMap::new();
+    if let Some(wanted) = &service.plugins {
+        for name in &wanted.names {
+            let plugin = built.get(name);
+            if let Some(plugin) = plugin {
+                mounts.push(Mount {
+                    source: MountSource::Bind(plugin.folder.clone()),
+                    target: format!("{}/{name}", wanted.path),
+                    read_only: true,
+                });
+            }
+            plugins.insert(name.clone(), plugin.map(|p| p.sha256.clone()));
+        }
+    }
     let mask = |value: serde_json::Value| env.secrets.mask(&value.to_string()).into_owned();
     let environment: BTreeMap<&str, &str> = service
         .environment
@@ -54,8 +96,7 @@ fn desired_service(env: &Environment, service: &Service) -> Desired {
             )
         })
         .collect();
-    let mounts: Vec<String> = service
-        .mounts
+    let mut volumes: Vec<String> = mounts
         .iter()
         .map(|m| {
             let source = match &m.source {
@@ -69,13 +110,20 @@ fn desired_service(env: &Environment, service: &Service) -> Desired {
             )
         })
         .collect();
+    // A plugin not built yet has no folder: its mount, and so this part, is known after build.
+    volumes.extend(
+        plugins
+            .iter()
+            .filter(|(_, digest)| digest.is_none())
+            .map(|(name, _)| format!("plugin:{name}:known after build")),
+    );
     let inputs = [
         ("image", mask(service.image.clone().into())),
         ("command", mask(serde_json::json!(service.command))),
         ("entrypoint", mask(serde_json::json!(service.entrypoint))),
         ("environment", mask(serde_json::json!(environment))),
         ("ports", mask(serde_json::json!(ports))),
-        ("volumes", mask(serde_json::json!(mounts))),
+        ("volumes", mask(serde_json::json!(volumes))),
         (
             "network",
             mask(serde_json::json!([env.network, service.name])),
@@ -89,6 +137,8 @@ fn desired_service(env: &Environment, service: &Service) -> Desired {
     Desired {
         service: service.clone(),
         container: env.scoped(&service.name),
+        mounts,
+        plugins,
         parts,
         hash,
     }
@@ -111,11 +161,7 @@ pub fn parse_parts(label: &str) -> BTreeMap<String, String> {
 }
 
 fn short_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::short(bytes)
 }
 
 pub fn labels(env: &Environment, desired: &Desired) -> BTreeMap<String, String> {
@@ -129,11 +175,11 @@ pub fn labels(env: &Environment, desired: &Desired) -> BTreeMap<String, String> 
             env.secrets.mask(&desired.service.image).into_owned(),
         ),
     ]);
-    if let Some(plugins) = &desired.service.plugins {
-        let digests: Vec<String> = plugins
-            .digests
+    if !desired.plugins.is_empty() {
+        let digests: Vec<String> = desired
+            .plugins
             .iter()
-            .map(|(n, d)| format!("{n}=sha256:{d}"))
+            .filter_map(|(n, d)| Some(format!("{n}=sha256:{}", d.as_ref()?)))
             .collect();
         labels.insert(LABEL_PLUGINS.to_string(), digests.join(","));
     }

@@ -737,12 +737,24 @@ pub fn verify(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<Stri
     problems
 }
 
-/// The ZIP's content extracted once under the cache, keyed by its digest: the folder that holds
-/// `<plugin>/`, for a read-only mount into Connect.
+/// The folder `extracted` makes of a built plugin's ZIP: under the cache, by the ZIP's digest,
+/// so it is known before it is made.
+pub fn extracted_folder(built: &Built, options: &Options) -> PathBuf {
+    options
+        .cache
+        .join("extracted")
+        .join(&built.sha256)
+        .join(&built.name)
+}
+
+/// Extracts a built plugin's jars once per digest (`extracted_folder`), for a read-only mount.
+/// The folder and jars are readable by everyone whatever the umask: the image's own user (not
+/// root in `apache/kafka`) reads them, and they are public jars.
 pub fn extracted(built: &Built, options: &Options) -> Result<PathBuf, PluginError> {
     let target = options.cache.join("extracted").join(&built.sha256);
-    if target.join(".complete").is_file() {
-        return Ok(target);
+    let folder = target.join(&built.name);
+    if target.join(".complete").is_file() && readable_by_all(&folder) {
+        return Ok(folder);
     }
     let temporary = options
         .cache
@@ -756,17 +768,39 @@ pub fn extracted(built: &Built, options: &Options) -> Result<PathBuf, PluginErro
         options.limits,
         &|_| true,
     )?;
-    let folder = temporary.join(&built.name);
-    fs::create_dir_all(&folder).map_err(|e| PluginError::io(&folder, e))?;
+    let partial = temporary.join(&built.name);
+    fs::create_dir_all(&partial).map_err(|e| PluginError::io(&partial, e))?;
     for jar in jars {
-        let path = folder.join(&jar.file_name);
+        let path = partial.join(&jar.file_name);
         fs::write(&path, &jar.data).map_err(|e| PluginError::io(&path, e))?;
+        set_mode(&path, 0o644)?;
+    }
+    for dir in [&temporary, &partial] {
+        set_mode(dir, 0o755)?;
     }
     fs::write(temporary.join(".complete"), &built.sha256)
         .map_err(|e| PluginError::io(&temporary, e))?;
     let _ = fs::remove_dir_all(&target);
     fs::rename(&temporary, &target).map_err(|e| PluginError::io(&target, e))?;
-    Ok(target)
+    Ok(folder)
+}
+
+/// The folder and every file in it readable (and the folder searchable) by everyone.
+fn readable_by_all(folder: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| fs::metadata(path).map(|m| m.permissions().mode());
+    mode(folder).is_ok_and(|m| m & 0o555 == 0o555)
+        && fs::read_dir(folder).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|e| mode(&e.path()).is_ok_and(|m| m & 0o444 == 0o444))
+        })
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), PluginError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| PluginError::io(path, e))
 }
 
 /// Records the sha256 of every artifact of the plugins named (or all) that has no checksum yet,

@@ -66,12 +66,16 @@ busybox_root() {
   echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
 }
 
-import_standin() {
-  local tag=$1 root=$2 command=$3
+import_standin() { # import_standin TAG ROOT COMMAND [CHANGE…]
+  local tag=$1 root=$2 command=$3 changes=()
+  for change in "${@:4}"; do changes+=(-c "$change"); done
   tar -C "$root" -c . | docker import -c "CMD $command" -c 'ENV PATH=/bin' \
-    -c "LABEL deploy-test.inputs=$inputs" - "$tag" >/dev/null
+    -c "LABEL deploy-test.inputs=$inputs" "${changes[@]}" - "$tag" >/dev/null
   rm -rf "$root"
 }
+# apache/kafka's Dockerfile declares these: a container gets an anonymous volume for each path
+# no mount covers. The images that stand for it declare them too.
+KAFKA_VOLUMES='VOLUME ["/etc/kafka/secrets", "/var/lib/kafka/data", "/mnt/shared/config"]'
 
 build_kafka() {
   local tag=deploy-test/kafka:standin root="$work/kafka-rootfs"
@@ -82,7 +86,7 @@ build_kafka() {
   chmod 0755 "$root"/opt/kafka/bin/*.sh
   echo '[]' >"$root/srv/connect/connectors"
   echo '{"version":"3.9.1","commit":"standin","kafka_cluster_id":"standin"}' >"$root/srv/connect/index.html"
-  import_standin "$tag" "$root" '["/opt/kafka/bin/kafka-server-start.sh"]'
+  import_standin "$tag" "$root" '["/opt/kafka/bin/kafka-server-start.sh"]' "$KAFKA_VOLUMES"
 }
 
 build_http_standin() {
@@ -196,7 +200,7 @@ build_tansu() {
   cp "$here/tansu/kafka-server-start.sh" "$root/opt/kafka/bin/"
   chmod 0755 "$root/opt/kafka/bin/kafka-server-start.sh" "$root/usr/local/bin/tansu"
   for applet in sed tr head tail hostname kill; do ln -s busybox "$root/bin/$applet"; done
-  import_standin "$tag" "$root" '["/opt/kafka/bin/kafka-server-start.sh", "/etc/deploy/server.properties"]'
+  import_standin "$tag" "$root" '["/opt/kafka/bin/kafka-server-start.sh", "/etc/deploy/server.properties"]' "$KAFKA_VOLUMES"
 }
 
 mkdir -p "$work"

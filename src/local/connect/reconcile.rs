@@ -1,7 +1,9 @@
-//! Connectors as code: the plan is a pure diff of the definitions against what Connect has; the
-//! apply validates every changed connector first (nothing is written when one is invalid),
-//! writes with the idempotent `PUT /connectors/{name}/config`, sets the desired state, and waits
-//! until each connector and all its tasks are there, reporting a failed task's trace.
+//! Connectors as code: a pure plan of the definitions against what Connect has, with the typed
+//! steps that carry it out (write, pause, resume, stop, delete, await). The apply validates
+//! every connector it is to write first (nothing is written when one is invalid), then runs the
+//! steps in order and decides nothing again: writes are the idempotent
+//! `PUT /connectors/{name}/config`, and each await ends once the connector and all its tasks are
+//! in their state, reporting a failed task's trace.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,51 +21,137 @@ const ADDED_BY_CONNECT: [&str; 1] = ["name"];
 /// What Connect shows instead of a password.
 const HIDDEN: &str = "[hidden]";
 
-pub fn diff(
+/// One call (or wait) of a connector apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `PUT /connectors/{name}/config`, after every connector to write was validated.
+    Write {
+        connector: Box<Connector>,
+        created: bool,
+    },
+    /// `PUT /connectors/{name}/pause`.
+    Pause(String),
+    /// `PUT /connectors/{name}/resume`.
+    Resume(String),
+    /// `PUT /connectors/{name}/stop`.
+    Stop(String),
+    /// `DELETE /connectors/{name}`.
+    Delete(String),
+    /// Until the connector is in its state, with all its tasks.
+    Await {
+        connector: Box<Connector>,
+        after: After,
+        /// It (or a task) was FAILED before: a FAILED status may still be that one.
+        failed_before: bool,
+    },
+}
+
+/// What an await must tell the status it sees from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// This apply's change of it (write, pause, resume or stop).
+    Change,
+    /// The Connect worker `up` started just now, which shows its predecessor's statuses until
+    /// it rebalances.
+    WorkerStart,
+    /// Nothing: the status is read as it is.
+    Nothing,
+}
+
+/// The connectors' plan: each connector's change, and the steps in the order they run
+/// (deletes, then each connector's write and state, then the awaits). `worker_started`: `up`
+/// (re)starts the Connect worker.
+pub fn plan(
     environment: &str,
     desired: &[Connector],
     live: &BTreeMap<String, Live>,
     prune: bool,
-) -> Plan {
+    worker_started: bool,
+) -> (Plan, Vec<Step>) {
     let mut changes = Vec::new();
+    let mut deletes = Vec::new();
+    let mut writes = Vec::new();
+    let mut awaits = Vec::new();
+    let mut unchanged = Vec::new();
     for connector in desired {
-        let change = match live.get(&connector.name) {
-            None => Change::new(
-                Kind::Connector,
-                &connector.name,
-                Action::Create,
-                "not found",
-            ),
+        let have = live.get(&connector.name);
+        let boxed = || Box::new(connector.clone());
+        let failed_before = have.is_some_and(|l| l.status.failed().is_some());
+        let mut reasons = Vec::new();
+        let (action, write) = match have {
+            None => (Action::Create, true),
             Some(have) => {
-                let mut reasons = changed_keys(connector, &have.config);
-                let state = state_word(connector.state);
-                if have.status.state != state && have.status.state != "FAILED" {
-                    reasons.push(format!("state {} → {state}", have.status.state));
-                }
-                if reasons.is_empty() {
-                    Change::new(
-                        Kind::Connector,
-                        &connector.name,
-                        Action::Unchanged,
-                        "configuration and state unchanged",
-                    )
-                } else {
-                    Change {
-                        kind: Kind::Connector,
-                        name: connector.name.clone(),
-                        action: Action::Update,
-                        reasons,
-                    }
-                }
+                reasons = changed_keys(connector, &have.config);
+                (Action::Update, !reasons.is_empty())
             }
         };
-        changes.push(change);
+        if write {
+            writes.push(Step::Write {
+                connector: boxed(),
+                created: have.is_none(),
+            });
+        }
+        // A configuration write keeps a paused or stopped connector so; a new one runs.
+        let before = have.map_or("RUNNING", |l| l.status.state.as_str());
+        let state = state_word(connector.state);
+        let transition = match (connector.state, before) {
+            (_, "FAILED") => None,
+            (ConnectorState::Running, "PAUSED" | "STOPPED") => {
+                Some(Step::Resume(connector.name.clone()))
+            }
+            (ConnectorState::Paused, s) if s != "PAUSED" => {
+                Some(Step::Pause(connector.name.clone()))
+            }
+            (ConnectorState::Stopped, s) if s != "STOPPED" => {
+                Some(Step::Stop(connector.name.clone()))
+            }
+            _ => None,
+        };
+        if let Some(step) = transition {
+            if have.is_some() {
+                reasons.push(format!("state {before} → {state}"));
+            }
+            writes.push(step);
+        }
+        if have.is_none() {
+            reasons.push("not found".into());
+        }
+        if reasons.is_empty() {
+            changes.push(Change::new(
+                Kind::Connector,
+                &connector.name,
+                Action::Unchanged,
+                "configuration and state unchanged",
+            ));
+            unchanged.push(Step::Await {
+                connector: boxed(),
+                after: if worker_started {
+                    After::WorkerStart
+                } else {
+                    After::Nothing
+                },
+                failed_before: true,
+            });
+        } else {
+            changes.push(Change {
+                kind: Kind::Connector,
+                name: connector.name.clone(),
+                action,
+                reasons,
+            });
+            awaits.push(Step::Await {
+                connector: boxed(),
+                after: After::Change,
+                failed_before,
+            });
+        }
     }
     for name in live
         .keys()
         .filter(|n| !desired.iter().any(|c| &c.name == *n))
     {
         changes.push(if prune {
+            deletes.push(Step::Delete(name.clone()));
             Change::new(
                 Kind::Connector,
                 name,
@@ -79,10 +167,17 @@ pub fn diff(
             )
         });
     }
-    Plan {
+    let plan = Plan {
         environment: environment.to_string(),
         changes,
-    }
+    };
+    let steps = deletes
+        .into_iter()
+        .chain(writes)
+        .chain(awaits)
+        .chain(unchanged)
+        .collect();
+    (plan, steps)
 }
 
 /// `key: old → new` for every difference; secret values masked.
@@ -132,33 +227,90 @@ impl From<ConnectError> for Error {
     }
 }
 
-/// Carries out a connector plan, then waits until every desired connector is in its state.
-/// `worker_started`: when the Connect worker was (re)started, so that the statuses it shows
-/// before its first rebalance are not taken for its own. Blocking.
+/// Carries out a connector plan's steps: validation of every connector to write first, then
+/// the steps in order. `worker_started`: when `up` (re)started the Connect worker. Blocking.
 pub fn apply(
     client: &Client,
-    desired: &[Connector],
-    live: &BTreeMap<String, Live>,
-    plan: &Plan,
+    steps: &[Step],
     waits: Waits,
     worker_started: Option<Instant>,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let writes: Vec<&Connector> = desired
-        .iter()
-        .filter(|c| {
-            matches!(
-                plan.action_of(Kind::Connector, &c.name),
-                Some(Action::Create | Action::Update)
-            )
-        })
-        .collect();
-    // Every changed connector is validated before the first write: Connect's errors, and the
-    // keys no class defines (which Connect itself would silently ignore).
+    validate(client, steps)?;
+    // When each connector was last changed: what its await tells the old status from.
+    let mut changed: BTreeMap<&str, Instant> = BTreeMap::new();
+    let mut unchanged = 0;
+    for step in steps {
+        match step {
+            Step::Delete(name) => {
+                client.delete(name)?;
+                printer.status(&format!("  - connector {name} deleted"));
+            }
+            Step::Write { connector, created } => {
+                client.put_config(&connector.name, &connector.config)?;
+                changed.insert(&connector.name, Instant::now());
+                printer.status(&format!(
+                    "  {} connector {} {}",
+                    if *created { "+" } else { "~" },
+                    connector.name,
+                    if *created { "created" } else { "updated" }
+                ));
+            }
+            Step::Pause(name) | Step::Resume(name) | Step::Stop(name) => {
+                match step {
+                    Step::Pause(_) => client.pause(name)?,
+                    Step::Resume(_) => client.resume(name)?,
+                    _ => client.stop(name)?,
+                }
+                changed.entry(name).or_insert_with(Instant::now);
+            }
+            Step::Await {
+                connector,
+                after,
+                failed_before,
+            } => {
+                let at = match after {
+                    After::Change => changed.get(connector.name.as_str()).copied(),
+                    After::WorkerStart => worker_started,
+                    After::Nothing => None,
+                };
+                let since = at.map(|at| Since {
+                    at,
+                    failed_before: *failed_before,
+                });
+                let took = wait(client, connector, since, waits)?;
+                if *after == After::Change {
+                    printer.status(&format!(
+                        "  {} connector {} {} in {:.1}s",
+                        printer.paint(Style::Ok, "✓"),
+                        connector.name,
+                        state_word(connector.state).to_lowercase(),
+                        took.as_secs_f64()
+                    ));
+                } else {
+                    unchanged += 1;
+                }
+            }
+        }
+    }
+    if unchanged > 0 {
+        printer.status(&format!(
+            "connectors: {unchanged} unchanged, in their state"
+        ));
+    }
+    Ok(())
+}
+
+/// Every connector to write, validated with Connect before the first write: Connect's errors,
+/// and the keys no class defines (which Connect itself would silently ignore).
+fn validate(client: &Client, steps: &[Step]) -> Result<(), Error> {
     let mut invalid = Vec::new();
     let mut unknown = Vec::new();
     let mut classes = BTreeMap::new();
-    for connector in &writes {
+    for step in steps {
+        let Step::Write { connector, .. } = step else {
+            continue;
+        };
         let validation = client.validate(&connector.name, &connector.config)?;
         for (key, message) in &validation.errors {
             invalid.push(format!("{}: {key}: {message}", connector.name));
@@ -167,92 +319,27 @@ pub fn apply(
             unknown.push(format!("{}: {key}", connector.name));
         }
     }
-    if !invalid.is_empty() || !unknown.is_empty() {
-        let refused = format!(
-            "Kafka Connect refused the configuration of {} key(s)",
-            invalid.len()
+    if invalid.is_empty() && unknown.is_empty() {
+        return Ok(());
+    }
+    let refused = format!(
+        "Kafka Connect refused the configuration of {} key(s)",
+        invalid.len()
+    );
+    let undefined = format!("{} key(s) no class of the connector defines", unknown.len());
+    let summary = match (invalid.is_empty(), unknown.is_empty()) {
+        (false, true) => refused,
+        (true, false) => format!("refusing {undefined}"),
+        _ => format!("{refused}, and {undefined}"),
+    };
+    let mut error = Error::user(format!("{summary}; nothing was changed"))
+        .with_details(invalid.into_iter().chain(unknown.iter().cloned()).collect());
+    if !unknown.is_empty() {
+        error = error.with_hint(
+            "a key that is meant although no class defines it goes under the connector's `allow-unknown-keys`",
         );
-        let undefined = format!("{} key(s) no class of the connector defines", unknown.len());
-        let summary = match (invalid.is_empty(), unknown.is_empty()) {
-            (false, true) => refused,
-            (true, false) => format!("refusing {undefined}"),
-            _ => format!("{refused}, and {undefined}"),
-        };
-        let mut error = Error::user(format!("{summary}; nothing was changed"))
-            .with_details(invalid.into_iter().chain(unknown.iter().cloned()).collect());
-        if !unknown.is_empty() {
-            error = error.with_hint(
-                "a key that is meant although no class defines it goes under the connector's `allow-unknown-keys`",
-            );
-        }
-        return Err(error);
     }
-    for change in plan
-        .changes
-        .iter()
-        .filter(|c| c.kind == Kind::Connector && c.action == Action::Remove)
-    {
-        client.delete(&change.name)?;
-        printer.status(&format!("  - connector {} deleted", change.name));
-    }
-    let mut written = Vec::new();
-    for connector in &writes {
-        let created = client.put_config(&connector.name, &connector.config)?;
-        written.push(Instant::now());
-        // The state as observed for the plan: right after a write, the status Connect shows is
-        // the old one or none at all, until its rebalance. A configuration write keeps a paused
-        // or stopped connector so.
-        let before = live
-            .get(&connector.name)
-            .map_or("RUNNING", |l| l.status.state.as_str());
-        match (connector.state, before) {
-            (ConnectorState::Running, "PAUSED" | "STOPPED") => client.resume(&connector.name)?,
-            (ConnectorState::Paused, s) if s != "PAUSED" => client.pause(&connector.name)?,
-            (ConnectorState::Stopped, s) if s != "STOPPED" => client.stop(&connector.name)?,
-            _ => {}
-        }
-        printer.status(&format!(
-            "  {} connector {} {}",
-            if created { "+" } else { "~" },
-            connector.name,
-            if created { "created" } else { "updated" }
-        ));
-    }
-    for (connector, at) in writes.iter().zip(written) {
-        // A failure seen after the write is the new configuration's, unless it failed before.
-        let failed_before = live
-            .get(&connector.name)
-            .is_some_and(|l| l.status.failed().is_some());
-        let since = Since { at, failed_before };
-        let took = wait(client, connector, Some(since), waits)?;
-        printer.status(&format!(
-            "  {} connector {} {} in {:.1}s",
-            printer.paint(Style::Ok, "✓"),
-            connector.name,
-            state_word(connector.state).to_lowercase(),
-            took.as_secs_f64()
-        ));
-    }
-    // The others were not written: they are read, and waited on only after a worker restart.
-    let unchanged: Vec<&Connector> = desired
-        .iter()
-        .filter(|c| !writes.iter().any(|w| w.name == c.name))
-        .collect();
-    for connector in &unchanged {
-        // A worker started just now may show its predecessor's failures.
-        let since = worker_started.map(|at| Since {
-            at,
-            failed_before: true,
-        });
-        wait(client, connector, since, waits)?;
-    }
-    if !unchanged.is_empty() {
-        printer.status(&format!(
-            "connectors: {} unchanged, in their state",
-            unchanged.len()
-        ));
-    }
-    Ok(())
+    Err(error)
 }
 
 /// How long after a configuration write (or a worker start) a status is not yet taken as the
@@ -395,4 +482,152 @@ fn failure(name: &str, status: &Status) -> Option<Error> {
         }
     };
     Some(Error::user(what).with_details(trace).with_hint(hint))
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Write { connector, created } => write!(
+                f,
+                "{} {}",
+                if *created { "create" } else { "write" },
+                connector.name
+            ),
+            Step::Pause(name) => write!(f, "pause {name}"),
+            Step::Resume(name) => write!(f, "resume {name}"),
+            Step::Stop(name) => write!(f, "stop {name}"),
+            Step::Delete(name) => write!(f, "delete {name}"),
+            Step::Await {
+                connector,
+                after,
+                failed_before,
+            } => write!(
+                f,
+                "await {} {} (after {after:?}{})",
+                connector.name,
+                state_word(connector.state),
+                if *failed_before {
+                    ", failed before"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::client::TaskStatus;
+    use super::*;
+
+    fn connector(name: &str, state: ConnectorState, topic: &str) -> Connector {
+        Connector {
+            name: name.into(),
+            plugin: None,
+            state,
+            config: BTreeMap::from([
+                (
+                    "connector.class".into(),
+                    "org.apache.kafka.connect.tools.MockSourceConnector".into(),
+                ),
+                ("topic".into(), topic.into()),
+                ("password".into(), "s3cret".into()),
+            ]),
+            secret_keys: ["password".to_string()].into(),
+            secret_names: BTreeMap::new(),
+            allow_unknown_keys: Default::default(),
+        }
+    }
+
+    fn live(connector: &Connector, state: &str) -> Live {
+        let mut config = connector.config.clone();
+        config.insert("name".into(), connector.name.clone());
+        Live {
+            config,
+            status: Status {
+                state: state.into(),
+                trace: None,
+                tasks: vec![TaskStatus {
+                    id: 0,
+                    state: state.into(),
+                    trace: None,
+                }],
+            },
+        }
+    }
+
+    fn shown(plan: &Plan, steps: &[Step]) -> String {
+        let mut text = plan.render_text(true);
+        for step in steps {
+            text.push_str(&format!("step: {step}\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn from_nothing_each_connector_is_created_set_to_its_state_and_awaited() {
+        let desired = [
+            connector("a", ConnectorState::Running, "one"),
+            connector("b", ConnectorState::Paused, "two"),
+        ];
+        let (plan, steps) = plan("t", &desired, &BTreeMap::new(), false, false);
+        insta::assert_snapshot!(shown(&plan, &steps));
+    }
+
+    #[test]
+    fn changed_keys_states_strays_and_a_restarted_worker() {
+        let a = connector("a", ConnectorState::Running, "one");
+        let b = connector("b", ConnectorState::Paused, "two");
+        let c = connector("c", ConnectorState::Running, "three");
+        let mut changed = a.clone();
+        changed.config.insert("topic".into(), "other".into());
+        changed
+            .config
+            .insert("password".into(), "n3w-s3cret".into());
+        let live = BTreeMap::from([
+            ("a".to_string(), live(&a, "RUNNING")),
+            ("b".to_string(), live(&b, "RUNNING")),
+            ("c".to_string(), live(&c, "FAILED")),
+            ("stray".to_string(), live(&c, "RUNNING")),
+        ]);
+        let desired = [changed, b, c];
+        let (kept, steps) = plan("t", &desired, &live, false, true);
+        let (pruned, pruning) = plan("t", &desired, &live, true, false);
+        insta::assert_snapshot!(format!(
+            "{}\n--prune:\n{}",
+            shown(&kept, &steps),
+            shown(&pruned, &pruning)
+        ));
+        assert!(
+            !kept.render_text(true).contains("s3cret"),
+            "a secret value in the plan"
+        );
+    }
+
+    #[test]
+    fn right_after_an_apply_only_awaits_are_left() {
+        let desired = [
+            connector("a", ConnectorState::Running, "one"),
+            connector("b", ConnectorState::Paused, "two"),
+            connector("c", ConnectorState::Stopped, "three"),
+        ];
+        let live = BTreeMap::from([
+            ("a".to_string(), live(&desired[0], "RUNNING")),
+            ("b".to_string(), live(&desired[1], "PAUSED")),
+            ("c".to_string(), live(&desired[2], "STOPPED")),
+        ]);
+        let (plan, steps) = plan("t", &desired, &live, true, false);
+        assert!(plan.is_empty(), "{}", plan.render_text(true));
+        assert!(
+            steps.iter().all(|s| matches!(
+                s,
+                Step::Await {
+                    after: After::Nothing,
+                    ..
+                }
+            )),
+            "{steps:?}"
+        );
+    }
 }
