@@ -16,6 +16,10 @@ mod common;
 #[path = "../tests/support/http.rs"]
 mod http;
 
+#[allow(dead_code)]
+#[path = "../tests/support/vpc.rs"]
+mod vpc;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -157,7 +161,8 @@ fn main() {
     );
 }
 
-/// The emulator's default VPC and two of its subnets.
+/// The emulator's default VPC and its subnets, private with a NAT gateway's way out (`aws plan`
+/// refuses subnets without one).
 fn default_network(endpoint: &str) -> (String, Vec<String>) {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
@@ -170,21 +175,7 @@ fn default_network(endpoint: &str) -> (String, Vec<String>) {
             ))
             .load()
             .await;
-        let ec2 = aws_sdk_ec2::Client::new(&shared);
-        let vpcs = ec2.describe_vpcs().send().await.expect("DescribeVpcs");
-        let vpc = vpcs.vpcs()[0].vpc_id().expect("a VPC").to_string();
-        let subnets = ec2
-            .describe_subnets()
-            .send()
-            .await
-            .expect("DescribeSubnets");
-        let subnets = subnets
-            .subnets()
-            .iter()
-            .filter(|s| s.vpc_id() == Some(vpc.as_str()))
-            .filter_map(|s| s.subnet_id().map(str::to_string))
-            .collect();
-        (vpc, subnets)
+        vpc::private_subnets(&aws_sdk_ec2::Client::new(&shared)).await
     })
 }
 

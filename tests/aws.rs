@@ -715,42 +715,7 @@ async fn infra_vars(setup: &Setup) -> Vec<(&'static str, String)> {
 /// The default VPC and two of its subnets in `region`, and an MSK cluster there.
 async fn infra_vars_in(setup: &Setup, region: &'static str) -> Vec<(&'static str, String)> {
     let ec2 = aws_sdk_ec2::Client::new(&setup.emulator.shared_in(region).await);
-    let vpc = ec2
-        .describe_vpcs()
-        .send()
-        .await
-        .expect("DescribeVpcs")
-        .vpcs()
-        .iter()
-        .find(|v| v.is_default() == Some(true))
-        .and_then(|v| v.vpc_id().map(str::to_string))
-        .expect("a default VPC");
-    let subnets = ec2
-        .describe_subnets()
-        .send()
-        .await
-        .expect("DescribeSubnets");
-    let mut subnets: Vec<String> = subnets
-        .subnets()
-        .iter()
-        .filter(|s| s.vpc_id() == Some(vpc.as_str()))
-        .filter_map(|s| s.subnet_id().map(str::to_string))
-        .collect();
-    subnets.sort();
-    // Private subnets with a way out: the VPC's default route goes to a NAT gateway.
-    let nat = ec2
-        .create_nat_gateway()
-        .subnet_id(&subnets[0])
-        .connectivity_type(aws_sdk_ec2::types::ConnectivityType::Private)
-        .send()
-        .await
-        .expect("CreateNatGateway");
-    let nat = nat
-        .nat_gateway()
-        .and_then(|n| n.nat_gateway_id())
-        .expect("a NAT gateway")
-        .to_string();
-    default_route(&ec2, &vpc, Target::Nat(&nat)).await;
+    let (vpc, subnets) = support::vpc::private_subnets(&ec2).await;
     let arn = format!(
         "arn:aws:kafka:{region}:123456789012:cluster/{}/0a1b2c3d-4e5f",
         setup.name
@@ -764,91 +729,6 @@ async fn infra_vars_in(setup: &Setup, region: &'static str) -> Vec<(&'static str
         ("DEPLOY_TEST_SUBNET_2", subnets[1].clone()),
         ("DEPLOY_TEST_MSK_ARN", arn),
     ]
-}
-
-enum Target<'a> {
-    Nat(&'a str),
-    Internet,
-}
-
-/// Points the VPC's main route table's default route at a NAT gateway or the internet gateway.
-async fn default_route(ec2: &aws_sdk_ec2::Client, vpc: &str, target: Target<'_>) {
-    let tables = ec2
-        .describe_route_tables()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(vpc)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeRouteTables");
-    let main = tables
-        .route_tables()
-        .iter()
-        .find(|t| t.associations().iter().any(|a| a.main() == Some(true)))
-        .and_then(|t| t.route_table_id())
-        .expect("a main route table")
-        .to_string();
-    let (nat, igw) = match target {
-        Target::Nat(nat) => (Some(nat.to_string()), None),
-        Target::Internet => {
-            let gateways = ec2
-                .describe_internet_gateways()
-                .send()
-                .await
-                .expect("DescribeInternetGateways");
-            let attached = gateways
-                .internet_gateways()
-                .iter()
-                .find(|g| g.attachments().iter().any(|a| a.vpc_id() == Some(vpc)))
-                .and_then(|g| g.internet_gateway_id())
-                .map(str::to_string);
-            let igw = match attached {
-                Some(igw) => igw,
-                None => {
-                    let created = ec2
-                        .create_internet_gateway()
-                        .send()
-                        .await
-                        .expect("CreateInternetGateway");
-                    let igw = created
-                        .internet_gateway()
-                        .and_then(|g| g.internet_gateway_id())
-                        .expect("an id")
-                        .to_string();
-                    ec2.attach_internet_gateway()
-                        .internet_gateway_id(&igw)
-                        .vpc_id(vpc)
-                        .send()
-                        .await
-                        .expect("AttachInternetGateway");
-                    igw
-                }
-            };
-            (None, Some(igw))
-        }
-    };
-    // Replace the default route, or create it where the table has none.
-    let replaced = ec2
-        .replace_route()
-        .route_table_id(&main)
-        .destination_cidr_block("0.0.0.0/0")
-        .set_nat_gateway_id(nat.clone())
-        .set_gateway_id(igw.clone())
-        .send()
-        .await;
-    if replaced.is_err() {
-        ec2.create_route()
-            .route_table_id(&main)
-            .destination_cidr_block("0.0.0.0/0")
-            .set_nat_gateway_id(nat)
-            .set_gateway_id(igw)
-            .send()
-            .await
-            .expect("CreateRoute");
-    }
 }
 
 fn with<'a>(
@@ -930,7 +810,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
 
     // Subnets whose only way out is the internet gateway, which addresses without a public IP
     // cannot use: refused at plan, before anything exists.
-    default_route(&ec2, &vars[0].1, Target::Internet).await;
+    support::vpc::default_route(&ec2, &vars[0].1, support::vpc::Target::Internet).await;
     let before = setup.emulator.writes();
     let refused = setup.deploy_with(&with(&vars, &[]), &["aws", "plan"]);
     assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
@@ -956,7 +836,7 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
         .nat_gateway_id()
         .expect("an id")
         .to_string();
-    default_route(&ec2, &vars[0].1, Target::Nat(&nat)).await;
+    support::vpc::default_route(&ec2, &vars[0].1, support::vpc::Target::Nat(&nat)).await;
 
     let plan = setup.ok_with(&with(&vars, &[]), &["aws", "plan"]);
     for line in [

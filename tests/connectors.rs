@@ -201,7 +201,7 @@ fn invalid_keys_stop_the_apply_before_any_write() {
     let emulator = Emulator::start();
     let run = deploy(
         &emulator,
-        &[("MOCK_TOPIC", "invalid")],
+        &[("MOCK_TASKS", "invalid")],
         &["local", "connectors", "apply"],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -211,8 +211,35 @@ fn invalid_keys_stop_the_apply_before_any_write() {
     );
     assert_contains(
         &run.stderr,
-        "| mock: topic: Invalid value invalid for configuration topic",
+        "| mock: tasks.max: Invalid value invalid for configuration tasks.max",
     );
+    assert!(emulator.writes().is_empty(), "{:?}", emulator.writes());
+}
+
+#[test]
+fn keys_no_class_defines_are_refused_with_the_nearest_real_key() {
+    // The emulator validates as the real worker was seen to: it leaves keys it does not know
+    // out of its answer, and says nothing of them.
+    let emulator = Emulator::start();
+    let run = deploy(
+        &emulator,
+        &[("TYPO", "1")],
+        &["local", "connectors", "apply"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_contains(
+        &run.stderr,
+        "refusing 2 key(s) no class of the connector defines; nothing was changed",
+    );
+    assert_contains(
+        &run.stderr,
+        "| typo: schema.include: not a key of io.debezium.connector.postgresql.PostgresConnector (did you mean `schema.include.list`?)",
+    );
+    assert_contains(
+        &run.stderr,
+        "| typo: transforms.unwrap.add.feilds: not a key of io.debezium.transforms.ExtractNewRecordState (did you mean `transforms.unwrap.add.fields`?)",
+    );
+    assert_contains(&run.stderr, "allow-unknown-keys");
     assert!(emulator.writes().is_empty(), "{:?}", emulator.writes());
 }
 

@@ -168,6 +168,15 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     // service_load): the Avro converter, which ships none, runs from the one deploy wrote.
     assert_contains(&mounted, "deploy-plugin-manifests.jar");
 
+    // Right after up, the plan of the services (with Connect's plugin mounts, read from what
+    // is built: a plan downloads nothing) and of the connectors is empty.
+    let downloads = server.requests();
+    let plan = stack.deploy(&["local", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    let plan = stack.deploy(&["local", "connectors", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert_eq!(server.requests(), downloads, "the plan downloaded");
+
     // A second up changes nothing, writes nothing to Connect and downloads nothing: the lock
     // and the cache hold what it needs.
     let writes = connect_writes(&stack);

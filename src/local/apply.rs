@@ -1,4 +1,4 @@
-//! Carrying out a local program: images pulled, then the setup (containers no service wants
+//! Carrying out a local program: the setup (replaced containers and those no service wants
 //! removed, network and volumes made) side by side, then every service's steps, each service
 //! starting as soon as what it depends on has finished its own. Nothing is compared here: the
 //! program says what to do.
@@ -103,6 +103,10 @@ async fn setup(
             remove_container(docker, id).await?;
             printer.status(&format!("  - {name} removed (not in the environment file)"));
         }
+        Setup::ReplaceContainer { id, name } => {
+            remove_container(docker, id).await?;
+            printer.debug(&format!("{name} ({id:.12}) removed"));
+        }
         Setup::CreateNetwork => {
             create_network(docker, env).await?;
             remove_duplicate_networks(docker, env, printer).await?;
@@ -130,7 +134,6 @@ async fn service(
     let name = &want.service.name;
     for step in &planned.steps {
         match step {
-            Step::Remove { id } => remove_container(docker, id).await?,
             // The container is (re)created at once; only starting it waits for its dependencies.
             Step::Create => create_container(docker, env, want).await?,
             Step::Start => {

@@ -19,8 +19,11 @@ pub struct Program {
     pub plan: Plan,
     /// Images to pull before anything changes: missing images of containers to be made.
     pub pulls: Vec<String>,
-    /// Run first, side by side: containers no service wants removed, the network and the
-    /// volumes made.
+    /// Run first, side by side: the containers to be replaced and those no service wants
+    /// removed, the network and the volumes made. A replaced container is gone before any
+    /// service starts: an old dependent still running would reach the new service it depends
+    /// on (an old Connect worker recreated the new broker's internal topics with the broker's
+    /// defaults, and the new worker refused them).
     pub setup: Vec<Setup>,
     /// Every service's steps, in dependency order. A service's `Start` waits until what it
     /// depends on has finished its own steps.
@@ -31,6 +34,8 @@ pub struct Program {
 pub enum Setup {
     /// Stop and remove a container no service of the file wants (with its anonymous volumes).
     RemoveContainer { id: String, name: String },
+    /// Stop and remove a container that is replaced, or one of two of a service.
+    ReplaceContainer { id: String, name: String },
     /// Create the network, then keep the oldest of its name (see `observe::networks`).
     CreateNetwork,
     /// Remove a second network of the environment's name, left by an interrupted run.
@@ -50,8 +55,6 @@ pub struct ServiceSteps {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Stop and remove the container (a replaced or duplicate one), with its anonymous volumes.
-    Remove { id: String },
     /// Create the container from the desired configuration (it is not started yet).
     Create,
     /// Start it, once every dependency has finished its steps.
@@ -109,7 +112,8 @@ pub fn plan(env: &Environment, desired: &[Desired], observed: &Observed) -> Resu
     let mut pulls = BTreeSet::new();
     let mut loads = Vec::new();
     for want in desired {
-        let (change, steps) = service(want, observed, &replaced);
+        let (change, removed, steps) = service(want, observed, &replaced);
+        setup.extend(removed);
         if matches!(change.action, Action::Create | Action::Recreate) {
             replaced.insert(&want.service.name);
             if let Some(image) = pull(want, observed)? {
@@ -191,8 +195,13 @@ fn pull(want: &Desired, observed: &Observed) -> Result<Option<String>, Error> {
     }
 }
 
-/// One service's change and steps. `replaced`: the services made anew before it in this plan.
-fn service(want: &Desired, observed: &Observed, replaced: &BTreeSet<&str>) -> (Change, Vec<Step>) {
+/// One service's change, the containers it replaces, and its steps. `replaced`: the services
+/// made anew before it in this plan.
+fn service(
+    want: &Desired,
+    observed: &Observed,
+    replaced: &BTreeSet<&str>,
+) -> (Change, Vec<Setup>, Vec<Step>) {
     let name = want.service.name.as_str();
     let existing: Vec<_> = observed
         .containers
@@ -209,6 +218,7 @@ fn service(want: &Desired, observed: &Observed, replaced: &BTreeSet<&str>) -> (C
         }
         return (
             Change::new(Kind::Service, name, Action::Create, reason),
+            Vec::new(),
             vec![Step::Create, Step::Start, Step::AwaitReady],
         );
     };
@@ -226,11 +236,13 @@ fn service(want: &Desired, observed: &Observed, replaced: &BTreeSet<&str>) -> (C
         }
     }
     if !reasons.is_empty() {
-        let mut steps: Vec<Step> = existing
+        let removed = existing
             .iter()
-            .map(|c| Step::Remove { id: c.id.clone() })
+            .map(|c| Setup::ReplaceContainer {
+                id: c.id.clone(),
+                name: c.name.clone(),
+            })
             .collect();
-        steps.extend([Step::Create, Step::Start, Step::AwaitReady]);
         return (
             Change {
                 kind: Kind::Service,
@@ -238,7 +250,8 @@ fn service(want: &Desired, observed: &Observed, replaced: &BTreeSet<&str>) -> (C
                 action: Action::Recreate,
                 reasons,
             },
-            steps,
+            removed,
+            vec![Step::Create, Step::Start, Step::AwaitReady],
         );
     }
     if !have.running {
@@ -249,6 +262,7 @@ fn service(want: &Desired, observed: &Observed, replaced: &BTreeSet<&str>) -> (C
                 Action::Start,
                 format!("container is {}", have.state),
             ),
+            Vec::new(),
             vec![Step::Start, Step::AwaitReady],
         );
     }
@@ -259,6 +273,7 @@ fn service(want: &Desired, observed: &Observed, replaced: &BTreeSet<&str>) -> (C
             Action::Unchanged,
             "running, configuration unchanged",
         ),
+        Vec::new(),
         vec![Step::AwaitReady],
     )
 }
@@ -302,6 +317,7 @@ impl fmt::Display for Setup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Setup::RemoveContainer { name, .. } => write!(f, "remove container {name}"),
+            Setup::ReplaceContainer { id, .. } => write!(f, "remove replaced container {id}"),
             Setup::CreateNetwork => write!(f, "create network"),
             Setup::RemoveNetwork { id } => write!(f, "remove network {id}"),
             Setup::CreateVolume { name } => write!(f, "create volume {name}"),
@@ -312,7 +328,6 @@ impl fmt::Display for Setup {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Remove { id } => write!(f, "remove {id}"),
             Step::Create => write!(f, "create"),
             Step::Start => write!(f, "start"),
             Step::AwaitReady => write!(f, "await ready"),

@@ -1,5 +1,6 @@
 //! A stateful Kafka Connect REST emulator for the reconcile tests, following the Kafka Connect
-//! REST API reference for the endpoints `deploy` uses: status codes (201 on create, 200 on
+//! REST API reference and the real worker's answers (validation from keys recorded from it,
+//! `connect-keys.json`) for the endpoints `deploy` uses: status codes (201 on create, 200 on
 //! update, 202 on pause/resume/restart, 204 on stop/delete), `{"error_code", "message"}` error
 //! bodies, 409 while "rebalancing", connector and task states with traces. It can be told to
 //! answer 409 for a while, to start tasks late, and (through the config key
@@ -18,7 +19,10 @@ use super::rest;
 /// worker writes both only after a rebalance (seen on Kafka Connect 4.3: seconds).
 const REBALANCE: Duration = Duration::from_millis(300);
 
-/// The plugin classes the emulated worker has, with the keys each requires.
+/// The connector classes the emulated worker has, with the keys each requires. The real worker
+/// of the tests has the Debezium PostgreSQL connector; Kafka's own MockSourceConnector is there
+/// for connectors that only need to run; the S3 sink, which cannot be installed here, for the
+/// shared sink definition.
 const PLUGINS: [(&str, &str, &[&str]); 3] = [
     (
         "io.debezium.connector.postgresql.PostgresConnector",
@@ -36,6 +40,34 @@ const PLUGINS: [(&str, &str, &[&str]); 3] = [
         &[],
     ),
 ];
+
+/// The keys the real worker (Kafka Connect 4.3 with Debezium 3.6.3) lists in its validation and
+/// answers for each class: recorded from it, not guessed (see its `recorded`).
+fn recorded() -> &'static Value {
+    static KEYS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        serde_json::from_str(include_str!("connect-keys.json")).expect("connect-keys.json")
+    })
+}
+
+fn names(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// A class's own keys (`GET /connector-plugins/{class}/config`); `None` for a class the worker
+/// does not have. MockSourceConnector's `config()` is an empty ConfigDef.
+fn class_keys(class: &str) -> Option<Vec<String>> {
+    if class == "org.apache.kafka.connect.tools.MockSourceConnector" {
+        return Some(Vec::new());
+    }
+    let keys = names(recorded()["classes"].get(class)?);
+    Some(keys.into_iter().map(str::to_string).collect())
+}
 
 #[derive(Clone)]
 struct Connector {
@@ -223,6 +255,10 @@ fn info(name: &str, connector: &Connector) -> Value {
     json!({"name": name, "config": connector.config, "tasks": tasks, "type": "source"})
 }
 
+/// Validation as the real worker answers it: 200 with the errors inside; `configs` lists the keys
+/// Connect defines for every source connector, the connector class's own (whose `value.value` is
+/// always null), and those of each transformation, predicate and converter the configuration
+/// names (with their values). A key no class defines is silently left out.
 fn validate(class: &str, config: &BTreeMap<String, String>) -> (u16, Value) {
     let Some((_, _, required)) = PLUGINS.iter().find(|p| p.0 == class) else {
         return error(
@@ -232,16 +268,40 @@ fn validate(class: &str, config: &BTreeMap<String, String>) -> (u16, Value) {
             ),
         );
     };
+    // The S3 sink's keys were never seen from a worker here: it lists what it is given, and so
+    // judges no key of its own.
+    let own = class_keys(class).unwrap_or_else(|| config.keys().cloned().collect());
+    // (key, whether validation shows its value)
+    let mut listed: Vec<(String, bool)> = names(&recorded()["source-connector"])
+        .into_iter()
+        .map(|k| (k.to_string(), true))
+        .collect();
+    listed.extend(own.into_iter().map(|k| (k, false)));
+    for family in ["transforms", "predicates"] {
+        let aliases = config.get(family).map(String::as_str).unwrap_or_default();
+        for alias in aliases.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            let prefix = format!("{family}.{alias}.");
+            for key in names(&recorded()["alias"][family]) {
+                listed.push((format!("{prefix}{key}"), true));
+            }
+            let plugged = config.get(&format!("{prefix}type"));
+            for key in plugged.and_then(|c| class_keys(c)).unwrap_or_default() {
+                listed.push((format!("{prefix}{key}"), true));
+            }
+        }
+    }
+    for converter in ["key.converter", "value.converter", "header.converter"] {
+        let plugged = config.get(converter);
+        for key in plugged.and_then(|c| class_keys(c)).unwrap_or_default() {
+            listed.push((format!("{converter}.{key}"), true));
+        }
+    }
     let mut configs = Vec::new();
     let mut count = 0;
-    let mut keys: Vec<&str> = config.keys().map(String::as_str).collect();
-    keys.extend(required.iter().copied());
-    keys.sort();
-    keys.dedup();
-    for key in keys {
-        let value = config.get(key);
+    for (key, shown) in listed {
+        let value = config.get(&key);
         let mut errors = Vec::new();
-        if value.is_none() && required.contains(&key) {
+        if value.is_none() && (required.contains(&key.as_str()) || key == "name") {
             errors.push(format!(
                 "Missing required configuration \"{key}\" which has no default value."
             ));
@@ -252,7 +312,13 @@ fn validate(class: &str, config: &BTreeMap<String, String>) -> (u16, Value) {
         count += errors.len();
         configs.push(json!({
             "definition": {"name": key},
-            "value": {"name": key, "value": value, "recommended_values": [], "errors": errors, "visible": true},
+            "value": {
+                "name": key,
+                "value": if shown { json!(value) } else { Value::Null },
+                "recommended_values": [],
+                "errors": errors,
+                "visible": true,
+            },
         }));
     }
     (
@@ -288,6 +354,18 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
                     .collect(),
             ),
         ),
+        ("GET", ["connector-plugins", class, "config"]) => match class_keys(class) {
+            Some(keys) => (
+                200,
+                Value::Array(keys.iter().map(|k| json!({"name": k})).collect()),
+            ),
+            None => error(
+                404,
+                &format!(
+                    "Failed to find any class that implements Connector and which name matches {class}"
+                ),
+            ),
+        },
         ("PUT", ["connector-plugins", class, "config", "validate"]) => {
             let config: BTreeMap<String, String> = serde_json::from_str(body).unwrap_or_default();
             validate(class, &config)
@@ -339,6 +417,8 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
                     "Cannot deserialize the configuration: values must be strings",
                 );
             };
+            // As the real worker: the name comes from the path, then the whole is validated.
+            config.insert("name".into(), name.to_string());
             let class = config.get("connector.class").cloned().unwrap_or_default();
             let (_, validation) = validate(&class, &config);
             if validation["error_count"].as_u64().unwrap_or(1) > 0 {
@@ -350,7 +430,6 @@ fn route(state: &mut State, method: &str, target: &str, body: &str) -> (u16, Val
                     ),
                 );
             }
-            config.insert("name".into(), name.to_string());
             let existed = state.connectors.get(*name).cloned();
             let mut connector = configure(config);
             // A paused or stopped connector keeps its state across a configuration change.

@@ -168,6 +168,31 @@ impl Stack {
         Run::from(self.command(args).output().expect("deploy runs"))
     }
 
+    /// Runs under a file mode creation mask (`umask`), and asserts success.
+    pub fn ok_with_umask(&self, umask: &str, args: &[&str]) -> Run {
+        let binary = self.command(args);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(binary.get_program())
+            .args(binary.get_args())
+            .current_dir(root())
+            .envs(
+                binary
+                    .get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            );
+        for (key, value) in binary.get_envs() {
+            if value.is_none() {
+                command.env_remove(key);
+            }
+        }
+        let run = Run::from(command.output().expect("deploy runs"));
+        assert_eq!(run.code, 0, "deploy {args:?} failed:\n{}", run.all());
+        run
+    }
+
     /// Runs and asserts success, showing everything it printed when it fails.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.deploy(args);
@@ -254,6 +279,38 @@ pub fn networks(env: &str) -> Vec<String> {
     ]))
 }
 
+/// The volumes mounted in the environment's containers that no label names: the anonymous
+/// volumes an image's `VOLUME` gives, as `(container, volume)`.
+pub fn anonymous_volumes(env: &str) -> Vec<(String, String)> {
+    let named = volumes(env);
+    let mut found = Vec::new();
+    for line in containers(env) {
+        let name = line.split(' ').next().unwrap_or_default().to_string();
+        let mounted = docker(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
+            &name,
+        ]);
+        for volume in mounted.split_whitespace() {
+            if !named.iter().any(|n| n == volume) {
+                found.push((name.clone(), volume.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// True while the engine has a volume of this name.
+pub fn volume_exists(name: &str) -> bool {
+    Command::new("docker")
+        .args(["volume", "inspect", name])
+        .output()
+        .expect("docker CLI runs")
+        .status
+        .success()
+}
+
 pub fn volumes(env: &str) -> Vec<String> {
     lines(docker(&[
         "volume",
@@ -319,3 +376,4 @@ pub fn demo_plugins(dir: &std::path::Path, server: &http::Server, core: &[u8]) {
 }
 
 pub mod aws;
+pub mod vpc;

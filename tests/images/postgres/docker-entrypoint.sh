@@ -17,7 +17,9 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   echo "host replication all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   # A server on the socket only, as the official image does, so nobody connects mid-init.
-  as_pg pg_ctl -D "$PGDATA" -o "-c listen_addresses='' $(printf "%q " "${@:2}")" -w start >/dev/null
+  options="-c listen_addresses=''"
+  if [ $# -gt 1 ]; then options+=" $(printf "%q " "${@:2}")"; fi
+  as_pg pg_ctl -D "$PGDATA" -o "$options" -w start >/dev/null
   if [ "$db" != postgres ]; then
     as_pg psql -v ON_ERROR_STOP=1 --username "$user" --dbname postgres -c "CREATE DATABASE \"$db\"" >/dev/null
   fi
