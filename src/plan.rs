@@ -128,13 +128,6 @@ impl Plan {
         self.changes.iter().all(|c| c.action == Action::Unchanged)
     }
 
-    pub fn action_of(&self, kind: Kind, name: &str) -> Option<Action> {
-        self.changes
-            .iter()
-            .find(|c| c.kind == kind && c.name == name)
-            .map(|c| c.action)
-    }
-
     /// One line per change (and per unchanged resource with `unchanged`), then the counts.
     pub fn render_text(&self, unchanged: bool) -> String {
         let mut out = String::new();
