@@ -74,7 +74,11 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum LocalCommand {
     /// Create or update the stack and wait until every service is ready.
-    Up,
+    Up {
+        /// Keep the replication slot of a source that moves to another slot.
+        #[arg(long)]
+        keep_slots: bool,
+    },
     /// Remove the stack's containers and network; data volumes stay unless --volumes.
     Down {
         /// Also remove the named volumes (the environment's data).
@@ -138,15 +142,22 @@ pub enum ConnectorsCommand {
         /// Also plan deleting connectors the file does not define.
         #[arg(long)]
         prune: bool,
+        /// Plan keeping the replication slots of removed or moved sources.
+        #[arg(long)]
+        keep_slots: bool,
         /// Exit 3 when there are changes.
         #[arg(long)]
         detailed_exitcode: bool,
     },
-    /// Validate, then create or update the connectors and wait until they and their tasks run.
+    /// Validate, then create or update the connectors and wait until they and their tasks run;
+    /// drop the replication slots of the sources removed or moved to another slot.
     Apply {
         /// Delete connectors the file does not define.
         #[arg(long)]
         prune: bool,
+        /// Keep the replication slots of removed or moved sources (they pin WAL until dropped).
+        #[arg(long)]
+        keep_slots: bool,
     },
     /// Each connector's state and its tasks'.
     Status,

@@ -18,4 +18,5 @@ pub mod output;
 pub mod plan;
 pub mod plugins;
 pub mod secrets;
+pub mod slots;
 pub mod verify;

@@ -111,7 +111,9 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                 return Err(env.wrong_target("local"));
             }
             match command {
-                LocalCommand::Up => local::up(&env, &plugin_options, printer).await,
+                LocalCommand::Up { keep_slots } => {
+                    local::up(&env, &plugin_options, printer, *keep_slots).await
+                }
                 LocalCommand::Down { volumes } => local::down(&env, printer, *volumes).await,
                 LocalCommand::Status => local::status(&env, printer).await,
                 LocalCommand::Logs(args) => {
@@ -138,13 +140,22 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                 LocalCommand::Connectors(command) => match command {
                     ConnectorsCommand::Plan {
                         prune,
+                        keep_slots,
                         detailed_exitcode,
                     } => {
-                        local::connectors::plan_command(&env, printer, *prune, *detailed_exitcode)
+                        let options = local::connectors::Options {
+                            prune: *prune,
+                            keep_slots: *keep_slots,
+                        };
+                        local::connectors::plan_command(&env, printer, options, *detailed_exitcode)
                             .await
                     }
-                    ConnectorsCommand::Apply { prune } => {
-                        local::connectors::apply_command(&env, printer, *prune).await
+                    ConnectorsCommand::Apply { prune, keep_slots } => {
+                        let options = local::connectors::Options {
+                            prune: *prune,
+                            keep_slots: *keep_slots,
+                        };
+                        local::connectors::apply_command(&env, printer, options).await
                     }
                     ConnectorsCommand::Status => {
                         local::connectors::status_command(&env, printer).await

@@ -184,6 +184,8 @@ pub struct Connect {
     pub timeout: Duration,
     /// How long a connector must stay RUNNING after a change to count as running.
     pub stable_for: Duration,
+    /// The most WAL (bytes) a source's replication slot may hold back before `verify` fails.
+    pub max_retained_wal: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +201,8 @@ pub struct Connector {
     pub secret_names: std::collections::BTreeMap<String, String>,
     /// Keys the connector class does not define that are passed on as meant.
     pub allow_unknown_keys: std::collections::BTreeSet<String>,
+    /// Keep its replication slot when it goes or moves to another slot (`keep-slot`).
+    pub keep_slot: bool,
 }
 
 impl Environment {

@@ -47,6 +47,8 @@ pub enum Kind {
     MskConfiguration,
     MskCluster,
     SchemaLoad,
+    /// A Debezium source's replication slot.
+    Slot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -110,6 +112,7 @@ impl Kind {
             Kind::MskConfiguration => "mskconf",
             Kind::MskCluster => "msk",
             Kind::SchemaLoad => "schema",
+            Kind::Slot => "slot",
         }
     }
 }

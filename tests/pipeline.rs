@@ -120,6 +120,8 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     let mut stack = Stack::new("tests/environments/real.yaml", "t-real", "6160");
     stack.set("DEPLOY_PLUGINS_DIR", &plugins.display().to_string());
     stack.set(real_plugins::HUB_API, &hub_api);
+    // The bound on a slot's WAL, small enough for the test to reach it.
+    stack.set("POSTGRES_MAX_SLOT_WAL", "64MB");
     stack.set(
         "DEPLOY_CACHE_DIR",
         &work.path().join("cache").display().to_string(),
@@ -206,6 +208,7 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
         [
             "connector orders-source",
             "connector orders-sink",
+            "slot orders",
             "marker row",
             "record",
             "decoded",
@@ -393,7 +396,7 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     stack.psql("ALTER USER master PASSWORD 'local-only-password'");
     assert_eq!(verify.code, 1, "{}", verify.all());
     assert_contains(&verify.stdout, "✓ connector orders-source");
-    assert_contains(&verify.stdout, "✗ marker row");
+    assert_contains(&verify.stdout, "✗ slot orders");
     assert_contains(&verify.stdout, "password authentication failed");
 
     // A table that leaves the publication: the connector RUNNING, the row written, no record.
@@ -439,4 +442,158 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
     let run = stack.deploy(&["local", "connectors", "apply"]);
     assert_eq!(run.code, 0, "{}", run.all());
     stack.ok(&["local", "verify"]);
+
+    // The slot is a resource of the environment: in the plan and in status.
+    let plan = stack.ok(&["local", "connectors", "plan"]);
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.contains("= slot    orders") && l.contains("unchanged: active, retains")),
+        "{}",
+        plan.stdout
+    );
+    let status = stack.ok(&["local", "connectors", "status"]);
+    assert_contains(
+        &status.stdout,
+        "orders  postgres:5432/main  orders-source  yes",
+    );
+
+    // A new slot name: the connector moves to it, then the old slot, free, is dropped. Its
+    // offsets point into the old slot's WAL, so Debezium starts on the new slot only with a
+    // snapshot mode that snapshots again; the plan says so.
+    let moved = overlay(
+        work.path(),
+        "moved",
+        "    config:\n      slot.name: orders_v2\n",
+    );
+    let plan = stack.command_for(&moved, &["local", "connectors", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "create: made by orders-source when it moves to it; its offsets are the old slot's, so it fails to start on a new one with snapshot.mode initial",
+    );
+    let moved = overlay(
+        work.path(),
+        "moved",
+        "    config:\n      slot.name: orders_v2\n      snapshot.mode: when_needed\n",
+    );
+    let plan = stack.command_for(&moved, &["local", "connectors", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "create: made by orders-source when it moves to it\n",
+    );
+    assert_contains(
+        &plan.stdout,
+        "remove: its connector orders-source moves to slot orders_v2; it pins",
+    );
+    let run = stack.command_for(&moved, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "- replication slot orders dropped from postgres:5432/main",
+    );
+    assert_eq!(slots(&stack), "orders_v2 true");
+
+    // Back to `orders`, keeping `orders_v2` (keep-slot): it stays, and its retained WAL, which
+    // status shows, grows while rows are written.
+    let keeping = overlay(
+        work.path(),
+        "keeping",
+        "    keep-slot: true\n    config:\n      snapshot.mode: when_needed\n",
+    );
+    let plan = stack.command_for(&keeping, &["local", "connectors", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "its connector orders-source moves to slot orders; kept (keep-slot); it pins",
+    );
+    let run = stack.command_for(&keeping, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(!run.stderr.contains("dropped"), "{}", run.stderr);
+    // Named by no connector now, it is still shown, with what it pins.
+    let plan = stack.command_for(&keeping, &["local", "connectors", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "on postgres:5432/main, named by no connector of this environment: never touched; inactive, retains",
+    );
+    let retained = |stack: &Stack| -> i64 {
+        let run = stack.command_for(
+            &keeping,
+            &["--output", "json", "local", "connectors", "status"],
+        );
+        let report: Value = serde_json::from_str(&run.stdout).expect("status JSON");
+        report["slots"]
+            .as_array()
+            .expect("slots")
+            .iter()
+            .find(|s| s["slot"] == "orders_v2")
+            .and_then(|s| s["retained_bytes"].as_i64())
+            .unwrap_or_else(|| panic!("no orders_v2 in {report}"))
+    };
+    let before = retained(&stack);
+    stack.psql("INSERT INTO demo.orders (customer_id, amount) SELECT 'WAL', g FROM generate_series(1, 5000) g");
+    let after = retained(&stack);
+    assert!(after > before, "retained {before} then {after}");
+
+    // --prune deletes a connector the file no longer has, and drops its slot once free; the
+    // kept slot no connector names any more is never touched.
+    let without = work.path().join("without.yaml");
+    std::fs::write(
+        &without,
+        format!(
+            "version: 1\ninclude: [{}]\nname: ${{DEPLOY_TEST_NAME}}\ntarget: local\nconnectors:\n  orders-source: ~\n",
+            support::root().join("tests/environments/real.yaml").display()
+        ),
+    )
+    .expect("overlay file");
+    let plan = stack.command_for(&without, &["local", "connectors", "plan", "--prune"]);
+    assert_contains(
+        &plan.stdout,
+        "remove: its connector orders-source is removed",
+    );
+    let run = stack.command_for(&without, &["local", "connectors", "apply", "--prune"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stderr, "- connector orders-source deleted");
+    assert_contains(
+        &run.stderr,
+        "- replication slot orders dropped from postgres:5432/main",
+    );
+    assert_eq!(slots(&stack), "orders_v2 false");
+    stack.psql("SELECT pg_drop_replication_slot('orders_v2')");
+    // Connect keeps a deleted connector's offsets: back on a new slot, it snapshots again.
+    let again = overlay(
+        work.path(),
+        "again",
+        "    config:\n      snapshot.mode: when_needed\n",
+    );
+    let run = stack.command_for(&again, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(slots(&stack), "orders true");
+
+    // A dead slot cannot fill the disk: paused, its slot holds back WAL until the bound
+    // (max_slot_wal_keep_size, 64MB in this test) invalidates it; status shows it lost, and
+    // verify fails on it, saying what to do.
+    let run = stack.command_for(&paused, &["local", "connectors", "apply"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    stack.psql("CREATE TABLE demo.filler AS SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 150000) g");
+    stack.psql("SELECT pg_switch_wal()");
+    stack.psql("CHECKPOINT");
+    assert_eq!(slots(&stack), "orders false");
+    assert_eq!(
+        stack.psql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'orders'"),
+        "lost"
+    );
+    let status = stack.ok(&["local", "connectors", "status"]);
+    assert_contains(&status.stdout, "LOST");
+    let verify = stack.command_for(&paused, &["local", "verify"]);
+    assert_eq!(verify.code, 1, "{}", verify.all());
+    assert_contains(&verify.stdout, "✗ slot orders");
+    assert_contains(
+        &verify.stdout,
+        "LOST: invalidated by max_slot_wal_keep_size",
+    );
+    assert_contains(&verify.stdout, "needs a new snapshot");
+}
+
+/// The database's replication slots, `name active` each, one a line.
+fn slots(stack: &Stack) -> String {
+    stack.psql("SELECT slot_name || ' ' || active FROM pg_replication_slots ORDER BY 1")
 }

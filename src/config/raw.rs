@@ -200,6 +200,9 @@ pub struct ConnectFile {
     /// How long a connector must stay RUNNING after a change before it counts as running
     /// (default `8s`): Debezium fails a task that cannot stream seconds after it reports RUNNING.
     pub stable_for: Option<String>,
+    /// The most WAL a Debezium source's replication slot may hold back before `verify` fails
+    /// (default `1GiB`; `512MiB`, `2GB`, or bytes).
+    pub max_retained_wal: Option<String>,
 }
 
 fn connect_port() -> u16 {
@@ -225,6 +228,11 @@ pub struct ConnectorFile {
     /// know is refused, with the nearest key it does know.
     #[serde(default)]
     pub allow_unknown_keys: Vec<String>,
+    /// A Debezium PostgreSQL source's replication slot is dropped when the connector goes or
+    /// moves to another slot (default); `true` keeps it, and plans and `status` then say how
+    /// much WAL it pins.
+    #[serde(default)]
+    pub keep_slot: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

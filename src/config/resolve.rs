@@ -25,6 +25,9 @@ const RETENTION_DAYS: [i32; 22] = [
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_STABLE_FOR: Duration = Duration::from_secs(8);
+/// The WAL a source's slot may hold back before `verify` fails: half the local PostgreSQL's
+/// `max_slot_wal_keep_size` (2GB), so `verify` says so well before the slot would be lost.
+const DEFAULT_MAX_RETAINED_WAL: u64 = 1 << 30;
 
 pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
     let raw = &loaded.raw;
@@ -639,11 +642,23 @@ fn resolve_connectors(
                         .with_hint("write a number with a unit: `250ms`, `5s`, `2m`")
                 })?,
             };
+            let max_retained_wal = match &file.max_retained_wal {
+                None => DEFAULT_MAX_RETAINED_WAL,
+                Some(text) => parse_size(text).ok_or_else(|| {
+                    loaded
+                        .error(
+                            &path.key("max-retained-wal"),
+                            format!("`{text}` is not a size"),
+                        )
+                        .with_hint("write bytes or a number with a unit: `512MiB`, `1GiB`, `2GB`")
+                })?,
+            };
             Some(Connect {
                 service: file.service.clone(),
                 port: file.port,
                 timeout,
                 stable_for,
+                max_retained_wal,
             })
         }
     };
@@ -723,9 +738,66 @@ fn resolve_connectors(
             secret_names,
             secret_keys,
             allow_unknown_keys: file.allow_unknown_keys.iter().cloned().collect(),
+            keep_slot: file.keep_slot,
         });
     }
+    check_slots(loaded, &connectors)?;
     Ok((connect, connectors))
+}
+
+/// A Debezium PostgreSQL source's slot name must be one PostgreSQL takes (lowercase letters,
+/// digits and underscores, at most 63 bytes: its `ReplicationSlotValidateName`), and two sources
+/// on one database cannot share a slot: the second would fail to stream, or worse, read on from
+/// the first one's position.
+fn check_slots(loaded: &Loaded, connectors: &[Connector]) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<(String, String, String, String), &str> = BTreeMap::new();
+    for connector in connectors {
+        let Some(source) = crate::slots::Source::of(&connector.name, &connector.config) else {
+            continue;
+        };
+        let path = KeyPath::root()
+            .key("connectors")
+            .key(&connector.name)
+            .key("config");
+        let at = if connector.config.contains_key(crate::slots::SLOT_NAME) {
+            path.key(crate::slots::SLOT_NAME)
+        } else {
+            path.key("connector.class")
+        };
+        let slot = &source.slot;
+        let valid = !slot.is_empty()
+            && slot.len() <= 63
+            && slot
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(loaded
+                .error(
+                    &at,
+                    format!("`{slot}` is not a replication slot name PostgreSQL takes"),
+                )
+                .with_hint("use lowercase letters, digits and `_`, at most 63 characters"));
+        }
+        let database = &source.database;
+        let key = (
+            database.host.clone(),
+            database.port.clone(),
+            database.dbname.clone(),
+            slot.clone(),
+        );
+        if let Some(other) = seen.insert(key, &connector.name) {
+            return Err(loaded
+                .error(
+                    &at,
+                    format!(
+                        "connector `{other}` already streams from slot `{slot}` on this database ({}:{}/{})",
+                        database.host, database.port, database.dbname
+                    ),
+                )
+                .with_hint("give each source its own `slot.name`"));
+        }
+    }
+    Ok(())
 }
 
 /// The SQL files a `schema` list names, read (relative to the file that names them).
@@ -1051,6 +1123,26 @@ fn parse_probe(loaded: &Loaded, path: &KeyPath, raw: &ReadyFile) -> Result<Probe
         interval: duration("interval", &raw.interval, DEFAULT_INTERVAL)?,
         timeout: duration("timeout", &raw.timeout, DEFAULT_TIMEOUT)?,
     })
+}
+
+/// A size in bytes: `1073741824`, `512MiB`, `1GiB`, `2GB`, `100kB`.
+fn parse_size(text: &str) -> Option<u64> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1000 * 1000,
+        "MiB" => 1 << 20,
+        "GB" => 1000 * 1000 * 1000,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor).filter(|n| *n > 0)
 }
 
 pub fn parse_duration(text: &str) -> Option<Duration> {

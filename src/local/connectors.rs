@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::connect::client::Client;
 use super::connect::reconcile;
+use super::slots;
 use super::{docker, observe};
 use crate::error::{Error, exit};
 use crate::model::Environment;
@@ -63,21 +64,32 @@ fn say_skipped(env: &Environment, printer: &Printer) {
     }
 }
 
-/// The connectors' plan and steps against what Connect has now.
+/// How a connectors command treats what the file does not define.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Delete the connectors the file does not define.
+    pub prune: bool,
+    /// Keep every replication slot a removed or moved connector leaves.
+    pub keep_slots: bool,
+}
+
+/// The connectors' plan and steps against what Connect and the sources' databases have now.
 async fn plan(
     client: &Client,
     env: &Environment,
-    prune: bool,
+    options: Options,
     worker_started: bool,
 ) -> Result<(Plan, Vec<reconcile::Step>), Error> {
     let live = blocking(|| client.list()).await?;
-    Ok(reconcile::plan(
-        &env.name,
-        &env.connectors,
-        &live,
-        prune,
+    let sources = slots::sources(&env.connectors, &live);
+    let observed = slots::observe(env, &sources).await;
+    let context = reconcile::Context {
+        prune: options.prune,
         worker_started,
-    ))
+        slots: &observed,
+        keep_slots: options.keep_slots,
+    };
+    Ok(reconcile::plan(&env.name, &env.connectors, &live, &context))
 }
 
 /// Runs blocking Connect calls without stalling the runtime.
@@ -93,6 +105,7 @@ pub async fn converge(
     env: &Environment,
     printer: &Printer,
     connect_started: Option<std::time::Instant>,
+    keep_slots: bool,
 ) -> Result<(), Error> {
     if env.connectors.is_empty() && env.skipped_connectors.is_empty() {
         return Ok(());
@@ -102,7 +115,11 @@ pub async fn converge(
         return Ok(());
     }
     let client = client(env).await?;
-    let (_, steps) = plan(&client, env, false, connect_started.is_some()).await?;
+    let options = Options {
+        prune: false,
+        keep_slots,
+    };
+    let (_, steps) = plan(&client, env, options, connect_started.is_some()).await?;
     let waits = waits(env);
     tokio::task::block_in_place(|| {
         reconcile::apply(&client, &steps, waits, connect_started, printer)
@@ -112,11 +129,11 @@ pub async fn converge(
 pub async fn plan_command(
     env: &Environment,
     printer: &Printer,
-    prune: bool,
+    options: Options,
     detailed_exitcode: bool,
 ) -> Result<Outcome, Error> {
     let client = client(env).await?;
-    let (plan, _) = plan(&client, env, prune, false).await?;
+    let (plan, _) = plan(&client, env, options, false).await?;
     say_skipped(env, printer);
     let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
@@ -135,10 +152,10 @@ pub async fn plan_command(
 pub async fn apply_command(
     env: &Environment,
     printer: &Printer,
-    prune: bool,
+    options: Options,
 ) -> Result<Outcome, Error> {
     let client = client(env).await?;
-    let (plan, steps) = plan(&client, env, prune, false).await?;
+    let (plan, steps) = plan(&client, env, options, false).await?;
     say_skipped(env, printer);
     if plan.is_empty() {
         printer.status("connectors: nothing to change");
@@ -203,14 +220,111 @@ pub async fn status_command(env: &Environment, printer: &Printer) -> Result<Outc
         }
         crate::output::table(&table)
     };
+    let (slot_rows, slot_text) = slot_status(env, &live).await;
     say_skipped(env, printer);
     Ok(Outcome::with(
         exit::SUCCESS,
         Report::new(
-            text,
-            json!({"connectors": rows, "skipped": env.skipped_connectors}),
+            format!("{text}{slot_text}"),
+            json!({"connectors": rows, "slots": slot_rows, "skipped": env.skipped_connectors}),
         ),
     ))
+}
+
+/// Each source's replication slot as its database reports it: whether something streams from
+/// it, the WAL it holds back, its `wal_status`, and how far its consumer is behind.
+async fn slot_status(
+    env: &Environment,
+    live: &std::collections::BTreeMap<String, super::connect::client::Live>,
+) -> (Vec<serde_json::Value>, String) {
+    let sources = slots::sources(&env.connectors, live);
+    if sources.is_empty() {
+        return (Vec::new(), String::new());
+    }
+    let observed = slots::observe(env, &sources).await;
+    let mut rows = Vec::new();
+    let mut table = vec![
+        [
+            "SLOT",
+            "DATABASE",
+            "CONNECTOR",
+            "ACTIVE",
+            "RETAINED WAL",
+            "WAL STATUS",
+            "BEHIND",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for source in &sources {
+        let place = source.database.place();
+        let read = observed
+            .slots
+            .get(&(place.clone(), source.slot.clone()))
+            .cloned()
+            .unwrap_or_else(|| Err("not read".into()));
+        let bytes = |b: Option<i64>| b.map_or("-".to_string(), crate::slots::size);
+        let (row, line) = match &read {
+            Ok(Some(slot)) => (
+                json!({"slot": source.slot, "database": place, "connector": source.connector,
+                    "state": if slot.lost() { "lost" } else if slot.active { "active" } else { "inactive" },
+                    "retained_bytes": slot.retained, "wal_status": slot.wal_status,
+                    "behind_bytes": slot.behind}),
+                [
+                    if slot.lost() {
+                        "LOST"
+                    } else if slot.active {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .to_string(),
+                    bytes(slot.retained),
+                    slot.wal_status.clone().unwrap_or_else(|| "-".into()),
+                    bytes(slot.behind),
+                ],
+            ),
+            Ok(None) => (
+                json!({"slot": source.slot, "database": place, "connector": source.connector, "state": "missing"}),
+                ["missing".into(), "-".into(), "-".into(), "-".into()],
+            ),
+            Err(e) => (
+                json!({"slot": source.slot, "database": place, "connector": source.connector, "state": "unknown", "error": e}),
+                [format!("not read: {e}"), "-".into(), "-".into(), "-".into()],
+            ),
+        };
+        rows.push(row);
+        let mut cells = vec![source.slot.clone(), place, source.connector.clone()];
+        cells.extend(line);
+        table.push(cells);
+    }
+    // The databases' other logical slots (one a source kept, or another consumer's).
+    for (place, others) in &observed.unnamed {
+        for (name, slot) in others {
+            rows.push(json!({"slot": name, "database": place, "connector": null,
+                "state": if slot.lost() { "lost" } else if slot.active { "active" } else { "inactive" },
+                "retained_bytes": slot.retained, "wal_status": slot.wal_status,
+                "behind_bytes": slot.behind}));
+            let bytes = |b: Option<i64>| b.map_or("-".to_string(), crate::slots::size);
+            table.push(vec![
+                name.clone(),
+                place.clone(),
+                "- (none)".into(),
+                if slot.lost() {
+                    "LOST"
+                } else if slot.active {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+                bytes(slot.retained),
+                slot.wal_status.clone().unwrap_or_else(|| "-".into()),
+                bytes(slot.behind),
+            ]);
+        }
+    }
+    (rows, format!("\n{}", crate::output::table(&table)))
 }
 
 pub async fn restart_command(

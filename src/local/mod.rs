@@ -11,8 +11,10 @@ pub mod plugins;
 pub mod ports;
 pub mod probe;
 pub mod program;
+pub mod reach;
 pub mod route;
 pub mod schema;
+pub mod slots;
 pub mod spec;
 pub mod verify;
 
@@ -66,6 +68,7 @@ pub async fn up(
     env: &Environment,
     plugin_options: &crate::plugins::Options,
     printer: &Printer,
+    keep_slots: bool,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
     let plugins = plugins::build(env, plugin_options, printer)?;
@@ -104,7 +107,7 @@ pub async fn up(
         .connect
         .as_ref()
         .and_then(|c| program.starts(&c.service).then(Instant::now));
-    connectors::converge(env, printer, connect_started).await?;
+    connectors::converge(env, printer, connect_started, keep_slots).await?;
     let endpoints = apply::endpoints(env);
     let width = endpoints.keys().map(String::len).max().unwrap_or(0);
     let mut text = String::new();

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::connect::client::Live;
 use super::connect::reconcile::failed_text;
-use super::{connectors, docker, observe, probe};
+use super::reach::{Addresses, addresses};
+use super::slots;
+use super::{connectors, docker, probe};
 use crate::error::Error;
 use crate::model::{Connector, Environment};
 use crate::output::Printer;
@@ -20,23 +22,6 @@ use crate::verify::{Report, avro};
 
 const POSTGRES_SOURCE: &str = "io.debezium.connector.postgresql.PostgresConnector";
 
-/// `host:port` as a service is named in the environment → where it is reached from here.
-#[derive(Debug, Clone, Default)]
-struct Addresses(BTreeMap<(String, String), (String, String)>);
-
-impl Addresses {
-    /// `host:port` rewritten when known, else as given.
-    pub(crate) fn rewrite(&self, address: &str) -> String {
-        match address.rsplit_once(':') {
-            Some((host, port)) => match self.0.get(&(host.to_string(), port.to_string())) {
-                Some((h, p)) => format!("{h}:{p}"),
-                None => address.to_string(),
-            },
-            None => address.to_string(),
-        }
-    }
-}
-
 pub async fn verify_command(
     env: &Environment,
     printer: &Printer,
@@ -45,33 +30,6 @@ pub async fn verify_command(
     let deadline = Instant::now() + timeout;
     let report = run(env, deadline).await?;
     Ok(report.outcome(printer))
-}
-
-/// Every address a service is reached at from here: its published port where the container
-/// port is published, else the container's address on the environment's network.
-async fn addresses(env: &Environment, ports: &BTreeSet<u16>) -> Result<Addresses, Error> {
-    let docker = docker::connect().await?;
-    let containers = observe::containers(&docker, &env.name, &env.network).await?;
-    let mut map = Addresses::default();
-    for service in &env.services {
-        let ip = containers
-            .iter()
-            .find(|c| c.service == service.name)
-            .and_then(|c| c.ip);
-        for port in ports {
-            let published = service.ports.iter().find(|p| p.container == *port);
-            let to = match (published, ip) {
-                (Some(p), _) => p.reachable(),
-                (None, Some(ip)) => (ip.to_string(), *port),
-                (None, None) => continue,
-            };
-            map.0.insert(
-                (service.name.clone(), port.to_string()),
-                (to.0, to.1.to_string()),
-            );
-        }
-    }
-    Ok(map)
 }
 
 fn port_of(address: &str) -> Option<u16> {
@@ -151,6 +109,32 @@ fn connector_state(connector: &Connector, live: Option<&Live>) -> Result<String,
         connector.name,
         status.tasks.len()
     ))
+}
+
+/// A source's slot as `verify` judges it: lost, missing, or holding back more WAL than `limit`
+/// bytes fails.
+fn slot_state(
+    source: &crate::slots::Source,
+    read: Result<Option<crate::slots::Slot>, String>,
+    limit: u64,
+) -> Result<String, String> {
+    let place = source.database.place();
+    match read {
+        Err(e) => Err(format!("slot {} on {place} not read: {e}", source.slot)),
+        Ok(None) => Err(format!(
+            "slot {} is missing on {place}: {} is not streaming (it makes it again when it restarts)",
+            source.slot, source.connector
+        )),
+        Ok(Some(slot)) if slot.lost() => Err(format!("slot {} on {place}: {slot}", source.slot)),
+        Ok(Some(slot)) if slot.retained.is_some_and(|r| r as u64 > limit) => Err(format!(
+            "slot {} on {place} retains {} of WAL, more than connect.max-retained-wal ({}): {} is behind or not streaming ({slot})",
+            source.slot,
+            crate::slots::size(slot.retained.unwrap_or_default()),
+            crate::slots::size(limit as i64),
+            source.connector
+        )),
+        Ok(Some(slot)) => Ok(slot.to_string()),
+    }
 }
 
 /// What the check reads from the source connector's definition.
@@ -249,6 +233,26 @@ async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
             &format!("connector {name}"),
             started,
             Ok(format!("skipped: {reason}")),
+        );
+    }
+    // Each source's slot: there, not lost, not holding back more WAL than allowed.
+    let started = Instant::now();
+    let sources = slots::sources(&env.connectors, &BTreeMap::new());
+    let observed = slots::observe(env, &sources).await;
+    let limit = env
+        .connect
+        .as_ref()
+        .map_or(u64::MAX, |c| c.max_retained_wal);
+    for source in &sources {
+        let read = observed
+            .slots
+            .get(&(source.database.place(), source.slot.clone()))
+            .cloned()
+            .unwrap_or_else(|| Err("not read".into()));
+        report.step(
+            &format!("slot {}", source.slot),
+            started,
+            slot_state(source, read, limit),
         );
     }
     if !report.ok {

@@ -121,6 +121,7 @@ mod tests {
             secret_keys: Default::default(),
             secret_names: Default::default(),
             allow_unknown_keys: Default::default(),
+            keep_slot: false,
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::client::{Client, ConnectError, Live, Status};
 use super::keys;
 use crate::error::Error;
+use crate::local::slots;
 use crate::model::{Connector, ConnectorState};
 use crate::output::{Printer, Style};
 use crate::plan::{Action, Change, Kind, Plan};
@@ -37,6 +38,8 @@ pub enum Step {
     Stop(String),
     /// `DELETE /connectors/{name}`.
     Delete(String),
+    /// Drops a replication slot its connector no longer uses, once nothing streams from it.
+    DropSlot(slots::Drop),
     /// Until the connector is in its state, with all its tasks.
     Await {
         connector: Box<Connector>,
@@ -58,16 +61,31 @@ pub enum After {
     Nothing,
 }
 
-/// The connectors' plan: each connector's change, and the steps in the order they run
-/// (deletes, then each connector's write and state, then the awaits). `worker_started`: `up`
-/// (re)starts the Connect worker.
+/// What the connectors' plan reads besides the definitions and Connect.
+pub struct Context<'a> {
+    pub prune: bool,
+    /// `up` (re)starts the Connect worker.
+    pub worker_started: bool,
+    /// The sources' replication slots.
+    pub slots: &'a slots::Observed,
+    /// Keep every slot a removed or moved connector leaves (`--keep-slots`).
+    pub keep_slots: bool,
+}
+
+/// The connectors' plan: each connector's and slot's change, and the steps in the order they
+/// run (deletes, then each connector's write and state, then the awaits, then the slots the
+/// connectors no longer use).
 pub fn plan(
     environment: &str,
     desired: &[Connector],
     live: &BTreeMap<String, Live>,
-    prune: bool,
-    worker_started: bool,
+    context: &Context<'_>,
 ) -> (Plan, Vec<Step>) {
+    let Context {
+        prune,
+        worker_started,
+        ..
+    } = *context;
     let mut changes = Vec::new();
     let mut deletes = Vec::new();
     let mut writes = Vec::new();
@@ -167,6 +185,18 @@ pub fn plan(
             )
         });
     }
+    let deleted: std::collections::BTreeSet<String> = deletes
+        .iter()
+        .filter_map(|s| match s {
+            Step::Delete(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut drops = Vec::new();
+    for (change, drop) in slots::plan(desired, live, &deleted, context.slots, context.keep_slots) {
+        changes.push(change);
+        drops.extend(drop.map(Step::DropSlot));
+    }
     let plan = Plan {
         environment: environment.to_string(),
         changes,
@@ -176,6 +206,7 @@ pub fn plan(
         .chain(writes)
         .chain(awaits)
         .chain(unchanged)
+        .chain(drops)
         .collect();
     (plan, steps)
 }
@@ -263,6 +294,17 @@ pub fn apply(
                     _ => client.stop(name)?,
                 }
                 changed.entry(name).or_insert_with(Instant::now);
+            }
+            Step::DropSlot(drop) => {
+                tokio::runtime::Handle::current().block_on(slots::remove(drop))?;
+                printer.status(&format!(
+                    "  - replication slot {} dropped from {}{}",
+                    drop.slot,
+                    drop.place,
+                    drop.publication
+                        .as_ref()
+                        .map_or(String::new(), |p| format!(", with publication {p}"))
+                ));
             }
             Step::Await {
                 connector,
@@ -497,6 +539,7 @@ impl std::fmt::Display for Step {
             Step::Resume(name) => write!(f, "resume {name}"),
             Step::Stop(name) => write!(f, "stop {name}"),
             Step::Delete(name) => write!(f, "delete {name}"),
+            Step::DropSlot(drop) => write!(f, "drop slot {} on {}", drop.slot, drop.place),
             Step::Await {
                 connector,
                 after,
@@ -537,6 +580,7 @@ mod tests {
             secret_keys: ["password".to_string()].into(),
             secret_names: BTreeMap::new(),
             allow_unknown_keys: Default::default(),
+            keep_slot: false,
         }
     }
 
@@ -557,6 +601,22 @@ mod tests {
         }
     }
 
+    /// The plan with no source among the connectors (no slot to read).
+    fn planned(
+        desired: &[Connector],
+        live: &BTreeMap<String, Live>,
+        prune: bool,
+        worker_started: bool,
+    ) -> (Plan, Vec<Step>) {
+        let context = Context {
+            prune,
+            worker_started,
+            slots: &slots::Observed::default(),
+            keep_slots: false,
+        };
+        plan("t", desired, live, &context)
+    }
+
     fn shown(plan: &Plan, steps: &[Step]) -> String {
         let mut text = plan.render_text(true);
         for step in steps {
@@ -571,7 +631,7 @@ mod tests {
             connector("a", ConnectorState::Running, "one"),
             connector("b", ConnectorState::Paused, "two"),
         ];
-        let (plan, steps) = plan("t", &desired, &BTreeMap::new(), false, false);
+        let (plan, steps) = planned(&desired, &BTreeMap::new(), false, false);
         insta::assert_snapshot!(shown(&plan, &steps));
     }
 
@@ -592,8 +652,8 @@ mod tests {
             ("stray".to_string(), live(&c, "RUNNING")),
         ]);
         let desired = [changed, b, c];
-        let (kept, steps) = plan("t", &desired, &live, false, true);
-        let (pruned, pruning) = plan("t", &desired, &live, true, false);
+        let (kept, steps) = planned(&desired, &live, false, true);
+        let (pruned, pruning) = planned(&desired, &live, true, false);
         insta::assert_snapshot!(format!(
             "{}\n--prune:\n{}",
             shown(&kept, &steps),
@@ -617,7 +677,7 @@ mod tests {
             ("b".to_string(), live(&desired[1], "PAUSED")),
             ("c".to_string(), live(&desired[2], "STOPPED")),
         ]);
-        let (plan, steps) = plan("t", &desired, &live, true, false);
+        let (plan, steps) = planned(&desired, &live, true, false);
         assert!(plan.is_empty(), "{}", plan.render_text(true));
         assert!(
             steps.iter().all(|s| matches!(
@@ -629,5 +689,144 @@ mod tests {
             )),
             "{steps:?}"
         );
+    }
+
+    fn source(name: &str, slot: &str) -> Connector {
+        let mut connector = connector(name, ConnectorState::Running, "unused");
+        connector.config = BTreeMap::from([
+            (
+                "connector.class".into(),
+                crate::slots::POSTGRES_SOURCE.into(),
+            ),
+            ("database.hostname".into(), "postgres".into()),
+            ("database.dbname".into(), "main".into()),
+            ("database.user".into(), "master".into()),
+            ("database.password".into(), "s3cret".into()),
+            ("slot.name".into(), slot.into()),
+        ]);
+        connector
+    }
+
+    fn slot(active: bool, retained: i64) -> Option<crate::slots::Slot> {
+        Some(crate::slots::Slot {
+            active,
+            active_pid: active.then_some(4242),
+            wal_status: Some("reserved".into()),
+            retained: Some(retained),
+            behind: Some(0),
+        })
+    }
+
+    /// The slots of these names on `postgres:5432/main`, as read, and the database reached.
+    fn observed(slots: &[(&str, Option<crate::slots::Slot>)]) -> slots::Observed {
+        let database = crate::slots::Source::of("x", &source("x", "x").config)
+            .expect("a source")
+            .database;
+        slots::Observed {
+            slots: slots
+                .iter()
+                .map(|(name, slot)| ((database.place(), name.to_string()), Ok(slot.clone())))
+                .collect(),
+            // Another consumer's slot in the same database.
+            unnamed: BTreeMap::from([(
+                database.place(),
+                vec![(
+                    "replica_feed".to_string(),
+                    slot(true, 5 << 20).expect("a slot"),
+                )],
+            )]),
+            reached: BTreeMap::from([(database.place(), database)]),
+        }
+    }
+
+    #[test]
+    fn a_slot_follows_its_connector_and_is_kept_only_when_asked() {
+        let orders = source("orders-source", "orders");
+        let mut moved = source("audit-source", "audit_v2");
+        let live = BTreeMap::from([
+            ("orders-source".to_string(), live(&orders, "RUNNING")),
+            (
+                "old-source".to_string(),
+                live(&source("old-source", "old"), "RUNNING"),
+            ),
+            (
+                "audit-source".to_string(),
+                live(&source("audit-source", "audit"), "RUNNING"),
+            ),
+        ]);
+        let seen = observed(&[
+            ("orders", slot(true, 1 << 20)),
+            ("old", slot(true, 48 << 20)),
+            ("audit", slot(true, 3 << 20)),
+            ("audit_v2", None),
+        ]);
+        let mut text = String::new();
+        for (what, keep_slots, keep_slot) in [
+            ("--prune", false, false),
+            ("--prune --keep-slots", true, false),
+            ("--prune, audit-source with keep-slot", false, true),
+        ] {
+            moved.keep_slot = keep_slot;
+            let desired = [orders.clone(), moved.clone()];
+            let context = Context {
+                prune: true,
+                worker_started: false,
+                slots: &seen,
+                keep_slots,
+            };
+            let (plan, steps) = plan("t", &desired, &live, &context);
+            text.push_str(&format!("{what}:\n{}\n", shown(&plan, &steps)));
+        }
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_new_source_shows_the_slot_its_connector_makes_and_a_lost_one_says_what_to_do() {
+        let orders = source("orders-source", "orders");
+        let (plan_new, _) = plan(
+            "t",
+            std::slice::from_ref(&orders),
+            &BTreeMap::new(),
+            &Context {
+                prune: false,
+                worker_started: false,
+                slots: &observed(&[("orders", None)]),
+                keep_slots: false,
+            },
+        );
+        let lost = crate::slots::Slot {
+            wal_status: Some("lost".into()),
+            ..slot(false, 0).expect("a slot")
+        };
+        let live = BTreeMap::from([("orders-source".to_string(), live(&orders, "RUNNING"))]);
+        let (plan_lost, steps) = plan(
+            "t",
+            std::slice::from_ref(&orders),
+            &live,
+            &Context {
+                prune: false,
+                worker_started: false,
+                slots: &observed(&[("orders", Some(lost))]),
+                keep_slots: false,
+            },
+        );
+        let (plan_missing, _) = plan(
+            "t",
+            std::slice::from_ref(&orders),
+            &live,
+            &Context {
+                prune: false,
+                worker_started: false,
+                slots: &observed(&[("orders", None)]),
+                keep_slots: false,
+            },
+        );
+        assert!(!steps.iter().any(|s| matches!(s, Step::DropSlot(_))));
+        insta::assert_snapshot!(format!(
+            "{}\n{}\n{}",
+            plan_new.render_text(true),
+            plan_lost.render_text(true),
+            plan_missing.render_text(true)
+        ));
     }
 }
