@@ -114,22 +114,38 @@ pub enum AwsCommand {
         /// Exit 3 when there are changes.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Plan keeping the replication slots of removed or moved sources.
+        #[arg(long)]
+        keep_slots: bool,
     },
-    /// Make AWS match the environment file (asks first; --auto-approve does not).
+    /// Make AWS match the environment file (asks first; --auto-approve does not); drop the
+    /// replication slots of the sources removed or moved to another slot.
     Apply {
         #[arg(long)]
         auto_approve: bool,
+        /// Keep the replication slots of removed or moved sources (they pin WAL until dropped).
+        #[arg(long)]
+        keep_slots: bool,
     },
-    /// Remove what the environment created; data stays unless --delete-data.
+    /// Remove what the environment created; data stays unless --delete-data. The sources'
+    /// replication slots are dropped from a database that stays.
     Destroy {
         #[arg(long)]
         auto_approve: bool,
         /// Also empty and delete the plugin bucket.
         #[arg(long)]
         delete_data: bool,
+        /// Keep the sources' replication slots in a database that stays.
+        #[arg(long)]
+        keep_slots: bool,
     },
     /// Every resource with its state.
-    Status,
+    Status {
+        /// Also read the replication slots (retained WAL, wal_status) from the database, through
+        /// a one-shot ECS task.
+        #[arg(long)]
+        slots: bool,
+    },
     /// Check what can be checked from outside the VPC: connectors RUNNING, their worker
     /// configuration ACTIVE, no recent ERROR in the workers' logs, the registry healthy.
     Verify,

@@ -91,17 +91,49 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
             let env = load()?;
             let env = aws::Env::of(&env)?;
             match command {
-                AwsCommand::Plan { detailed_exitcode } => {
-                    aws::plan_command(&env, &plugin_options, printer, *detailed_exitcode).await
+                AwsCommand::Plan {
+                    detailed_exitcode,
+                    keep_slots,
+                } => {
+                    aws::plan_command(
+                        &env,
+                        &plugin_options,
+                        printer,
+                        *detailed_exitcode,
+                        aws::Keep::from_flag(*keep_slots),
+                    )
+                    .await
                 }
-                AwsCommand::Apply { auto_approve } => {
-                    aws::apply(&env, &plugin_options, printer, *auto_approve).await
+                AwsCommand::Apply {
+                    auto_approve,
+                    keep_slots,
+                } => {
+                    aws::apply(
+                        &env,
+                        &plugin_options,
+                        printer,
+                        *auto_approve,
+                        aws::Keep::from_flag(*keep_slots),
+                    )
+                    .await
                 }
                 AwsCommand::Destroy {
                     auto_approve,
                     delete_data,
-                } => aws::destroy(&env, printer, *auto_approve, *delete_data).await,
-                AwsCommand::Status => aws::status(&env, &plugin_options, printer).await,
+                    keep_slots,
+                } => {
+                    aws::destroy(
+                        &env,
+                        printer,
+                        *auto_approve,
+                        *delete_data,
+                        aws::Keep::from_flag(*keep_slots),
+                    )
+                    .await
+                }
+                AwsCommand::Status { slots } => {
+                    aws::status(&env, &plugin_options, printer, *slots).await
+                }
                 AwsCommand::Verify => aws::verify::verify_command(&env, printer).await,
             }
         }

@@ -155,15 +155,6 @@ pub struct Registry {
     pub image_credentials: Option<String>,
 }
 
-impl Aws {
-    /// True when the environment names SQL files to load into the database it creates.
-    pub fn loads_schema(&self) -> bool {
-        self.database
-            .as_ref()
-            .is_some_and(|db| !db.schema.is_empty())
-    }
-}
-
 impl Registry {
     /// The API's port in the image.
     pub const PORT: i32 = 8080;

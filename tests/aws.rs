@@ -40,7 +40,9 @@ impl Setup {
 
     fn deploy_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
         let given = |key: &str| vars.iter().any(|(k, _)| *k == key);
-        let file = if given("DEPLOY_TEST_MSK") {
+        let file = if given("DEPLOY_TEST_SLOTS") {
+            "tests/environments/aws-slots.yaml"
+        } else if given("DEPLOY_TEST_MSK") {
             "tests/environments/aws-msk.yaml"
         } else if given("DEPLOY_TEST_VPC") {
             "tests/environments/aws-infra.yaml"
@@ -1032,11 +1034,11 @@ async fn the_whole_infrastructure_from_nothing_then_no_op_then_a_registry_change
     let environment = variables(container);
     assert_eq!(environment["PGHOST"], endpoint);
     assert_contains(
-        environment["SCHEMA_SQL"],
+        environment["DEPLOY_SQL"],
         "CREATE SCHEMA IF NOT EXISTS registry;",
     );
     assert_contains(
-        environment["SCHEMA_SQL"],
+        environment["DEPLOY_SQL"],
         "CREATE PUBLICATION cdc_publication",
     );
     assert!(
@@ -1889,4 +1891,260 @@ async fn an_apply_cut_short_at_any_write_converges_when_rerun() {
             after.stdout, after.stderr
         );
     }
+}
+
+/// A real PostgreSQL standing in for Aurora on a Docker network of its own (the VPC), with TLS
+/// as Aurora requires it, and logical replication; removed with the handle.
+struct RealDatabase {
+    network: String,
+    container: String,
+}
+
+impl RealDatabase {
+    fn start(name: &str, user: &str, password: &str) -> Self {
+        let network = format!("deploy-test-{name}-{}", std::process::id());
+        let container = format!("{network}-postgres");
+        support::docker(&["network", "create", &network]);
+        let database = RealDatabase { network, container };
+        support::docker(&[
+            "run",
+            "-d",
+            "--name",
+            &database.container,
+            "--network",
+            &database.network,
+            "-e",
+            &format!("POSTGRES_USER={user}"),
+            "-e",
+            &format!("POSTGRES_PASSWORD={password}"),
+            "-e",
+            "POSTGRES_DB=main",
+            "deploy-test/postgres:17",
+            "postgres",
+            "-c",
+            "wal_level=logical",
+            "-c",
+            "ssl=on",
+            "-c",
+            "ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem",
+            "-c",
+            "ssl_key_file=/etc/ssl/private/ssl-cert-snakeoil.key",
+        ]);
+        for _ in 0..120 {
+            let ready = Command::new("docker")
+                .args([
+                    "exec",
+                    &database.container,
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    user,
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ready {
+                return database;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        panic!(
+            "PostgreSQL did not start: {}",
+            support::docker(&["logs", &database.container])
+        );
+    }
+
+    fn psql(&self, user: &str, sql: &str) -> String {
+        support::docker(&[
+            "exec",
+            &self.container,
+            "psql",
+            "-U",
+            user,
+            "-d",
+            "main",
+            "-Atc",
+            sql,
+        ])
+    }
+
+    fn slots(&self, user: &str) -> Vec<String> {
+        let names = self.psql(
+            user,
+            "SELECT slot_name FROM pg_replication_slots ORDER BY 1",
+        );
+        names.lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for RealDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.container])
+            .output();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sources_slot_is_dropped_by_a_database_task_after_it_moves_and_when_destroy_keeps_the_database()
+ {
+    let setup = Setup::new("tslot");
+    let hub = support::real_plugins::serve(&setup.server, &setup.work.path().join("plugins"));
+    let vars = infra_vars(&setup).await;
+    let shared = setup.emulator.shared().await;
+    let rds = aws_sdk_rds::Client::new(&shared);
+    let base = with(
+        &vars,
+        &[
+            ("DEPLOY_TEST_SLOTS", "1"),
+            ("DEPLOY_TEST_PROTECT", "true"),
+            (support::real_plugins::HUB_API, hub.as_str()),
+        ],
+    );
+    let moved = [base.clone(), vec![("DEPLOY_TEST_SLOT", "orders2")]].concat();
+
+    // The first apply makes the database and the source; its slot is in the plan from then on.
+    let plan = setup.ok_with(&base, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "made by tslot-source when it starts, in database main",
+    );
+    setup.ok_with(&base, &["aws", "apply", "--auto-approve"]);
+    let plan = setup.ok_with(&base, &["aws", "plan", "--detailed-exitcode"]);
+    assert_contains(&plan.stdout, "streamed by tslot-source from database main");
+
+    // From here the database is a real PostgreSQL answering to the credentials RDS keeps in
+    // Secrets Manager, and the tasks run for real on its network; Debezium's slot is there.
+    let cluster = rds
+        .describe_db_clusters()
+        .db_cluster_identifier("tslot-database")
+        .send()
+        .await
+        .expect("DescribeDBClusters");
+    let cluster = &cluster.db_clusters()[0];
+    let endpoint = cluster.endpoint().expect("an endpoint").to_string();
+    let secret = setup
+        .emulator
+        .secretsmanager()
+        .await
+        .get_secret_value()
+        .secret_id(
+            cluster
+                .master_user_secret()
+                .and_then(|s| s.secret_arn())
+                .expect("the master secret"),
+        )
+        .send()
+        .await
+        .expect("GetSecretValue");
+    let credentials: serde_json::Value =
+        serde_json::from_str(secret.secret_string().expect("a string")).expect("JSON");
+    let user = credentials["username"].as_str().expect("a username");
+    let database = RealDatabase::start(
+        "tslot",
+        user,
+        credentials["password"].as_str().expect("a password"),
+    );
+    setup
+        .emulator
+        .run_tasks_on(&database.network, &[(&endpoint, &database.container)]);
+    database.psql(
+        user,
+        "SELECT pg_create_logical_replication_slot('orders', 'pgoutput')",
+    );
+
+    // The source moves to another slot: the old one is dropped once the connector lets go.
+    let plan = setup.ok_with(&moved, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "remove: its connector tslot-source moves to slot orders2: dropped once it lets go of it",
+    );
+    assert_contains(
+        &plan.stdout,
+        "made by tslot-source when it starts, in database main",
+    );
+    let kept = setup.ok_with(&moved, &["aws", "plan", "--keep-slots"]);
+    assert_contains(
+        &kept.stdout,
+        "its connector tslot-source moves to slot orders2; kept (--keep-slots): it pins WAL until it is dropped",
+    );
+
+    // Something still streams from it: the task waits (bounded), fails with PostgreSQL's words,
+    // and the next plan drops it again.
+    support::docker(&[
+        "exec",
+        "-d",
+        &database.container,
+        "pg_recvlogical",
+        "-U",
+        user,
+        "-d",
+        "main",
+        "--slot",
+        "orders",
+        "--start",
+        "-o",
+        "proto_version=1",
+        "-o",
+        "publication_names=cdc_publication",
+        "-f",
+        "/dev/null",
+    ]);
+    let busy = [moved.clone(), vec![("DEPLOY_SLOT_RELEASE_SECONDS", "3")]].concat();
+    let failed = setup.deploy_with(&busy, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(failed.code, 1, "{}{}", failed.stdout, failed.stderr);
+    assert_contains(
+        &failed.stderr,
+        "dropping replication slot orders failed (exit code 3",
+    );
+    assert_contains(
+        &failed.stderr,
+        "ERROR:  replication slot orders is still active (pid",
+    );
+    assert_eq!(database.slots(user), ["orders"]);
+    let plan = setup.ok_with(&moved, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "left by an earlier run whose drop did not finish: dropped once nothing streams from it",
+    );
+
+    // Once it is free the apply drops it; the plan is empty after.
+    support::docker(&["exec", &database.container, "pkill", "pg_recvlogical"]);
+    let applied = setup.ok_with(&moved, &["aws", "apply", "--auto-approve"]);
+    assert_contains(&applied.stderr, "replication slot orders dropped");
+    assert!(database.slots(user).is_empty());
+    let plan = setup.deploy_with(&moved, &["aws", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.stdout);
+
+    // destroy keeps the protected database, and drops the slots of the connectors it deletes.
+    database.psql(
+        user,
+        "SELECT pg_create_logical_replication_slot('orders2', 'pgoutput')",
+    );
+    database.psql(
+        user,
+        "SELECT pg_create_logical_replication_slot('audit', 'pgoutput')",
+    );
+    // `status --slots` reads them with a database task: what the source streams from, and a
+    // slot no connector names, which nothing touches.
+    let status = setup.ok_with(&moved, &["aws", "status", "--slots"]);
+    assert_contains(
+        &status.stdout,
+        "streamed by tslot-source from database main; inactive, retains",
+    );
+    assert_contains(
+        &status.stdout,
+        "in database main, named by no connector of this environment: never touched; inactive, retains",
+    );
+    let destroyed = setup.ok_with(&moved, &["aws", "destroy", "--auto-approve"]);
+    assert_contains(
+        &destroyed.stderr,
+        "remove: its connector tslot-source is removed: dropped once it lets go of it",
+    );
+    assert_contains(&destroyed.stderr, "replication slot orders2 dropped");
+    assert_contains(&destroyed.stderr, "kept database tslot-database");
+    assert_eq!(database.slots(user), ["audit"]);
 }

@@ -38,8 +38,10 @@ pub(super) struct Cluster {
     pub arn: String,
     /// Carries this environment's `deploy:environment` tag.
     pub ours: bool,
-    /// The digest of the schema files last loaded (`schema::TAG_SCHEMA`).
+    /// The digest of the schema files last loaded (`names::TAG_SCHEMA`).
     pub schema: Option<String>,
+    /// Slots still to drop, `(database, slot)` (`names::TAG_SLOT_DROPS`).
+    pub slot_drops: Vec<(String, String)>,
     pub status: String,
     pub endpoint: String,
     pub port: i32,
@@ -79,6 +81,13 @@ async fn observe_cluster(clients: &Clients, env: &Env<'_>) -> Result<Option<Clus
                 .find(|t| t.key() == Some(names::TAG_SCHEMA))
                 .and_then(|t| t.value())
                 .map(str::to_string),
+            slot_drops: c
+                .tag_list()
+                .iter()
+                .find(|t| t.key() == Some(names::TAG_SLOT_DROPS))
+                .and_then(|t| t.value())
+                .map(super::slots::parse_pending)
+                .unwrap_or_default(),
             status: c.status().unwrap_or_default().to_string(),
             endpoint: c.endpoint().unwrap_or_default().to_string(),
             port: c.port().unwrap_or(5432),

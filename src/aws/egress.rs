@@ -120,10 +120,10 @@ fn needs(env: &Env<'_>) -> Vec<(String, Vec<&'static str>)> {
     if let Some(registry) = &aws.registry {
         task("the registry's tasks".into(), &registry.image);
     }
-    if env.aws.loads_schema()
+    if env.runs_database_tasks()
         && let Some(db) = &aws.database
     {
-        task("the schema load".into(), &db.schema_image);
+        task("the database tasks".into(), &db.schema_image);
     }
     if env.connectors.iter().any(super::secrets::uses_provider) {
         needs.push((

@@ -28,16 +28,25 @@ impl Env<'_> {
         self.aws.security_groups.is_empty() && !self.connectors.is_empty()
     }
 
-    /// IAM roles: the registry's, and the connectors' when the file gives none. Their trust
+    /// IAM roles: the registry's, the database tasks', and the connectors' when the file gives none. Their trust
     /// policies name the account, so planning them reads it first.
     pub(super) fn creates_roles(&self) -> bool {
         self.aws.registry.is_some()
+            || self.runs_database_tasks()
             || (self.aws.service_execution_role_arn.is_none() && !self.connectors.is_empty())
     }
 
-    /// The ECS cluster, which runs the registry and the schema load.
+    /// One-shot tasks in the database it creates (`task.rs`): the schema load, and dropping the
+    /// replication slots its sources leave. Any such environment can need them (a source
+    /// removed from the file still has its slot), so they come with the database: a security
+    /// group, the log group, the execution role and the ECS cluster.
+    pub(super) fn runs_database_tasks(&self) -> bool {
+        self.aws.database.is_some()
+    }
+
+    /// The ECS cluster, which runs the registry and the database tasks.
     pub(super) fn uses_ecs(&self) -> bool {
-        self.aws.registry.is_some() || self.aws.loads_schema()
+        self.aws.registry.is_some() || self.runs_database_tasks()
     }
 }
 

@@ -192,15 +192,15 @@ pub fn wanted(env: &Env<'_>, account: &Account, outputs: &Outputs) -> Vec<Role> 
             policy: Some(connect_policy(env, account, outputs)),
         });
     }
-    let loads_schema = env.aws.loads_schema();
-    if aws.registry.is_some() || loads_schema {
+    let database_tasks = env.runs_database_tasks();
+    if aws.registry.is_some() || database_tasks {
         let ecs = || ecs_trust(account);
         let mut groups = Vec::new();
         if aws.registry.is_some() {
             groups.push(names::registry_log_group(env));
         }
-        if loads_schema {
-            groups.push(names::schema_log_group(env));
+        if database_tasks {
+            groups.push(names::database_task_log_group(env));
         }
         let mut statements = vec![
             statement(

@@ -51,6 +51,14 @@ fn outputs(env: &Env<'_>, observed: &Observed, bootstrap: Option<String>) -> Out
                 .get(names::role::CONNECT)
                 .map(|r| r.arn.clone())
         }),
+        task_role: observed
+            .roles
+            .get(names::role::TASK_EXECUTION)
+            .map(|r| r.arn.clone()),
+        task_group: observed
+            .groups
+            .get(names::role::SCHEMA_LOAD)
+            .map(|g| g.id.clone()),
         ..Outputs::default()
     };
     database::outputs(&observed.database, &mut outputs);
@@ -173,6 +181,7 @@ pub(super) async fn apply(
     printer: &Printer,
 ) -> Result<Outputs, Error> {
     let groups = network::apply(clients, env, &observed.groups, &steps.groups, printer).await?;
+    outputs.task_group = groups.get(names::role::SCHEMA_LOAD).cloned();
     if env.creates_connector_group() {
         outputs.connector_groups = groups
             .get(names::role::CONNECTORS)
@@ -221,15 +230,11 @@ pub(super) async fn apply(
         if let Some(arn) = arns.get(names::role::CONNECT) {
             outputs.connector_role = Some(arn.clone());
         }
+        outputs.task_role = arns.get(names::role::TASK_EXECUTION).cloned();
         // The registry keeps its tables in a schema the load creates: the load comes first.
-        if let (Some(cluster), Some(role)) = (&cluster, arns.get(names::role::TASK_EXECUTION)) {
-            let target = super::schema::Target {
-                cluster_arn: &cluster.arn,
-                outputs: &outputs,
-                execution_role: role,
-                group: groups.get(names::role::SCHEMA_LOAD),
-            };
-            super::schema::apply(clients, env, &steps.schema, &target, printer).await?;
+        if let Some(cluster) = &cluster {
+            super::schema::apply(clients, env, &steps.schema, &cluster.arn, &outputs, printer)
+                .await?;
         }
         if let Some((target_group, dns)) = load_balancer {
             outputs.registry_url = Some(registry::url(&dns));
@@ -259,6 +264,7 @@ pub(super) async fn destroy(
 ) -> Result<(), Error> {
     let ecs_cluster = registry::destroy(clients, env, printer).await?;
     super::schema::destroy(clients, env).await?;
+    super::slots::destroy(clients, env).await?;
     if ecs_cluster {
         ecs::delete_cluster(clients, env, printer).await?;
     }

@@ -21,8 +21,8 @@ pub(super) fn wanted(env: &Env<'_>) -> Vec<(String, &'static str)> {
     if aws.msk.is_some() {
         groups.push((names::msk_log_group(env), "broker-logs"));
     }
-    if env.aws.loads_schema() {
-        groups.push((names::schema_log_group(env), "schema-load-logs"));
+    if env.runs_database_tasks() {
+        groups.push((names::database_task_log_group(env), "schema-load-logs"));
     }
     if aws.registry.is_some() {
         groups.push((names::registry_log_group(env), "registry-logs"));

@@ -23,6 +23,8 @@ mod registry;
 mod schema;
 mod sdk;
 mod secrets;
+mod slots;
+mod task;
 pub mod verify;
 mod wait;
 mod workers;
@@ -34,6 +36,7 @@ use serde_json::json;
 
 use crate::error::{Error, exit};
 pub use env::Env;
+pub use slots::Keep;
 
 use crate::output::{Outcome, Printer, Report};
 use crate::plan::{Plan, gather};
@@ -93,6 +96,7 @@ struct Planned {
     plugin_steps: Vec<plugins::Step>,
     worker_steps: Vec<workers::Remove>,
     connector_steps: Vec<connectors::Step>,
+    slot_steps: Vec<slots::Step>,
     outputs: outputs::Outputs,
     plan: Plan,
 }
@@ -101,6 +105,7 @@ async fn plan(
     env: &Env<'_>,
     plugin_options: &packaging::Options,
     printer: &Printer,
+    keep: slots::Keep,
 ) -> Result<Planned, Error> {
     let built = build_plugins(env, plugin_options, printer)?;
     packaging::parity::check(&env.connectors, &built)?;
@@ -144,6 +149,18 @@ async fn plan(
     let secret_steps = gather(&mut changes, secrets::plan(env, &secrets, &stored));
     let worker_steps = gather(&mut changes, workers::plan(worker.as_ref(), &workers));
     let connector_steps = gather(&mut changes, connectors::plan(&desired, &live, &arns));
+    let slot_steps = gather(
+        &mut changes,
+        slots::plan(
+            env,
+            &desired,
+            &live,
+            &outputs,
+            infra.database.cluster.as_ref(),
+            keep,
+            None,
+        ),
+    );
     let plan = Plan {
         environment: env.name.clone(),
         changes,
@@ -164,6 +181,7 @@ async fn plan(
         plugin_steps,
         worker_steps,
         connector_steps,
+        slot_steps,
         outputs,
         plan,
     })
@@ -174,8 +192,9 @@ pub async fn plan_command(
     plugin_options: &packaging::Options,
     printer: &Printer,
     detailed_exitcode: bool,
+    keep: slots::Keep,
 ) -> Result<Outcome, Error> {
-    let plan = plan(env, plugin_options, printer).await?.plan;
+    let plan = plan(env, plugin_options, printer, keep).await?.plan;
     let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
     } else {
@@ -214,8 +233,9 @@ pub async fn apply(
     plugin_options: &packaging::Options,
     printer: &Printer,
     auto_approve: bool,
+    keep: slots::Keep,
 ) -> Result<Outcome, Error> {
-    let planned = plan(env, plugin_options, printer).await?;
+    let planned = plan(env, plugin_options, printer, keep).await?;
     let plan = &planned.plan;
     if plan.is_empty() {
         printer.status(&format!("environment `{}` is up to date", env.name));
@@ -287,6 +307,7 @@ pub async fn apply(
     }
     let worker_arn =
         workers::apply(clients, env, worker.as_ref(), &planned.workers, printer).await?;
+    slots::record(clients, &planned.slot_steps).await?;
     let on = connectors::Dependencies {
         plugin_arns: &arns,
         worker_arn: worker_arn.as_deref(),
@@ -301,6 +322,8 @@ pub async fn apply(
         printer,
     )
     .await?;
+    // The connectors that went or moved have let go of their slots (or will, within the wait).
+    slots::apply(clients, env, &planned.slot_steps, &outputs, printer).await?;
     plugins::remove_unused(clients, &planned.plugin_steps, printer).await?;
     workers::remove_unused(clients, &planned.worker_steps, printer).await?;
     printer.status(&format!("environment `{}` applied", env.name));
@@ -315,6 +338,7 @@ pub async fn destroy(
     printer: &Printer,
     auto_approve: bool,
     delete_data: bool,
+    keep: slots::Keep,
 ) -> Result<Outcome, Error> {
     let settings = env.aws;
     let question = if delete_data {
@@ -325,7 +349,6 @@ pub async fn destroy(
     } else {
         format!("Destroy environment `{}` (data kept)?", env.name)
     };
-    confirm(&question, auto_approve)?;
     let clients = clients::clients(settings).await;
     // Connectors first: custom plugins in use cannot be deleted.
     let workers = workers::observe(&clients, env, None).await?;
@@ -333,9 +356,54 @@ pub async fn destroy(
         .iter()
         .map(|(n, arn)| (arn.clone(), n.clone()))
         .collect();
-    for (name, live) in connectors::observe(&clients, env, &BTreeSet::new(), &worker_names).await? {
-        connectors::delete(&clients, &name, &live.arn).await?;
+    let live = connectors::observe(&clients, env, &BTreeSet::new(), &worker_names).await?;
+    // The sources' slots, shown before the question: dropped after their connectors while the
+    // database tasks' security group and role still stand, when the database stays (deletion
+    // protection); a database that destroy deletes takes them with it.
+    let slot_plan = if live
+        .iter()
+        .any(|(name, l)| crate::slots::Source::of(name, &l.config).is_some())
+    {
+        let bootstrap = bootstrap_servers(&clients, settings).await?;
+        let (infra, outputs) = infra::observe(&clients, env, bootstrap).await?;
+        let deleted = infra
+            .database
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.ours && !c.deletion_protection)
+            .then(|| names::db_cluster(env));
+        let planned = slots::plan(
+            env,
+            &[],
+            &live,
+            &outputs,
+            infra.database.cluster.as_ref(),
+            keep,
+            deleted.as_deref(),
+        );
+        let (changes, steps): (Vec<_>, Vec<_>) = planned.into_iter().unzip();
+        printer.status(
+            Plan {
+                environment: env.name.clone(),
+                changes,
+            }
+            .render_text(true)
+            .trim_end(),
+        );
+        Some((steps.concat(), outputs))
+    } else {
+        None
+    };
+    confirm(&question, auto_approve)?;
+    if let Some((steps, _)) = &slot_plan {
+        slots::record(&clients, steps).await?;
+    }
+    for (name, live) in &live {
+        connectors::delete(&clients, name, &live.arn).await?;
         printer.status(&format!("  - connector {name} deleted"));
+    }
+    if let Some((steps, outputs)) = slot_plan {
+        slots::apply(&clients, env, &steps, &outputs, printer).await?;
     }
     for (name, arn) in &workers {
         workers::delete(&clients, name, arn).await?;
@@ -369,12 +437,26 @@ pub async fn destroy(
     Ok(Outcome::code(exit::SUCCESS))
 }
 
+/// Every resource with its state; with `read_slots`, the replication slots as PostgreSQL reports
+/// them, read by a database task (a minute or so on Fargate).
 pub async fn status(
     env: &Env<'_>,
     plugin_options: &packaging::Options,
     printer: &Printer,
+    read_slots: bool,
 ) -> Result<Outcome, Error> {
-    let plan = plan(env, plugin_options, printer).await?.plan;
+    let planned = plan(env, plugin_options, printer, slots::Keep::AsConnectorsSay).await?;
+    let mut plan = planned.plan;
+    if read_slots && planned.outputs.database_host.is_some() {
+        slots::read_into(
+            &planned.clients,
+            env,
+            &planned.outputs,
+            &mut plan.changes,
+            printer,
+        )
+        .await?;
+    }
     Ok(Outcome::with(
         exit::SUCCESS,
         Report::new(

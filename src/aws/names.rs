@@ -11,6 +11,10 @@ pub(super) const TAG_ENVIRONMENT: &str = "deploy:environment";
 pub(super) const TAG_RESOURCE: &str = "deploy:resource";
 /// On the database cluster: the digest of the schema files last loaded.
 pub(super) const TAG_SCHEMA: &str = "deploy:schema";
+/// On the database cluster: the replication slots its sources left that are still to drop
+/// (`database/slot`, space-separated), recorded before their connectors change, so a drop that
+/// failed or was interrupted is planned again.
+pub(super) const TAG_SLOT_DROPS: &str = "deploy:slot-drops";
 
 /// The environment's tags from the file, with the two the tool owns.
 pub(super) fn tags(env: &super::Env<'_>, resource: &str) -> BTreeMap<String, String> {
@@ -127,6 +131,13 @@ pub(super) fn schema_family(env: &Environment) -> String {
     env.scoped("schema-load")
 }
 
-pub(super) fn schema_log_group(env: &Environment) -> String {
+/// The database tasks' log group (the schema load's and the slot drops'). Its name predates the
+/// slot drops and stays, so existing environments keep their group and its history.
+pub(super) fn database_task_log_group(env: &Environment) -> String {
     format!("/deploy/{}/schema-load", env.name)
+}
+
+/// The database task that reads and drops the sources' replication slots.
+pub(super) fn slot_task_family(env: &Environment) -> String {
+    env.scoped("slots")
 }

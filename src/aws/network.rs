@@ -78,7 +78,7 @@ pub(super) fn wanted(env: &Env<'_>) -> Vec<Group> {
         if aws.registry.is_some() {
             from.push(Source::Ours(names::role::REGISTRY));
         }
-        if env.aws.loads_schema() {
+        if env.runs_database_tasks() {
             from.push(Source::Ours(names::role::SCHEMA_LOAD));
             groups.push(Group {
                 role: names::role::SCHEMA_LOAD,

@@ -24,6 +24,9 @@ pub struct Outputs {
     /// Its current version: what read the password carries the version it read.
     pub database_secret_version: Option<String>,
     pub registry_url: Option<String>,
+    /// What the database tasks run with: the ECS task execution role and their security group.
+    pub task_role: Option<String>,
+    pub task_group: Option<String>,
 }
 
 impl Outputs {

@@ -44,6 +44,13 @@ STATE = {
     "throttle": 0,
     # The exit code of every ECS task's containers once it stops.
     "task_exit_code": 0,
+    # When set, one-shot ECS tasks run for real, as Fargate runs them: their image, command,
+    # variables and secrets (read from Secrets Manager), with `awslogs` output in CloudWatch
+    # Logs. {"network": a Docker network, "hosts": {endpoint: container on it}}: the network
+    # stands for the VPC, the hosts for the private DNS names of what the tasks reach.
+    "task_runtime": None,
+    # Tasks run by the runtime: ARN -> {"exit": code or None while running}.
+    "task_runs": {},
     # What the load balancer's health checks say of a service's tasks (ECS registers each
     # running task's address with the service's target group): healthy, or a failing state.
     "target_health": {"State": "healthy"},
@@ -676,17 +683,92 @@ def inactive_task_definition(body):
 
 def ecs_tasks_finish(response):
     """moto's tasks run forever; a one-shot Fargate task ends: STOPPED, with its containers'
-    exit code (`task_exit_code`, 0 unless a test sets it)."""
+    exit code (`task_exit_code`, 0 unless a test sets it), or, with `task_runtime`, as the task
+    really ran: RUNNING until its container exits."""
     answer = json.loads(response.get_data())
     for task in answer.get("tasks", []):
+        code = STATE["task_exit_code"]
+        if STATE["task_runtime"] is not None:
+            code = task_run(task)
+            if code is None:
+                task["lastStatus"] = "RUNNING"
+                continue
         task["lastStatus"] = "STOPPED"
         task["desiredStatus"] = "STOPPED"
         task["stoppedReason"] = "Essential container in task exited"
         for container in task.get("containers", []):
             container["lastStatus"] = "STOPPED"
-            container["exitCode"] = STATE["task_exit_code"]
+            container["exitCode"] = code
     response.set_data(json.dumps(answer))
     return response
+
+
+def secret_value(value_from):
+    """A container secret's value as ECS reads it from Secrets Manager: `arn:…:secret:NAME`,
+    optionally `:json-key:version-stage:version-id`."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    parts = value_from.split(":")
+    arn, key = ":".join(parts[:7]), (parts[7] if len(parts) > 7 else "")
+    backend = secretsmanager_backends[ACCOUNT][region()]
+    text = backend.get_secret_value(arn, None, None)["SecretString"]
+    return json.loads(text)[key] if key else text
+
+
+def task_run(task):
+    """Starts the task's one container on first sight, as Fargate would (in a thread, output to
+    its awslogs stream); its exit code once it ended, None while it runs."""
+    arn = task["taskArn"]
+    with LOCK:
+        run = STATE["task_runs"].get(arn)
+        if run is None:
+            run = STATE["task_runs"][arn] = {"exit": None}
+            start = True
+        else:
+            start = False
+    if start:
+        from moto.ecs.models import ecs_backends
+
+        definition = ecs_backends[ACCOUNT][region()].describe_task_definition(task["taskDefinitionArn"])
+        container = definition.container_definitions[0]
+        runtime = STATE["task_runtime"]
+        variables = {v["name"]: v["value"] for v in container.get("environment", [])}
+        for secret in container.get("secrets", []):
+            variables[secret["name"]] = secret_value(secret["valueFrom"])
+        for key, value in list(variables.items()):
+            variables[key] = runtime["hosts"].get(value, value)
+        logs = container.get("logConfiguration", {}).get("options", {})
+        stream = f"{logs.get('awslogs-stream-prefix')}/{container['name']}/{arn.rsplit('/', 1)[1]}"
+        threading.Thread(target=run_container, daemon=True,
+                         args=(arn, region(), container, variables, runtime["network"],
+                               logs.get("awslogs-group"), stream)).start()
+    return run["exit"]
+
+
+def run_container(arn, where, container, variables, network, group, stream):
+    import subprocess
+
+    from moto.logs.models import logs_backends
+
+    command = ["docker", "run", "--rm", "--network", network]
+    for key, value in variables.items():
+        command += ["-e", f"{key}={value}"]
+    command += [container["image"], *container.get("command", [])]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        code, output = done.returncode, done.stdout + done.stderr
+    except subprocess.TimeoutExpired:
+        code, output = 137, "killed: ran 600 s"
+    backend = logs_backends[ACCOUNT][where]
+    stamp = int(time.time() * 1000)
+    with LOCK:
+        try:
+            backend.create_log_stream(group, stream)
+            lines = [line for line in output.splitlines() if line]
+            if lines:
+                backend.put_log_events(group, stream, [{"timestamp": stamp, "message": line} for line in lines])
+        finally:
+            STATE["task_runs"][arn]["exit"] = code
 
 
 def target_health(params):
@@ -754,6 +836,7 @@ def control(request, moto_app):
                           "msk": {}, "configurations": {}, "target_health": {"State": "healthy"},
                           "param_modified": {}, "cluster_groups": {}, "pending_reboot": [], "fail_next": [],
                           "fail_write_at": None, "writes_seen": 0, "rds_created": {},
+                          "task_runtime": None, "task_runs": {},
                           "health_ports": [9000]})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")

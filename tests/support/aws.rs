@@ -113,6 +113,17 @@ impl AwsEmulator {
         self.control("config", Some(&format!("{{\"task_exit_code\": {code}}}")));
     }
 
+    /// One-shot ECS tasks run for real from now on: their container on the Docker `network`
+    /// (the VPC), each host name in `hosts` (a private endpoint) answered by the container named.
+    pub fn run_tasks_on(&self, network: &str, hosts: &[(&str, &str)]) {
+        let hosts: serde_json::Map<String, serde_json::Value> = hosts
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let body = serde_json::json!({"task_runtime": {"network": network, "hosts": hosts}});
+        self.control("config", Some(&body.to_string()));
+    }
+
     /// What the registry's load balancer says of its tasks: `healthy`, or a state with a reason.
     pub fn set_target_health(&self, state: &str, reason: &str) {
         self.control(
