@@ -146,9 +146,25 @@ pub enum AwsCommand {
         #[arg(long)]
         slots: bool,
     },
+    /// The environment's connectors on MSK Connect.
+    #[command(subcommand)]
+    Connectors(AwsConnectorsCommand),
     /// Check what can be checked from outside the VPC: connectors RUNNING, their worker
     /// configuration ACTIVE, no recent ERROR in the workers' logs, the registry healthy.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsConnectorsCommand {
+    /// Each connector's state as MSK Connect reports it.
+    Status,
+    /// Restart a connector (every defined connector without NAME), waiting on the operation.
+    Restart {
+        name: Option<String>,
+        /// Only the failed tasks (Kafka Connect 3.7 and later).
+        #[arg(long)]
+        failed_only: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use deploy::cli::{
-    AwsCommand, Cli, Command, ConnectorsCommand, LocalCommand, PluginsCommand, SchemaOf,
-    environment_path,
+    AwsCommand, AwsConnectorsCommand, Cli, Command, ConnectorsCommand, LocalCommand,
+    PluginsCommand, SchemaOf, environment_path,
 };
 use deploy::error::{Error, exit};
 use deploy::model::{Environment, Target};
@@ -135,6 +135,12 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                     aws::status(&env, &plugin_options, printer, *slots).await
                 }
                 AwsCommand::Verify => aws::verify::verify_command(&env, printer).await,
+                AwsCommand::Connectors(AwsConnectorsCommand::Status) => {
+                    aws::connectors_status(&env).await
+                }
+                AwsCommand::Connectors(AwsConnectorsCommand::Restart { name, failed_only }) => {
+                    aws::connectors_restart(&env, printer, name.as_deref(), *failed_only).await
+                }
             }
         }
         Command::Local(command) => {

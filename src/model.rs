@@ -142,6 +142,8 @@ pub struct Database {
     /// SQL files to load once the database exists, in order.
     pub schema: Vec<SqlFile>,
     pub schema_image: String,
+    /// The most WAL (bytes) a source's replication slot may hold back before `aws verify` fails.
+    pub max_retained_wal: u64,
 }
 
 /// Apicurio Registry on ECS Fargate.

@@ -142,6 +142,33 @@ impl fmt::Display for Slot {
     }
 }
 
+/// A source's slot as `verify` judges it: lost, missing, or holding back more WAL than `limit`
+/// bytes (the setting named `setting`) fails.
+pub fn judge(
+    source: &Source,
+    read: Result<Option<Slot>, String>,
+    limit: u64,
+    setting: &str,
+) -> Result<String, String> {
+    let place = source.database.place();
+    match read {
+        Err(e) => Err(format!("slot {} on {place} not read: {e}", source.slot)),
+        Ok(None) => Err(format!(
+            "slot {} is missing on {place}: {} is not streaming (it makes it again when it restarts)",
+            source.slot, source.connector
+        )),
+        Ok(Some(slot)) if slot.lost() => Err(format!("slot {} on {place}: {slot}", source.slot)),
+        Ok(Some(slot)) if slot.retained.is_some_and(|r| r as u64 > limit) => Err(format!(
+            "slot {} on {place} retains {} of WAL, more than {setting} ({}): {} is behind or not streaming ({slot})",
+            source.slot,
+            size(slot.retained.unwrap_or_default()),
+            size(limit as i64),
+            source.connector
+        )),
+        Ok(Some(slot)) => Ok(slot.to_string()),
+    }
+}
+
 /// Bytes as people read them: `0 B`, `512 B`, `12.3 MiB`, `1.5 GiB`.
 pub fn size(bytes: i64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];

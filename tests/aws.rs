@@ -1674,9 +1674,18 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
     assert_eq!(setup.emulator.writes(), writes);
 
-    // verify reads the workers' logs: an ERROR there fails it, with the line.
+    // verify reads the workers' logs: an ERROR there fails it, with the line. It reads the
+    // source's slot with a database task; this test runs no database, so the task prints what
+    // psql prints for a healthy slot (the real read: the replication slot test).
+    setup
+        .emulator
+        .set_task_output(&["deploy-slot|orders|t|4711|reserved|1048576|0"]);
     let verify = dev(&["aws", "verify"]);
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    assert_contains(
+        &verify.stdout,
+        "active, retains 1.0 MiB of WAL (reserved), 0 B behind",
+    );
     assert_contains(&verify.stdout, "no ERROR in /deploy/dev/connect");
     let logs = setup.emulator.logs_in(region).await;
     logs.create_log_stream()
@@ -2147,4 +2156,100 @@ async fn a_sources_slot_is_dropped_by_a_database_task_after_it_moves_and_when_de
     assert_contains(&destroyed.stderr, "replication slot orders2 dropped");
     assert_contains(&destroyed.stderr, "kept database tslot-database");
     assert_eq!(database.slots(user), ["audit"]);
+}
+
+/// The state MSK Connect reports for the environment's one connector.
+async fn msk_state(client: &aws_sdk_kafkaconnect::Client) -> String {
+    let listed = client
+        .list_connectors()
+        .send()
+        .await
+        .expect("ListConnectors");
+    listed.connectors()[0]
+        .connector_state()
+        .expect("a state")
+        .as_str()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_paused_pauses_the_connector_on_msk_connect_and_running_resumes_it() {
+    let setup = Setup::new("tstate");
+    let (_, kafkaconnect) = setup.emulator.clients().await;
+    let paused = [("DEPLOY_TEST_STATE", "paused")];
+
+    // Created, then paused (PauseConnector, its operation waited on); the plan is empty after.
+    let plan = setup.ok_with(&paused, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "not found; paused once it runs (state: paused)",
+    );
+    setup.ok_with(&paused, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(msk_state(&kafkaconnect).await, "PAUSED");
+    let plan = setup.ok_with(&paused, &["aws", "plan", "--detailed-exitcode"]);
+    assert_contains(&plan.stdout, "No changes");
+
+    // Back to running: ResumeConnector.
+    let plan = setup.ok(&["aws", "plan"]);
+    assert_contains(&plan.stdout, "update: resume: state: running in the file");
+    setup.ok(&["aws", "apply", "--auto-approve"]);
+    assert_eq!(msk_state(&kafkaconnect).await, "RUNNING");
+
+    // A pause that fails is reported with the operation's steps, and the connector runs on.
+    setup.emulator.fail_next_operation("tstate-source");
+    let failed = setup.deploy_with(&paused, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_contains(
+        &failed.stderr,
+        "the pause of connector tstate-source ended PAUSE_FAILED: The pause did not complete. (steps: INITIALIZE_UPDATE COMPLETED, FINALIZE_UPDATE FAILED)",
+    );
+    assert_eq!(msk_state(&kafkaconnect).await, "RUNNING");
+
+    // A paused connector's configuration changes: MSK Connect updates only a running one, so it
+    // is resumed, updated and paused again.
+    setup.ok_with(&paused, &["aws", "apply", "--auto-approve"]);
+    let changed = [
+        ("DEPLOY_TEST_STATE", "paused"),
+        ("DEPLOY_TEST_TOPIC", "two"),
+    ];
+    let plan = setup.ok_with(&changed, &["aws", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "configuration changed: topic; resumed for the update, then paused again (state: paused)",
+    );
+    setup.ok_with(&changed, &["aws", "apply", "--auto-approve"]);
+    assert_eq!(msk_state(&kafkaconnect).await, "PAUSED");
+    let plan = setup.ok_with(&changed, &["aws", "plan", "--detailed-exitcode"]);
+    assert_contains(&plan.stdout, "No changes");
+
+    // status, in the local report's shape; restart waits on its operation.
+    let status = setup.ok_with(
+        &changed,
+        &["--output", "json", "aws", "connectors", "status"],
+    );
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).expect("JSON");
+    assert_eq!(report["connectors"][0]["name"], "source");
+    assert_eq!(report["connectors"][0]["state"], "PAUSED");
+    let refused = setup.deploy_with(&changed, &["aws", "connectors", "restart"]);
+    assert_eq!(refused.code, 1, "a paused connector is not restarted");
+    assert_contains(&refused.stderr, "it must be RUNNING to restart");
+    setup.ok(&["aws", "apply", "--auto-approve"]);
+    let restarted = setup.ok(&["aws", "connectors", "restart", "source", "--failed-only"]);
+    assert_contains(&restarted.stderr, "restarted tstate-source (failed tasks)");
+    let unknown = setup.deploy(&["aws", "connectors", "restart", "nope"]);
+    assert_contains(
+        &unknown.stderr,
+        "no connector `nope` in the environment file",
+    );
+
+    // Restarting only failed tasks needs Kafka Connect 3.7 on MSK Connect.
+    let old = [("DEPLOY_TEST_CONNECT_VERSION", "2.7.1")];
+    setup.ok_with(&old, &["aws", "apply", "--auto-approve"]);
+    let refused = setup.deploy_with(&old, &["aws", "connectors", "restart", "--failed-only"]);
+    assert_eq!(refused.code, 1);
+    assert_contains(
+        &refused.stderr,
+        "--failed-only needs Kafka Connect 3.7 or later on MSK Connect; connector tstate-source runs 2.7.1",
+    );
+    setup.ok_with(&old, &["aws", "connectors", "restart"]);
 }

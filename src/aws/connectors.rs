@@ -24,7 +24,7 @@ use super::plugins::Wanted;
 use super::sdk::{self, Call};
 use super::wait::{Poll, until, until_gone};
 use crate::error::Error;
-use crate::model::Capacity;
+use crate::model::{Capacity, ConnectorState as ConnectorStateInFile};
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
 
@@ -42,6 +42,8 @@ pub(super) struct Desired {
     pub capacity: Capacity,
     /// What cannot change in place: version, bootstrap servers, network, role, log group.
     pub fixed: BTreeMap<&'static str, String>,
+    /// `state: paused` in the file: PauseConnector once it runs.
+    pub paused: bool,
 }
 
 /// The master password's version a connector started with.
@@ -100,6 +102,7 @@ pub(super) fn desired(
             }
             Ok(Desired {
                 name: names::connector(env, &connector.name),
+                paused: connector.state == ConnectorStateInFile::Paused,
                 config,
                 custom_plugin,
                 capacity: aws.capacity,
@@ -149,6 +152,8 @@ pub(super) struct Dependencies<'a> {
 pub(super) struct Live {
     pub arn: String,
     pub state: String,
+    /// Why it is in its state, when MSK Connect says (a FAILED connector's reason).
+    pub reason: Option<String>,
     pub version: String,
     pub config: BTreeMap<String, String>,
     pub custom_plugin_arn: String,
@@ -190,77 +195,91 @@ pub(super) async fn observe(
             .send()
             .await
             .or_fail("MSK Connect DescribeConnector")?;
-        let cluster = d.kafka_cluster().and_then(|k| k.apache_kafka_cluster());
-        let vpc = cluster.and_then(|c| c.vpc());
-        let live = Live {
-            arn: arn.clone(),
-            state: d
-                .connector_state()
-                .map_or("UNKNOWN".into(), |s| s.as_str().to_string()),
-            version: d.current_version().unwrap_or_default().to_string(),
-            config: d
-                .connector_configuration()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            custom_plugin_arn: d
-                .plugins()
-                .first()
-                .and_then(|p| p.custom_plugin())
-                .and_then(|p| p.custom_plugin_arn())
-                .map(str::to_string)
-                .unwrap_or_default(),
-            capacity: capacity_of(d.capacity()),
-            fixed: BTreeMap::from([
-                (
-                    "Kafka Connect version",
-                    d.kafka_connect_version().unwrap_or_default().to_string(),
-                ),
-                (
-                    "bootstrap servers",
-                    cluster
-                        .and_then(|c| c.bootstrap_servers())
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
-                (
-                    "subnets",
-                    vpc.map(|v| v.subnets().join(",")).unwrap_or_default(),
-                ),
-                (
-                    "security groups",
-                    vpc.map(|v| v.security_groups().join(","))
-                        .unwrap_or_default(),
-                ),
-                (
-                    "service execution role",
-                    d.service_execution_role_arn()
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
-                (
-                    "log group",
-                    d.log_delivery()
-                        .and_then(|l| l.worker_log_delivery())
-                        .and_then(|w| w.cloud_watch_logs())
-                        .and_then(|c| c.log_group())
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
-                (
-                    "worker configuration",
-                    d.worker_configuration()
-                        .and_then(|w| w.worker_configuration_arn())
-                        .map(|arn| workers.get(arn).cloned().unwrap_or_else(|| arn.to_string()))
-                        .unwrap_or_default(),
-                ),
-            ]),
-        };
+        let live = live_of(arn, &d, workers);
         Ok::<_, Error>(d.connector_name().map(|n| (n.to_string(), live)))
     }))
     .await?;
     Ok(described.into_iter().flatten().collect())
+}
+
+/// A connector as DescribeConnector gives it; `workers` maps worker configuration ARNs to their
+/// names.
+fn live_of(
+    arn: &str,
+    d: &aws_sdk_kafkaconnect::operation::describe_connector::DescribeConnectorOutput,
+    workers: &BTreeMap<String, String>,
+) -> Live {
+    let cluster = d.kafka_cluster().and_then(|k| k.apache_kafka_cluster());
+    let vpc = cluster.and_then(|c| c.vpc());
+    Live {
+        arn: arn.to_string(),
+        state: d
+            .connector_state()
+            .map_or("UNKNOWN".into(), |s| s.as_str().to_string()),
+        reason: d
+            .state_description()
+            .and_then(|s| s.message())
+            .map(str::to_string),
+        version: d.current_version().unwrap_or_default().to_string(),
+        config: d
+            .connector_configuration()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        custom_plugin_arn: d
+            .plugins()
+            .first()
+            .and_then(|p| p.custom_plugin())
+            .and_then(|p| p.custom_plugin_arn())
+            .map(str::to_string)
+            .unwrap_or_default(),
+        capacity: capacity_of(d.capacity()),
+        fixed: BTreeMap::from([
+            (
+                "Kafka Connect version",
+                d.kafka_connect_version().unwrap_or_default().to_string(),
+            ),
+            (
+                "bootstrap servers",
+                cluster
+                    .and_then(|c| c.bootstrap_servers())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (
+                "subnets",
+                vpc.map(|v| v.subnets().join(",")).unwrap_or_default(),
+            ),
+            (
+                "security groups",
+                vpc.map(|v| v.security_groups().join(","))
+                    .unwrap_or_default(),
+            ),
+            (
+                "service execution role",
+                d.service_execution_role_arn()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (
+                "log group",
+                d.log_delivery()
+                    .and_then(|l| l.worker_log_delivery())
+                    .and_then(|w| w.cloud_watch_logs())
+                    .and_then(|c| c.log_group())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (
+                "worker configuration",
+                d.worker_configuration()
+                    .and_then(|w| w.worker_configuration_arn())
+                    .map(|arn| workers.get(arn).cloned().unwrap_or_else(|| arn.to_string()))
+                    .unwrap_or_default(),
+            ),
+        ]),
+    }
 }
 
 /// The connectors' part of the plan. `plugin_arns` maps existing custom plugin names to ARNs.
@@ -278,6 +297,24 @@ pub(super) enum Step {
     Update(String),
     /// DeleteConnector: not in the file any more.
     Delete(String),
+    /// PauseConnector (`state: paused`), waiting on its operation.
+    Pause(String),
+    /// ResumeConnector (back to `state: running`, or to update a paused connector: MSK Connect
+    /// updates only a RUNNING one), waiting on its operation.
+    Resume(String),
+}
+
+impl Step {
+    fn connector(&self) -> &str {
+        match self {
+            Step::Create(n)
+            | Step::Recreate(n)
+            | Step::Update(n)
+            | Step::Delete(n)
+            | Step::Pause(n)
+            | Step::Resume(n) => n,
+        }
+    }
 }
 
 /// The connectors' part of the plan: each connector's change with the step that makes it so.
@@ -288,10 +325,19 @@ pub(super) fn plan(
 ) -> Vec<(Change, Vec<Step>)> {
     let mut changes = Vec::new();
     for want in desired {
+        let pause = || want.paused.then(|| Step::Pause(want.name.clone()));
         let Some(have) = live.get(&want.name) else {
+            let reason = if want.paused {
+                "not found; paused once it runs (state: paused)"
+            } else {
+                "not found"
+            };
             changes.push((
-                Change::new(Kind::Connector, &want.name, Action::Create, "not found"),
-                vec![Step::Create(want.name.clone())],
+                Change::new(Kind::Connector, &want.name, Action::Create, reason),
+                [Some(Step::Create(want.name.clone())), pause()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             ));
             continue;
         };
@@ -311,6 +357,9 @@ pub(super) fn plan(
             replace.push("it is FAILED".into());
         }
         if !replace.is_empty() {
+            if want.paused {
+                replace.push("paused once it runs (state: paused)".into());
+            }
             changes.push((
                 Change {
                     kind: Kind::Connector,
@@ -318,7 +367,10 @@ pub(super) fn plan(
                     action: Action::Recreate,
                     reasons: replace,
                 },
-                vec![Step::Recreate(want.name.clone())],
+                [Some(Step::Recreate(want.name.clone())), pause()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             ));
             continue;
         }
@@ -349,7 +401,28 @@ pub(super) fn plan(
         if want.capacity != have.capacity {
             update.push(format!("capacity {} → {}", have.capacity, want.capacity));
         }
-        changes.push(if update.is_empty() {
+        // MSK Connect pauses a RUNNING connector and updates only a RUNNING one.
+        let is_paused = have.state == "PAUSED";
+        let updates = !update.is_empty();
+        let mut steps = Vec::new();
+        if is_paused && (!want.paused || updates) {
+            steps.push(Step::Resume(want.name.clone()));
+        }
+        if updates {
+            steps.push(Step::Update(want.name.clone()));
+        }
+        if want.paused && (!is_paused || updates) {
+            steps.push(Step::Pause(want.name.clone()));
+        }
+        match (is_paused, want.paused) {
+            (false, true) => update.push("pause: state: paused in the file".into()),
+            (true, false) => update.push("resume: state: running in the file".into()),
+            (true, true) if updates => {
+                update.push("resumed for the update, then paused again (state: paused)".into())
+            }
+            _ => {}
+        }
+        changes.push(if steps.is_empty() {
             (
                 Change::new(
                     Kind::Connector,
@@ -367,7 +440,7 @@ pub(super) fn plan(
                     action: Action::Update,
                     reasons: update,
                 },
-                vec![Step::Update(want.name.clone())],
+                steps,
             )
         });
     }
@@ -413,41 +486,153 @@ pub(super) async fn apply(
             ))
         })
     };
-    let (writes, deletes): (Vec<&Step>, Vec<&Step>) =
-        steps.iter().partition(|s| !matches!(s, Step::Delete(_)));
-    super::wait::bounded(writes.into_iter().map(|step| async move {
-        match step {
-            Step::Create(name) => {
-                create(clients, env, want(name)?, on).await?;
-                printer.status(&format!("  + connector {name} running"));
+    // Each connector's steps in their order (resume, update, pause), the connectors side by
+    // side; deletions last.
+    let mut writes: Vec<(&str, Vec<&Step>)> = Vec::new();
+    for step in steps.iter().filter(|s| !matches!(s, Step::Delete(_))) {
+        match writes.iter_mut().find(|(n, _)| *n == step.connector()) {
+            Some((_, steps)) => steps.push(step),
+            None => writes.push((step.connector(), vec![step])),
+        }
+    }
+    super::wait::bounded(writes.into_iter().map(|(name, steps)| async move {
+        // The connector as it is now: made or replaced by a step here, or as observed.
+        let mut now = live.get(name).cloned();
+        for step in steps {
+            match step {
+                Step::Create(_) => {
+                    let arn = create(clients, env, want(name)?, on).await?;
+                    now = Some(described(clients, &arn).await?);
+                    printer.status(&format!("  + connector {name} running"));
+                }
+                Step::Recreate(_) => {
+                    let have = have(name)?;
+                    ownership::ensure_ours(clients, env, name, &have.arn).await?;
+                    delete(clients, name, &have.arn).await?;
+                    let arn = create(clients, env, want(name)?, on).await?;
+                    now = Some(described(clients, &arn).await?);
+                    printer.status(&format!("  ~ connector {name} replaced, running"));
+                }
+                Step::Update(_) => {
+                    let current = now.as_ref().map_or_else(|| have(name), Ok)?;
+                    ownership::ensure_ours(clients, env, name, &current.arn).await?;
+                    update(clients, want(name)?, current).await?;
+                    printer.status(&format!("  ~ connector {name} updated"));
+                }
+                Step::Pause(_) | Step::Resume(_) => {
+                    let current = now.as_ref().map_or_else(|| have(name), Ok)?;
+                    let operation = if matches!(step, Step::Pause(_)) {
+                        Operation::Pause
+                    } else {
+                        Operation::Resume
+                    };
+                    operate(clients, name, &current.arn, operation).await?;
+                    // An update after a resume needs the version the connector has now.
+                    now = Some(described(clients, &current.arn).await?);
+                    printer.status(&format!("  ~ connector {name} {}", operation.done()));
+                }
+                Step::Delete(_) => {}
             }
-            Step::Recreate(name) => {
-                let have = have(name)?;
-                ownership::ensure_ours(clients, env, name, &have.arn).await?;
-                delete(clients, name, &have.arn).await?;
-                create(clients, env, want(name)?, on).await?;
-                printer.status(&format!("  ~ connector {name} replaced, running"));
-            }
-            Step::Update(name) => {
-                let have = have(name)?;
-                ownership::ensure_ours(clients, env, name, &have.arn).await?;
-                update(clients, want(name)?, have).await?;
-                printer.status(&format!("  ~ connector {name} updated"));
-            }
-            Step::Delete(_) => {}
         }
         Ok::<_, Error>(())
     }))
     .await?;
-    super::wait::bounded(deletes.into_iter().map(|step| async move {
-        if let Step::Delete(name) = step {
+    super::wait::bounded(steps.iter().filter(|s| matches!(s, Step::Delete(_))).map(
+        |step| async move {
+            let name = step.connector();
             delete(clients, name, &have(name)?.arn).await?;
             printer.status(&format!("  - connector {name} deleted"));
-        }
-        Ok::<_, Error>(())
-    }))
+            Ok::<_, Error>(())
+        },
+    ))
     .await?;
     Ok(())
+}
+
+/// What a connector runs with now, as DescribeConnector gives it.
+async fn described(clients: &Clients, arn: &str) -> Result<Live, Error> {
+    let d = clients
+        .kafkaconnect
+        .describe_connector()
+        .connector_arn(arn)
+        .send()
+        .await
+        .or_fail("MSK Connect DescribeConnector")?;
+    Ok(live_of(arn, &d, &BTreeMap::new()))
+}
+
+/// The operations MSK Connect runs on a connector as it is: asynchronous, each followed through
+/// its connector operation (DescribeConnectorOperation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Operation {
+    Pause,
+    Resume,
+    /// `onlyFailedTasks` (Kafka Connect 3.7 and later).
+    Restart {
+        only_failed: bool,
+    },
+}
+
+impl Operation {
+    fn name(self) -> &'static str {
+        match self {
+            Operation::Pause => "pause",
+            Operation::Resume => "resume",
+            Operation::Restart { .. } => "restart",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Operation::Pause => "paused",
+            Operation::Resume => "resumed",
+            Operation::Restart { .. } => "restarted",
+        }
+    }
+}
+
+/// Starts the operation and waits until it ends; a failed one is an error with its steps.
+pub(super) async fn operate(
+    clients: &Clients,
+    name: &str,
+    arn: &str,
+    operation: Operation,
+) -> Result<(), Error> {
+    let call = format!("MSK Connect {}Connector {name}", {
+        let verb = operation.name();
+        verb[..1].to_uppercase() + &verb[1..]
+    });
+    let operation_arn = match operation {
+        Operation::Pause => clients
+            .kafkaconnect
+            .pause_connector()
+            .connector_arn(arn)
+            .send()
+            .await
+            .map_err(|e| sdk::error(&call, e))?
+            .connector_operation_arn
+            .unwrap_or_default(),
+        Operation::Resume => clients
+            .kafkaconnect
+            .resume_connector()
+            .connector_arn(arn)
+            .send()
+            .await
+            .map_err(|e| sdk::error(&call, e))?
+            .connector_operation_arn
+            .unwrap_or_default(),
+        Operation::Restart { only_failed } => clients
+            .kafkaconnect
+            .restart_connector()
+            .connector_arn(arn)
+            .only_failed_tasks(only_failed)
+            .send()
+            .await
+            .map_err(|e| sdk::error(&call, e))?
+            .connector_operation_arn
+            .unwrap_or_default(),
+    };
+    wait_operation(clients, name, &operation_arn, operation.name()).await
 }
 
 async fn create(
@@ -455,7 +640,7 @@ async fn create(
     env: &Env<'_>,
     want: &Desired,
     on: &Dependencies<'_>,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let aws = env.aws;
     let (plugin_arns, worker_arn) = (on.plugin_arns, on.worker_arn);
     let plugin_arn = plugin_arns
@@ -551,7 +736,7 @@ async fn create(
         .map_err(|e| sdk::error(&format!("MSK Connect CreateConnector {}", want.name), e))?;
     let arn = created.connector_arn().unwrap_or_default().to_string();
     wait_running(clients, &want.name, &arn).await?;
-    Ok(())
+    Ok(arn)
 }
 
 async fn wait_running(clients: &Clients, name: &str, arn: &str) -> Result<(), Error> {
@@ -602,6 +787,7 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             clients,
             &want.name,
             sent.connector_operation_arn().unwrap_or_default(),
+            "update",
         )
         .await?;
         let d = clients
@@ -644,15 +830,21 @@ async fn update(clients: &Clients, want: &Desired, have: &Live) -> Result<(), Er
             clients,
             &want.name,
             sent.connector_operation_arn().unwrap_or_default(),
+            "update",
         )
         .await?;
     }
     Ok(())
 }
 
-async fn wait_operation(clients: &Clients, name: &str, operation: &str) -> Result<(), Error> {
+async fn wait_operation(
+    clients: &Clients,
+    name: &str,
+    operation: &str,
+    what: &str,
+) -> Result<(), Error> {
     until(
-        &format!("the update of connector {name}"),
+        &format!("the {what} of connector {name}"),
         CONNECTOR_DEADLINE,
         || async move {
             let d = clients
@@ -663,21 +855,49 @@ async fn wait_operation(clients: &Clients, name: &str, operation: &str) -> Resul
                 .await
                 .map_err(|e| sdk::error("MSK Connect DescribeConnectorOperation", e))?;
             match d.connector_operation_state() {
-                Some(ConnectorOperationState::UpdateComplete) => Ok(Poll::Done(())),
+                Some(
+                    ConnectorOperationState::UpdateComplete
+                    | ConnectorOperationState::PauseComplete
+                    | ConnectorOperationState::ResumeComplete
+                    | ConnectorOperationState::RestartComplete,
+                ) => Ok(Poll::Done(())),
                 Some(
                     state @ (ConnectorOperationState::UpdateFailed
+                    | ConnectorOperationState::PauseFailed
+                    | ConnectorOperationState::ResumeFailed
+                    | ConnectorOperationState::RestartFailed
                     | ConnectorOperationState::RollbackComplete
                     | ConnectorOperationState::RollbackFailed),
-                ) => Err(Error::user(format!(
-                    "the update of connector {name} ended {}: {}",
-                    state.as_str(),
-                    d.error_info()
-                        .and_then(|e| e.message())
-                        .unwrap_or("no reason given")
-                ))
-                .with_hint(
-                    "the connector keeps its previous configuration; see its CloudWatch logs",
-                )),
+                ) => {
+                    let steps: Vec<String> = d
+                        .operation_steps()
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{} {}",
+                                s.step_type().map_or("?", |t| t.as_str()),
+                                s.step_state().map_or("?", |t| t.as_str())
+                            )
+                        })
+                        .collect();
+                    Err(Error::user(format!(
+                        "the {what} of connector {name} ended {}: {}{}",
+                        state.as_str(),
+                        d.error_info()
+                            .and_then(|e| e.message())
+                            .unwrap_or("no reason given"),
+                        if steps.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (steps: {})", steps.join(", "))
+                        }
+                    ))
+                    .with_hint(if what == "update" {
+                        "the connector keeps its previous configuration; see its CloudWatch logs"
+                    } else {
+                        "see the connector's CloudWatch logs"
+                    }))
+                }
                 other => Ok(Poll::Waiting(
                     other.map_or("unknown".into(), |s| s.as_str().to_string()),
                 )),

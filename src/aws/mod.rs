@@ -465,3 +465,134 @@ pub async fn status(
         ),
     ))
 }
+
+/// `aws connectors status`: each connector as MSK Connect has it, in the local report's shape
+/// (MSK Connect reports no task states, so `tasks` is empty).
+pub async fn connectors_status(env: &Env<'_>) -> Result<Outcome, Error> {
+    let clients = clients::clients(env.aws).await;
+    let defined: BTreeSet<String> = env
+        .connectors
+        .iter()
+        .map(|c| names::connector(env, &c.name))
+        .collect();
+    let live = connectors::observe(&clients, env, &defined, &BTreeMap::new()).await?;
+    let mut rows = Vec::new();
+    for connector in &env.connectors {
+        let name = names::connector(env, &connector.name);
+        let have = live.get(&name);
+        rows.push(json!({
+            "name": connector.name,
+            "connector": name,
+            "defined": true,
+            "state": have.map_or("ABSENT", |l| l.state.as_str()),
+            "tasks": [],
+            "trace": have.and_then(|l| l.reason.clone()),
+        }));
+    }
+    for (name, have) in live.iter().filter(|(n, _)| !defined.contains(*n)) {
+        rows.push(json!({
+            "name": name,
+            "connector": name,
+            "defined": false,
+            "state": have.state,
+            "tasks": [],
+            "trace": have.reason,
+        }));
+    }
+    let mut table = vec![
+        ["CONNECTOR", "STATE", "TASKS", "DEFINED"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for row in &rows {
+        let text = |key: &str| row[key].as_str().unwrap_or_default().to_string();
+        let mut state = text("state");
+        if let Some(reason) = row["trace"].as_str() {
+            state.push_str(&format!(" ({reason})"));
+        }
+        table.push(vec![
+            text("connector"),
+            state,
+            "-".into(),
+            if row["defined"] == true { "yes" } else { "no" }.into(),
+        ]);
+    }
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::new(
+            crate::output::table(&table),
+            json!({"connectors": rows, "skipped": env.skipped_connectors}),
+        ),
+    ))
+}
+
+/// `aws connectors restart [NAME] [--failed-only]`: RestartConnector on each (or the one named),
+/// waiting on its operation. Restarting only the failed tasks needs Kafka Connect 3.7 or later.
+pub async fn connectors_restart(
+    env: &Env<'_>,
+    printer: &Printer,
+    name: Option<&str>,
+    failed_only: bool,
+) -> Result<Outcome, Error> {
+    if let Some(name) = name
+        && !env.connectors.iter().any(|c| c.name == name)
+    {
+        return Err(Error::user(format!(
+            "no connector `{name}` in the environment file"
+        )));
+    }
+    let clients = clients::clients(env.aws).await;
+    let wanted: Vec<String> = env
+        .connectors
+        .iter()
+        .filter(|c| name.is_none_or(|n| n == c.name))
+        .map(|c| names::connector(env, &c.name))
+        .collect();
+    let live = connectors::observe(
+        &clients,
+        env,
+        &wanted.iter().cloned().collect(),
+        &BTreeMap::new(),
+    )
+    .await?;
+    for connector in &wanted {
+        let Some(have) = live.get(connector) else {
+            return Err(Error::user(format!(
+                "connector {connector} does not exist on MSK Connect"
+            ))
+            .with_hint("create it with `deploy aws apply`"));
+        };
+        let version = have
+            .fixed
+            .get("Kafka Connect version")
+            .cloned()
+            .unwrap_or_default();
+        if failed_only && !at_least(&version, (3, 7)) {
+            return Err(Error::user(format!(
+                "--failed-only needs Kafka Connect 3.7 or later on MSK Connect; connector {connector} runs {version}"
+            ))
+            .with_hint("restart the whole connector (without --failed-only), or move it to kafka-connect-version: 3.7.x"));
+        }
+        connectors::operate(
+            &clients,
+            connector,
+            &have.arn,
+            connectors::Operation::Restart {
+                only_failed: failed_only,
+            },
+        )
+        .await?;
+        printer.status(&format!(
+            "  restarted {connector}{}",
+            if failed_only { " (failed tasks)" } else { "" }
+        ));
+    }
+    Ok(Outcome::code(exit::SUCCESS))
+}
+
+/// True when an MSK Connect version (`3.7.x`, `2.7.1`) is at least `major.minor`.
+fn at_least(version: &str, wanted: (u32, u32)) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    have >= wanted
+}

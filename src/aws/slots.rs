@@ -466,7 +466,54 @@ pub(super) fn parse_read(output: &[String]) -> BTreeMap<String, crate::slots::Sl
         .collect()
 }
 
-/// Reads every logical slot of each database the sources use, with a database task each; the
+/// Every logical slot of `database`, read by a database task.
+pub(super) async fn read(
+    clients: &Clients,
+    env: &Env<'_>,
+    outputs: &Outputs,
+    database: &str,
+    printer: &Printer,
+) -> Result<BTreeMap<String, crate::slots::Slot>, Error> {
+    let Some(db) = env.aws.database.as_ref() else {
+        return Ok(BTreeMap::new());
+    };
+    let script = task::Script {
+        family: names::slot_task_family(env),
+        container: CONTAINER,
+        what: "slot read",
+        image: &db.schema_image,
+        database,
+        sql: read_script(),
+        one_transaction: false,
+    };
+    let ended = task::run(clients, env, outputs, &script, printer).await?;
+    if !ended.succeeded() {
+        return Err(Error::user(format!(
+            "reading the replication slots of database {database} failed ({})",
+            ended.describe()
+        )));
+    }
+    Ok(parse_read(&ended.output))
+}
+
+/// The sources of the file that read the environment's database, as the applied
+/// infrastructure gives their settings.
+pub(super) fn sources_on_ours(env: &Env<'_>, outputs: &Outputs) -> Vec<Source> {
+    env.connectors
+        .iter()
+        .filter_map(|c| {
+            let config = c
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), outputs.fill(v)))
+                .collect();
+            Source::of(&names::connector(env, &c.name), &config)
+        })
+        .filter(|s| on_ours(s, outputs))
+        .collect()
+}
+
+/// Reads every logical slot of each database the sources use (and the environment's own); the
 /// slot rows of `changes` then say what PostgreSQL reports, and the databases' other slots are
 /// added, never to be touched.
 pub(super) async fn read_into(
@@ -479,34 +526,13 @@ pub(super) async fn read_into(
     let Some(db) = env.aws.database.as_ref() else {
         return Ok(());
     };
-    let named: Vec<Source> = env
-        .connectors
-        .iter()
-        .filter_map(|c| Source::of(&c.name, &c.config))
-        .collect();
-    let databases: std::collections::BTreeSet<String> = named
-        .iter()
-        .map(|s| s.database.dbname.clone())
+    let databases: std::collections::BTreeSet<String> = sources_on_ours(env, outputs)
+        .into_iter()
+        .map(|s| s.database.dbname)
         .chain(std::iter::once(db.name.clone()))
         .collect();
     for database in databases {
-        let script = task::Script {
-            family: names::slot_task_family(env),
-            container: CONTAINER,
-            what: "slot read",
-            image: &db.schema_image,
-            database: &database,
-            sql: read_script(),
-            one_transaction: false,
-        };
-        let ended = task::run(clients, env, outputs, &script, printer).await?;
-        if !ended.succeeded() {
-            return Err(Error::user(format!(
-                "reading the replication slots of database {database} failed ({})",
-                ended.describe()
-            )));
-        }
-        let mut found = parse_read(&ended.output);
+        let mut found = read(clients, env, outputs, &database, printer).await?;
         for change in changes.iter_mut().filter(|c| c.kind == Kind::Slot) {
             if let Some(slot) = found.remove(&change.name) {
                 change.reasons.push(slot.to_string());
@@ -554,6 +580,7 @@ mod tests {
         Live {
             arn: "arn".into(),
             state: "RUNNING".into(),
+            reason: None,
             version: "v".into(),
             config,
             custom_plugin_arn: String::new(),
@@ -569,6 +596,7 @@ mod tests {
             custom_plugin: String::new(),
             capacity: Capacity::Provisioned { mcu: 1, workers: 1 },
             fixed: BTreeMap::new(),
+            paused: false,
         }
     }
 

@@ -50,7 +50,60 @@ pub async fn verify_command(
         let result = registry_health(&clients, &names::registry_lb(env)).await?;
         report.step("registry", started, result);
     }
+    slot_steps(&clients, env, &mut report, printer).await?;
     Ok(report.outcome(printer))
+}
+
+/// Each source's slot on the environment's database, read by a database task (the database is
+/// private): there, not lost, not holding back more WAL than `aws.database.max-retained-wal`.
+async fn slot_steps(
+    clients: &Clients,
+    env: &Env<'_>,
+    report: &mut Report,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Some(db) = env.aws.database.as_ref() else {
+        return Ok(());
+    };
+    if !env
+        .connectors
+        .iter()
+        .any(|c| crate::slots::Source::of(&c.name, &c.config).is_some())
+    {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let bootstrap = super::bootstrap_servers(clients, env.aws).await?;
+    let (_, outputs) = super::infra::observe(clients, env, bootstrap).await?;
+    if outputs.database_host.is_none() {
+        report.step(
+            "replication slots",
+            started,
+            Err(format!("database {} not found", names::db_cluster(env))),
+        );
+        return Ok(());
+    }
+    let sources = super::slots::sources_on_ours(env, &outputs);
+    let mut read: BTreeMap<String, BTreeMap<String, crate::slots::Slot>> = BTreeMap::new();
+    for source in &sources {
+        let dbname = &source.database.dbname;
+        if !read.contains_key(dbname) {
+            let found = super::slots::read(clients, env, &outputs, dbname, printer).await?;
+            read.insert(dbname.clone(), found);
+        }
+        let slot = read[dbname].get(&source.slot).cloned();
+        report.step(
+            &format!("slot {}", source.slot),
+            started,
+            crate::slots::judge(
+                source,
+                Ok(slot),
+                db.max_retained_wal,
+                "aws.database.max-retained-wal",
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// The environment's connectors by name → ARN, in one listing.

@@ -132,8 +132,12 @@ pub struct DatabaseFile {
     /// (so they should be idempotent).
     #[serde(default)]
     pub schema: Vec<String>,
-    /// The image the schema load runs `psql` from (default `postgres:17`).
+    /// The image the database tasks (the schema load, the replication slots' reads and drops)
+    /// run `psql` from (default `postgres:17`).
     pub schema_image: Option<String>,
+    /// The most WAL a source's replication slot may hold back before `aws verify` fails
+    /// (default `1GiB`).
+    pub max_retained_wal: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -408,7 +408,19 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
             .with_hint("remove this parameter"));
     }
     let schema = sql_files(loaded, &path.key("schema"), &db.schema)?;
+    let max_retained_wal = match &db.max_retained_wal {
+        None => DEFAULT_MAX_RETAINED_WAL,
+        Some(text) => parse_size(text).ok_or_else(|| {
+            loaded
+                .error(
+                    &path.key("max-retained-wal"),
+                    format!("`{text}` is not a size"),
+                )
+                .with_hint("write bytes or a number with a unit: `512MiB`, `1GiB`, `2GB`")
+        })?,
+    };
     Ok(Some(Database {
+        max_retained_wal,
         schema,
         schema_image: db
             .schema_image
@@ -729,6 +741,18 @@ fn resolve_connectors(
                     None => error,
                 });
             }
+        }
+        // MSK Connect pauses and resumes a connector; it has no STOPPED state (Kafka Connect's
+        // own stop, KIP-875, is not in its API).
+        if file.state == crate::model::ConnectorState::Stopped
+            && raw.target == crate::config::raw::Target::Aws
+        {
+            return Err(loaded
+                .error(
+                    &path.key("state"),
+                    "MSK Connect cannot stop a connector: it pauses and resumes them",
+                )
+                .with_hint("write `state: paused` (the connector keeps its tasks and offsets)"));
         }
         connectors.push(Connector {
             name: name.clone(),

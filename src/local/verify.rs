@@ -111,32 +111,6 @@ fn connector_state(connector: &Connector, live: Option<&Live>) -> Result<String,
     ))
 }
 
-/// A source's slot as `verify` judges it: lost, missing, or holding back more WAL than `limit`
-/// bytes fails.
-fn slot_state(
-    source: &crate::slots::Source,
-    read: Result<Option<crate::slots::Slot>, String>,
-    limit: u64,
-) -> Result<String, String> {
-    let place = source.database.place();
-    match read {
-        Err(e) => Err(format!("slot {} on {place} not read: {e}", source.slot)),
-        Ok(None) => Err(format!(
-            "slot {} is missing on {place}: {} is not streaming (it makes it again when it restarts)",
-            source.slot, source.connector
-        )),
-        Ok(Some(slot)) if slot.lost() => Err(format!("slot {} on {place}: {slot}", source.slot)),
-        Ok(Some(slot)) if slot.retained.is_some_and(|r| r as u64 > limit) => Err(format!(
-            "slot {} on {place} retains {} of WAL, more than connect.max-retained-wal ({}): {} is behind or not streaming ({slot})",
-            source.slot,
-            crate::slots::size(slot.retained.unwrap_or_default()),
-            crate::slots::size(limit as i64),
-            source.connector
-        )),
-        Ok(Some(slot)) => Ok(slot.to_string()),
-    }
-}
-
 /// What the check reads from the source connector's definition.
 struct Source {
     database: Database,
@@ -252,7 +226,7 @@ async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
         report.step(
             &format!("slot {}", source.slot),
             started,
-            slot_state(source, read, limit),
+            crate::slots::judge(source, read, limit, "connect.max-retained-wal"),
         );
     }
     if !report.ok {

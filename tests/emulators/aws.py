@@ -40,6 +40,8 @@ STATE = {
     "fail_updates": [],
     # Connector names whose creation ends FAILED.
     "fail_creates": [],
+    # Connector names whose next pause, resume or restart operation fails.
+    "fail_operations": [],
     # Answer TooManyRequestsException to this many more MSK Connect calls.
     "throttle": 0,
     # The exit code of every ECS task's containers once it stops.
@@ -51,6 +53,8 @@ STATE = {
     "task_runtime": None,
     # Tasks run by the runtime: ARN -> {"exit": code or None while running}.
     "task_runs": {},
+    # Without the runtime: what every one-shot task prints (to its awslogs stream) as it stops.
+    "task_output": [],
     # What the load balancer's health checks say of a service's tasks (ECS registers each
     # running task's address with the service's target group): healthy, or a failing state.
     "target_health": {"State": "healthy"},
@@ -171,9 +175,73 @@ def connector_state(connector):
                 connector["currentVersion"] = uuid.uuid4().hex[:14].upper()
             operation["endTime"] = now()
         connector["state"] = "RUNNING"
+    if connector["state"] in OPERATING and time.time() >= connector["ready_at"]:
+        operation = STATE["operations"][connector["operation"]]
+        kind, before, after = OPERATING[connector["state"]]
+        if operation["failed"]:
+            operation["state"] = f"{kind}_FAILED"
+            operation["errorInfo"] = {"code": "ConnectorOperationFailed", "message": f"The {kind.lower()} did not complete."}
+            operation["operationSteps"] = [{"stepType": "INITIALIZE_UPDATE", "stepState": "COMPLETED"},
+                                           {"stepType": "FINALIZE_UPDATE", "stepState": "FAILED"}]
+            connector["state"] = before
+        else:
+            operation["state"] = f"{kind}_COMPLETE"
+            operation["operationSteps"] = [{"stepType": "INITIALIZE_UPDATE", "stepState": "COMPLETED"},
+                                           {"stepType": "FINALIZE_UPDATE", "stepState": "COMPLETED"}]
+            connector["state"] = after
+        operation["endTime"] = now()
     if connector["state"] == "DELETING" and time.time() >= connector["ready_at"]:
         return None
     return connector["state"]
+
+
+# A connector's state during an operation: (the operation's state prefix, the state it returns to
+# when the operation fails, the state it reaches when it completes).
+OPERATING = {
+    "PAUSING": ("PAUSE", "RUNNING", "PAUSED"),
+    "RESUMING": ("RESUME", "PAUSED", "RUNNING"),
+    "RESTARTING": ("RESTART", "RUNNING", "RUNNING"),
+}
+
+# What each operation needs and starts (MSK Connect API reference, PauseConnector,
+# ResumeConnector, RestartConnector; developer guide, "Pause and resume a connector": pause needs
+# RUNNING, resume needs PAUSED, and no other operation may be in progress).
+OPERATIONS = {
+    "pause": ("PUT", "RUNNING", "PAUSING", "PAUSE_CONNECTOR"),
+    "resume": ("PUT", "PAUSED", "RESUMING", "RESUME_CONNECTOR"),
+    "restart": ("POST", "RUNNING", "RESTARTING", "RESTART_CONNECTOR"),
+}
+
+
+def connector_operation(request, connector, verb):
+    method, needs, becomes, kind = OPERATIONS[verb]
+    if request.method != method:
+        return error("NotFoundException", 404, f"{request.method} {verb} is not emulated.")
+    if connector["state"] != needs:
+        return error("ConflictException", 409,
+                     f"The connector is {connector['state']}; it must be {needs} to {verb}.")
+    if verb == "restart":
+        body = json.loads(request.get_data() or b"{}")
+        version = tuple(int(p) for p in re.findall(r"\d+", connector["kafkaConnectVersion"])[:2])
+        if body.get("onlyFailedTasks") and version < (3, 7):
+            return error("BadRequestException", 400,
+                         "Restarting only failed tasks requires Kafka Connect version 3.7.x or later.")
+    operation_arn = f"arn:aws:kafkaconnect:{region()}:{ACCOUNT}:connector-operation/{connector['name']}/{uuid.uuid4()}"
+    failed = connector["name"] in STATE["fail_operations"]
+    if failed:
+        STATE["fail_operations"].remove(connector["name"])
+    STATE["operations"][operation_arn] = {
+        "arn": operation_arn,
+        "connectorArn": connector["arn"],
+        "state": f"{OPERATING[becomes][0]}_IN_PROGRESS",
+        "type": kind,
+        "created": now(),
+        "failed": failed,
+    }
+    connector["state"] = becomes
+    connector["operation"] = operation_arn
+    connector["ready_at"] = time.time() + STATE["connector_delay"]
+    return ok({"connectorArn": connector["arn"], "connectorOperationArn": operation_arn})
 
 
 def describe_connector(c):
@@ -298,7 +366,15 @@ def connectors_api(request, path, method):
             "creationTime": operation["created"],
             "endTime": operation.get("endTime"),
             "errorInfo": operation.get("errorInfo"),
+            "operationSteps": operation.get("operationSteps", []),
         })
+    match = re.fullmatch(r"/v1/connectors/(.+)/(pause|resume|restart)", path)
+    if match:
+        connector = connectors.get(match.group(1))
+        if connector is None:
+            return error("NotFoundException", 404, f"Connector {match.group(1)} not found.")
+        connector_state(connector)
+        return connector_operation(request, connector, match.group(2))
     match = re.fullmatch(r"/v1/connectors/(.+)", path)
     if match:
         connector = connectors.get(match.group(1))
@@ -693,6 +769,8 @@ def ecs_tasks_finish(response):
             if code is None:
                 task["lastStatus"] = "RUNNING"
                 continue
+        elif STATE["task_output"]:
+            task_printed(task, STATE["task_output"])
         task["lastStatus"] = "STOPPED"
         task["desiredStatus"] = "STOPPED"
         task["stoppedReason"] = "Essential container in task exited"
@@ -727,22 +805,44 @@ def task_run(task):
         else:
             start = False
     if start:
-        from moto.ecs.models import ecs_backends
-
-        definition = ecs_backends[ACCOUNT][region()].describe_task_definition(task["taskDefinitionArn"])
-        container = definition.container_definitions[0]
+        container, group, stream = task_stream(task)
         runtime = STATE["task_runtime"]
         variables = {v["name"]: v["value"] for v in container.get("environment", [])}
         for secret in container.get("secrets", []):
             variables[secret["name"]] = secret_value(secret["valueFrom"])
         for key, value in list(variables.items()):
             variables[key] = runtime["hosts"].get(value, value)
-        logs = container.get("logConfiguration", {}).get("options", {})
-        stream = f"{logs.get('awslogs-stream-prefix')}/{container['name']}/{arn.rsplit('/', 1)[1]}"
         threading.Thread(target=run_container, daemon=True,
                          args=(arn, region(), container, variables, runtime["network"],
-                               logs.get("awslogs-group"), stream)).start()
+                               group, stream)).start()
     return run["exit"]
+
+
+def task_stream(task):
+    """The task's container and its awslogs group and stream (`prefix/container/task-id`)."""
+    from moto.ecs.models import ecs_backends
+
+    definition = ecs_backends[ACCOUNT][region()].describe_task_definition(task["taskDefinitionArn"])
+    container = definition.container_definitions[0]
+    logs = container.get("logConfiguration", {}).get("options", {})
+    stream = f"{logs.get('awslogs-stream-prefix')}/{container['name']}/{task['taskArn'].rsplit('/', 1)[1]}"
+    return container, logs.get("awslogs-group"), stream
+
+
+def task_printed(task, lines):
+    """Writes what the stub task printed to its stream, once."""
+    from moto.logs.models import logs_backends
+
+    with LOCK:
+        if task["taskArn"] in STATE["task_runs"]:
+            return
+        STATE["task_runs"][task["taskArn"]] = {"exit": STATE["task_exit_code"]}
+    _, group, stream = task_stream(task)
+    backend = logs_backends[ACCOUNT][region()]
+    stamp = int(time.time() * 1000)
+    with LOCK:
+        backend.create_log_stream(group, stream)
+        backend.put_log_events(group, stream, [{"timestamp": stamp, "message": line} for line in lines])
 
 
 def run_container(arn, where, container, variables, network, group, stream):
@@ -836,7 +936,7 @@ def control(request, moto_app):
                           "msk": {}, "configurations": {}, "target_health": {"State": "healthy"},
                           "param_modified": {}, "cluster_groups": {}, "pending_reboot": [], "fail_next": [],
                           "fail_write_at": None, "writes_seen": 0, "rds_created": {},
-                          "task_runtime": None, "task_runs": {},
+                          "task_runtime": None, "task_runs": {}, "fail_operations": [], "task_output": [],
                           "health_ports": [9000]})
         return None  # moto resets on its own /moto-api/reset
     return error("NotFoundException", 404, "unknown control path")

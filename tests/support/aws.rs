@@ -108,6 +108,21 @@ impl AwsEmulator {
         );
     }
 
+    /// What every one-shot ECS task prints as it stops (without `run_tasks_on`): a stand-in for a
+    /// database the test does not run.
+    pub fn set_task_output(&self, lines: &[&str]) {
+        let body = serde_json::json!({ "task_output": lines });
+        self.control("config", Some(&body.to_string()));
+    }
+
+    /// The connector's next pause, resume or restart operation fails.
+    pub fn fail_next_operation(&self, connector: &str) {
+        self.control(
+            "config",
+            Some(&format!("{{\"fail_operations\": [\"{connector}\"]}}")),
+        );
+    }
+
     /// Every ECS task's containers exit with this code once they stop.
     pub fn set_task_exit_code(&self, code: i32) {
         self.control("config", Some(&format!("{{\"task_exit_code\": {code}}}")));
