@@ -165,6 +165,8 @@ pub enum AwsConnectorsCommand {
         #[arg(long)]
         failed_only: bool,
     },
+    /// Offsets: MSK Connect has no offsets API; this says what can be done instead.
+    Offsets(OffsetsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +201,51 @@ pub enum ConnectorsCommand {
         /// Only what has failed.
         #[arg(long)]
         failed_only: bool,
+    },
+    /// Read tables again without resetting the connector: an incremental snapshot through
+    /// Debezium's signal table, followed until a snapshot record arrived for every row.
+    Snapshot {
+        name: String,
+        /// A table to read (`schema.table`; every table of table.include.list without one).
+        #[arg(long = "table")]
+        tables: Vec<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// A connector's offsets (Kafka Connect 3.6 and later): `offsets NAME` shows them with what
+    /// they mean; `offsets reset NAME` and `offsets set NAME --file F` change them.
+    Offsets(OffsetsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct OffsetsArgs {
+    /// The connector whose offsets to show.
+    pub name: Option<String>,
+    #[command(subcommand)]
+    pub action: Option<OffsetsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OffsetsAction {
+    /// Stop the connector, delete its offsets, and bring it back to its `state:` (a Debezium
+    /// source snapshots again as its snapshot.mode says).
+    Reset {
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Stop the connector, write the offsets from a file (`{"offsets": [...]}`, as `offsets NAME
+    /// --output json` shows them), and bring it back to its `state:`.
+    Set {
+        name: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
 }
 

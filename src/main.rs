@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use deploy::cli::{
-    AwsCommand, AwsConnectorsCommand, Cli, Command, ConnectorsCommand, LocalCommand,
+    AwsCommand, AwsConnectorsCommand, Cli, Command, ConnectorsCommand, LocalCommand, OffsetsAction,
     PluginsCommand, SchemaOf, environment_path,
 };
 use deploy::error::{Error, exit};
@@ -141,6 +141,9 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                 AwsCommand::Connectors(AwsConnectorsCommand::Restart { name, failed_only }) => {
                     aws::connectors_restart(&env, printer, name.as_deref(), *failed_only).await
                 }
+                AwsCommand::Connectors(AwsConnectorsCommand::Offsets(_)) => {
+                    Err(aws::no_offsets_api(&env))
+                }
             }
         }
         Command::Local(command) => {
@@ -207,10 +210,60 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                         )
                         .await
                     }
+                    ConnectorsCommand::Snapshot {
+                        name,
+                        tables,
+                        timeout,
+                    } => {
+                        local::snapshot::snapshot(
+                            &env,
+                            printer,
+                            name,
+                            tables,
+                            std::time::Duration::from_secs(*timeout),
+                        )
+                        .await
+                    }
+                    ConnectorsCommand::Offsets(args) => match (&args.action, &args.name) {
+                        (Some(OffsetsAction::Reset { name, yes }), _) => {
+                            let change = local::offsets::Change::Reset;
+                            local::offsets::change(&env, printer, name, change, *yes).await
+                        }
+                        (Some(OffsetsAction::Set { name, file, yes }), _) => {
+                            let offsets = offsets_file(file)?;
+                            let change = local::offsets::Change::Set(offsets);
+                            local::offsets::change(&env, printer, name, change, *yes).await
+                        }
+                        (None, Some(name)) => local::offsets::show(&env, name).await,
+                        (None, None) => {
+                            Err(Error::user("name the connector: `connectors offsets NAME`"))
+                        }
+                    },
                 },
             }
         }
     }
+}
+
+/// The offsets a user wrote for `offsets set`: `{"offsets": [...]}`, bounded and checked before
+/// anything stops.
+fn offsets_file(path: &std::path::Path) -> Result<serde_json::Value, Error> {
+    let place = path.display();
+    let text = config::load::read_text(path)?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::user(format!(
+            "{place}:{}:{}: not JSON: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !value["offsets"].is_array() {
+        return Err(Error::user(format!(
+            "{place}: expected {{\"offsets\": [{{\"partition\": …, \"offset\": …}}]}}"
+        ))
+        .with_hint("start from `deploy local connectors offsets NAME --output json`"));
+    }
+    Ok(value)
 }
 
 /// "environments: local, local-kraft", for the hint when a named environment does not exist.

@@ -244,3 +244,32 @@ pub fn table(rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// Asks `question` on the terminal before a change; `approved` (a `--yes` or `--auto-approve`)
+/// skips the question, and without a terminal the change is refused with `hint`.
+pub fn confirm(question: &str, approved: bool, hint: &str) -> Result<(), crate::error::Error> {
+    use crate::error::Error;
+    use std::io::BufRead;
+    if approved {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::user(
+            "refusing to change anything without confirmation: there is no terminal to ask",
+        )
+        .with_hint(hint));
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::user(format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::user("not confirmed: nothing was changed"))
+    }
+}

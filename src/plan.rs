@@ -49,6 +49,8 @@ pub enum Kind {
     SchemaLoad,
     /// A Debezium source's replication slot.
     Slot,
+    /// A Debezium source's signal table.
+    SignalTable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -113,6 +115,7 @@ impl Kind {
             Kind::MskCluster => "msk",
             Kind::SchemaLoad => "schema",
             Kind::Slot => "slot",
+            Kind::SignalTable => "signal",
         }
     }
 }

@@ -2252,4 +2252,13 @@ async fn state_paused_pauses_the_connector_on_msk_connect_and_running_resumes_it
         "--failed-only needs Kafka Connect 3.7 or later on MSK Connect; connector tstate-source runs 2.7.1",
     );
     setup.ok_with(&old, &["aws", "connectors", "restart"]);
+
+    // MSK Connect has no offsets API: the command says so and what to do instead.
+    let offsets = setup.deploy_with(&old, &["aws", "connectors", "offsets", "source"]);
+    assert_eq!(offsets.code, 1);
+    assert_contains(
+        &offsets.stderr,
+        "MSK Connect has no offsets API: offsets cannot be shown, reset or set from here",
+    );
+    assert_contains(&offsets.stderr, "offset.storage.topic");
 }

@@ -93,7 +93,7 @@ fn create_from_nothing_then_a_no_op_then_one_changed_key() {
     );
     assert_contains(
         &plan.stdout,
-        "~ connector mock           update: topic: one → two",
+        "~ connector mock                  update: topic: one → two",
     );
     let apply = deploy(
         &emulator,
@@ -150,7 +150,7 @@ fn prune_deletes_undefined_connectors_only_with_the_flag() {
     let plan = deploy(&emulator, &[], &["local", "connectors", "plan"]);
     assert_contains(
         &plan.stdout,
-        "hand-made      unchanged: not in the environment file; kept (--prune deletes it)",
+        "hand-made             unchanged: not in the environment file; kept (--prune deletes it)",
     );
     let pruned = deploy(&emulator, &[], &["local", "connectors", "apply", "--prune"]);
     assert_eq!(pruned.code, 0, "{}", pruned.stderr);

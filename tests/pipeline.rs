@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use deploy::verify::avro::Registry;
 use deploy::verify::kafka::{Start, Tail};
@@ -259,6 +259,94 @@ fn a_row_becomes_an_avro_record_through_the_real_connect_and_debezium() {
         k["order_id"] == order && v.is_null()
     });
     assert_eq!(tombstone_key["order_id"], order);
+
+    // Offsets (KIP-875): the source's position is an LSN. A reset asks first (and refuses
+    // without a terminal), then stops the connector, deletes its offsets and brings it back
+    // running: with snapshot.mode initial it reads the table again, every row an `r` record.
+    let offsets = stack.ok(&["local", "connectors", "offsets", "orders-source"]);
+    assert_contains(&offsets.stdout, "LSN ");
+    assert_contains(
+        &offsets.stdout,
+        "it streams the changes committed after this position",
+    );
+    let json = stack.ok(&[
+        "local",
+        "connectors",
+        "offsets",
+        "orders-source",
+        "--output",
+        "json",
+    ]);
+    let shown: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let refused = stack.deploy(&["local", "connectors", "offsets", "reset", "orders-source"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_contains(&refused.stderr, "no terminal to ask");
+    assert_eq!(status("orders-source")["connector"]["state"], "RUNNING");
+    let mut tail = Tail::open(KAFKA, TOPIC, Start::End).expect("the broker answers");
+    let reset = stack.ok(&[
+        "local",
+        "connectors",
+        "offsets",
+        "reset",
+        "orders-source",
+        "--yes",
+    ]);
+    assert_contains(&reset.stderr, "stopped orders-source");
+    assert_contains(
+        &reset.stderr,
+        "orders-source snapshots again as its snapshot.mode says (initial)",
+    );
+    let (_, again) = next(&mut tail, &mut registry, |_, v| v["__op"] == "r");
+    assert_eq!(again["__table"], "orders", "{again}");
+    // The offsets shown can be written back (`offsets set`), through the same stop and resume.
+    let file = work.path().join("offsets.json");
+    std::fs::write(&file, json!({"offsets": shown["offsets"]}).to_string()).expect("offsets file");
+    let set = stack.ok(&[
+        "local",
+        "connectors",
+        "offsets",
+        "set",
+        "orders-source",
+        "--file",
+        &file.display().to_string(),
+        "--yes",
+    ]);
+    assert_contains(&set.stderr, "altered successfully");
+    assert_eq!(status("orders-source")["connector"]["state"], "RUNNING");
+
+    // Snapshots on demand: the signal table is part of the deployment (made by the connectors'
+    // apply, in the demo publication, shown by the plan), and `connectors snapshot` reads
+    // demo.orders again through an execute-snapshot signal while new rows keep streaming.
+    assert_eq!(
+        stack.psql(
+            "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'cdc_publication' AND tablename = 'debezium_signal'"
+        ),
+        "1"
+    );
+    let plan = stack.ok(&["local", "connectors", "plan"]);
+    assert_contains(
+        &plan.stdout,
+        "unchanged: orders-source's signals, in publication cdc_publication",
+    );
+    let rows = stack.psql("SELECT count(*) FROM demo.orders");
+    let snapshot = stack.ok(&[
+        "local",
+        "connectors",
+        "snapshot",
+        "orders-source",
+        "--table",
+        "demo.orders",
+    ]);
+    assert_contains(
+        &snapshot.stderr,
+        &format!("demo.orders: {rows} rows read as snapshot records"),
+    );
+    let mut tail = Tail::open(KAFKA, TOPIC, Start::End).expect("the broker answers");
+    stack.psql("INSERT INTO demo.orders (customer_id, amount) VALUES ('AFTER-SNAPSHOT', 3) RETURNING order_id");
+    let (_, streamed) = next(&mut tail, &mut registry, |_, v| {
+        v["customer_id"] == "AFTER-SNAPSHOT"
+    });
+    assert_eq!(streamed["__op"], "c", "{streamed}");
 
     // demo.orders idle while another table of the database changes (the registry's do, in
     // the same database): the heartbeat writes demo.heartbeat, and the slot's confirmed

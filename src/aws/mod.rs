@@ -30,7 +30,6 @@ mod wait;
 mod workers;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::json;
 
@@ -205,27 +204,11 @@ pub async fn plan_command(
 
 /// Asks on the terminal; without one, refuses unless `--auto-approve`.
 fn confirm(question: &str, auto_approve: bool) -> Result<(), Error> {
-    if auto_approve {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::user(
-            "refusing to change anything without confirmation: there is no terminal to ask",
-        )
-        .with_hint("review `deploy aws plan`, then pass --auto-approve"));
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::user(format!("cannot read the answer: {e}")))?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(Error::user("not confirmed: nothing was changed"))
-    }
+    crate::output::confirm(
+        question,
+        auto_approve,
+        "review `deploy aws plan`, then pass --auto-approve",
+    )
 }
 
 pub async fn apply(
@@ -595,4 +578,19 @@ fn at_least(version: &str, wanted: (u32, u32)) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     have >= wanted
+}
+
+/// MSK Connect has no offsets API (AWS's MSK Connect developer guide, "Manage connector
+/// offsets"): a source's offsets carry over only through a custom `offset.storage.topic` in the
+/// worker configuration, to a connector of the same name; a sink's are its consumer group
+/// `connect-<connector>` on the cluster, which is private. Neither can be read or changed safely
+/// from outside the VPC, so the command says so and what to do instead.
+pub fn no_offsets_api(env: &Env<'_>) -> Error {
+    Error::user(
+        "MSK Connect has no offsets API: offsets cannot be shown, reset or set from here",
+    )
+    .with_hint(format!(
+        "a source's offsets live in the worker configuration's offset.storage.topic and carry over to a connector of the same name; to start a source again from nothing, give it a new name (or a new topic) and apply. A sink's are its consumer group connect-<connector> (connect-{}-<name>) on the MSK cluster: reset it with the Kafka tools from inside the VPC while the connector is deleted or paused. A Debezium source can read tables again without a reset through its signals (an execute-snapshot row in its signal table)",
+        env.name
+    ))
 }

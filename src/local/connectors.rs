@@ -44,7 +44,7 @@ pub(crate) async fn client(env: &Environment) -> Result<Client, Error> {
     Ok(Client::new(&format!("http://{ip}:{}", connect.port)))
 }
 
-fn waits(env: &Environment) -> reconcile::Waits {
+pub(crate) fn waits(env: &Environment) -> reconcile::Waits {
     let connect = env
         .connect
         .as_ref()
@@ -83,17 +83,19 @@ async fn plan(
     let live = blocking(|| client.list()).await?;
     let sources = slots::sources(&env.connectors, &live);
     let observed = slots::observe(env, &sources).await;
+    let signals = super::signals::observe(env).await;
     let context = reconcile::Context {
         prune: options.prune,
         worker_started,
         slots: &observed,
         keep_slots: options.keep_slots,
+        signals: &signals,
     };
     Ok(reconcile::plan(&env.name, &env.connectors, &live, &context))
 }
 
 /// Runs blocking Connect calls without stalling the runtime.
-async fn blocking<T>(
+pub(crate) async fn blocking<T>(
     f: impl FnOnce() -> Result<T, super::connect::client::ConnectError>,
 ) -> Result<T, Error> {
     tokio::task::block_in_place(f).map_err(Error::from)

@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod docker;
 pub mod images;
 pub mod observe;
+pub mod offsets;
 pub mod parity;
 pub mod plugins;
 pub mod ports;
@@ -14,7 +15,9 @@ pub mod program;
 pub mod reach;
 pub mod route;
 pub mod schema;
+pub mod signals;
 pub mod slots;
+pub mod snapshot;
 pub mod spec;
 pub mod verify;
 

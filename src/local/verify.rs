@@ -32,7 +32,7 @@ pub async fn verify_command(
     Ok(report.outcome(printer))
 }
 
-fn port_of(address: &str) -> Option<u16> {
+pub(crate) fn port_of(address: &str) -> Option<u16> {
     address.rsplit_once(':')?.1.parse().ok()
 }
 
@@ -48,12 +48,12 @@ fn url_parts(url: &str) -> Option<(&str, String, &str)> {
     Some((scheme, authority, path))
 }
 
-fn url_port(url: &str) -> Option<u16> {
+pub(crate) fn url_port(url: &str) -> Option<u16> {
     port_of(&url_parts(url)?.1)
 }
 
 /// `http://host:port/path` with its host and port rewritten.
-fn rewrite_url(url: &str, addresses: &Addresses) -> String {
+pub(crate) fn rewrite_url(url: &str, addresses: &Addresses) -> String {
     match url_parts(url) {
         Some((scheme, authority, path)) => {
             format!("{scheme}://{}{path}", addresses.rewrite(&authority))
@@ -66,7 +66,7 @@ fn rewrite_url(url: &str, addresses: &Addresses) -> String {
 /// the clients of that listener: containers use the in-network one (`kafka:29092`), the host a
 /// published one (`localhost:9092` on the local stack). So the host bootstraps through the
 /// Kafka service's published port when the in-network port is not published itself.
-fn kafka_bootstrap(env: &Environment, bootstrap: &str, addresses: &Addresses) -> String {
+pub(crate) fn kafka_bootstrap(env: &Environment, bootstrap: &str, addresses: &Addresses) -> String {
     let first = bootstrap.split(',').next().unwrap_or_default().trim();
     let Some((host, port)) = first.rsplit_once(':') else {
         return first.to_string();

@@ -138,6 +138,11 @@ impl Client {
                     .post(&url)
                     .header("Content-Type", "application/json")
                     .send(body.to_string()),
+                ("PATCH", Some(body)) => self
+                    .agent
+                    .patch(&url)
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string()),
                 (_, None) => self.agent.post(&url).send_empty(),
                 _ => unreachable!("methods used by this client"),
             }
@@ -281,6 +286,35 @@ impl Client {
     pub fn delete(&self, name: &str) -> Result<(), ConnectError> {
         self.call("DELETE", &format!("/connectors/{name}"), None)
             .map(drop)
+    }
+
+    /// The worker's Kafka Connect version (`GET /`).
+    pub fn version(&self) -> Result<String, ConnectError> {
+        let (_, value) = self.call("GET", "/", None)?;
+        Ok(value["version"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// The connector's offsets (KIP-875, Kafka Connect 3.6 and later).
+    pub fn offsets(&self, name: &str) -> Result<Value, ConnectError> {
+        self.call("GET", &format!("/connectors/{name}/offsets"), None)
+            .map(|(_, value)| value)
+    }
+
+    /// Deletes a STOPPED connector's offsets; returns what the worker said.
+    pub fn delete_offsets(&self, name: &str) -> Result<String, ConnectError> {
+        self.call("DELETE", &format!("/connectors/{name}/offsets"), None)
+            .map(|(_, value)| value["message"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Alters a STOPPED connector's offsets (`{"offsets": [{"partition": …, "offset": …}]}`);
+    /// returns what the worker said.
+    pub fn alter_offsets(&self, name: &str, offsets: &Value) -> Result<String, ConnectError> {
+        self.call(
+            "PATCH",
+            &format!("/connectors/{name}/offsets"),
+            Some(offsets),
+        )
+        .map(|(_, value)| value["message"].as_str().unwrap_or_default().to_string())
     }
 
     /// Restarts the connector and its tasks (only the failed ones with `only_failed`).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::client::{Client, ConnectError, Live, Status};
 use super::keys;
 use crate::error::Error;
-use crate::local::slots;
+use crate::local::{signals, slots};
 use crate::model::{Connector, ConnectorState};
 use crate::output::{Printer, Style};
 use crate::plan::{Action, Change, Kind, Plan};
@@ -40,6 +40,8 @@ pub enum Step {
     Delete(String),
     /// Drops a replication slot its connector no longer uses, once nothing streams from it.
     DropSlot(slots::Drop),
+    /// Makes a source's signal table (and puts it in its publication) before it is written.
+    EnsureSignal(Box<signals::Ensure>),
     /// Until the connector is in its state, with all its tasks.
     Await {
         connector: Box<Connector>,
@@ -70,6 +72,8 @@ pub struct Context<'a> {
     pub slots: &'a slots::Observed,
     /// Keep every slot a removed or moved connector leaves (`--keep-slots`).
     pub keep_slots: bool,
+    /// The sources' signal tables.
+    pub signals: &'a signals::Observed,
 }
 
 /// The connectors' plan: each connector's and slot's change, and the steps in the order they
@@ -197,12 +201,18 @@ pub fn plan(
         changes.push(change);
         drops.extend(drop.map(Step::DropSlot));
     }
+    let mut ensures = Vec::new();
+    for (change, ensure) in signals::plan(desired, context.signals) {
+        changes.push(change);
+        ensures.extend(ensure.map(|e| Step::EnsureSignal(Box::new(e))));
+    }
     let plan = Plan {
         environment: environment.to_string(),
         changes,
     };
     let steps = deletes
         .into_iter()
+        .chain(ensures)
         .chain(writes)
         .chain(awaits)
         .chain(unchanged)
@@ -294,6 +304,14 @@ pub fn apply(
                     _ => client.stop(name)?,
                 }
                 changed.entry(name).or_insert_with(Instant::now);
+            }
+            Step::EnsureSignal(ensure) => {
+                tokio::runtime::Handle::current().block_on(signals::ensure(ensure))?;
+                printer.status(&format!(
+                    "  + signal table {} ready for {}",
+                    ensure.signal.name(),
+                    ensure.signal.connector
+                ));
             }
             Step::DropSlot(drop) => {
                 tokio::runtime::Handle::current().block_on(slots::remove(drop))?;
@@ -540,6 +558,7 @@ impl std::fmt::Display for Step {
             Step::Stop(name) => write!(f, "stop {name}"),
             Step::Delete(name) => write!(f, "delete {name}"),
             Step::DropSlot(drop) => write!(f, "drop slot {} on {}", drop.slot, drop.place),
+            Step::EnsureSignal(ensure) => write!(f, "signal table {}", ensure.signal.name()),
             Step::Await {
                 connector,
                 after,
@@ -612,6 +631,7 @@ mod tests {
             prune,
             worker_started,
             slots: &slots::Observed::default(),
+            signals: &signals::Observed::default(),
             keep_slots: false,
         };
         plan("t", desired, live, &context)
@@ -773,6 +793,7 @@ mod tests {
                 worker_started: false,
                 slots: &seen,
                 keep_slots,
+                signals: &signals::Observed::default(),
             };
             let (plan, steps) = plan("t", &desired, &live, &context);
             text.push_str(&format!("{what}:\n{}\n", shown(&plan, &steps)));
@@ -792,6 +813,7 @@ mod tests {
                 worker_started: false,
                 slots: &observed(&[("orders", None)]),
                 keep_slots: false,
+                signals: &signals::Observed::default(),
             },
         );
         let lost = crate::slots::Slot {
@@ -808,6 +830,7 @@ mod tests {
                 worker_started: false,
                 slots: &observed(&[("orders", Some(lost))]),
                 keep_slots: false,
+                signals: &signals::Observed::default(),
             },
         );
         let (plan_missing, _) = plan(
@@ -819,6 +842,7 @@ mod tests {
                 worker_started: false,
                 slots: &observed(&[("orders", None)]),
                 keep_slots: false,
+                signals: &signals::Observed::default(),
             },
         );
         assert!(!steps.iter().any(|s| matches!(s, Step::DropSlot(_))));

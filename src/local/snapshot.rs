@@ -1,0 +1,229 @@
+//! `connectors snapshot NAME [--table T …]`: a table read again on demand, without resetting the
+//! connector (after a schema change, a table added to `table.include.list`, a lost slot). The
+//! tool writes an `execute-snapshot` signal (incremental) into the source's signal table, through
+//! the connector's own database settings; Debezium reads it from the WAL and emits every row of
+//! the tables as `r` records while changes keep streaming (Debezium's "Incremental snapshots"
+//! and "Sending signals to a Debezium connector"). The tool follows the tables' topics until a
+//! snapshot record has arrived for every row the table had when the signal was sent.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::reach::addresses;
+use super::signals::{Signal, connect, ident, reached};
+use super::verify::{kafka_bootstrap, port_of, rewrite_url, url_port};
+use crate::error::{Error, exit};
+use crate::model::Environment;
+use crate::output::{Outcome, Printer, Report};
+use crate::verify::avro;
+use crate::verify::kafka::{Start, Tail};
+
+/// A `schema.table` of plain identifiers.
+fn table_name(text: &str) -> Option<(String, String)> {
+    let (schema, table) = text.trim().split_once('.')?;
+    let plain = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (plain(schema) && plain(table)).then(|| (schema.to_string(), table.to_string()))
+}
+
+/// The signal Debezium's source channel reads: an incremental snapshot of `tables`.
+pub fn signal_data(tables: &[(String, String)]) -> String {
+    let collections: Vec<String> = tables.iter().map(|(s, t)| format!("{s}.{t}")).collect();
+    json!({"data-collections": collections, "type": "incremental"}).to_string()
+}
+
+/// A snapshot record: Debezium's `r`, in the flattened row (`__op`) or the envelope (`op`).
+fn is_snapshot_record(value: &Value) -> bool {
+    value["__op"] == "r" || value["op"] == "r"
+}
+
+pub async fn snapshot(
+    env: &Environment,
+    printer: &Printer,
+    name: &str,
+    tables: &[String],
+    timeout: Duration,
+) -> Result<Outcome, Error> {
+    let connector = env
+        .connectors
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| Error::user(format!("no connector `{name}` in the environment file")))?;
+    let signal = Signal::of(connector).ok_or_else(|| {
+        Error::user(format!(
+            "connector {name} names no signal table: snapshots on demand need Debezium's signals"
+        ))
+        .with_hint("add `signal.data.collection: demo.debezium_signal` to its config: `connectors apply` makes the table and puts it in the publication")
+    })?;
+    let wanted: Vec<String> = if tables.is_empty() {
+        connector
+            .config
+            .get("table.include.list")
+            .map(|l| l.split(',').map(|t| t.trim().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        tables.to_vec()
+    };
+    let tables: Vec<(String, String)> = wanted
+        .iter()
+        .map(|t| {
+            table_name(t).ok_or_else(|| {
+                Error::user(format!("`{t}` is not a plain schema.table"))
+                    .with_hint("name tables as in table.include.list: `demo.orders`")
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if tables.is_empty() {
+        return Err(Error::user(format!(
+            "connector {name} has no table.include.list: name the tables with --table"
+        )));
+    }
+    let prefix = connector
+        .config
+        .get("topic.prefix")
+        .cloned()
+        .ok_or_else(|| {
+            Error::user(format!(
+                "connector {name} has no topic.prefix: its topics are unknown"
+            ))
+        })?;
+    let registry = connector
+        .config
+        .get("value.converter.schema.registry.url")
+        .cloned()
+        .ok_or_else(|| {
+            Error::user(format!(
+                "connector {name}: value.converter.schema.registry.url is not set: its records cannot be read"
+            ))
+        })?;
+    let bootstrap = env.references.get("kafka.bootstrap").ok_or_else(|| {
+        Error::user("the environment defines no `kafka.bootstrap` reference: where to read from")
+    })?;
+    let ports = [port_of(bootstrap), url_port(&registry)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let addresses = addresses(env, &ports).await?;
+    let bootstrap = kafka_bootstrap(env, bootstrap, &addresses);
+    let mut registry = avro::Registry::new(&rewrite_url(
+        registry.split(',').next().unwrap_or_default().trim(),
+        &addresses,
+    ));
+    let database = reached(env, &signal.database).await?;
+    let db = connect(&database)
+        .await
+        .map_err(|e| Error::user(format!("cannot reach {name}'s database: {e}")))?;
+
+    // Each table's rows now, and its topic read from its end before the signal goes.
+    let mut followed = Vec::new();
+    for (schema, table) in &tables {
+        let rows: i64 = db
+            .query_one(
+                &format!("SELECT count(*) FROM {}.{}", ident(schema), ident(table)),
+                &[],
+            )
+            .await
+            .map_err(|e| Error::user(format!("cannot count {schema}.{table}: {e}")))?
+            .get(0);
+        let topic = format!("{prefix}.{schema}.{table}");
+        let bootstrap = bootstrap.clone();
+        let opened = topic.clone();
+        let tail = tokio::task::spawn_blocking(move || Tail::open(&bootstrap, &opened, Start::End))
+            .await
+            .expect("the Kafka client task")
+            .map_err(|e| Error::user(format!("cannot read {topic}: {e}")))?;
+        followed.push((format!("{schema}.{table}"), topic, rows, tail));
+    }
+
+    let id = format!(
+        "deploy-{}",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    let data = signal_data(&tables);
+    db.execute(
+        &format!(
+            "INSERT INTO {}.{} (id, type, data) VALUES ($1, 'execute-snapshot', $2)",
+            ident(&signal.schema),
+            ident(&signal.table)
+        ),
+        &[&id, &data],
+    )
+    .await
+    .map_err(|e| {
+        Error::user(format!(
+            "cannot write the signal into {}: {e}",
+            signal.name()
+        ))
+    })?;
+    let started = Instant::now();
+    printer.status(&format!(
+        "  signal {id} sent through {}: incremental snapshot of {}",
+        signal.name(),
+        wanted.join(", ")
+    ));
+
+    let deadline = started + timeout;
+    let mut rows_read = Vec::new();
+    for (table, topic, rows, mut tail) in followed {
+        let mut seen = 0i64;
+        let found = tokio::task::block_in_place(|| {
+            tail.until(deadline, |record| {
+                let value = record
+                    .value
+                    .as_deref()
+                    .and_then(|v| registry.decode(v).ok())
+                    .map(|(_, v)| v)
+                    .unwrap_or(Value::Null);
+                if is_snapshot_record(&value) {
+                    seen += 1;
+                }
+                seen >= rows
+            })
+        })
+        .map_err(|e| Error::user(format!("cannot read {topic}: {e}")))?;
+        if found.is_none() && seen < rows {
+            return Err(Error::user(format!(
+                "the snapshot of {table} did not finish within {}s: {seen} of {rows} rows read",
+                timeout.as_secs()
+            ))
+            .with_hint("it may still be running: see the connector's log and status"));
+        }
+        printer.status(&format!(
+            "  {table}: {seen} rows read as snapshot records ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        ));
+        rows_read.push(json!({"table": table, "topic": topic, "rows": seen}));
+    }
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::json_only(json!({
+            "connector": name,
+            "signal": id,
+            "tables": rows_read,
+            "seconds": started.elapsed().as_secs_f64(),
+        })),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signal_asks_for_an_incremental_snapshot_of_plain_tables() {
+        assert_eq!(
+            signal_data(&[("demo".into(), "orders".into())]),
+            r#"{"data-collections":["demo.orders"],"type":"incremental"}"#
+        );
+        assert_eq!(
+            table_name(" demo.orders"),
+            Some(("demo".into(), "orders".into()))
+        );
+        assert_eq!(table_name("demo.orders; DROP"), None);
+        assert!(is_snapshot_record(&json!({"__op": "r"})));
+        assert!(!is_snapshot_record(&json!({"__op": "c"})));
+    }
+}
