@@ -408,17 +408,7 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
             .with_hint("remove this parameter"));
     }
     let schema = sql_files(loaded, &path.key("schema"), &db.schema)?;
-    let max_retained_wal = match &db.max_retained_wal {
-        None => DEFAULT_MAX_RETAINED_WAL,
-        Some(text) => parse_size(text).ok_or_else(|| {
-            loaded
-                .error(
-                    &path.key("max-retained-wal"),
-                    format!("`{text}` is not a size"),
-                )
-                .with_hint("write bytes or a number with a unit: `512MiB`, `1GiB`, `2GB`")
-        })?,
-    };
+    let max_retained_wal = max_retained_wal(loaded, &path, db.max_retained_wal.as_deref())?;
     Ok(Some(Database {
         max_retained_wal,
         schema,
@@ -654,17 +644,8 @@ fn resolve_connectors(
                         .with_hint("write a number with a unit: `250ms`, `5s`, `2m`")
                 })?,
             };
-            let max_retained_wal = match &file.max_retained_wal {
-                None => DEFAULT_MAX_RETAINED_WAL,
-                Some(text) => parse_size(text).ok_or_else(|| {
-                    loaded
-                        .error(
-                            &path.key("max-retained-wal"),
-                            format!("`{text}` is not a size"),
-                        )
-                        .with_hint("write bytes or a number with a unit: `512MiB`, `1GiB`, `2GB`")
-                })?,
-            };
+            let max_retained_wal =
+                max_retained_wal(loaded, &path, file.max_retained_wal.as_deref())?;
             Some(Connect {
                 service: file.service.clone(),
                 port: file.port,
@@ -767,6 +748,26 @@ fn resolve_connectors(
     }
     check_slots(loaded, &connectors)?;
     Ok((connect, connectors))
+}
+
+/// `max-retained-wal` under `path`: the most WAL a source's slot may hold back before `verify`
+/// fails (default 1 GiB).
+fn max_retained_wal(
+    loaded: &Loaded,
+    path: &KeyPath,
+    text: Option<&str>,
+) -> Result<u64, ConfigError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_MAX_RETAINED_WAL);
+    };
+    parse_size(text).ok_or_else(|| {
+        loaded
+            .error(
+                &path.key("max-retained-wal"),
+                format!("`{text}` is not a size"),
+            )
+            .with_hint("write bytes or a number with a unit: `512MiB`, `1GiB`, `2GB`")
+    })
 }
 
 /// A Debezium PostgreSQL source's slot name must be one PostgreSQL takes (lowercase letters,

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::reach;
+pub(crate) use super::slots::connect;
 use crate::error::Error;
 use crate::model::{Connector, Environment};
 use crate::plan::{Action, Change, Kind};
 use crate::slots::{Database, Source};
-use crate::verify::marker;
 
 pub const SIGNAL_COLLECTION: &str = "signal.data.collection";
 
@@ -97,20 +97,6 @@ pub(crate) async fn reached(env: &Environment, database: &Database) -> Result<Da
         reached.port = port.into();
     }
     Ok(reached)
-}
-
-pub(crate) async fn connect(database: &Database) -> Result<tokio_postgres::Client, String> {
-    marker::connect(&marker::Database {
-        host: database.host.clone(),
-        port: database
-            .port
-            .parse()
-            .map_err(|_| format!("`{}` is not a port", database.port))?,
-        user: database.user.clone(),
-        password: database.password.clone(),
-        dbname: database.dbname.clone(),
-    })
-    .await
 }
 
 async fn read(signal: &Signal, database: &Database) -> Result<State, String> {

@@ -114,7 +114,8 @@ pub async fn observe(env: &Environment, sources: &[Source]) -> Observed {
     observed
 }
 
-async fn connect(database: &Database) -> Result<Client, String> {
+/// A connection to a source's database, as it is reached from here.
+pub(crate) async fn connect(database: &Database) -> Result<Client, String> {
     marker::connect(&marker::Database {
         host: database.host.clone(),
         port: database
