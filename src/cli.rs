@@ -165,6 +165,14 @@ pub enum AwsConnectorsCommand {
         #[arg(long)]
         failed_only: bool,
     },
+    /// Read tables again without resetting the connector: an incremental snapshot signal written
+    /// into the source's signal table by a one-shot ECS task.
+    Snapshot {
+        name: String,
+        /// A table to read (`schema.table`; every table of table.include.list without one).
+        #[arg(long = "table")]
+        tables: Vec<String>,
+    },
     /// Offsets: MSK Connect has no offsets API; this says what can be done instead.
     Offsets(OffsetsArgs),
 }

@@ -18,5 +18,6 @@ pub mod output;
 pub mod plan;
 pub mod plugins;
 pub mod secrets;
+pub mod signals;
 pub mod slots;
 pub mod verify;

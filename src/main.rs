@@ -141,6 +141,9 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
                 AwsCommand::Connectors(AwsConnectorsCommand::Restart { name, failed_only }) => {
                     aws::connectors_restart(&env, printer, name.as_deref(), *failed_only).await
                 }
+                AwsCommand::Connectors(AwsConnectorsCommand::Snapshot { name, tables }) => {
+                    aws::connectors_snapshot(&env, printer, name, tables).await
+                }
                 AwsCommand::Connectors(AwsConnectorsCommand::Offsets(_)) => {
                     Err(aws::no_offsets_api(&env))
                 }

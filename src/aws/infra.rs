@@ -265,6 +265,7 @@ pub(super) async fn destroy(
     let ecs_cluster = registry::destroy(clients, env, printer).await?;
     super::schema::destroy(clients, env).await?;
     super::slots::destroy(clients, env).await?;
+    super::ecs::deregister(clients, &names::signal_task_family(env)).await?;
     if ecs_cluster {
         ecs::delete_cluster(clients, env, printer).await?;
     }

@@ -594,3 +594,103 @@ pub fn no_offsets_api(env: &Env<'_>) -> Error {
         env.name
     ))
 }
+
+/// `aws connectors snapshot NAME [--table T …]`: an incremental `execute-snapshot` signal written
+/// into the source's signal table by a database task (the database is private). The tool cannot
+/// read the private cluster's topics, so it says where the snapshot's progress shows.
+pub async fn connectors_snapshot(
+    env: &Env<'_>,
+    printer: &Printer,
+    name: &str,
+    tables: &[String],
+) -> Result<Outcome, Error> {
+    let connector = env
+        .connectors
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| Error::user(format!("no connector `{name}` in the environment file")))?;
+    let msk_name = names::connector(env, name);
+    let signal = schema::signals(env)
+        .into_iter()
+        .find(|s| s.connector == msk_name)
+        .ok_or_else(|| {
+            Error::user(format!(
+                "connector {name} names no signal table in the environment's database"
+            ))
+            .with_hint("add `signal.data.collection: demo.debezium_signal` to its config: the schema load makes the table")
+        })?;
+    let tables: Vec<String> = if tables.is_empty() {
+        connector
+            .config
+            .get("table.include.list")
+            .map(|l| l.split(',').map(|t| t.trim().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        tables.to_vec()
+    };
+    if tables.is_empty() {
+        return Err(Error::user(format!(
+            "connector {name} has no table.include.list: name the tables with --table"
+        )));
+    }
+    if let Some(bad) = tables
+        .iter()
+        .find(|t| crate::signals::plain_table(t).is_none())
+    {
+        return Err(Error::user(format!("`{bad}` is not a plain schema.table"))
+            .with_hint("name tables as in table.include.list: `demo.orders`"));
+    }
+    let db = env
+        .aws
+        .database
+        .as_ref()
+        .expect("a signal table is in the database");
+    let clients = clients::clients(env.aws).await;
+    let bootstrap = bootstrap_servers(&clients, env.aws).await?;
+    let (_, outputs) = infra::observe(&clients, env, bootstrap).await?;
+    if outputs.database_host.is_none() {
+        return Err(Error::user(format!(
+            "database {} not found: `deploy aws apply` creates it",
+            names::db_cluster(env)
+        )));
+    }
+    let id = format!(
+        "deploy-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    let script = task::Script {
+        family: names::signal_task_family(env),
+        container: "signals",
+        what: "signal",
+        image: &db.schema_image,
+        database: &signal.source.database.dbname,
+        sql: signal.snapshot_sql(&id, &tables),
+        one_transaction: true,
+    };
+    let ended = task::run(&clients, env, &outputs, &script, printer).await?;
+    if !ended.succeeded() {
+        return Err(Error::user(format!(
+            "the snapshot signal was not written ({})",
+            ended.describe()
+        )));
+    }
+    printer.status(&format!(
+        "  signal {id} sent through {}: incremental snapshot of {}",
+        signal.name(),
+        tables.join(", ")
+    ));
+    printer.status(&format!(
+        "  {msk_name} reads the tables again while it streams; the cluster's topics are private, so its progress shows in its worker logs{}",
+        env.aws
+            .log_group
+            .as_ref()
+            .map_or(String::new(), |g| format!(" ({g})"))
+    ));
+    Ok(Outcome::with(
+        exit::SUCCESS,
+        Report::json_only(json!({"connector": name, "signal": id, "tables": tables})),
+    ))
+}

@@ -137,6 +137,11 @@ pub(super) fn database_task_log_group(env: &Environment) -> String {
     format!("/deploy/{}/schema-load", env.name)
 }
 
+/// The database task that sends a source's signals.
+pub(super) fn signal_task_family(env: &Environment) -> String {
+    env.scoped("signals")
+}
+
 /// The database task that reads and drops the sources' replication slots.
 pub(super) fn slot_task_family(env: &Environment) -> String {
     env.scoped("slots")

@@ -15,17 +15,44 @@ use crate::plan::{Action, Change, Kind};
 
 const CONTAINER: &str = "schema-load";
 
+/// The sources' signal tables in the environment's database (`crate::signals`): made by the
+/// load, after the files (which make the publication they join).
+pub(super) fn signals(env: &Env<'_>) -> Vec<crate::signals::Signal> {
+    let Some(db) = env.aws.database.as_ref() else {
+        return Vec::new();
+    };
+    env.connectors
+        .iter()
+        .filter(|c| {
+            c.config
+                .get("database.hostname")
+                .is_some_and(|h| h.contains("${aws:database.host}"))
+        })
+        .filter_map(|c| crate::signals::Signal::of(&names::connector(env, &c.name), &c.config))
+        .filter(|s| s.source.database.dbname == db.name)
+        .collect()
+}
+
 /// The SQL to load, as one script, and its digest; `None` when the environment names none.
 pub(super) fn wanted(env: &Env<'_>) -> Option<(String, String)> {
     let db = env.aws.database.as_ref()?;
-    if db.schema.is_empty() {
+    let signals = signals(env);
+    if db.schema.is_empty() && signals.is_empty() {
         return None;
     }
-    let script: String = db
+    let mut script: String = db
         .schema
         .iter()
         .map(|file| format!("-- {}\n{}\n", file.name, file.content))
         .collect();
+    for signal in &signals {
+        script.push_str(&format!(
+            "-- signal table {} of {}\n{}",
+            signal.name(),
+            signal.connector,
+            signal.ensure_sql()
+        ));
+    }
     let digest = crate::digest::short(script.as_bytes());
     Some((script, digest))
 }
@@ -55,9 +82,15 @@ pub(super) fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, 
         script,
         digest: digest.clone(),
     }];
-    let files: Vec<&str> = db.schema.iter().map(|f| f.name.as_str()).collect();
+    let signals = signals(env);
+    let files: Vec<String> = db
+        .schema
+        .iter()
+        .map(|f| f.name.clone())
+        .chain(signals.iter().map(|s| format!("signal table {}", s.name())))
+        .collect();
     let name = super::names::db_cluster(env);
-    vec![match loaded.flatten() {
+    let load = vec![match loaded.flatten() {
         Some(have) if have == digest => (
             Change::new(
                 Kind::SchemaLoad,
@@ -88,7 +121,28 @@ pub(super) fn plan(env: &Env<'_>, loaded: Option<Option<&str>>) -> Vec<(Change, 
             ),
             load,
         ),
-    }]
+    }];
+    // Each signal table, shown as the resource it is, made by the load.
+    let action = load[0].0.action;
+    let signal_rows = signals.iter().map(|signal| {
+        let publication = signal
+            .publication
+            .as_ref()
+            .map_or(String::new(), |p| format!(", in publication {p}"));
+        let reason = if action == Action::Unchanged {
+            format!("{}'s signals{publication}", signal.connector)
+        } else {
+            format!(
+                "{}'s signals (id, type, data){publication}: made by the schema load",
+                signal.connector
+            )
+        };
+        (
+            Change::new(Kind::SignalTable, signal.name(), action, reason),
+            Vec::new(),
+        )
+    });
+    load.into_iter().chain(signal_rows).collect()
 }
 
 /// Carries out the plan's schema load steps; `cluster_arn` is the database cluster the digest

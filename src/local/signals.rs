@@ -1,9 +1,7 @@
-//! A Debezium source's signal table (the source channel, `signal.data.collection`) is part of
-//! its deployment: created by the tool in the source's database with the structure Debezium
-//! requires (three text columns in this order: `id`, `type`, `data`; Debezium's "Sending signals
-//! to a Debezium connector"), and, when the user's SQL makes the publication
-//! (`publication.autocreate.mode: disabled`), added to it: Debezium reads a signal from the WAL
-//! like any captured change. `connectors snapshot` writes its `execute-snapshot` rows there.
+//! A Debezium source's signal table (`crate::signals`) is part of its deployment locally: read
+//! from the source's database through the address it is reached at from here, planned with the
+//! connectors, and made (and put in the publication) before its connector is written.
+//! `connectors snapshot` writes its `execute-snapshot` rows there.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,54 +10,13 @@ pub(crate) use super::slots::connect;
 use crate::error::Error;
 use crate::model::{Connector, Environment};
 use crate::plan::{Action, Change, Kind};
-use crate::slots::{Database, Source};
+pub use crate::signals::Signal;
+use crate::signals::ident;
+use crate::slots::Database;
 
-pub const SIGNAL_COLLECTION: &str = "signal.data.collection";
-
-/// A source's signal table, as its configuration names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signal {
-    pub connector: String,
-    pub schema: String,
-    pub table: String,
-    /// The publication to add it to: the user's (`publication.autocreate.mode: disabled`);
-    /// `None` when Debezium makes the publication itself.
-    pub publication: Option<String>,
-    pub database: Database,
-}
-
-impl Signal {
-    /// The signal table of a Debezium PostgreSQL source that names one.
-    pub fn of(connector: &Connector) -> Option<Signal> {
-        let source = Source::of(&connector.name, &connector.config)?;
-        let (schema, table) = connector.config.get(SIGNAL_COLLECTION)?.split_once('.')?;
-        let disabled = connector
-            .config
-            .get("publication.autocreate.mode")
-            .is_some_and(|m| m == "disabled");
-        Some(Signal {
-            connector: connector.name.clone(),
-            schema: schema.into(),
-            table: table.into(),
-            publication: disabled.then(|| {
-                connector
-                    .config
-                    .get("publication.name")
-                    .cloned()
-                    .unwrap_or_else(|| "dbz_publication".into())
-            }),
-            database: source.database,
-        })
-    }
-
-    pub fn name(&self) -> String {
-        format!("{}.{}", self.schema, self.table)
-    }
-}
-
-/// `"name"`, quoted for SQL.
-pub(crate) fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// The signal table a connector of the file names.
+pub fn of(connector: &Connector) -> Option<Signal> {
+    Signal::of(&connector.name, &connector.config)
 }
 
 /// What the database has of a signal table.
@@ -126,8 +83,8 @@ async fn read(signal: &Signal, database: &Database) -> Result<State, String> {
 /// Reads every signal table the file's sources name.
 pub async fn observe(env: &Environment) -> Observed {
     let mut observed = Observed::default();
-    for signal in env.connectors.iter().filter_map(Signal::of) {
-        let state = match reached(env, &signal.database).await {
+    for signal in env.connectors.iter().filter_map(of) {
+        let state = match reached(env, &signal.source.database).await {
             Ok(database) => {
                 let state = read(&signal, &database).await;
                 observed.reached.insert(signal.connector.clone(), database);
@@ -151,7 +108,7 @@ pub struct Ensure {
 /// The signal tables' part of the connectors' plan; each runs before its connector is written.
 pub fn plan(desired: &[Connector], observed: &Observed) -> Vec<(Change, Option<Ensure>)> {
     let mut planned = Vec::new();
-    for signal in desired.iter().filter_map(Signal::of) {
+    for signal in desired.iter().filter_map(of) {
         let published = signal
             .publication
             .as_ref()
@@ -227,34 +184,24 @@ pub fn plan(desired: &[Connector], observed: &Observed) -> Vec<(Change, Option<E
 /// Creates the signal table (if missing) and adds it to the publication (if it is not in it).
 pub async fn ensure(ensure: &Ensure) -> Result<(), Error> {
     let signal = &ensure.signal;
-    let failed = |e: String| {
+    let client = connect(&ensure.database).await.map_err(|e| {
         Error::user(format!(
             "cannot make signal table {} for {}: {e}",
             signal.name(),
             signal.connector
         ))
-    };
-    let client = connect(&ensure.database).await.map_err(failed)?;
-    let table = format!("{}.{}", ident(&signal.schema), ident(&signal.table));
+    })?;
     client
-        .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (id varchar(42) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048))"
-        ))
+        .batch_execute(&signal.ensure_sql())
         .await
-        .map_err(|e| failed(said(e)))?;
-    if let Some(publication) = &signal.publication {
-        let state = read(signal, &ensure.database).await.map_err(failed)?;
-        if state.publication_exists && !state.published {
-            client
-                .batch_execute(&format!(
-                    "ALTER PUBLICATION {} ADD TABLE {table}",
-                    ident(publication)
-                ))
-                .await
-                .map_err(|e| failed(said(e)))?;
-        }
-    }
-    Ok(())
+        .map_err(|e| {
+            Error::user(format!(
+                "cannot make signal table {} for {}: {}",
+                signal.name(),
+                signal.connector,
+                said(e)
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -268,13 +215,14 @@ mod tests {
         let signal = shipped
             .connectors
             .iter()
-            .find_map(Signal::of)
+            .find_map(of)
             .expect("orders-source names a signal table");
-        assert_eq!(signal.name(), "demo.debezium_signal");
-        assert_eq!(signal.publication.as_deref(), Some("cdc_publication"));
         let with = |state: State| Observed {
             states: BTreeMap::from([("orders-source".to_string(), Ok(state))]),
-            reached: BTreeMap::from([("orders-source".to_string(), signal.database.clone())]),
+            reached: BTreeMap::from([(
+                "orders-source".to_string(),
+                signal.source.database.clone(),
+            )]),
         };
         let plan = |state| signals_plan(&shipped.connectors, &with(state));
         let missing = plan(State {

@@ -11,26 +11,14 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::reach::addresses;
-use super::signals::{Signal, connect, ident, reached};
+use super::signals::{connect, reached};
 use super::verify::{kafka_bootstrap, port_of, rewrite_url, url_port};
 use crate::error::{Error, exit};
 use crate::model::Environment;
 use crate::output::{Outcome, Printer, Report};
+use crate::signals::ident;
 use crate::verify::avro;
 use crate::verify::kafka::{Start, Tail};
-
-/// A `schema.table` of plain identifiers.
-fn table_name(text: &str) -> Option<(String, String)> {
-    let (schema, table) = text.trim().split_once('.')?;
-    let plain = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    (plain(schema) && plain(table)).then(|| (schema.to_string(), table.to_string()))
-}
-
-/// The signal Debezium's source channel reads: an incremental snapshot of `tables`.
-pub fn signal_data(tables: &[(String, String)]) -> String {
-    let collections: Vec<String> = tables.iter().map(|(s, t)| format!("{s}.{t}")).collect();
-    json!({"data-collections": collections, "type": "incremental"}).to_string()
-}
 
 /// A snapshot record: Debezium's `r`, in the flattened row (`__op`) or the envelope (`op`).
 fn is_snapshot_record(value: &Value) -> bool {
@@ -49,7 +37,7 @@ pub async fn snapshot(
         .iter()
         .find(|c| c.name == name)
         .ok_or_else(|| Error::user(format!("no connector `{name}` in the environment file")))?;
-    let signal = Signal::of(connector).ok_or_else(|| {
+    let signal = super::signals::of(connector).ok_or_else(|| {
         Error::user(format!(
             "connector {name} names no signal table: snapshots on demand need Debezium's signals"
         ))
@@ -67,7 +55,7 @@ pub async fn snapshot(
     let tables: Vec<(String, String)> = wanted
         .iter()
         .map(|t| {
-            table_name(t).ok_or_else(|| {
+            crate::signals::plain_table(t).ok_or_else(|| {
                 Error::user(format!("`{t}` is not a plain schema.table"))
                     .with_hint("name tables as in table.include.list: `demo.orders`")
             })
@@ -109,7 +97,7 @@ pub async fn snapshot(
         registry.split(',').next().unwrap_or_default().trim(),
         &addresses,
     ));
-    let database = reached(env, &signal.database).await?;
+    let database = reached(env, &signal.source.database).await?;
     let db = connect(&database)
         .await
         .map_err(|e| Error::user(format!("cannot reach {name}'s database: {e}")))?;
@@ -142,22 +130,15 @@ pub async fn snapshot(
             .unwrap_or_default()
             .as_nanos()
     );
-    let data = signal_data(&tables);
-    db.execute(
-        &format!(
-            "INSERT INTO {}.{} (id, type, data) VALUES ($1, 'execute-snapshot', $2)",
-            ident(&signal.schema),
-            ident(&signal.table)
-        ),
-        &[&id, &data],
-    )
-    .await
-    .map_err(|e| {
-        Error::user(format!(
-            "cannot write the signal into {}: {e}",
-            signal.name()
-        ))
-    })?;
+    let names: Vec<String> = tables.iter().map(|(s, t)| format!("{s}.{t}")).collect();
+    db.batch_execute(&signal.snapshot_sql(&id, &names))
+        .await
+        .map_err(|e| {
+            Error::user(format!(
+                "cannot write the signal into {}: {e}",
+                signal.name()
+            ))
+        })?;
     let started = Instant::now();
     printer.status(&format!(
         "  signal {id} sent through {}: incremental snapshot of {}",
@@ -214,15 +195,6 @@ mod tests {
 
     #[test]
     fn the_signal_asks_for_an_incremental_snapshot_of_plain_tables() {
-        assert_eq!(
-            signal_data(&[("demo".into(), "orders".into())]),
-            r#"{"data-collections":["demo.orders"],"type":"incremental"}"#
-        );
-        assert_eq!(
-            table_name(" demo.orders"),
-            Some(("demo".into(), "orders".into()))
-        );
-        assert_eq!(table_name("demo.orders; DROP"), None);
         assert!(is_snapshot_record(&json!({"__op": "r"})));
         assert!(!is_snapshot_record(&json!({"__op": "c"})));
     }
