@@ -161,6 +161,30 @@ pub(super) struct Live {
     pub fixed: BTreeMap<&'static str, String>,
 }
 
+/// The connectors whose names start with `prefix`, as `(name, ARN)`, every page of the listing.
+pub(super) async fn listed(
+    clients: &Clients,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    let items: Vec<_> = clients
+        .kafkaconnect
+        .list_connectors()
+        .connector_name_prefix(prefix)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut found = Vec::new();
+    for item in items {
+        let item = item.or_fail("MSK Connect ListConnectors")?;
+        if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
+            found.push((name.to_string(), arn.to_string()));
+        }
+    }
+    Ok(found)
+}
+
 /// This environment's connectors. `wanted` names are taken as ours (see `ownership`); `workers`
 /// maps worker configuration ARNs to their names.
 pub(super) async fn observe(
@@ -169,23 +193,11 @@ pub(super) async fn observe(
     wanted: &BTreeSet<String>,
     workers: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, Live>, Error> {
-    let prefix = names::prefix(env);
-    let mut arns = Vec::new();
-    let pages: Vec<_> = clients
-        .kafkaconnect
-        .list_connectors()
-        .connector_name_prefix(&prefix)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>()
-        .await;
-    for item in pages {
-        let item = item.or_fail("MSK Connect ListConnectors")?;
-        if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
-            arns.push((name.to_string(), arn.to_string(), ()));
-        }
-    }
+    let arns = listed(clients, &names::prefix(env))
+        .await?
+        .into_iter()
+        .map(|(name, arn)| (name, arn, ()))
+        .collect();
     let arns = ownership::owned(clients, env, arns, wanted).await?;
     let described = super::wait::bounded(arns.iter().map(|(_, arn, ())| async move {
         let d = clients

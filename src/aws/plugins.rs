@@ -158,7 +158,7 @@ async fn custom_plugins(
 
 fn hex_of_base64(b64: &str) -> String {
     aws_smithy_types::base64::decode(b64)
-        .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect())
+        .map(|bytes| crate::digest::hex(&bytes))
         .unwrap_or_default()
 }
 

@@ -27,7 +27,10 @@ pub async fn verify_command(
     let clients = clients(aws).await;
     let mut report = Report::new(&env.name);
     let started = Instant::now();
-    let arns = connector_arns(&clients, &names::prefix(env)).await?;
+    let arns: BTreeMap<String, String> = super::connectors::listed(&clients, &names::prefix(env))
+        .await?
+        .into_iter()
+        .collect();
     for connector in &env.connectors {
         let name = names::connector(env, &connector.name);
         let result = connector_state(&clients, &name, arns.get(&name)).await?;
@@ -104,30 +107,6 @@ async fn slot_steps(
         );
     }
     Ok(())
-}
-
-/// The environment's connectors by name → ARN, in one listing.
-async fn connector_arns(
-    clients: &Clients,
-    prefix: &str,
-) -> Result<BTreeMap<String, String>, Error> {
-    let mut arns = BTreeMap::new();
-    let items: Vec<_> = clients
-        .kafkaconnect
-        .list_connectors()
-        .connector_name_prefix(prefix)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>()
-        .await;
-    for item in items {
-        let item = item.or_fail("MSK Connect ListConnectors")?;
-        if let (Some(name), Some(arn)) = (item.connector_name(), item.connector_arn()) {
-            arns.insert(name.to_string(), arn.to_string());
-        }
-    }
-    Ok(arns)
 }
 
 /// The connector RUNNING and its worker configuration ACTIVE, or what MSK Connect says instead.

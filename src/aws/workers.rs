@@ -41,11 +41,7 @@ pub(super) fn wanted(env: &Env<'_>, outputs: &Outputs) -> Option<(String, String
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();
-    let digest: String = Sha256::digest(content.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::digest::hex(&Sha256::digest(content.as_bytes())[..6]);
     Some((format!("{}{digest}", names::worker_prefix(env)), content))
 }
 

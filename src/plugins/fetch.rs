@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256, Sha512};
 
 use super::PluginError;
 use super::definition::{Algorithm, Artifact, Digest};
+use crate::digest::hex;
 use crate::output::Printer;
 
 const ATTEMPTS: usize = 3;
@@ -204,10 +205,6 @@ fn hash_with<D: sha2::Digest>(path: &Path) -> std::io::Result<String> {
         hasher.update(&buffer[..read]);
     }
     Ok(hex(&hasher.finalize()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
