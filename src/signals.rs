@@ -92,6 +92,39 @@ pub fn snapshot_data(tables: &[String]) -> String {
     serde_json::json!({"data-collections": tables, "type": "incremental"}).to_string()
 }
 
+/// The tables a snapshot of `connector` reads: those given, else its `table.include.list`; each
+/// a plain `schema.table`.
+pub fn snapshot_tables(
+    connector: &crate::model::Connector,
+    given: &[String],
+) -> Result<Vec<(String, String)>, crate::error::Error> {
+    use crate::error::Error;
+    let wanted: Vec<String> = if given.is_empty() {
+        connector
+            .config
+            .get("table.include.list")
+            .map(|l| l.split(',').map(|t| t.trim().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        given.to_vec()
+    };
+    if wanted.is_empty() {
+        return Err(Error::user(format!(
+            "connector {} has no table.include.list: name the tables with --table",
+            connector.name
+        )));
+    }
+    wanted
+        .iter()
+        .map(|t| {
+            plain_table(t).ok_or_else(|| {
+                Error::user(format!("`{t}` is not a plain schema.table"))
+                    .with_hint("name tables as in table.include.list: `demo.orders`")
+            })
+        })
+        .collect()
+}
+
 /// A `schema.table` of plain identifiers, as tables are named for a snapshot.
 pub fn plain_table(text: &str) -> Option<(String, String)> {
     let (schema, table) = text.trim().split_once('.')?;

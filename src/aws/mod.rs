@@ -619,27 +619,10 @@ pub async fn connectors_snapshot(
             ))
             .with_hint("add `signal.data.collection: demo.debezium_signal` to its config: the schema load makes the table")
         })?;
-    let tables: Vec<String> = if tables.is_empty() {
-        connector
-            .config
-            .get("table.include.list")
-            .map(|l| l.split(',').map(|t| t.trim().to_string()).collect())
-            .unwrap_or_default()
-    } else {
-        tables.to_vec()
-    };
-    if tables.is_empty() {
-        return Err(Error::user(format!(
-            "connector {name} has no table.include.list: name the tables with --table"
-        )));
-    }
-    if let Some(bad) = tables
-        .iter()
-        .find(|t| crate::signals::plain_table(t).is_none())
-    {
-        return Err(Error::user(format!("`{bad}` is not a plain schema.table"))
-            .with_hint("name tables as in table.include.list: `demo.orders`"));
-    }
+    let tables: Vec<String> = crate::signals::snapshot_tables(connector, tables)?
+        .into_iter()
+        .map(|(s, t)| format!("{s}.{t}"))
+        .collect();
     let db = env
         .aws
         .database

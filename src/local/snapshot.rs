@@ -43,29 +43,8 @@ pub async fn snapshot(
         ))
         .with_hint("add `signal.data.collection: demo.debezium_signal` to its config: `connectors apply` makes the table and puts it in the publication")
     })?;
-    let wanted: Vec<String> = if tables.is_empty() {
-        connector
-            .config
-            .get("table.include.list")
-            .map(|l| l.split(',').map(|t| t.trim().to_string()).collect())
-            .unwrap_or_default()
-    } else {
-        tables.to_vec()
-    };
-    let tables: Vec<(String, String)> = wanted
-        .iter()
-        .map(|t| {
-            crate::signals::plain_table(t).ok_or_else(|| {
-                Error::user(format!("`{t}` is not a plain schema.table"))
-                    .with_hint("name tables as in table.include.list: `demo.orders`")
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    if tables.is_empty() {
-        return Err(Error::user(format!(
-            "connector {name} has no table.include.list: name the tables with --table"
-        )));
-    }
+    let tables = crate::signals::snapshot_tables(connector, tables)?;
+    let wanted: Vec<String> = tables.iter().map(|(s, t)| format!("{s}.{t}")).collect();
     let prefix = connector
         .config
         .get("topic.prefix")
