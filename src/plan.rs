@@ -110,7 +110,7 @@ impl Kind {
             Kind::EcsCluster => "ecs",
             Kind::LoadBalancer => "alb",
             Kind::TaskDefinition => "task",
-            Kind::EcsService => "service",
+            Kind::EcsService => "ecs-svc",
             Kind::MskConfiguration => "mskconf",
             Kind::MskCluster => "msk",
             Kind::SchemaLoad => "schema",
