@@ -142,8 +142,11 @@ pub struct Database {
     /// SQL files to load once the database exists, in order.
     pub schema: Vec<SqlFile>,
     pub schema_image: String,
-    /// The most WAL (bytes) a source's replication slot may hold back before `aws verify` fails.
+    /// The most WAL (bytes) a source's replication slot may hold back before `aws verify` fails
+    /// and the slots' alarm fires.
     pub max_retained_wal: u64,
+    /// What the slots' alarm notifies (ARNs).
+    pub alarm_actions: Vec<String>,
 }
 
 /// Apicurio Registry on ECS Fargate.

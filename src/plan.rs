@@ -51,6 +51,8 @@ pub enum Kind {
     Slot,
     /// A Debezium source's signal table.
     SignalTable,
+    /// A CloudWatch alarm.
+    Alarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -116,6 +118,7 @@ impl Kind {
             Kind::SchemaLoad => "schema",
             Kind::Slot => "slot",
             Kind::SignalTable => "signal",
+            Kind::Alarm => "alarm",
         }
     }
 }

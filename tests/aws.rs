@@ -1376,6 +1376,7 @@ async fn a_protected_database_outlives_destroy_and_a_half_apply_destroys_cleanly
         &destroyed.stderr,
         "kept database tkeep-database (deletion protection is on",
     );
+    assert_contains(&destroyed.stderr, "kept alarm tkeep-replication-slot-wal");
     let clusters = rds
         .describe_db_clusters()
         .db_cluster_identifier("tkeep-database")
@@ -1417,6 +1418,17 @@ async fn a_protected_database_outlives_destroy_and_a_half_apply_destroys_cleanly
         .collect();
     assert!(finals.is_empty(), "{finals:?}");
     assert!(security_groups(&ec2, "tkeep-").await.is_empty());
+    // The alarm went with the database it watched.
+    let alarms = setup
+        .emulator
+        .cloudwatch_in("us-east-1")
+        .await
+        .describe_alarms()
+        .alarm_name_prefix("tkeep-")
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    assert!(alarms.metric_alarms().is_empty(), "{alarms:?}");
 }
 
 /// The MSK clusters whose names start with `name`.
@@ -1687,6 +1699,34 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
         "active, retains 1.0 MiB of WAL (reserved), 0 B behind",
     );
     assert_contains(&verify.stdout, "no ERROR in /deploy/dev/connect");
+    // The database's replication slots have their alarm: the writer's transaction logs over
+    // max-retained-wal (1 GiB by default) for three 5-minute periods.
+    let cloudwatch = setup.emulator.cloudwatch_in(region).await;
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_names("dev-replication-slot-wal")
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    let alarm = &alarms.metric_alarms()[0];
+    assert_eq!(alarm.namespace(), Some("AWS/RDS"));
+    assert_eq!(alarm.metric_name(), Some("TransactionLogsDiskUsage"));
+    assert_eq!(alarm.threshold(), Some(1_073_741_824.0));
+    assert_eq!(
+        (alarm.period(), alarm.evaluation_periods()),
+        (Some(300), Some(3))
+    );
+    let dimensions: Vec<(&str, &str)> = alarm
+        .dimensions()
+        .iter()
+        .map(|d| (d.name().unwrap_or_default(), d.value().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        dimensions,
+        [("DBClusterIdentifier", "dev-database"), ("Role", "WRITER")]
+    );
+    assert!(alarm.alarm_configuration_updated_timestamp().is_some());
+    assert_contains(&verify.stdout, "✓ replication slots' alarm");
     let logs = setup.emulator.logs_in(region).await;
     logs.create_log_stream()
         .log_group_name("/deploy/dev/connect")
@@ -1711,8 +1751,20 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
         .send()
         .await
         .expect("PutLogEvents");
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name("dev-replication-slot-wal")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold (1.073741824E9)")
+        .send()
+        .await
+        .expect("SetAlarmState");
     let verify = dev(&["aws", "verify"]);
     assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert_contains(
+        &verify.stdout,
+        "alarm dev-replication-slot-wal fires: Threshold Crossed: 3 out of the last 3 datapoints",
+    );
     assert_contains(&verify.stdout, "✗ worker logs");
     assert_contains(
         &verify.stdout,
@@ -1723,6 +1775,10 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
     let destroyed = dev(&["aws", "destroy", "--auto-approve"]);
     assert_eq!(destroyed.code, 0, "{}", destroyed.stderr);
     assert_contains(&destroyed.stderr, "kept database dev-database");
+    assert_contains(
+        &destroyed.stderr,
+        "kept alarm dev-replication-slot-wal: it watches the kept database's replication slots",
+    );
     assert_contains(&destroyed.stderr, "kept MSK cluster");
     assert_nothing_on_msk_connect(&kafkaconnect).await;
 }
@@ -1784,6 +1840,27 @@ async fn the_emulator_refuses_what_the_services_refuse() {
         &e,
         "ValidationError",
         "at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 64",
+    );
+
+    // smithy-rpc-v2-cbor (CloudWatch, query-compatible): a period under the model's minimum,
+    // answered in CBOR with the query error code the SDK reads from x-amzn-query-error.
+    let e = aws_sdk_cloudwatch::Client::new(&shared)
+        .put_metric_alarm()
+        .alarm_name("refused")
+        .namespace("AWS/RDS")
+        .metric_name("TransactionLogsDiskUsage")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .period(0)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect_err("refused");
+    refused(
+        &e,
+        "ValidationError",
+        "at 'period' failed to satisfy constraint: Member must have value greater than or equal to 1",
     );
 
     // ec2: a required member left out.

@@ -297,6 +297,16 @@ pub(super) async fn destroy(
             ),
         }),
     }
+    if keep.contains(names::role::DATABASE) {
+        if super::alarms::wanted(env).is_some() {
+            printer.status(&format!(
+                "kept alarm {}: it watches the kept database's replication slots",
+                names::slot_alarm(env)
+            ));
+        }
+    } else if super::alarms::destroy(clients, env).await? {
+        printer.status(&format!("  - alarm {} deleted", names::slot_alarm(env)));
+    }
     for name in iam::destroy(clients, env).await? {
         printer.status(&format!("  - role {name} deleted"));
     }

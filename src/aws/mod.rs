@@ -2,6 +2,7 @@
 //! apply. It covers the infrastructure (security groups, IAM roles, Aurora, the registry on ECS),
 //! the plugin bucket and ZIPs, the MSK Connect custom plugins and the connectors.
 
+mod alarms;
 pub mod clients;
 mod connectors;
 mod database;
@@ -91,6 +92,7 @@ struct Planned {
     infra: infra::Observed,
     steps: infra::Steps,
     log_steps: Vec<logs::Step>,
+    alarm_steps: Vec<alarms::Put>,
     secret_steps: Vec<secrets::Step>,
     plugin_steps: Vec<plugins::Step>,
     worker_steps: Vec<workers::Remove>,
@@ -141,10 +143,12 @@ async fn plan(
     } else {
         secrets::observe(&clients, env).await?
     };
-    let log_groups = logs::observe(&clients, env).await?;
+    let (log_groups, alarm) =
+        tokio::try_join!(logs::observe(&clients, env), alarms::observe(&clients, env))?;
     let (mut changes, steps) = infra::plan(env, &infra, &outputs);
     let plugin_steps = gather(&mut changes, plugins::plan(env, &wanted, &observed));
     let log_steps = gather(&mut changes, logs::plan(env, &log_groups));
+    let alarm_steps = gather(&mut changes, alarms::plan(env, alarm.as_ref()));
     let secret_steps = gather(&mut changes, secrets::plan(env, &secrets, &stored));
     let worker_steps = gather(&mut changes, workers::plan(worker.as_ref(), &workers));
     let connector_steps = gather(&mut changes, connectors::plan(&desired, &live, &arns));
@@ -176,6 +180,7 @@ async fn plan(
         infra,
         steps,
         log_steps,
+        alarm_steps,
         secret_steps,
         plugin_steps,
         worker_steps,
@@ -230,11 +235,13 @@ pub async fn apply(
     printer.status(plan.render_text(false).trim_end());
     confirm("Apply these changes?", auto_approve)?;
     let clients = &planned.clients;
-    // Log groups and secrets are quick and needed by what follows; the infrastructure and the
-    // plugins are independent of each other and run side by side; then the connectors move to
-    // the new plugins, and the old plugins go.
+    // Log groups, the alarm and secrets are quick and needed by what follows (the alarm watches
+    // the database from its first minute); the infrastructure and the plugins are independent of
+    // each other and run side by side; then the connectors move to the new plugins, and the old
+    // plugins go.
     tokio::try_join!(
         logs::apply(clients, env, &planned.log_steps),
+        alarms::apply(clients, env, &planned.alarm_steps),
         secrets::apply(clients, env, &planned.secrets, &planned.secret_steps)
     )?;
     let (outputs, arns) = tokio::try_join!(

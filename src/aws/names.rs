@@ -146,3 +146,8 @@ pub(super) fn signal_task_family(env: &Environment) -> String {
 pub(super) fn slot_task_family(env: &Environment) -> String {
     env.scoped("slots")
 }
+
+/// The CloudWatch alarm on the WAL the database's replication slots hold back (`alarms.rs`).
+pub(super) fn slot_alarm(env: &Environment) -> String {
+    env.scoped("replication-slot-wal")
+}

@@ -53,6 +53,10 @@ pub async fn verify_command(
         let result = registry_health(&clients, &names::registry_lb(env)).await?;
         report.step("registry", started, result);
     }
+    let started = Instant::now();
+    if let Some(result) = super::alarms::verify(&clients, env).await? {
+        report.step("replication slots' alarm", started, result);
+    }
     slot_steps(&clients, env, &mut report, printer).await?;
     Ok(report.outcome(printer))
 }

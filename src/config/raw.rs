@@ -136,8 +136,12 @@ pub struct DatabaseFile {
     /// run `psql` from (default `postgres:17`).
     pub schema_image: Option<String>,
     /// The most WAL a source's replication slot may hold back before `aws verify` fails
-    /// (default `1GiB`).
+    /// (default `1GiB`), and at which the replication slots' CloudWatch alarm fires.
     pub max_retained_wal: Option<String>,
+    /// What the replication slots' alarm notifies when it fires and when it clears: ARNs of SNS
+    /// topics (or any CloudWatch alarm action).
+    #[serde(default)]
+    pub alarm_actions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -409,8 +409,10 @@ fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>,
     }
     let schema = sql_files(loaded, &path.key("schema"), &db.schema)?;
     let max_retained_wal = max_retained_wal(loaded, &path, db.max_retained_wal.as_deref())?;
+    let alarm_actions = alarm_actions(loaded, &path.key("alarm-actions"), &db.alarm_actions)?;
     Ok(Some(Database {
         max_retained_wal,
+        alarm_actions,
         schema,
         schema_image: db
             .schema_image
@@ -768,6 +770,30 @@ fn max_retained_wal(
             )
             .with_hint("write bytes or a number with a unit: `512MiB`, `1GiB`, `2GB`")
     })
+}
+
+/// The replication slots' alarm actions: ARNs, as PutMetricAlarm takes them
+/// (`arn:partition:service:region:account:resource`); anything else is refused here rather than
+/// by CloudWatch halfway through an apply.
+fn alarm_actions(
+    loaded: &Loaded,
+    path: &KeyPath,
+    actions: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    if actions.len() > 5 {
+        return Err(loaded
+            .error(path, "CloudWatch takes at most 5 actions per alarm state")
+            .with_hint("send them to one SNS topic and subscribe the rest to it"));
+    }
+    for (i, arn) in actions.iter().enumerate() {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if parts.len() < 6 || parts[0] != "arn" || parts[2].is_empty() || parts[5].is_empty() {
+            return Err(loaded
+                .error(&path.index(i), format!("`{arn}` is not an ARN"))
+                .with_hint("e.g. `arn:aws:sns:ap-southeast-2:123456789012:data-alerts`"));
+        }
+    }
+    Ok(actions.to_vec())
 }
 
 /// A Debezium PostgreSQL source's slot name must be one PostgreSQL takes (lowercase letters,

@@ -1,5 +1,6 @@
 """AWS emulator for the tests: moto in server mode for S3 (and the services moto covers), and an
-in-repo MSK Connect emulator, on one endpoint. Requests are routed by the service in their SigV4
+in-repo MSK Connect emulator, on one endpoint. CloudWatch's Smithy RPC v2 CBOR, which moto does
+not read, is carried to moto's awsJson side of the same service and back. Requests are routed by the service in their SigV4
 credential scope. The MSK Connect part follows the API reference: paths, field names,
 DateTimeWithOffset timestamps, CREATING -> ACTIVE states with configurable delays, and typed
 errors (`x-amzn-ErrorType`). A control API under /_emulator/ counts the write calls per service,
@@ -20,6 +21,7 @@ import time
 import urllib.parse
 import uuid
 
+import cbor2
 import models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -978,6 +980,8 @@ def validate(service, environ):
 def refusal(service, code, text):
     protocol = models.model(service)["metadata"]["protocol"]
     request_id = str(uuid.uuid4())
+    if protocol == models.CBOR:
+        return cbor_error(code, text, 400)
     if protocol in ("json", "rest-json"):
         body = {"__type": code, "message": text} if protocol == "json" else {"message": text}
         return Response(json.dumps(body), status=400, content_type="application/x-amz-json-1.1",
@@ -992,6 +996,45 @@ def refusal(service, code, text):
     else:
         body = f"<Error><Code>InvalidArgument</Code><Message>{text}</Message><RequestId>{request_id}</RequestId></Error>"
     return Response(body, status=400, content_type="text/xml")
+
+
+def cbor_error(code, text, status):
+    """An RPC v2 CBOR error: `__type` and `message` in the body; a query-compatible service
+    (CloudWatch) also names its query error code and fault in `x-amzn-query-error`, which the
+    SDKs read first."""
+    body = cbor2.dumps({"__type": code, "message": text})
+    return Response(body, status=status, content_type="application/cbor",
+                    headers={"smithy-protocol": "rpc-v2-cbor", "x-amzn-query-error": f"{code};Sender",
+                             "x-amzn-RequestId": str(uuid.uuid4())})
+
+
+def rpc_v2_cbor(service, environ, moto_app):
+    """An RPC v2 CBOR call answered by moto's awsJson1_0 handler of the same service (CloudWatch
+    lists both protocols in its model's `protocols`): the CBOR input as the equivalent JSON
+    document, sent to `/` with the operation in `X-Amz-Target`; the JSON answer back as CBOR of
+    the operation's output shape."""
+    service_model = models.model(service)
+    operation = models.rpc_operation(environ["PATH_INFO"])
+    op = service_model["operations"][operation]
+    data = environ["wsgi.input"].getvalue()
+    document = models.cbor_to_json(cbor2.loads(data)) if data else {}
+    body = json.dumps(document).encode()
+    inner = dict(environ, **{
+        "PATH_INFO": "/", "RAW_URI": "/", "REQUEST_URI": "/", "CONTENT_TYPE": "application/x-amz-json-1.0",
+        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+        "HTTP_X_AMZ_TARGET": f"{service_model['metadata']['targetPrefix']}.{operation}",
+    })
+    answer = Response.from_app(moto_app, inner)
+    text = answer.get_data() or b"{}"
+    if answer.status_code >= 300:
+        failure = json.loads(text)
+        code = failure.get("__type", "InternalFailure").rpartition("#")[2]
+        return cbor_error(code, failure.get("message") or failure.get("Message", ""), answer.status_code)
+    output = json.loads(text)
+    if "output" in op:
+        output = models.json_to_cbor(service_model["shapes"], op["output"]["shape"], output)
+    return Response(cbor2.dumps(output), status=200, content_type="application/cbor",
+                    headers={"smithy-protocol": "rpc-v2-cbor"})
 
 
 # MSK Connect's documented rules that its API model does not encode.
@@ -1097,7 +1140,8 @@ def application(moto_app):
             # JSON protocols (X-Amz-Target) and query protocols (Action=) POST every call: the
             # action's name says if it writes.
             params = query_params(environ)
-            action = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or params.get("Action", "")
+            action = (request.headers.get("X-Amz-Target", "").rpartition(".")[2] or params.get("Action", "")
+                      or models.rpc_operation(request.path) or "")
             if action in ("CreateDBCluster", "CreateDBInstance"):
                 ident = params.get("DBClusterIdentifier" if action == "CreateDBCluster" else "DBInstanceIdentifier")
                 STATE["rds_created"][ident] = time.time()
@@ -1106,6 +1150,8 @@ def application(moto_app):
                 STATE["writes"][service] = STATE["writes"].get(service, 0) + 1
         if service == "kafkaconnect":
             return kafkaconnect(request)(environ, start_response)
+        if request.headers.get("smithy-protocol") == "rpc-v2-cbor":
+            return rpc_v2_cbor(service, environ, moto_app)(environ, start_response)
         if service == "kafka":
             return kafka(request)(environ, start_response)
         if service == "rds":

@@ -6,19 +6,23 @@ validation error, never passed on to the emulated operation.
 
 Decoding follows each protocol's serialization rules (botocore's `serialize.py` is the reference):
 `json` bodies, `rest-json` and `rest-xml` URI labels, query strings and headers (plus the JSON
-body), `query` and `ec2` form parameters. A rest-xml body is not decoded: S3's payloads are
-documents the tool does not send beyond objects.
+body), `query` and `ec2` form parameters, `smithy-rpc-v2-cbor` bodies (CloudWatch's first protocol,
+the one the Rust SDK speaks: https://smithy.io/2.0/additional-specs/protocols/smithy-rpc-v2.html).
+A rest-xml body is not decoded: S3's payloads are documents the tool does not send beyond objects.
 """
 
+import base64
+import datetime
 import json
 import re
 import urllib.parse
 
+import cbor2
 import regex
 from botocore.loaders import Loader
 
 # SigV4 signing names that differ from the model's directory.
-SIGNING = {"elasticloadbalancing": "elbv2"}
+SIGNING = {"elasticloadbalancing": "elbv2", "monitoring": "cloudwatch"}
 
 _MODELS = {}
 
@@ -353,6 +357,16 @@ def violations(service, request, params):
         shape_name, value = decode_rest(service_model, op, labels, request, body_json)
         if shape_name is None:
             return operation, []
+    elif protocol == CBOR:
+        operation = rpc_operation(request.path)
+        op = service_model["operations"].get(operation)
+        if op is None or "input" not in op:
+            return operation, []
+        try:
+            value = cbor2.loads(request.get_data()) if request.get_data() else {}
+        except Exception:
+            return operation, ["The request body is not CBOR"]
+        shape_name = op["input"]["shape"]
     else:
         return None, []
     validator = Validator(shapes)
@@ -367,7 +381,8 @@ def error_code(service):
     shapes = service_model["shapes"]
     if protocol == "ec2":
         return "InvalidParameterValue"
-    if protocol == "query":
+    # A query-compatible service (CloudWatch) answers with its query protocol's codes.
+    if protocol == "query" or "awsQueryCompatible" in service_model["metadata"]:
         return "InvalidParameterValue" if service == "rds" else "ValidationError"
     for code in ("ValidationException", "BadRequestException", "InvalidParameterException"):
         if code in shapes:
@@ -378,3 +393,60 @@ def error_code(service):
 def message(errors):
     count = len(errors)
     return f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors)
+
+
+# ----- Smithy RPC v2 CBOR ---------------------------------------------------------------------
+
+CBOR = "smithy-rpc-v2-cbor"
+# Tag 1: epoch-seconds, the protocol's only timestamp form.
+EPOCH = 1
+
+
+def rpc_operation(path):
+    """The operation of an RPC v2 request: POST /service/{ServiceName}/operation/{Operation}."""
+    head, _, operation = path.rpartition("/operation/")
+    return operation if head.startswith("/service/") else None
+
+
+def cbor_to_json(value):
+    """A decoded CBOR request as the awsJson document carrying the same input: timestamps as
+    epoch seconds, blobs as base64 (botocore's JSON serializer's forms)."""
+    if isinstance(value, dict):
+        return {k: cbor_to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cbor_to_json(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, cbor2.CBORTag) and value.tag == EPOCH:
+        return value.value
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def json_to_cbor(shapes, shape_name, value):
+    """An awsJson answer as the RPC v2 CBOR value of the same output shape: the shape decides
+    what JSON cannot say (a timestamp is tag 1, a double a float even when whole, a blob bytes)."""
+    shape = shapes[shape_name]
+    kind = shape["type"]
+    if value is None:
+        return None
+    if kind == "structure" and isinstance(value, dict):
+        members = shape.get("members", {})
+        return {k: json_to_cbor(shapes, members[k]["shape"], v) if k in members else v
+                for k, v in value.items()}
+    if kind == "list" and isinstance(value, list):
+        return [json_to_cbor(shapes, shape["member"]["shape"], v) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: json_to_cbor(shapes, shape["value"]["shape"], v) for k, v in value.items()}
+    if kind == "timestamp":
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return cbor2.CBORTag(EPOCH, float(value))
+    if kind in ("double", "float"):
+        return float(value)
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind == "blob" and isinstance(value, str):
+        return base64.b64decode(value)
+    return value

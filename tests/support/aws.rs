@@ -215,6 +215,11 @@ impl AwsEmulator {
         aws_sdk_cloudwatchlogs::Client::new(&self.shared_in(region).await)
     }
 
+    /// CloudWatch, whose SDK speaks Smithy RPC v2 CBOR.
+    pub async fn cloudwatch_in(&self, region: &'static str) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.shared_in(region).await)
+    }
+
     pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.shared().await)
     }
