@@ -206,6 +206,24 @@ impl Environment {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// The connector a command names, or the refusal that says why there is none: not in the
+    /// file, or skipped for a variable it requires.
+    pub fn connector(&self, name: &str) -> Result<&Connector, crate::error::Error> {
+        if let Some(connector) = self.connectors.iter().find(|c| c.name == name) {
+            return Ok(connector);
+        }
+        Err(
+            match self.skipped_connectors.iter().find(|(n, _)| n == name) {
+                Some((_, reason)) => crate::error::Error::user(format!(
+                    "connector `{name}` is skipped in this environment: {reason}"
+                )),
+                None => crate::error::Error::user(format!(
+                    "no connector `{name}` in the environment file"
+                )),
+            },
+        )
+    }
+
     /// The name of a resource of this environment: Docker (`local-kafka`, `local-pgdata`) and
     /// AWS (`dev-database`, `dev-connect`) alike.
     pub fn scoped(&self, name: &str) -> String {

@@ -54,3 +54,32 @@ fn deploy_env_is_the_fallback() {
             .contains("environment `local-kraft` with 5 services")
     );
 }
+
+#[test]
+fn a_connector_command_says_why_a_connector_is_not_there() {
+    let run = |name: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_deploy"))
+            .args(["-e", "local", "local", "connectors", "offsets", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .env_remove("S3_SINK_BUCKET")
+            .output()
+            .expect("deploy runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run("orders-sink");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("connector `orders-sink` is skipped in this environment: S3_SINK_BUCKET"),
+        "{stderr}"
+    );
+    let (code, stderr) = run("nope");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no connector `nope` in the environment file"),
+        "{stderr}"
+    );
+}

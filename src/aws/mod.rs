@@ -524,12 +524,8 @@ pub async fn connectors_restart(
     name: Option<&str>,
     failed_only: bool,
 ) -> Result<Outcome, Error> {
-    if let Some(name) = name
-        && !env.connectors.iter().any(|c| c.name == name)
-    {
-        return Err(Error::user(format!(
-            "no connector `{name}` in the environment file"
-        )));
+    if let Some(name) = name {
+        env.connector(name)?;
     }
     let clients = clients::clients(env.aws).await;
     let wanted: Vec<String> = env
@@ -611,11 +607,7 @@ pub async fn connectors_snapshot(
     name: &str,
     tables: &[String],
 ) -> Result<Outcome, Error> {
-    let connector = env
-        .connectors
-        .iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| Error::user(format!("no connector `{name}` in the environment file")))?;
+    let connector = env.connector(name)?;
     let msk_name = names::connector(env, name);
     let signal = schema::signals(env)
         .into_iter()

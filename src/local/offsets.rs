@@ -21,13 +21,6 @@ pub enum Change {
     Set(Value),
 }
 
-fn defined<'a>(env: &'a Environment, name: &str) -> Result<&'a Connector, Error> {
-    env.connectors
-        .iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| Error::user(format!("no connector `{name}` in the environment file")))
-}
-
 /// The worker must have the offsets API (Kafka Connect 3.6, KIP-875).
 async fn offsets_api(client: &Client) -> Result<(), Error> {
     let version = blocking(|| client.version()).await?;
@@ -74,7 +67,7 @@ fn meaning(partition: &Value, offset: &Value) -> String {
 
 /// `connectors offsets NAME`: the offsets, each with what it means.
 pub async fn show(env: &Environment, name: &str) -> Result<Outcome, Error> {
-    defined(env, name)?;
+    env.connector(name)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
     let value = blocking(|| client.offsets(name)).await?;
@@ -136,7 +129,7 @@ pub async fn change(
     change: Change,
     yes: bool,
 ) -> Result<Outcome, Error> {
-    let connector = defined(env, name)?;
+    let connector = env.connector(name)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
     let Some(status) = blocking(|| client.status(name)).await? else {

@@ -32,11 +32,7 @@ pub async fn snapshot(
     tables: &[String],
     timeout: Duration,
 ) -> Result<Outcome, Error> {
-    let connector = env
-        .connectors
-        .iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| Error::user(format!("no connector `{name}` in the environment file")))?;
+    let connector = env.connector(name)?;
     let signal = super::signals::of(connector).ok_or_else(|| {
         Error::user(format!(
             "connector {name} names no signal table: snapshots on demand need Debezium's signals"
