@@ -155,9 +155,9 @@ fn main() {
     );
     let infrastructure = measure(&emulator.1, work.path(), &whole);
     infrastructure.print(
-        "cold: the above + MSK (cluster, configuration), 6 security groups, 3 roles, Aurora (4 parts), 4 log groups, ECS cluster, task definition, service, load balancer",
+        "cold: the above + MSK (cluster, configuration), 6 security groups, 3 roles, Aurora (4 parts), 4 log groups, the slots' alarm, ECS cluster, task definition, service, load balancer",
         CLUSTER_DELAY + CONNECTOR_DELAY,
-        "no-op: 29 resources",
+        "no-op: 30 resources",
     );
 }
 
