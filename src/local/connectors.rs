@@ -82,8 +82,21 @@ async fn plan(
 ) -> Result<(Plan, Vec<reconcile::Step>), Error> {
     let live = blocking(|| client.list()).await?;
     let sources = slots::sources(&env.connectors, &live);
-    let observed = slots::observe(env, &sources).await;
-    let signals = super::signals::observe(env).await;
+    let signal_tables: Vec<_> = env
+        .connectors
+        .iter()
+        .filter_map(super::signals::of)
+        .collect();
+    let addresses = super::reach::databases(
+        env,
+        sources
+            .iter()
+            .map(|s| &s.database)
+            .chain(signal_tables.iter().map(|s| &s.source.database)),
+    )
+    .await;
+    let observed = slots::observe(&sources, &addresses).await;
+    let signals = super::signals::observe(env, &addresses).await;
     let context = reconcile::Context {
         prune: options.prune,
         worker_started,
@@ -243,7 +256,8 @@ async fn slot_status(
     if sources.is_empty() {
         return (Vec::new(), String::new());
     }
-    let observed = slots::observe(env, &sources).await;
+    let addresses = super::reach::databases(env, sources.iter().map(|s| &s.database)).await;
+    let observed = slots::observe(&sources, &addresses).await;
     let mut rows = Vec::new();
     let mut table = vec![
         [

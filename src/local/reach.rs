@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{docker, observe};
 use crate::error::Error;
 use crate::model::Environment;
+use crate::slots::Database;
 
 /// `host:port` as a service is named in the environment → where it is reached from here.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +24,33 @@ impl Addresses {
             None => address.to_string(),
         }
     }
+
+    /// A source's database as it is reached from here.
+    pub(crate) fn database(&self, database: &Database) -> Database {
+        let mut reached = database.clone();
+        let address = self.rewrite(&format!("{}:{}", database.host, database.port));
+        if let Some((host, port)) = address.rsplit_once(':') {
+            reached.host = host.into();
+            reached.port = port.into();
+        }
+        reached
+    }
+}
+
+/// Where the sources' databases are reached from here, listed once for all of them (none
+/// listed when there are none); the failure as text, for the plan rows it leaves unread.
+pub async fn databases<'a>(
+    env: &Environment,
+    databases: impl IntoIterator<Item = &'a Database>,
+) -> Result<Addresses, String> {
+    let ports: BTreeSet<u16> = databases
+        .into_iter()
+        .filter_map(|d| d.port.parse().ok())
+        .collect();
+    if ports.is_empty() {
+        return Ok(Addresses::default());
+    }
+    addresses(env, &ports).await.map_err(|e| e.to_string())
 }
 
 /// Every address a service is reached at from here: its published port where the container

@@ -3,9 +3,9 @@
 //! connectors, and made (and put in the publication) before its connector is written.
 //! `connectors snapshot` writes its `execute-snapshot` rows there.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use super::reach;
+use super::reach::Addresses;
 pub(crate) use super::slots::connect;
 use crate::error::Error;
 use crate::model::{Connector, Environment};
@@ -43,19 +43,6 @@ pub struct Observed {
     pub reached: BTreeMap<String, Database>,
 }
 
-/// The database as it is reached from here.
-pub(crate) async fn reached(env: &Environment, database: &Database) -> Result<Database, Error> {
-    let ports: BTreeSet<u16> = database.port.parse().into_iter().collect();
-    let addresses = reach::addresses(env, &ports).await?;
-    let mut reached = database.clone();
-    let address = addresses.rewrite(&format!("{}:{}", reached.host, reached.port));
-    if let Some((host, port)) = address.rsplit_once(':') {
-        reached.host = host.into();
-        reached.port = port.into();
-    }
-    Ok(reached)
-}
-
 async fn read(signal: &Signal, database: &Database) -> Result<State, String> {
     let client = connect(database).await?;
     let row = client
@@ -81,16 +68,17 @@ async fn read(signal: &Signal, database: &Database) -> Result<State, String> {
 }
 
 /// Reads every signal table the file's sources name.
-pub async fn observe(env: &Environment) -> Observed {
+pub async fn observe(env: &Environment, addresses: &Result<Addresses, String>) -> Observed {
     let mut observed = Observed::default();
     for signal in env.connectors.iter().filter_map(of) {
-        let state = match reached(env, &signal.source.database).await {
-            Ok(database) => {
+        let state = match addresses {
+            Ok(addresses) => {
+                let database = addresses.database(&signal.source.database);
                 let state = read(&signal, &database).await;
                 observed.reached.insert(signal.connector.clone(), database);
                 state
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.clone()),
         };
         observed.states.insert(signal.connector.clone(), state);
     }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use super::connect::client::Live;
-use super::reach;
+use super::reach::Addresses;
 use crate::error::Error;
-use crate::model::{Connector, ConnectorState, Environment};
+use crate::model::{Connector, ConnectorState};
 use crate::plan::{Action, Change, Kind};
 use crate::slots::{Database, QUERY, Slot, Source, size};
 use crate::verify::marker;
@@ -63,33 +63,23 @@ pub fn sources(desired: &[Connector], live: &BTreeMap<String, Live>) -> Vec<Sour
 }
 
 /// Reads every source's slot, one connection per database.
-pub async fn observe(env: &Environment, sources: &[Source]) -> Observed {
+pub async fn observe(sources: &[Source], addresses: &Result<Addresses, String>) -> Observed {
     let mut observed = Observed::default();
-    let ports: BTreeSet<u16> = sources
-        .iter()
-        .filter_map(|s| s.database.port.parse().ok())
-        .collect();
-    let addresses = match reach::addresses(env, &ports).await {
+    let addresses = match addresses {
         Ok(a) => a,
         Err(e) => {
             for source in sources {
                 let key = (source.database.place(), source.slot.clone());
-                observed.slots.insert(key, Err(e.to_string()));
+                observed.slots.insert(key, Err(e.clone()));
             }
             return observed;
         }
     };
     let mut by_database: BTreeMap<String, (Database, Vec<String>)> = BTreeMap::new();
     for source in sources {
-        let mut reached = source.database.clone();
-        let address = addresses.rewrite(&format!("{}:{}", reached.host, reached.port));
-        if let Some((host, port)) = address.rsplit_once(':') {
-            reached.host = host.into();
-            reached.port = port.into();
-        }
         by_database
             .entry(source.database.place())
-            .or_insert_with(|| (reached, Vec::new()))
+            .or_insert_with(|| (addresses.database(&source.database), Vec::new()))
             .1
             .push(source.slot.clone());
     }

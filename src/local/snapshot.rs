@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::reach::addresses;
-use super::signals::{connect, reached};
+use super::signals::connect;
 use super::verify::{kafka_bootstrap, port_of, rewrite_url, url_port};
 use crate::error::{Error, exit};
 use crate::model::Environment;
@@ -62,17 +62,21 @@ pub async fn snapshot(
     let bootstrap = env.references.get("kafka.bootstrap").ok_or_else(|| {
         Error::user("the environment defines no `kafka.bootstrap` reference: where to read from")
     })?;
-    let ports = [port_of(bootstrap), url_port(&registry)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let ports = [
+        port_of(bootstrap),
+        url_port(&registry),
+        signal.source.database.port.parse().ok(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let addresses = addresses(env, &ports).await?;
     let bootstrap = kafka_bootstrap(env, bootstrap, &addresses);
     let mut registry = avro::Registry::new(&rewrite_url(
         registry.split(',').next().unwrap_or_default().trim(),
         &addresses,
     ));
-    let database = reached(env, &signal.source.database).await?;
+    let database = addresses.database(&signal.source.database);
     let db = connect(&database)
         .await
         .map_err(|e| Error::user(format!("cannot reach {name}'s database: {e}")))?;

@@ -212,7 +212,8 @@ async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
     // Each source's slot: there, not lost, not holding back more WAL than allowed.
     let started = Instant::now();
     let sources = slots::sources(&env.connectors, &BTreeMap::new());
-    let observed = slots::observe(env, &sources).await;
+    let reached = super::reach::databases(env, sources.iter().map(|s| &s.database)).await;
+    let observed = slots::observe(&sources, &reached).await;
     let limit = env
         .connect
         .as_ref()
