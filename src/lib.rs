@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub(crate) mod http;
 pub mod local;
 pub mod model;
 pub mod output;

@@ -127,21 +127,24 @@ enum Failure {
 
 fn download(url: &str, partial: &Path, printer: &Printer) -> Result<(), Failure> {
     let have = fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_recv_body(Some(Duration::from_secs(60)))
-        .build()
-        .into();
+    let agent = crate::http::agent(crate::http::Timeouts {
+        connect: Some(Duration::from_secs(15)),
+        recv_body: Some(Duration::from_secs(60)),
+        ..Default::default()
+    });
     let mut request = agent.get(url);
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
-    let response = request.call().map_err(|e| match e {
-        ureq::Error::StatusCode(code) if (400..500).contains(&code) && code != 429 => {
-            Failure::Final(format!("the server answered {code}"))
+    let response = request.call().map_err(|e| Failure::Retry(e.to_string()))?;
+    // A client error will not change on a retry; a server error or a 429 may.
+    match response.status().as_u16() {
+        code if (400..500).contains(&code) && code != 429 => {
+            return Err(Failure::Final(format!("the server answered {code}")));
         }
-        other => Failure::Retry(other.to_string()),
-    })?;
+        code if code >= 400 => return Err(Failure::Retry(format!("the server answered {code}"))),
+        _ => {}
+    }
     // 206: the server continues where we stopped; 200: it sends everything again.
     let resumed = response.status().as_u16() == 206;
     let mut file = OpenOptions::new()

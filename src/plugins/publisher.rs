@@ -243,27 +243,25 @@ fn json(url: &str) -> Result<Option<serde_json::Value>, String> {
 
 /// The body of `url`; `None` when the server has no such file (404, 410).
 fn text(url: &str) -> Result<Option<String>, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = crate::http::agent(crate::http::Timeouts {
+        global: Some(Duration::from_secs(30)),
+        ..Default::default()
+    });
     let response = agent
         .get(url)
-        // GitHub's API refuses requests without one.
-        .header("User-Agent", concat!("deploy/", env!("CARGO_PKG_VERSION")))
         .header("Accept", "application/json, text/plain, */*")
-        .call();
-    match response {
-        Ok(response) => response
+        .call()
+        .map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        404 | 410 => Ok(None),
+        code if code >= 400 => Err(format!("the server answered {code}")),
+        _ => response
             .into_body()
             .with_config()
             .limit(MAX_ANSWER_BYTES)
             .read_to_string()
             .map(Some)
             .map_err(|e| e.to_string()),
-        Err(ureq::Error::StatusCode(404 | 410)) => Ok(None),
-        Err(ureq::Error::StatusCode(code)) => Err(format!("the server answered {code}")),
-        Err(e) => Err(e.to_string()),
     }
 }
 

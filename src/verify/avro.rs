@@ -17,11 +17,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(base: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+        let agent = crate::http::agent(crate::http::Timeouts {
+            global: Some(Duration::from_secs(10)),
+            ..Default::default()
+        });
         Registry {
             base: base.trim_end_matches('/').to_string(),
             agent,

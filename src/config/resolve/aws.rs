@@ -289,10 +289,7 @@ fn resolve_msk(loaded: &Loaded, file: &AwsFile) -> Result<Option<Msk>, ConfigErr
     }))
 }
 
-fn resolve_database(
-    loaded: &Loaded,
-    file: &AwsFile,
-) -> Result<Option<Database>, ConfigError> {
+fn resolve_database(loaded: &Loaded, file: &AwsFile) -> Result<Option<Database>, ConfigError> {
     let Some(db) = &file.database else {
         return Ok(None);
     };
@@ -363,10 +360,7 @@ fn fargate_memory(cpu: u32) -> Option<(u32, u32, u32)> {
     }
 }
 
-fn resolve_registry(
-    loaded: &Loaded,
-    file: &AwsFile,
-) -> Result<Option<Registry>, ConfigError> {
+fn resolve_registry(loaded: &Loaded, file: &AwsFile) -> Result<Option<Registry>, ConfigError> {
     let Some(registry) = &file.registry else {
         return Ok(None);
     };
@@ -434,11 +428,7 @@ fn parse_access(item: &str) -> Option<Access> {
 
 /// `${aws:NAME}` (in a reference or a connector) needs the aws target and the part of the
 /// infrastructure that gives NAME.
-fn check_outputs(
-    loaded: &Loaded,
-    database: bool,
-    registry: bool,
-) -> Result<(), ConfigError> {
+fn check_outputs(loaded: &Loaded, database: bool, registry: bool) -> Result<(), ConfigError> {
     let root = KeyPath::root();
     let references = loaded
         .raw

@@ -181,11 +181,7 @@ fn parse_port(
     }
 }
 
-fn parse_mount(
-    loaded: &Loaded,
-    path: &KeyPath,
-    text: &str,
-) -> Result<Mount, ConfigError> {
+fn parse_mount(loaded: &Loaded, path: &KeyPath, text: &str) -> Result<Mount, ConfigError> {
     let parts: Vec<&str> = text.split(':').collect();
     let (source, target, read_only) = match parts.as_slice() {
         [source, target] => (*source, *target, false),
@@ -246,11 +242,7 @@ fn expand_home(source: &str) -> Option<PathBuf> {
     Some(PathBuf::from(std::env::var_os("HOME")?).join(rest))
 }
 
-fn parse_probe(
-    loaded: &Loaded,
-    path: &KeyPath,
-    raw: &ReadyFile,
-) -> Result<Probe, ConfigError> {
+fn parse_probe(loaded: &Loaded, path: &KeyPath, raw: &ReadyFile) -> Result<Probe, ConfigError> {
     let mut checks = Vec::new();
     if let Some(port) = raw.tcp {
         checks.push(Check::Tcp(port));

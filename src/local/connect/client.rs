@@ -101,12 +101,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+        let agent = crate::http::agent(crate::http::Timeouts {
+            connect: Some(Duration::from_secs(5)),
+            global: Some(Duration::from_secs(30)),
+            ..Default::default()
+        });
         Client {
             base: base.trim_end_matches('/').to_string(),
             agent,
