@@ -18,6 +18,7 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod plugins;
+pub(crate) mod poll;
 pub mod secrets;
 pub mod signals;
 pub mod slots;

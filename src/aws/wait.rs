@@ -1,6 +1,6 @@
-//! Waiting on AWS: the one polling helper every wait uses (a check run with backoff until it
-//! says done, or the deadline passes with the last state seen named in the error), and the bound
-//! on how many calls and waits run at once.
+//! Waiting on AWS: a check run at the pace of `crate::poll` until it says done, or the deadline
+//! passes with the last state seen named in the error; and the bound on how many calls and
+//! waits run at once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -38,13 +38,17 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>, Error>>,
 {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(50);
+    // In proportion to the time waited: a 20-minute MSK wait makes a call every 10 s at most.
+    let mut pace = crate::poll::Poll::proportional(
+        deadline,
+        Duration::from_millis(50),
+        Duration::from_secs(10),
+    );
     loop {
         match check().await? {
             Poll::Done(value) => return Ok(value),
             Poll::Waiting(state) => {
-                if started.elapsed() + pause > deadline {
+                if !pace.tick().await {
                     return Err(Error::user(format!(
                         "{what} did not finish within {}s; last state: {state}",
                         deadline.as_secs()
@@ -52,10 +56,6 @@ where
                 }
             }
         }
-        tokio::time::sleep(pause).await;
-        // Poll in proportion to the time waited: a wait overshoots its resource by ~5%, and a
-        // 20-minute MSK wait still makes few calls (one every 10 s at most).
-        pause = (started.elapsed() / 20).clamp(Duration::from_millis(50), Duration::from_secs(10));
     }
 }
 

@@ -66,12 +66,16 @@ pub async fn wait_ready(
             None => Ok(started.elapsed()),
         };
     };
-    let deadline = started + probe.timeout;
+    // Services often come up within a few tens of milliseconds: retry fast at first.
+    let mut poll = crate::poll::Poll::doubling(
+        probe.timeout,
+        Duration::from_millis(25).min(probe.interval),
+        probe.interval,
+    );
     let attempt_timeout = probe
         .interval
         .max(Duration::from_millis(500))
         .min(Duration::from_secs(5));
-    let mut attempt = 0;
     loop {
         let (exited, running) = inspect(docker, container, network)
             .await
@@ -89,15 +93,9 @@ pub async fn wait_ready(
             Ok(Err(answer)) => answer,
             Err(_) => format!("no answer within {}ms", attempt_timeout.as_millis()),
         };
-        // Services often come up within a few tens of milliseconds: retry fast at first.
-        let pause = probe
-            .interval
-            .min(Duration::from_millis(25) * 2u32.pow(attempt.min(8)));
-        attempt += 1;
-        if Instant::now() + pause > deadline {
+        if !poll.tick().await {
             return Err(NotReady::TimedOut(last));
         }
-        tokio::time::sleep(pause).await;
     }
 }
 

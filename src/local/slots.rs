@@ -5,7 +5,7 @@
 //! Connect's configuration of a connector being deleted) is ever dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_postgres::Client;
 
@@ -14,6 +14,7 @@ use super::reach::Addresses;
 use crate::error::Error;
 use crate::model::{Connector, ConnectorState};
 use crate::plan::{Action, Change, Kind};
+use crate::poll::Poll;
 use crate::slots::{Database, QUERY, Slot, Source, size};
 use crate::verify::marker;
 
@@ -342,7 +343,8 @@ pub async fn remove(drop: &Drop) -> Result<(), Error> {
         ))
     };
     let client = connect(&drop.database).await.map_err(failed)?;
-    let started = Instant::now();
+    let pace = Duration::from_millis(250);
+    let mut poll = Poll::doubling(RELEASE, pace, pace);
     loop {
         let rows = client
             .query(QUERY, &[])
@@ -359,7 +361,7 @@ pub async fn remove(drop: &Drop) -> Result<(), Error> {
                 .map_err(|e| failed(e.to_string()))?;
             break;
         }
-        if started.elapsed() > RELEASE {
+        if !poll.tick().await {
             return Err(failed(format!(
                 "it is still active (pid {}) {}s after its connector let go",
                 pid.map_or("?".into(), |p| p.to_string()),
@@ -369,7 +371,6 @@ pub async fn remove(drop: &Drop) -> Result<(), Error> {
                 "something else streams from it: stop that consumer, then run the command again",
             ));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     if let Some(publication) = &drop.publication {
         let quoted = format!("\"{}\"", publication.replace('"', "\"\""));

@@ -2,9 +2,11 @@
 //! retried until a deadline. Blocking; callers run it off the async runtime.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::poll::Poll;
 
 /// How long a 409 from a rebalancing cluster is retried.
 const CONFLICT_DEADLINE: Duration = Duration::from_secs(60);
@@ -119,8 +121,11 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), ConnectError> {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(100);
+        let mut conflict = Poll::doubling(
+            CONFLICT_DEADLINE,
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        );
         loop {
             let url = format!("{}{path}", self.base);
             let response = match (method, body) {
@@ -149,9 +154,7 @@ impl Client {
             let status = response.status().as_u16();
             let text = response.into_body().read_to_string().unwrap_or_default();
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if status == 409 && started.elapsed() < CONFLICT_DEADLINE {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(2));
+            if status == 409 && conflict.sleep() {
                 continue;
             }
             if status >= 400 {

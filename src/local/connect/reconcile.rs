@@ -15,6 +15,7 @@ use crate::local::{signals, slots};
 use crate::model::{Connector, ConnectorState};
 use crate::output::{Printer, Style};
 use crate::plan::{Action, Change, Kind, Plan};
+use crate::poll::Poll;
 use crate::secrets::MASK;
 
 /// Keys Connect adds to every configuration.
@@ -438,9 +439,12 @@ pub fn wait(
     waits: Waits,
 ) -> Result<Duration, Error> {
     let timeout = waits.timeout;
-    let started = Instant::now();
+    let mut poll = Poll::doubling(
+        timeout,
+        Duration::from_millis(50),
+        Duration::from_millis(500),
+    );
     let want = state_word(connector.state);
-    let mut pause = Duration::from_millis(50);
     let mut rebalanced = written.is_none();
     let mut cleared = false;
     let mut first: Option<Status> = None;
@@ -477,12 +481,12 @@ pub fn wait(
             let no_hold = connector.state != ConnectorState::Running || written.is_none();
             let since = *running_since.get_or_insert_with(Instant::now);
             if no_hold || since.elapsed() >= waits.stable_for {
-                return Ok(started.elapsed());
+                return Ok(poll.elapsed());
             }
         } else {
             running_since = None;
         }
-        if started.elapsed() > timeout {
+        if !poll.sleep() {
             return Err(Error::user(format!(
                 "connector `{}` is not {want} after {}s: connector {}, {}",
                 connector.name,
@@ -495,8 +499,6 @@ pub fn wait(
                 "connect"
             )));
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(500));
     }
 }
 
