@@ -92,7 +92,7 @@ impl Worker {
             .expect("deploy's plugin dir")
             .flatten()
         {
-            if entry.file_name() != deploy::plugins::manifests::JAR_NAME {
+            if entry.file_name() != deploy::plugins::JAR_NAME {
                 std::fs::copy(entry.path(), plugins.join(entry.file_name())).expect("a jar");
             }
         }

@@ -65,7 +65,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
             exit::SUCCESS,
             Report::raw(match of {
                 SchemaOf::Environment => config::json_schema(),
-                SchemaOf::Plugin => plugins::definition::json_schema(),
+                SchemaOf::Plugin => plugins::json_schema(),
             }),
         )),
         Command::Completions { shell } => {
@@ -252,7 +252,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
 /// anything stops.
 fn offsets_file(path: &std::path::Path) -> Result<serde_json::Value, Error> {
     let place = path.display();
-    let text = config::load::read_text(path)?;
+    let text = config::read_text(path)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::user(format!(
             "{place}:{}:{}: not JSON: {e}",
@@ -299,7 +299,7 @@ fn plugins_command(
     printer: &Printer,
 ) -> Result<Outcome, Error> {
     let definitions =
-        plugins::definition::load_all(&options.plugins_dir).map_err(plugins::PluginError::from)?;
+        plugins::load_all(&options.plugins_dir).map_err(plugins::PluginError::from)?;
     match command {
         PluginsCommand::Build { names, offline } => {
             let options = plugins::Options {
@@ -363,7 +363,7 @@ fn plugins_command(
                 printer.status(&format!(
                     "recorded {} checksum(s) in {}: commit it",
                     pinned.len(),
-                    plugins::lock::path(&options.plugins_dir).display()
+                    plugins::lock_path(&options.plugins_dir).display()
                 ));
             }
             Ok(Outcome::with(

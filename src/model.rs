@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::config::raw::{ConnectorState, PullPolicy};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::secrets::Secrets;
 
 #[derive(Debug, Clone)]
@@ -388,4 +390,27 @@ impl std::fmt::Display for Capacity {
             ),
         }
     }
+}
+
+/// A connector's desired state, as the file says it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectorState {
+    #[default]
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// When an image is pulled, as the file says it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    /// Pull only when the image is not present.
+    #[default]
+    Missing,
+    /// Pull on every `up`; a changed image recreates the container.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::config::interpolate::Variables;
+use crate::config::Variables;
 use crate::model::Environment;
 
 /// The fixture as an AWS environment, loaded once for every test.
@@ -26,8 +26,6 @@ pub(crate) fn environment() -> Environment {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
     );
-    let loaded =
-        crate::config::load::load_with(Path::new("tests/environments/aws-msk.yaml"), variables)
-            .expect("the file loads");
-    crate::config::resolve::resolve(&loaded).expect("the file resolves")
+    crate::config::environment_with(Path::new("tests/environments/aws-msk.yaml"), variables)
+        .expect("the file loads and resolves")
 }

@@ -56,8 +56,8 @@ fn build_plugins(
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let definitions = packaging::definition::load_all(&options.plugins_dir)
-        .map_err(packaging::PluginError::from)?;
+    let definitions =
+        packaging::load_all(&options.plugins_dir).map_err(packaging::PluginError::from)?;
     let names: Vec<String> = names.into_iter().collect();
     Ok(tokio::task::block_in_place(|| {
         packaging::build(&definitions, &names, options, printer)
@@ -109,7 +109,7 @@ async fn plan(
     keep: slots::Keep,
 ) -> Result<Planned, Error> {
     let built = build_plugins(env, plugin_options, printer)?;
-    packaging::parity::check(&env.connectors, &built)?;
+    packaging::check_parity(&env.connectors, &built)?;
     let settings = env.aws;
     let clients = clients::clients(settings).await;
     let wanted = plugins::wanted(env, &built);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The values the AWS target gives once it has created its infrastructure (`${aws:NAME}`).
-pub const AWS_OUTPUTS: [&str; 6] = [
+pub(super) const AWS_OUTPUTS: [&str; 6] = [
     "msk.bootstrap",
     "database.host",
     "database.port",
@@ -18,7 +18,7 @@ pub const AWS_OUTPUTS: [&str; 6] = [
 ];
 
 /// Where variable values come from.
-pub struct Variables {
+pub(crate) struct Variables {
     process: BTreeMap<String, String>,
     dotenv: BTreeMap<String, String>,
     dotenv_file: Option<PathBuf>,
@@ -29,7 +29,7 @@ pub struct Variables {
 
 /// The result of substituting one string: the text, and the secret values it now contains.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Substituted {
+pub(crate) struct Substituted {
     pub text: String,
     pub secrets: Vec<String>,
     pub changed: bool,
@@ -38,7 +38,7 @@ pub struct Substituted {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub struct SubstitutionError {
+pub(crate) struct SubstitutionError {
     /// Character offset of the `${` in the original string.
     pub offset: usize,
     pub message: String,
@@ -46,7 +46,7 @@ pub struct SubstitutionError {
 }
 
 impl Variables {
-    pub fn new(process: BTreeMap<String, String>) -> Self {
+    pub(crate) fn new(process: BTreeMap<String, String>) -> Self {
         Variables {
             process,
             dotenv: BTreeMap::new(),
@@ -55,13 +55,13 @@ impl Variables {
         }
     }
 
-    pub fn from_process() -> Self {
+    pub(crate) fn from_process() -> Self {
         Self::new(std::env::vars().collect())
     }
 
     /// Reads `KEY=VALUE` lines (`#` comments, optional `export `, optional quotes).
     /// Errors are `(line, message)`.
-    pub fn with_dotenv(mut self, file: &Path, text: &str) -> Result<Self, (usize, String)> {
+    pub(crate) fn with_dotenv(mut self, file: &Path, text: &str) -> Result<Self, (usize, String)> {
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -86,13 +86,13 @@ impl Variables {
         Ok(self)
     }
 
-    pub fn with_references(mut self, references: BTreeMap<String, (String, bool)>) -> Self {
+    pub(crate) fn with_references(mut self, references: BTreeMap<String, (String, bool)>) -> Self {
         self.references = references;
         self
     }
 
     /// A variable's value from the process or `.env`; `None` when unset or empty.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.process
             .get(name)
             .or_else(|| self.dotenv.get(name))
@@ -106,7 +106,7 @@ impl Variables {
         }
     }
 
-    pub fn substitute(&self, input: &str) -> Result<Substituted, SubstitutionError> {
+    pub(crate) fn substitute(&self, input: &str) -> Result<Substituted, SubstitutionError> {
         let mut text = String::with_capacity(input.len());
         let mut secrets = Vec::new();
         let mut changed = false;

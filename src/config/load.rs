@@ -17,7 +17,7 @@ use super::yaml::{self, Key, Kind, Node};
 /// An environment file as read: the merged tree (for positions), the raw types, and the secret
 /// values it contains (to be masked in every output).
 #[derive(Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub file: PathBuf,
     pub tree: Node,
     pub raw: EnvironmentFile,
@@ -30,27 +30,27 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
         ConfigError::new(path.mark(&self.tree), path.to_string(), message)
     }
 
     /// An error about a key itself (a name), pointing at the key rather than its value.
-    pub fn key_error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn key_error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
         ConfigError::new(path.key_mark(&self.tree), path.to_string(), message)
     }
 
     /// The file a value was written in (includes resolve relative paths against their own file).
-    pub fn file_of(&self, path: &KeyPath) -> PathBuf {
+    pub(crate) fn file_of(&self, path: &KeyPath) -> PathBuf {
         path.locate(&self.tree).mark.file.as_ref().clone()
     }
 }
 
 /// Loads `file` with variables from the process environment and the `.env` beside it.
-pub fn load(file: &Path) -> Result<Loaded, ConfigError> {
+pub(crate) fn load(file: &Path) -> Result<Loaded, ConfigError> {
     load_with(file, Variables::from_process())
 }
 
-pub fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigError> {
+pub(crate) fn load_with(file: &Path, variables: Variables) -> Result<Loaded, ConfigError> {
     let dotenv = file.parent().unwrap_or(Path::new(".")).join(".env");
     let variables = match dotenv.exists().then(|| read_text(&dotenv)).transpose()? {
         Some(text) => variables
@@ -175,7 +175,7 @@ fn skip_connectors(tree: &mut Node, variables: &Variables) -> Vec<(String, Strin
 
 /// Reads one YAML file (no includes, no variables) into `T`, with the same positioned errors as
 /// environment files; the tree is returned for errors found later.
-pub fn read_typed<T: DeserializeOwned>(file: &Path) -> Result<(Node, T), ConfigError> {
+pub(crate) fn read_typed<T: DeserializeOwned>(file: &Path) -> Result<(Node, T), ConfigError> {
     let tree = read_tree(file)?;
     let value = typed(&tree)?;
     Ok((tree, value))
@@ -192,7 +192,7 @@ fn read_tree(file: &Path) -> Result<Node, ConfigError> {
 }
 
 /// The most a file the tool reads may hold: the largest real one is a few KiB.
-pub const MAX_FILE_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// A file the tool reads (environment file, include, plugin definition, `.env`) as text: a
 /// regular file, at most `MAX_FILE_BYTES`, UTF-8 (a leading byte-order mark is dropped). Anything

@@ -1,17 +1,19 @@
 //! Environment files: load (YAML, includes, `${VAR}`), resolve into the model, JSON Schema.
 
-pub mod error;
-pub mod interpolate;
-pub mod load;
-pub mod msk_connect;
-pub mod path;
-pub mod raw;
-pub mod resolve;
-pub mod yaml;
+// The YAML reading, its errors and key paths serve the plugin files too.
+pub(crate) mod error;
+mod interpolate;
+pub(crate) mod load;
+pub(crate) mod msk_connect;
+pub(crate) mod path;
+mod raw;
+mod resolve;
+pub(crate) mod yaml;
 
 use std::path::Path;
 
 pub use error::ConfigError;
+pub use load::read_text;
 
 use crate::model::Environment;
 
@@ -19,6 +21,19 @@ use crate::model::Environment;
 pub fn environment(file: &Path) -> Result<Environment, ConfigError> {
     resolve::resolve(&load::load(file)?)
 }
+
+/// An environment file read with the given variables instead of the process's (the pure tests'
+/// fixtures).
+#[cfg(test)]
+pub(crate) fn environment_with(
+    file: &Path,
+    variables: interpolate::Variables,
+) -> Result<Environment, ConfigError> {
+    resolve::resolve(&load::load_with(file, variables)?)
+}
+
+#[cfg(test)]
+pub(crate) use interpolate::Variables;
 
 /// The JSON Schema of the environment file format, as checked in under `schema/`.
 pub fn json_schema() -> String {

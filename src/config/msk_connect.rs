@@ -5,8 +5,8 @@
 //! prefixes; the custom plugin page: Kafka Connect 2.7.1 or 3.7.x.
 
 /// The newest Kafka Connect MSK Connect runs (on Java 17): the default.
-pub const NEWEST: &str = "3.7.x";
-pub const KAFKA_CONNECT_VERSIONS: [&str; 2] = ["2.7.1", NEWEST];
+pub(crate) const NEWEST: &str = "3.7.x";
+pub(crate) const KAFKA_CONNECT_VERSIONS: [&str; 2] = ["2.7.1", NEWEST];
 
 const PRODUCER: [&str; 16] = [
     "acks",
@@ -65,7 +65,7 @@ const REFUSED_PREFIXES: [&str; 11] = [
 ];
 
 /// Why MSK Connect refuses a worker property, if it does.
-pub fn refused_worker_key(key: &str) -> Option<String> {
+pub(crate) fn refused_worker_key(key: &str) -> Option<String> {
     if let Some(rest) = key.strip_prefix("producer.") {
         return (!PRODUCER.contains(&rest)).then(|| {
             format!(

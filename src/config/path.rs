@@ -6,7 +6,7 @@ use std::fmt;
 use super::yaml::{Kind, Mark, Node};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyPath(Vec<Segment>);
+pub(crate) struct KeyPath(Vec<Segment>);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
@@ -15,23 +15,23 @@ enum Segment {
 }
 
 impl KeyPath {
-    pub fn root() -> Self {
+    pub(crate) fn root() -> Self {
         KeyPath(Vec::new())
     }
 
-    pub fn key(&self, key: &str) -> Self {
+    pub(crate) fn key(&self, key: &str) -> Self {
         let mut next = self.clone();
         next.0.push(Segment::Key(key.to_string()));
         next
     }
 
-    pub fn index(&self, index: usize) -> Self {
+    pub(crate) fn index(&self, index: usize) -> Self {
         let mut next = self.clone();
         next.0.push(Segment::Index(index));
         next
     }
 
-    pub fn last_key(&self) -> Option<&str> {
+    pub(crate) fn last_key(&self) -> Option<&str> {
         match self.0.last() {
             Some(Segment::Key(key)) => Some(key),
             _ => None,
@@ -39,7 +39,7 @@ impl KeyPath {
     }
 
     /// The node at this path, or the deepest existing node on the way to it.
-    pub fn locate<'a>(&self, root: &'a Node) -> &'a Node {
+    pub(crate) fn locate<'a>(&self, root: &'a Node) -> &'a Node {
         let mut node = root;
         for segment in &self.0 {
             let next = match (segment, &node.kind) {
@@ -56,12 +56,12 @@ impl KeyPath {
     }
 
     /// Where an error about the value at this path points.
-    pub fn mark(&self, root: &Node) -> Mark {
+    pub(crate) fn mark(&self, root: &Node) -> Mark {
         self.locate(root).mark.clone()
     }
 
     /// Where an error about the key itself (unknown, misspelt) points: the key when it exists.
-    pub fn key_mark(&self, root: &Node) -> Mark {
+    pub(crate) fn key_mark(&self, root: &Node) -> Mark {
         if let Some(Segment::Key(last)) = self.0.last() {
             let parent = KeyPath(self.0[..self.0.len() - 1].to_vec());
             if let Some(mark) = parent.locate(root).key_mark(last) {

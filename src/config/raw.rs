@@ -8,10 +8,12 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::model::{ConnectorState, PullPolicy};
+
 /// An environment file: the services of one stack and where it runs.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct EnvironmentFile {
+pub(crate) struct EnvironmentFile {
     /// Format version; this is version 1.
     pub version: u32,
     /// Name of the environment: prefixes every resource it creates (`local-kafka`).
@@ -45,7 +47,7 @@ pub struct EnvironmentFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct AwsFile {
+pub(crate) struct AwsFile {
     /// AWS region, e.g. `ap-southeast-2`.
     pub region: String,
     /// A profile of the shared AWS config; empty or absent: the standard credential chain.
@@ -96,7 +98,7 @@ pub struct AwsFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct MskFile {
+pub(crate) struct MskFile {
     /// Kafka version (default `3.8.x`), as MSK names them.
     pub kafka_version: Option<String>,
     /// Broker instance type (default `kafka.m7g.large`).
@@ -113,7 +115,7 @@ pub struct MskFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DatabaseFile {
+pub(crate) struct DatabaseFile {
     /// Aurora PostgreSQL version (default `16.8`, the 16.x long-term-support release); its major version picks the parameter family.
     pub engine_version: Option<String>,
     /// The writer instance's class (default `db.r6g.large`).
@@ -146,7 +148,7 @@ pub struct DatabaseFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RegistryFile {
+pub(crate) struct RegistryFile {
     /// The registry image (default `apicurio/apicurio-registry:3.3.1`).
     pub image: Option<String>,
     /// Fargate CPU units (default 512).
@@ -163,7 +165,7 @@ pub struct RegistryFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct WorkerConfigurationFile {
+pub(crate) struct WorkerConfigurationFile {
     /// Make the Confluent Avro converter (at `${registry.url}`) the default key and value
     /// converter of the workers.
     #[serde(default)]
@@ -175,7 +177,7 @@ pub struct WorkerConfigurationFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct CapacityFile {
+pub(crate) struct CapacityFile {
     /// MSK Connect units per worker: 1, 2, 4 or 8.
     pub mcu_count: u32,
     /// A fixed number of workers: 1 to 10.
@@ -186,7 +188,7 @@ pub struct CapacityFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct AutoscalingFile {
+pub(crate) struct AutoscalingFile {
     pub min_workers: u32,
     pub max_workers: u32,
     /// CPU percentage above which a worker is added (default 80).
@@ -197,7 +199,7 @@ pub struct AutoscalingFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ConnectFile {
+pub(crate) struct ConnectFile {
     /// The service that runs Kafka Connect (local target).
     pub service: String,
     /// Its REST port inside the container (default 8083).
@@ -219,7 +221,7 @@ fn connect_port() -> u16 {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ConnectorFile {
+pub(crate) struct ConnectorFile {
     /// The connector plugin (from `plugins/`) that provides the class.
     pub plugin: Option<String>,
     /// Desired state (default `running`).
@@ -243,25 +245,16 @@ pub struct ConnectorFile {
     pub keep_slot: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConnectorState {
-    #[default]
-    Running,
-    Paused,
-    Stopped,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum Target {
+pub(crate) enum Target {
     Local,
     Aws,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct LocalSettings {
+pub(crate) struct LocalSettings {
     /// Host address that ports are published on when a mapping names none (default 127.0.0.1).
     pub publish_address: Option<String>,
     /// Docker network name (default `deploy-<name>`).
@@ -277,7 +270,7 @@ pub struct LocalSettings {
 /// Desktop, rootless or remote (`DOCKER_HOST`), else `network`.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum ProbeRoute {
+pub(crate) enum ProbeRoute {
     Auto,
     Network,
     Published,
@@ -286,7 +279,7 @@ pub enum ProbeRoute {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ServiceFile {
+pub(crate) struct ServiceFile {
     /// Image reference, e.g. `postgres:17`.
     pub image: String,
     /// When to pull the image (default `missing`).
@@ -323,7 +316,7 @@ pub struct ServiceFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PluginsFile {
+pub(crate) struct PluginsFile {
     /// The folder each plugin is mounted under, as `<path>/<plugin>` (Connect's `plugin.path`).
     #[serde(default = "default_plugin_path")]
     pub path: String,
@@ -336,22 +329,10 @@ fn default_plugin_path() -> String {
     "/opt/connectors".into()
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum PullPolicy {
-    /// Pull only when the image is not present.
-    #[default]
-    Missing,
-    /// Pull on every `up`; a changed image recreates the container.
-    Always,
-    /// Never pull; a missing image is an error.
-    Never,
-}
-
 /// A readiness probe: exactly one of `tcp`, `http` or `exec`.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ReadyFile {
+pub(crate) struct ReadyFile {
     /// Ready when the container accepts TCP connections on this port.
     pub tcp: Option<u16>,
     /// Ready when an HTTP GET answers 2xx.
@@ -366,7 +347,7 @@ pub struct ReadyFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct HttpProbeFile {
+pub(crate) struct HttpProbeFile {
     /// Container port.
     pub port: u16,
     /// Request path (default `/`).
@@ -380,12 +361,12 @@ fn root_path() -> String {
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct VolumeFile {}
+pub(crate) struct VolumeFile {}
 
 /// A port mapping in long form.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PortMappingFile {
+pub(crate) struct PortMappingFile {
     /// Host port.
     pub published: u16,
     /// Container port.
@@ -400,7 +381,7 @@ pub struct PortMappingFile {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(untagged)]
 #[serde(untagged)]
-pub enum PortFile {
+pub(crate) enum PortFile {
     Short(String),
     Long(PortMappingFile),
 }
@@ -430,7 +411,7 @@ impl<'de> Deserialize<'de> for PortFile {
 
 /// A string that may be written as a YAML number or boolean (`PORT: 5432`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScalarString(pub String);
+pub(crate) struct ScalarString(pub String);
 
 impl<'de> Deserialize<'de> for ScalarString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

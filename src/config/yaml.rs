@@ -17,13 +17,13 @@ pub struct Mark {
 }
 
 #[derive(Clone, Debug)]
-pub struct Node {
+pub(crate) struct Node {
     pub kind: Kind,
     pub mark: Mark,
 }
 
 #[derive(Clone, Debug)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A scalar with its text; `plain` scalars take a YAML type (number, bool, null), quoted and
     /// block scalars are always strings.
     Scalar {
@@ -35,20 +35,20 @@ pub enum Kind {
 }
 
 #[derive(Clone, Debug)]
-pub struct Key {
+pub(crate) struct Key {
     pub name: String,
     pub mark: Mark,
 }
 
 impl Node {
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
             Kind::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    pub fn key_mark(&self, key: &str) -> Option<&Mark> {
+    pub(crate) fn key_mark(&self, key: &str) -> Option<&Mark> {
         match &self.kind {
             Kind::Map(entries) => entries
                 .iter()
@@ -58,7 +58,8 @@ impl Node {
         }
     }
 
-    pub fn type_name(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn type_name(&self) -> &'static str {
         match &self.kind {
             Kind::Scalar { .. } => "a scalar",
             Kind::Seq(_) => "a list",
@@ -70,14 +71,14 @@ impl Node {
 /// The most nodes a document may hold once its aliases are expanded. The largest real file here
 /// has a few thousand; nine anchors each aliasing the previous nine times ("billion laughs")
 /// would expand to 387 million.
-pub const MAX_NODES: usize = 100_000;
+pub(crate) const MAX_NODES: usize = 100_000;
 /// The deepest nesting of lists and mappings (real files nest a handful of levels).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Parses one YAML document. Anchors and aliases are expanded, within `MAX_NODES` nodes and
 /// `MAX_DEPTH` levels; duplicate keys and non-scalar keys are errors (YAML allows them, but in
 /// an environment file they are always mistakes).
-pub fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
+pub(crate) fn parse(file: &Path, source: &str) -> Result<Node, ConfigError> {
     let file = Arc::new(file.to_path_buf());
     let mark_at = |m: saphyr_parser::Marker| Mark {
         file: file.clone(),

@@ -29,7 +29,7 @@ use crate::output::{Printer, Style};
 use crate::plan::Action;
 
 /// Seconds a container gets to stop before it is killed.
-pub const STOP_TIMEOUT: i32 = 10;
+pub(super) const STOP_TIMEOUT: i32 = 10;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -38,7 +38,7 @@ enum State {
     Failed,
 }
 
-pub async fn apply(
+pub(super) async fn apply(
     docker: &Docker,
     env: &Environment,
     program: &Program,
@@ -302,7 +302,7 @@ async fn start_error(docker: &Docker, want: &Desired, error: bollard::errors::Er
     .with_details(logs)
 }
 
-pub async fn create_network(docker: &Docker, env: &Environment) -> Result<(), Error> {
+pub(super) async fn create_network(docker: &Docker, env: &Environment) -> Result<(), Error> {
     let request = NetworkCreateRequest {
         name: env.network.clone(),
         driver: Some("bridge".into()),
@@ -446,7 +446,7 @@ async fn create_container(docker: &Docker, env: &Environment, want: &Desired) ->
 /// Stops (with a grace period) and removes a container with its anonymous volumes (those an
 /// image's `VOLUME` gives every path no mount covers: unlabelled, nothing would find them
 /// again); one that is already gone is fine. Named volumes are never removed with it.
-pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), Error> {
+pub(super) async fn remove_container(docker: &Docker, id: &str) -> Result<(), Error> {
     let stop = StopContainerOptionsBuilder::new().t(STOP_TIMEOUT).build();
     match docker.stop_container(id, Some(stop)).await {
         Ok(()) => {}
@@ -465,7 +465,7 @@ pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), Error> {
 }
 
 /// Published addresses per service, for the summary after `up` and for `status`.
-pub fn endpoints(env: &Environment) -> BTreeMap<String, Vec<String>> {
+pub(super) fn endpoints(env: &Environment) -> BTreeMap<String, Vec<String>> {
     env.services
         .iter()
         .map(|s| {

@@ -13,7 +13,7 @@ fn host() -> String {
 }
 
 /// Connects (honouring `DOCKER_HOST`) and agrees on an API version with the engine.
-pub async fn connect() -> Result<Docker, Error> {
+pub(super) async fn connect() -> Result<Docker, Error> {
     let unreachable = |detail: String| {
         Error::user(format!("cannot reach the Docker Engine at {}: {detail}", host())).with_hint(
             "start Docker (or Docker Desktop), or point DOCKER_HOST at a running engine; `docker info` shows what the CLI sees",
@@ -31,7 +31,7 @@ pub async fn connect() -> Result<Docker, Error> {
 }
 
 /// True when the engine answered 404 (the object is already gone).
-pub fn is_not_found(error: &bollard::errors::Error) -> bool {
+pub(super) fn is_not_found(error: &bollard::errors::Error) -> bool {
     matches!(
         error,
         bollard::errors::Error::DockerResponseServerError {
@@ -41,7 +41,7 @@ pub fn is_not_found(error: &bollard::errors::Error) -> bool {
     )
 }
 
-pub fn is_conflict(error: &bollard::errors::Error) -> bool {
+pub(super) fn is_conflict(error: &bollard::errors::Error) -> bool {
     matches!(
         error,
         bollard::errors::Error::DockerResponseServerError {
@@ -52,7 +52,7 @@ pub fn is_conflict(error: &bollard::errors::Error) -> bool {
 }
 
 /// True when the engine says the object was already in the state asked for (304).
-pub fn is_not_modified(error: &bollard::errors::Error) -> bool {
+pub(super) fn is_not_modified(error: &bollard::errors::Error) -> bool {
     matches!(
         error,
         bollard::errors::Error::DockerResponseServerError {
@@ -64,7 +64,7 @@ pub fn is_not_modified(error: &bollard::errors::Error) -> bool {
 
 /// What a command run in a container (`docker exec`) did.
 #[derive(Debug, Clone, Default)]
-pub struct Exec {
+pub(super) struct Exec {
     /// `None` when the engine did not say (the command could not be run).
     pub code: Option<i64>,
     pub stdout: String,
@@ -73,13 +73,13 @@ pub struct Exec {
 
 impl Exec {
     /// Everything it wrote, stdout then stderr.
-    pub fn output(&self) -> String {
+    pub(super) fn output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
 }
 
 /// Runs `command` in the container with the variables `env` (`NAME=value`) and waits for it.
-pub async fn exec(
+pub(super) async fn exec(
     docker: &Docker,
     container: &str,
     command: &[String],

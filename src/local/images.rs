@@ -14,7 +14,7 @@ use crate::model::{Environment, PullPolicy};
 use crate::output::Printer;
 
 /// Pulls the images of every service whose policy is `always`.
-pub async fn pull_always(
+pub(super) async fn pull_always(
     docker: &Docker,
     env: &Environment,
     printer: &Printer,
@@ -29,7 +29,7 @@ pub async fn pull_always(
 }
 
 /// Pulls these images side by side.
-pub async fn pull_all<'a>(
+pub(super) async fn pull_all<'a>(
     docker: &Docker,
     images: impl IntoIterator<Item = &'a str>,
     printer: &Printer,

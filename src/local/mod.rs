@@ -1,24 +1,24 @@
 //! The local target: the environment's services as containers on the Docker Engine.
 
-pub mod apply;
-pub mod connect;
+mod apply;
+mod connect;
 pub mod connectors;
-pub mod docker;
-pub mod images;
-pub mod observe;
+mod docker;
+mod images;
+mod observe;
 pub mod offsets;
-pub mod parity;
-pub mod plugins;
-pub mod ports;
-pub mod probe;
-pub mod program;
-pub mod reach;
-pub mod route;
-pub mod schema;
-pub mod signals;
-pub mod slots;
+mod parity;
+mod plugins;
+mod ports;
+mod probe;
+mod program;
+mod reach;
+mod route;
+mod schema;
+mod signals;
+mod slots;
 pub mod snapshot;
-pub mod spec;
+mod spec;
 pub mod verify;
 
 use std::collections::HashMap;

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::model::Environment;
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Observed {
+pub(super) struct Observed {
     pub containers: Vec<ObservedContainer>,
     /// The ids of the environment's networks of its name, oldest first (see `networks`).
     pub networks: Vec<String>,
@@ -33,7 +33,7 @@ pub struct Observed {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ObservedContainer {
+pub(super) struct ObservedContainer {
     pub id: String,
     pub name: String,
     pub service: String,
@@ -54,21 +54,21 @@ pub struct ObservedContainer {
 }
 
 /// The container's address on `network`, from Docker's per-network endpoint settings.
-pub fn address_on(
+pub(super) fn address_on(
     networks: Option<HashMap<String, bollard::models::EndpointSettings>>,
     network: &str,
 ) -> Option<IpAddr> {
     networks?.remove(network)?.ip_address?.parse().ok()
 }
 
-pub fn label_filter(env: &str) -> HashMap<String, Vec<String>> {
+pub(super) fn label_filter(env: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "label".to_string(),
         vec![format!("{LABEL_ENVIRONMENT}={env}")],
     )])
 }
 
-pub async fn observe(docker: &Docker, env: &Environment) -> Result<Observed, Error> {
+pub(super) async fn observe(docker: &Docker, env: &Environment) -> Result<Observed, Error> {
     let images: BTreeSet<&str> = env.services.iter().map(|s| s.image.as_str()).collect();
     let (containers, networks, volumes, images) = tokio::try_join!(
         containers(docker, &env.name, &env.network),
@@ -104,7 +104,7 @@ pub async fn observe(docker: &Docker, env: &Environment) -> Result<Observed, Err
     })
 }
 
-pub async fn containers(
+pub(super) async fn containers(
     docker: &Docker,
     env: &str,
     network: &str,
@@ -166,7 +166,7 @@ pub async fn containers(
 /// after a create the engine was still carrying out when its caller was interrupted and the
 /// next run created another: the engine then holds two of one name (and refuses the name as
 /// ambiguous), so every use goes by id.
-pub async fn networks(docker: &Docker, env: &Environment) -> Result<Vec<String>, Error> {
+pub(super) async fn networks(docker: &Docker, env: &Environment) -> Result<Vec<String>, Error> {
     let filter = label_filter(&env.name);
     let mut found: Vec<(String, String)> = docker
         .list_networks(Some(
@@ -184,7 +184,7 @@ pub async fn networks(docker: &Docker, env: &Environment) -> Result<Vec<String>,
     Ok(found.into_iter().map(|(_, id)| id).collect())
 }
 
-pub async fn observe_volumes(docker: &Docker, env: &str) -> Result<BTreeSet<String>, Error> {
+pub(super) async fn observe_volumes(docker: &Docker, env: &str) -> Result<BTreeSet<String>, Error> {
     let options = ListVolumesOptionsBuilder::new()
         .filters(&label_filter(env))
         .build();

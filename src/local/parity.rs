@@ -24,7 +24,7 @@ fn apache_kafka_version(image: &str) -> Option<(u32, u32)> {
 }
 
 /// A warning line when the local worker's Kafka Connect is not MSK Connect's line.
-pub fn warning(env: &Environment) -> Option<String> {
+pub(super) fn warning(env: &Environment) -> Option<String> {
     let connect = env.connect.as_ref()?;
     let image = &env.service(&connect.service)?.image;
     let (major, minor) = apache_kafka_version(image)?;
@@ -35,7 +35,7 @@ pub fn warning(env: &Environment) -> Option<String> {
     })
 }
 
-pub fn warn(env: &Environment, printer: &Printer) {
+pub(super) fn warn(env: &Environment, printer: &Printer) {
     if !env.connectors.is_empty()
         && let Some(line) = warning(env)
     {

@@ -14,7 +14,7 @@ use super::spec::{BuiltPlugin, Plugins};
 use crate::error::Error;
 use crate::model::Environment;
 use crate::output::Printer;
-use crate::plugins::{self, PluginError, definition};
+use crate::plugins::{self, PluginError};
 
 /// Every plugin a service mounts, by name.
 fn mounted(env: &Environment) -> Vec<String> {
@@ -29,7 +29,7 @@ fn mounted(env: &Environment) -> Vec<String> {
 
 /// For `plan`: the mounted plugins already built, and the MSK parity check against the
 /// connectors' plugins already built.
-pub fn built(env: &Environment, options: &plugins::Options) -> Result<Plugins, Error> {
+pub(super) fn built(env: &Environment, options: &plugins::Options) -> Result<Plugins, Error> {
     let connectors: Vec<String> = env
         .connectors
         .iter()
@@ -41,12 +41,12 @@ pub fn built(env: &Environment, options: &plugins::Options) -> Result<Plugins, E
     if connectors.is_empty() && mounted.is_empty() {
         return Ok(Plugins::new());
     }
-    let Ok(definitions) = definition::load_all(&options.plugins_dir) else {
+    let Ok(definitions) = plugins::load_all(&options.plugins_dir) else {
         // `up` reports a broken plugin file; until then, nothing is built.
         return Ok(Plugins::new());
     };
     let outputs = plugins::current_outputs(&definitions, &connectors, options);
-    plugins::parity::check(&env.connectors, &outputs)?;
+    plugins::check_parity(&env.connectors, &outputs)?;
     Ok(plugins::current_outputs(&definitions, &mounted, options)
         .iter()
         .map(|built| (built.name.clone(), folder(built, options)))
@@ -55,7 +55,7 @@ pub fn built(env: &Environment, options: &plugins::Options) -> Result<Plugins, E
 
 /// For `up`: builds (or reuses) every mounted plugin, downloading and recording what the lock
 /// does not know, extracts each, and checks that what runs here runs on MSK Connect too.
-pub fn build(
+pub(super) fn build(
     env: &Environment,
     options: &plugins::Options,
     printer: &Printer,
@@ -64,12 +64,12 @@ pub fn build(
     if names.is_empty() {
         return Ok(Plugins::new());
     }
-    let definitions = definition::load_all(&options.plugins_dir).map_err(PluginError::from)?;
+    let definitions = plugins::load_all(&options.plugins_dir).map_err(PluginError::from)?;
     // All at once: their downloads run together, and each artifact is recorded once.
     let built =
         tokio::task::block_in_place(|| plugins::build(&definitions, &names, options, printer))?;
     // What runs here must run on MSK Connect too: each connector's classes in its plugin.
-    plugins::parity::check(&env.connectors, &built)?;
+    plugins::check_parity(&env.connectors, &built)?;
     let mut mounts = Plugins::new();
     for plugin in &built {
         plugins::extracted(plugin, options)?;

@@ -13,7 +13,7 @@ use super::spec::{LABEL_ENVIRONMENT, LABEL_SERVICE};
 use crate::error::Error;
 use crate::model::{Environment, Protocol};
 
-pub async fn check_free(
+pub(super) async fn check_free(
     docker: &Docker,
     env: &Environment,
     observed: &Observed,

@@ -15,10 +15,10 @@ use super::route::{self, Route, Way};
 use crate::model::{Check, PortMapping, Probe};
 
 /// Lines of a failed container's log shown with the error.
-pub const LOG_TAIL: usize = 20;
+pub(super) const LOG_TAIL: usize = 20;
 
 #[derive(Debug)]
-pub enum NotReady {
+pub(super) enum NotReady {
     /// The container stopped: its exit code.
     Exited(i64),
     /// The deadline passed; the last probe's answer.
@@ -27,11 +27,11 @@ pub enum NotReady {
 }
 
 /// Where a running container can be reached from here, and whether it still runs.
-pub struct Running {
+pub(super) struct Running {
     pub ip: Option<IpAddr>,
 }
 
-pub async fn inspect(
+pub(super) async fn inspect(
     docker: &Docker,
     container: &str,
     network: &str,
@@ -46,7 +46,7 @@ pub async fn inspect(
 }
 
 /// Waits until the probe passes. A service without a probe is ready once it is running.
-pub async fn wait_ready(
+pub(super) async fn wait_ready(
     docker: &Docker,
     container: &str,
     network: &str,
@@ -100,7 +100,7 @@ pub async fn wait_ready(
 }
 
 /// One attempt of the check, the way `route` says; `Err` carries what it saw.
-pub async fn check_once(
+pub(super) async fn check_once(
     docker: &Docker,
     container: &str,
     ip: Option<IpAddr>,
@@ -225,7 +225,7 @@ async fn run(
 }
 
 /// The last lines a container wrote, for error reports.
-pub async fn last_logs(docker: &Docker, container: &str, lines: usize) -> Vec<String> {
+pub(super) async fn last_logs(docker: &Docker, container: &str, lines: usize) -> Vec<String> {
     let options = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)

@@ -15,7 +15,7 @@ use crate::plan::{Action, Change, Kind, Plan};
 
 /// What `up` carries out.
 #[derive(Debug, Clone)]
-pub struct Program {
+pub(super) struct Program {
     pub plan: Plan,
     /// Images to pull before anything changes: missing images of containers to be made.
     pub pulls: Vec<String>,
@@ -31,7 +31,7 @@ pub struct Program {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Setup {
+pub(super) enum Setup {
     /// Stop and remove a container no service of the file wants (with its anonymous volumes).
     RemoveContainer { id: String, name: String },
     /// Stop and remove a container that is replaced, or one of two of a service.
@@ -46,7 +46,7 @@ pub enum Setup {
 
 /// One service's steps, with the container they are about.
 #[derive(Debug, Clone)]
-pub struct ServiceSteps {
+pub(super) struct ServiceSteps {
     pub desired: Desired,
     /// The service's change, for what `up` says of it.
     pub action: Action,
@@ -54,7 +54,7 @@ pub struct ServiceSteps {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     /// Create the container from the desired configuration (it is not started yet).
     Create,
     /// Start it, once every dependency has finished its steps.
@@ -67,7 +67,7 @@ pub enum Step {
 
 impl Program {
     /// True when `service`'s container is started by this program (a new or restarted worker).
-    pub fn starts(&self, service: &str) -> bool {
+    pub(super) fn starts(&self, service: &str) -> bool {
         self.services
             .iter()
             .any(|s| s.desired.service.name == service && s.steps.contains(&Step::Start))
@@ -76,7 +76,11 @@ impl Program {
 
 /// The plan of the whole environment. Refuses before anything changes what `up` could not do
 /// (a missing image whose pull policy is `never`).
-pub fn plan(env: &Environment, desired: &[Desired], observed: &Observed) -> Result<Program, Error> {
+pub(super) fn plan(
+    env: &Environment,
+    desired: &[Desired],
+    observed: &Observed,
+) -> Result<Program, Error> {
     let mut changes = Vec::new();
     let mut setup = Vec::new();
 

@@ -11,7 +11,7 @@ use crate::slots::Database;
 
 /// `host:port` as a service is named in the environment → where it is reached from here.
 #[derive(Debug, Clone, Default)]
-pub struct Addresses(pub(crate) BTreeMap<(String, String), (String, String)>);
+pub(crate) struct Addresses(pub(crate) BTreeMap<(String, String), (String, String)>);
 
 impl Addresses {
     /// `host:port` rewritten when known, else as given.
@@ -39,7 +39,7 @@ impl Addresses {
 
 /// Where the sources' databases are reached from here, listed once for all of them (none
 /// listed when there are none); the failure as text, for the plan rows it leaves unread.
-pub async fn databases<'a>(
+pub(super) async fn databases<'a>(
     env: &Environment,
     databases: impl IntoIterator<Item = &'a Database>,
 ) -> Result<Addresses, String> {
@@ -55,7 +55,10 @@ pub async fn databases<'a>(
 
 /// Every address a service is reached at from here: its published port where the container
 /// port is published, else the container's address on the environment's network.
-pub async fn addresses(env: &Environment, ports: &BTreeSet<u16>) -> Result<Addresses, Error> {
+pub(super) async fn addresses(
+    env: &Environment,
+    ports: &BTreeSet<u16>,
+) -> Result<Addresses, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     let mut map = Addresses::default();

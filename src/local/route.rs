@@ -19,7 +19,7 @@ use crate::model::{Check, PortMapping, ProbeRoute};
 
 /// The route chosen for this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(super) enum Route {
     /// From this machine to each container's network address.
     Network,
     /// HTTP through published ports (on `host` when they are published on every address or on
@@ -31,7 +31,7 @@ pub enum Route {
 
 /// One probe attempt's way to its service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Way {
+pub(super) enum Way {
     Direct(SocketAddr),
     /// An HTTP GET to a published port.
     Published(String, u16),
@@ -42,7 +42,7 @@ pub enum Way {
 }
 
 /// The route for `setting`; `auto` asks the engine what it is.
-pub async fn decide(docker: &Docker, setting: ProbeRoute) -> Route {
+pub(super) async fn decide(docker: &Docker, setting: ProbeRoute) -> Route {
     match setting {
         ProbeRoute::Network => Route::Network,
         ProbeRoute::Published => Route::Published {
@@ -99,7 +99,7 @@ fn remote_host(docker_host: &str) -> Option<String> {
 
 impl Route {
     /// Where a check goes, given the container's network address and published ports.
-    pub fn way(
+    pub(super) fn way(
         &self,
         check: &Check,
         ip: Option<IpAddr>,
@@ -127,7 +127,7 @@ impl Route {
     }
 
     /// For `-v`: how a service with this check is probed.
-    pub fn describe(&self, check: &Check, ports: &[PortMapping]) -> String {
+    pub(super) fn describe(&self, check: &Check, ports: &[PortMapping]) -> String {
         match (
             check,
             self.way(check, Some(IpAddr::from([0, 0, 0, 0])), ports),
@@ -163,7 +163,7 @@ fn published(port: &PortMapping, engine: Option<&str>) -> Way {
 
 /// The shell script a TCP probe runs inside the container (`$1` address, `$2` port): bash's
 /// `/dev/tcp`, else `nc -z`, else BusyBox's `nc … -e true` (its nc has no `-z`).
-pub const TCP_INSIDE: &str = r#"
+pub(super) const TCP_INSIDE: &str = r#"
 if command -v bash >/dev/null 2>&1; then exec bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2"; fi
 if nc -h 2>&1 | grep -q -- ' -z'; then exec nc -z -w 2 "$1" "$2"; fi
 if command -v nc >/dev/null 2>&1; then exec nc -w 2 "$1" "$2" -e true; fi
@@ -172,7 +172,7 @@ echo "no bash or nc in the container to probe with" >&2; exit 127
 
 /// The shell script an HTTP probe runs inside the container (`$1` address, `$2` port, `$3`
 /// path): ready on a 2xx answer.
-pub const HTTP_INSIDE: &str = r#"
+pub(super) const HTTP_INSIDE: &str = r#"
 url="http://$1:$2$3"
 if command -v curl >/dev/null 2>&1; then exec curl -fsS -o /dev/null --max-time 2 "$url"; fi
 # No `-T`: BusyBox's wget crashes with it; the attempt is bounded by its caller.

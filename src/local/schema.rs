@@ -23,7 +23,7 @@ const RECORD: &str = "deploy.schema_load";
 
 /// What a database holds of the load, read before planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
+pub(super) enum Record {
     /// Each loaded file's digest by name; empty when nothing was loaded.
     Read(BTreeMap<String, String>),
     /// The container does not run, or its database does not answer yet: known once it does.
@@ -32,7 +32,7 @@ pub enum Record {
 
 /// One load: the files, and who runs them where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Load {
+pub(super) struct Load {
     pub user: String,
     pub database: String,
     pub files: Vec<SqlFile>,
@@ -86,7 +86,7 @@ impl Load {
 }
 
 /// Reads the record with `psql` in the running container.
-pub async fn observe(docker: &Docker, container: &str, service: &Service) -> Record {
+pub(super) async fn observe(docker: &Docker, container: &str, service: &Service) -> Record {
     let load = Load::of(service);
     let query = format!("SELECT file || ' ' || digest FROM {RECORD}");
     let command = psql(&load, &["-At", "-v", "VERBOSITY=sqlstate", "-c", &query]);
@@ -109,7 +109,7 @@ pub async fn observe(docker: &Docker, container: &str, service: &Service) -> Rec
 
 /// The load's part of the plan for a service that names `schema` files: the change shown, and
 /// the load when one is due.
-pub fn plan(service: &Service, record: &Record) -> Option<(Change, Option<Load>)> {
+pub(super) fn plan(service: &Service, record: &Record) -> Option<(Change, Option<Load>)> {
     if service.schema.is_empty() {
         return None;
     }
@@ -166,7 +166,7 @@ pub fn plan(service: &Service, record: &Record) -> Option<(Change, Option<Load>)
 
 /// What a load did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Loaded {
+pub(super) enum Loaded {
     Loaded,
     /// The record already named these files: the plan could not read it (the database was not
     /// running), and the load found it done.
@@ -175,7 +175,7 @@ pub enum Loaded {
 
 /// Copies the files into the container and runs them there with `psql`, in one transaction
 /// with the record, unless the record already names exactly these files.
-pub async fn load(
+pub(super) async fn load(
     docker: &Docker,
     container: &str,
     service: &Service,

@@ -10,18 +10,18 @@ pub(crate) use super::slots::connect;
 use crate::error::Error;
 use crate::model::{Connector, Environment};
 use crate::plan::{Action, Change, Kind};
-pub use crate::signals::Signal;
+pub(super) use crate::signals::Signal;
 use crate::signals::ident;
 use crate::slots::Database;
 
 /// The signal table a connector of the file names.
-pub fn of(connector: &Connector) -> Option<Signal> {
+pub(super) fn of(connector: &Connector) -> Option<Signal> {
     Signal::of(&connector.name, &connector.config)
 }
 
 /// What the database has of a signal table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct State {
+pub(super) struct State {
     pub exists: bool,
     /// In the publication it must be in (true when there is none to be in).
     pub published: bool,
@@ -38,7 +38,7 @@ fn said(e: tokio_postgres::Error) -> String {
 /// By connector: the signal table's state, or why the database could not be read; and each
 /// database as it is reached from here.
 #[derive(Debug, Clone, Default)]
-pub struct Observed {
+pub(super) struct Observed {
     pub states: BTreeMap<String, Result<State, String>>,
     pub reached: BTreeMap<String, Database>,
 }
@@ -68,7 +68,7 @@ async fn read(signal: &Signal, database: &Database) -> Result<State, String> {
 }
 
 /// Reads every signal table the file's sources name.
-pub async fn observe(env: &Environment, addresses: &Result<Addresses, String>) -> Observed {
+pub(super) async fn observe(env: &Environment, addresses: &Result<Addresses, String>) -> Observed {
     let mut observed = Observed::default();
     for signal in env.connectors.iter().filter_map(of) {
         let state = match addresses {
@@ -87,14 +87,14 @@ pub async fn observe(env: &Environment, addresses: &Result<Addresses, String>) -
 
 /// Creates the table when missing and adds it to the publication when it is not in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ensure {
+pub(super) struct Ensure {
     pub signal: Signal,
     /// The database as it is reached from here.
     pub database: Database,
 }
 
 /// The signal tables' part of the connectors' plan; each runs before its connector is written.
-pub fn plan(desired: &[Connector], observed: &Observed) -> Vec<(Change, Option<Ensure>)> {
+pub(super) fn plan(desired: &[Connector], observed: &Observed) -> Vec<(Change, Option<Ensure>)> {
     let mut planned = Vec::new();
     for signal in desired.iter().filter_map(of) {
         let published = signal
@@ -170,7 +170,7 @@ pub fn plan(desired: &[Connector], observed: &Observed) -> Vec<(Change, Option<E
 }
 
 /// Creates the signal table (if missing) and adds it to the publication (if it is not in it).
-pub async fn ensure(ensure: &Ensure) -> Result<(), Error> {
+pub(super) async fn ensure(ensure: &Ensure) -> Result<(), Error> {
     let signal = &ensure.signal;
     let client = connect(&ensure.database).await.map_err(|e| {
         Error::user(format!(

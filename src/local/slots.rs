@@ -23,7 +23,7 @@ const RELEASE: Duration = Duration::from_secs(60);
 
 /// What the sources' databases hold, read before planning.
 #[derive(Debug, Clone, Default)]
-pub struct Observed {
+pub(super) struct Observed {
     /// By database place (`host:port/dbname` as configured) and slot name: the slot, `None` when
     /// there is none, or why the database could not be read.
     pub slots: BTreeMap<(String, String), Result<Option<Slot>, String>>,
@@ -48,7 +48,7 @@ impl Observed {
 }
 
 /// Every source the file defines or Connect runs.
-pub fn sources(desired: &[Connector], live: &BTreeMap<String, Live>) -> Vec<Source> {
+pub(super) fn sources(desired: &[Connector], live: &BTreeMap<String, Live>) -> Vec<Source> {
     let mut found: Vec<Source> = desired
         .iter()
         .filter_map(|c| Source::of(&c.name, &c.config))
@@ -64,7 +64,7 @@ pub fn sources(desired: &[Connector], live: &BTreeMap<String, Live>) -> Vec<Sour
 }
 
 /// Reads every source's slot, one connection per database.
-pub async fn observe(sources: &[Source], addresses: &Result<Addresses, String>) -> Observed {
+pub(super) async fn observe(sources: &[Source], addresses: &Result<Addresses, String>) -> Observed {
     let mut observed = Observed::default();
     let addresses = match addresses {
         Ok(a) => a,
@@ -145,7 +145,7 @@ async fn read(database: &Database) -> Result<BTreeMap<String, Slot>, String> {
 
 /// A slot (and the publication Debezium made for it) to drop once it is free.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drop {
+pub(super) struct Drop {
     pub slot: String,
     pub publication: Option<String>,
     /// Where it is, as configured (for what is said).
@@ -158,7 +158,7 @@ pub struct Drop {
 /// whose connector is deleted (`deleted`) or has moved to another slot is dropped, unless the
 /// connector keeps it (`keep-slot`), the run keeps every slot (`keep_all`), or another source of
 /// the file names it.
-pub fn plan(
+pub(super) fn plan(
     desired: &[Connector],
     live: &BTreeMap<String, Live>,
     deleted: &BTreeSet<String>,
@@ -335,7 +335,7 @@ fn slot_name(source: &Source, all: &[&Source]) -> String {
 
 /// Waits until nothing streams from the slot (its connector's task stops after the delete or
 /// the move), then drops it and the publication Debezium made for it.
-pub async fn remove(drop: &Drop) -> Result<(), Error> {
+pub(super) async fn remove(drop: &Drop) -> Result<(), Error> {
     let failed = |what: String| {
         Error::user(format!(
             "cannot drop replication slot {} on {}: {what}",

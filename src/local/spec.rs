@@ -7,30 +7,30 @@ use std::path::PathBuf;
 
 use crate::model::{Environment, Mount, MountSource, Service};
 
-pub const LABEL_ENVIRONMENT: &str = "deploy.environment";
-pub const LABEL_SERVICE: &str = "deploy.service";
-pub const LABEL_CONFIG_HASH: &str = "deploy.config-hash";
+pub(super) const LABEL_ENVIRONMENT: &str = "deploy.environment";
+pub(super) const LABEL_SERVICE: &str = "deploy.service";
+pub(super) const LABEL_CONFIG_HASH: &str = "deploy.config-hash";
 /// Per-part hashes (`command=…,environment=…`), so a recreate can say what changed.
-pub const LABEL_CONFIG_PARTS: &str = "deploy.config-parts";
-pub const LABEL_IMAGE: &str = "deploy.image";
+pub(super) const LABEL_CONFIG_PARTS: &str = "deploy.config-parts";
+pub(super) const LABEL_IMAGE: &str = "deploy.image";
 /// The mounted plugins' ZIP digests (`debezium-postgres=sha256:…,…`).
-pub const LABEL_PLUGINS: &str = "deploy.plugins";
+pub(super) const LABEL_PLUGINS: &str = "deploy.plugins";
 
 /// A plugin a service mounts, once its ZIP is built: the ZIP's sha256 and the folder extracted
 /// from it (under the cache, by digest, so the path is known before it is extracted).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuiltPlugin {
+pub(super) struct BuiltPlugin {
     pub sha256: String,
     pub folder: PathBuf,
 }
 
 /// The plugins the services mount that are built, by name: every one for `up`, which builds
 /// them first; those already built for `plan`, which downloads nothing.
-pub type Plugins = BTreeMap<String, BuiltPlugin>;
+pub(super) type Plugins = BTreeMap<String, BuiltPlugin>;
 
 /// The desired container of one service.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Desired {
+pub(super) struct Desired {
     pub service: Service,
     /// Docker container name (`<environment>-<service>`).
     pub container: String,
@@ -44,7 +44,7 @@ pub struct Desired {
 
 impl Desired {
     /// The mounted plugins not built yet: their mounts are known after build.
-    pub fn unbuilt(&self) -> Vec<&str> {
+    pub(super) fn unbuilt(&self) -> Vec<&str> {
         self.plugins
             .iter()
             .filter(|(_, digest)| digest.is_none())
@@ -54,7 +54,7 @@ impl Desired {
 }
 
 /// The same for `plan` and `up`: the services as the file says, with the plugins' mounts.
-pub fn desired(env: &Environment, plugins: &Plugins) -> Vec<Desired> {
+pub(super) fn desired(env: &Environment, plugins: &Plugins) -> Vec<Desired> {
     env.services
         .iter()
         .map(|s| desired_service(env, s, plugins))
@@ -144,7 +144,7 @@ fn desired_service(env: &Environment, service: &Service, built: &Plugins) -> Des
     }
 }
 
-pub fn format_parts(parts: &BTreeMap<String, String>) -> String {
+pub(super) fn format_parts(parts: &BTreeMap<String, String>) -> String {
     parts
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -152,7 +152,7 @@ pub fn format_parts(parts: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
-pub fn parse_parts(label: &str) -> BTreeMap<String, String> {
+pub(super) fn parse_parts(label: &str) -> BTreeMap<String, String> {
     label
         .split(',')
         .filter_map(|kv| kv.split_once('='))
@@ -164,7 +164,7 @@ fn short_hash(bytes: &[u8]) -> String {
     crate::digest::short(bytes)
 }
 
-pub fn labels(env: &Environment, desired: &Desired) -> BTreeMap<String, String> {
+pub(super) fn labels(env: &Environment, desired: &Desired) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (LABEL_ENVIRONMENT.to_string(), env.name.clone()),
         (LABEL_SERVICE.to_string(), desired.service.name.clone()),
@@ -187,6 +187,6 @@ pub fn labels(env: &Environment, desired: &Desired) -> BTreeMap<String, String> 
 }
 
 /// Labels for the network and volumes: whose they are.
-pub fn owner_labels(env: &Environment) -> BTreeMap<String, String> {
+pub(super) fn owner_labels(env: &Environment) -> BTreeMap<String, String> {
     BTreeMap::from([(LABEL_ENVIRONMENT.to_string(), env.name.clone())])
 }

@@ -29,13 +29,13 @@ impl Limits {
 
 /// A jar taken from an archive: its file name and content.
 #[derive(Debug, Clone)]
-pub struct Jar {
+pub(super) struct Jar {
     pub file_name: String,
     pub data: Vec<u8>,
 }
 
 /// The jars of the archive whose file name `keep` accepts (only those are read into memory).
-pub fn read_jars(
+pub(super) fn read_jars(
     path: &Path,
     kind: ArchiveKind,
     name_hint: &str,

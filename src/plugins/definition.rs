@@ -19,7 +19,7 @@ const MAVEN_CENTRAL: &str = "https://repo1.maven.org/maven2";
 /// A plugin file as written.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PluginFile {
+pub(super) struct PluginFile {
     /// Format version; this is version 1.
     pub version: u32,
     /// The plugin's name; the file is `plugins/<name>.yaml`.
@@ -49,7 +49,7 @@ pub enum PluginKind {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ArtifactFile {
+pub(super) struct ArtifactFile {
     /// Download URL.
     pub url: Option<String>,
     /// Maven coordinates `group:artifact:version[:classifier][@extension]`, fetched from Maven
@@ -223,7 +223,7 @@ pub fn json_schema() -> String {
 }
 
 /// Where plugin files live: `DEPLOY_PLUGINS_DIR`, else `plugins/`.
-pub fn plugins_dir() -> PathBuf {
+pub(super) fn plugins_dir() -> PathBuf {
     std::env::var_os("DEPLOY_PLUGINS_DIR").map_or_else(|| PathBuf::from("plugins"), PathBuf::from)
 }
 
@@ -404,7 +404,7 @@ fn resolve(file: &Path, tree: &Node, raw: PluginFile, lock: &Lock) -> Result<Plu
     })
 }
 
-pub fn digest(algorithm: Algorithm, hex: &str) -> Option<Digest> {
+pub(super) fn digest(algorithm: Algorithm, hex: &str) -> Option<Digest> {
     let hex = hex.to_ascii_lowercase();
     (hex.len() == algorithm.hex_len() && hex.chars().all(|c| c.is_ascii_hexdigit()))
         .then_some(Digest { algorithm, hex })
@@ -424,7 +424,7 @@ fn archive_of(url: &str) -> Option<ArchiveKind> {
 }
 
 /// `group:artifact:version[:classifier][@extension]` in a Maven repository layout.
-pub fn maven_url(coordinates: &str) -> Option<String> {
+pub(super) fn maven_url(coordinates: &str) -> Option<String> {
     let repository =
         std::env::var("DEPLOY_MAVEN_REPOSITORY").unwrap_or_else(|_| MAVEN_CENTRAL.into());
     let (coordinates, extension) = coordinates.split_once('@').unwrap_or((coordinates, "jar"));

@@ -18,7 +18,7 @@ use crate::output::Printer;
 const ATTEMPTS: usize = 3;
 
 /// The cache directory: `DEPLOY_CACHE_DIR`, else `$XDG_CACHE_HOME/deploy`, else `~/.cache/deploy`.
-pub fn cache_dir() -> PathBuf {
+pub(super) fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DEPLOY_CACHE_DIR") {
         return PathBuf::from(dir);
     }
@@ -30,12 +30,12 @@ pub fn cache_dir() -> PathBuf {
     base.join("deploy")
 }
 
-pub fn cached_path(cache: &Path, digest: &Digest) -> PathBuf {
+pub(super) fn cached_path(cache: &Path, digest: &Digest) -> PathBuf {
     cache.join("artifacts").join(digest.cache_name())
 }
 
 /// The artifact's verified file in the cache, downloading it when missing (never when offline).
-pub fn fetch(
+pub(super) fn fetch(
     cache: &Path,
     artifact: &Artifact,
     offline: bool,
@@ -74,7 +74,7 @@ pub fn fetch(
 /// Downloads `url` without a known checksum (its first download): the file goes into the cache
 /// under the sha256 it turned out to have, which is returned with its path. Interrupted, it
 /// resumes like any other download; nothing is recorded until the caller records it.
-pub fn fetch_unverified(
+pub(super) fn fetch_unverified(
     cache: &Path,
     url: &str,
     printer: &Printer,
@@ -187,7 +187,7 @@ fn download(url: &str, partial: &Path, printer: &Printer) -> Result<(), Failure>
 }
 
 /// Lowercase hex digest of a file.
-pub fn hash_file(path: &Path, algorithm: Algorithm) -> std::io::Result<String> {
+pub(super) fn hash_file(path: &Path, algorithm: Algorithm) -> std::io::Result<String> {
     match algorithm {
         Algorithm::Sha256 => hash_with::<Sha256>(path),
         Algorithm::Sha512 => hash_with::<Sha512>(path),
@@ -210,6 +210,6 @@ fn hash_with<D: sha2::Digest>(path: &Path) -> std::io::Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
+pub(super) fn sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }

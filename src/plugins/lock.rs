@@ -16,7 +16,7 @@ use crate::config::ConfigError;
 use crate::config::load::read_text;
 use crate::config::yaml::Mark;
 
-pub const FILE: &str = "plugins.lock";
+pub(super) const FILE: &str = "plugins.lock";
 
 const HEADER: &str = "\
 # Written by `deploy plugins build` (and `deploy plugins pin`): the sha256 of each plugin
@@ -25,12 +25,12 @@ const HEADER: &str = "\
 ";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Lock {
+pub(super) struct Lock {
     entries: BTreeMap<String, Entry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(super) struct Entry {
     pub digest: Digest,
     /// `sha1@https://…` or `unchecked`, as written.
     pub check: String,
@@ -41,22 +41,22 @@ pub fn path(dir: &Path) -> PathBuf {
 }
 
 impl Lock {
-    pub fn get(&self, url: &str) -> Option<&Entry> {
+    pub(super) fn get(&self, url: &str) -> Option<&Entry> {
         self.entries.get(url)
     }
 
-    pub fn insert(&mut self, url: String, entry: Entry) {
+    pub(super) fn insert(&mut self, url: String, entry: Entry) {
         self.entries.insert(url, entry);
     }
 
     /// Only the entries of these URLs (the artifacts the definitions still name).
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+    pub(super) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.entries.retain(|url, _| keep(url));
     }
 }
 
 /// The lock in `dir`; empty when there is none yet. Every malformed line is reported at once.
-pub fn read(dir: &Path) -> Result<Lock, ConfigError> {
+pub(super) fn read(dir: &Path) -> Result<Lock, ConfigError> {
     let file = path(dir);
     if !file.exists() {
         return Ok(Lock::default());
@@ -130,7 +130,7 @@ fn parse(line: &str) -> Result<(String, Entry), (usize, String)> {
 }
 
 /// Writes the lock into `dir` in one step (a reader sees the old file or the new one).
-pub fn write(dir: &Path, lock: &Lock) -> std::io::Result<()> {
+pub(super) fn write(dir: &Path, lock: &Lock) -> std::io::Result<()> {
     let mut text = HEADER.to_string();
     for (url, entry) in &lock.entries {
         text.push_str(&format!("{url} {} {}\n", entry.digest, entry.check));

@@ -224,14 +224,14 @@ fn reaches(
 }
 
 /// What the jars hold of Kafka Connect plugins, read once.
-pub struct Scan {
+pub(super) struct Scan {
     /// The manifests the jars lack: service file name → provider class names, sorted.
     pub missing: BTreeMap<String, BTreeSet<String>>,
     /// Every plugin class the jars provide, declared by their manifests or found missing.
     pub provided: BTreeSet<String>,
 }
 
-pub fn scan(jars: &[&Jar]) -> Scan {
+pub(super) fn scan(jars: &[&Jar]) -> Scan {
     let (classes, declared) = read(jars);
     let mut memo = BTreeMap::new();
     let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -266,7 +266,7 @@ pub fn scan(jars: &[&Jar]) -> Scan {
 }
 
 /// A deterministic jar of `META-INF/services` files.
-pub fn jar(manifests: &BTreeMap<String, BTreeSet<String>>) -> Vec<u8> {
+pub(super) fn jar(manifests: &BTreeMap<String, BTreeSet<String>>) -> Vec<u8> {
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
         .last_modified_time(DateTime::default())

@@ -12,14 +12,14 @@ use super::fetch::sha256;
 
 /// A jar with where it came from (the plugin or bundle name) and its digest.
 #[derive(Debug, Clone)]
-pub struct Sourced {
+pub(super) struct Sourced {
     pub jar: Jar,
     pub origin: String,
     pub sha256: String,
 }
 
 /// `guava-32.1.3-jre.jar` → (`guava`, `32.1.3-jre`): the version starts at the first `-digit`.
-pub fn identity(file_name: &str) -> (String, String) {
+pub(super) fn identity(file_name: &str) -> (String, String) {
     let stem = file_name.strip_suffix(".jar").unwrap_or(file_name);
     let bytes = stem.as_bytes();
     for i in 0..bytes.len().saturating_sub(1) {
@@ -32,13 +32,13 @@ pub fn identity(file_name: &str) -> (String, String) {
 
 /// The merged jars, and each version choice made without `prefer:`, for the build to say.
 #[derive(Debug)]
-pub struct Merged {
+pub(super) struct Merged {
     pub jars: Vec<Sourced>,
     pub kept_own: Vec<String>,
 }
 
 /// `own` names the set that is the connector itself (None for a bundle built alone).
-pub fn merge(
+pub(super) fn merge(
     plugin: &str,
     own: Option<&str>,
     sets: Vec<(String, Vec<Jar>)>,

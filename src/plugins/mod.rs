@@ -2,15 +2,15 @@
 //! (the Avro converter), and packaged as deterministic ZIPs named after their content. The same
 //! ZIPs are mounted into the local Connect and uploaded to MSK Connect.
 
-pub mod archive;
-pub mod definition;
-pub mod fetch;
-pub mod lock;
-pub mod manifests;
-pub mod merge;
-pub mod package;
-pub mod parity;
-pub mod publisher;
+mod archive;
+mod definition;
+mod fetch;
+mod lock;
+mod manifests;
+mod merge;
+mod package;
+mod parity;
+mod publisher;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -24,6 +24,12 @@ use crate::error::Error;
 use crate::output::Printer;
 use archive::Limits;
 use definition::{Algorithm, Artifact, Plugin, PluginKind};
+
+// The face the rest of the program uses: definitions read, parity checked, lock file located.
+pub use definition::{json_schema, load_all};
+pub use lock::path as lock_path;
+pub use manifests::JAR_NAME;
+pub use parity::check as check_parity;
 
 /// Bumped when the ZIP layout changes, so old outputs are rebuilt.
 const PACKAGE_FORMAT: u32 = 3;

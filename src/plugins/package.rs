@@ -9,7 +9,7 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::merge::Sourced;
 
-pub fn zip_bytes(plugin: &str, jars: &[Sourced]) -> Vec<u8> {
+pub(super) fn zip_bytes(plugin: &str, jars: &[Sourced]) -> Vec<u8> {
     let mut sorted: Vec<&Sourced> = jars.iter().collect();
     sorted.sort_by(|a, b| a.jar.file_name.cmp(&b.jar.file_name));
     let options = SimpleFileOptions::default()

@@ -65,7 +65,7 @@ impl Check {
 
 /// Checks the downloaded `file` of `url` against its publisher's checksum. A publisher checksum
 /// that disagrees is an error naming both digests.
-pub fn check(url: &str, file: &Path) -> Result<Check, PluginError> {
+pub(super) fn check(url: &str, file: &Path) -> Result<Check, PluginError> {
     let published = match source(url) {
         Source::GitHub { api, asset } => github(&api, &asset),
         Source::ConfluentHub { api, file } => confluent_hub(&api, &file),

@@ -28,7 +28,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// `max_slot_wal_keep_size` (2GB), so `verify` says so well before the slot would be lost.
 const DEFAULT_MAX_RETAINED_WAL: u64 = 1 << 30;
 
-pub fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
+pub(super) fn resolve(loaded: &Loaded) -> Result<Environment, ConfigError> {
     let raw = &loaded.raw;
     let root = KeyPath::root();
     if raw.version != FORMAT_VERSION {
@@ -192,7 +192,7 @@ fn parse_size(text: &str) -> Option<u64> {
     number.checked_mul(factor).filter(|n| *n > 0)
 }
 
-pub fn parse_duration(text: &str) -> Option<Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     parse_duration_or_zero(text).filter(|d| !d.is_zero())
 }
 

@@ -26,20 +26,20 @@ pub enum ConnectError {
 
 /// What Connect's validation said: `(key, message)` for every error, and every key it knows.
 #[derive(Debug, Clone, Default)]
-pub struct Validation {
+pub(crate) struct Validation {
     pub errors: Vec<(String, String)>,
     pub known: BTreeSet<String>,
 }
 
 /// A connector as Connect has it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Live {
+pub(crate) struct Live {
     pub config: BTreeMap<String, String>,
     pub status: Status,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Status {
+pub(crate) struct Status {
     /// RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED, RESTARTING.
     pub state: String,
     pub trace: Option<String>,
@@ -47,14 +47,14 @@ pub struct Status {
 }
 
 /// What FAILED: the connector itself (`None`) or task N, with its trace.
-pub struct Failed<'a> {
+pub(crate) struct Failed<'a> {
     pub task: Option<u32>,
     pub trace: Option<&'a str>,
 }
 
 impl Status {
     /// The connector, else its first task, that is FAILED.
-    pub fn failed(&self) -> Option<Failed<'_>> {
+    pub(crate) fn failed(&self) -> Option<Failed<'_>> {
         if self.state == "FAILED" {
             return Some(Failed {
                 task: None,
@@ -69,14 +69,14 @@ impl Status {
     }
 
     /// RUNNING, with tasks, all of them RUNNING.
-    pub fn runs(&self) -> bool {
+    pub(crate) fn runs(&self) -> bool {
         self.state == "RUNNING"
             && !self.tasks.is_empty()
             && self.tasks.iter().all(|t| t.state == "RUNNING")
     }
 
     /// `task 0 RUNNING, task 1 FAILED`, or `no tasks`.
-    pub fn tasks_text(&self) -> String {
+    pub(crate) fn tasks_text(&self) -> String {
         if self.tasks.is_empty() {
             return "no tasks".into();
         }
@@ -90,19 +90,19 @@ impl Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskStatus {
+pub(crate) struct TaskStatus {
     pub id: u32,
     pub state: String,
     pub trace: Option<String>,
 }
 
-pub struct Client {
+pub(crate) struct Client {
     base: String,
     agent: ureq::Agent,
 }
 
 impl Client {
-    pub fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         let agent = crate::http::agent(crate::http::Timeouts {
             connect: Some(Duration::from_secs(5)),
             global: Some(Duration::from_secs(30)),
@@ -173,7 +173,7 @@ impl Client {
     }
 
     /// Every connector with its configuration and status, in one call.
-    pub fn list(&self) -> Result<BTreeMap<String, Live>, ConnectError> {
+    pub(crate) fn list(&self) -> Result<BTreeMap<String, Live>, ConnectError> {
         let (_, value) = self.call("GET", "/connectors?expand=info&expand=status", None)?;
         let mut out = BTreeMap::new();
         for (name, entry) in value.as_object().into_iter().flatten() {
@@ -191,7 +191,7 @@ impl Client {
     /// The connector's status; `None` while Connect has none to show. A real worker writes a new
     /// connector's status only after a rebalance, seconds after the create, and answers 404
     /// `No status found for connector NAME` until then.
-    pub fn status(&self, name: &str) -> Result<Option<Status>, ConnectError> {
+    pub(crate) fn status(&self, name: &str) -> Result<Option<Status>, ConnectError> {
         match self.call("GET", &format!("/connectors/{name}/status"), None) {
             Ok((_, value)) => Ok(Some(parse_status(&value))),
             Err(ConnectError::Http { status: 404, .. }) => Ok(None),
@@ -200,7 +200,7 @@ impl Client {
     }
 
     /// Creates or replaces the configuration; true when the connector was created.
-    pub fn put_config(
+    pub(crate) fn put_config(
         &self,
         name: &str,
         config: &BTreeMap<String, String>,
@@ -216,7 +216,7 @@ impl Client {
     /// Connect's own validation. It answers 200 even for an invalid configuration, with the
     /// errors inside, and lists every key the connector (with its transforms and predicates)
     /// defines; keys it does not know are silently left out.
-    pub fn validate(
+    pub(crate) fn validate(
         &self,
         name: &str,
         config: &BTreeMap<String, String>,
@@ -251,7 +251,10 @@ impl Client {
     /// The keys a plugin class (converter, transformation, predicate) defines, from
     /// `GET /connector-plugins/{class}/config`; `None` when Connect cannot say (an unknown class,
     /// or a class that describes no configuration).
-    pub fn plugin_keys(&self, class: &str) -> Result<Option<BTreeSet<String>>, ConnectError> {
+    pub(crate) fn plugin_keys(
+        &self,
+        class: &str,
+    ) -> Result<Option<BTreeSet<String>>, ConnectError> {
         match self.call("GET", &format!("/connector-plugins/{class}/config"), None) {
             Ok((_, value)) => {
                 let keys: BTreeSet<String> = value
@@ -270,47 +273,51 @@ impl Client {
         }
     }
 
-    pub fn pause(&self, name: &str) -> Result<(), ConnectError> {
+    pub(crate) fn pause(&self, name: &str) -> Result<(), ConnectError> {
         self.call("PUT", &format!("/connectors/{name}/pause"), None)
             .map(drop)
     }
 
-    pub fn resume(&self, name: &str) -> Result<(), ConnectError> {
+    pub(crate) fn resume(&self, name: &str) -> Result<(), ConnectError> {
         self.call("PUT", &format!("/connectors/{name}/resume"), None)
             .map(drop)
     }
 
-    pub fn stop(&self, name: &str) -> Result<(), ConnectError> {
+    pub(crate) fn stop(&self, name: &str) -> Result<(), ConnectError> {
         self.call("PUT", &format!("/connectors/{name}/stop"), None)
             .map(drop)
     }
 
-    pub fn delete(&self, name: &str) -> Result<(), ConnectError> {
+    pub(crate) fn delete(&self, name: &str) -> Result<(), ConnectError> {
         self.call("DELETE", &format!("/connectors/{name}"), None)
             .map(drop)
     }
 
     /// The worker's Kafka Connect version (`GET /`).
-    pub fn version(&self) -> Result<String, ConnectError> {
+    pub(crate) fn version(&self) -> Result<String, ConnectError> {
         let (_, value) = self.call("GET", "/", None)?;
         Ok(value["version"].as_str().unwrap_or_default().to_string())
     }
 
     /// The connector's offsets (KIP-875, Kafka Connect 3.6 and later).
-    pub fn offsets(&self, name: &str) -> Result<Value, ConnectError> {
+    pub(crate) fn offsets(&self, name: &str) -> Result<Value, ConnectError> {
         self.call("GET", &format!("/connectors/{name}/offsets"), None)
             .map(|(_, value)| value)
     }
 
     /// Deletes a STOPPED connector's offsets; returns what the worker said.
-    pub fn delete_offsets(&self, name: &str) -> Result<String, ConnectError> {
+    pub(crate) fn delete_offsets(&self, name: &str) -> Result<String, ConnectError> {
         self.call("DELETE", &format!("/connectors/{name}/offsets"), None)
             .map(|(_, value)| value["message"].as_str().unwrap_or_default().to_string())
     }
 
     /// Alters a STOPPED connector's offsets (`{"offsets": [{"partition": …, "offset": …}]}`);
     /// returns what the worker said.
-    pub fn alter_offsets(&self, name: &str, offsets: &Value) -> Result<String, ConnectError> {
+    pub(crate) fn alter_offsets(
+        &self,
+        name: &str,
+        offsets: &Value,
+    ) -> Result<String, ConnectError> {
         self.call(
             "PATCH",
             &format!("/connectors/{name}/offsets"),
@@ -320,7 +327,7 @@ impl Client {
     }
 
     /// Restarts the connector and its tasks (only the failed ones with `only_failed`).
-    pub fn restart(&self, name: &str, only_failed: bool) -> Result<(), ConnectError> {
+    pub(crate) fn restart(&self, name: &str, only_failed: bool) -> Result<(), ConnectError> {
         let path = format!("/connectors/{name}/restart?includeTasks=true&onlyFailed={only_failed}");
         self.call("POST", &path, None).map(drop)
     }

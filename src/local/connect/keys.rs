@@ -14,7 +14,7 @@ use crate::model::Connector;
 
 /// A key no class of the connector defines, with the nearest one that is defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unknown {
+pub(crate) struct Unknown {
     pub key: String,
     pub class: String,
     pub nearest: Option<String>,
@@ -107,7 +107,7 @@ fn listed<'a>(
 
 /// Every key of `connector` that neither validation nor the class it is handed to knows, except
 /// those the definition allows.
-pub fn unknown(
+pub(crate) fn unknown(
     client: &Client,
     connector: &Connector,
     validation: &Validation,

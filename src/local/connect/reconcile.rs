@@ -25,7 +25,7 @@ const HIDDEN: &str = "[hidden]";
 
 /// One call (or wait) of a connector apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// `PUT /connectors/{name}/config`, after every connector to write was validated.
     Write {
         connector: Box<Connector>,
@@ -54,7 +54,7 @@ pub enum Step {
 
 /// What an await must tell the status it sees from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
+pub(crate) enum After {
     /// This apply's change of it (write, pause, resume or stop).
     Change,
     /// The Connect worker `up` started just now, which shows its predecessor's statuses until
@@ -65,7 +65,7 @@ pub enum After {
 }
 
 /// What the connectors' plan reads besides the definitions and Connect.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub prune: bool,
     /// `up` (re)starts the Connect worker.
     pub worker_started: bool,
@@ -80,7 +80,7 @@ pub struct Context<'a> {
 /// The connectors' plan: each connector's and slot's change, and the steps in the order they
 /// run (deletes, then each connector's write and state, then the awaits, then the slots the
 /// connectors no longer use).
-pub fn plan(
+pub(crate) fn plan(
     environment: &str,
     desired: &[Connector],
     live: &BTreeMap<String, Live>,
@@ -271,7 +271,7 @@ impl From<ConnectError> for Error {
 
 /// Carries out a connector plan's steps: validation of every connector to write first, then
 /// the steps in order. `worker_started`: when `up` (re)started the Connect worker. Blocking.
-pub fn apply(
+pub(crate) fn apply(
     client: &Client,
     steps: &[Step],
     waits: Waits,
@@ -412,7 +412,7 @@ const SETTLE_FAILED: Duration = Duration::from_secs(30);
 
 /// A write (or a worker start) whose outcome a wait must tell from the status shown before it.
 #[derive(Debug, Clone, Copy)]
-pub struct Since {
+pub(crate) struct Since {
     pub at: Instant,
     /// The connector or a task was FAILED before: a FAILED status may still be that one.
     pub failed_before: bool,
@@ -422,7 +422,7 @@ pub struct Since {
 /// RUNNING, and a task that cannot stream (a missing publication, say) fails seconds later
 /// (seen on Debezium 3.6 with Kafka Connect 4.3: 4-6 s).
 #[derive(Debug, Clone, Copy)]
-pub struct Waits {
+pub(crate) struct Waits {
     pub timeout: Duration,
     pub stable_for: Duration,
 }
@@ -432,7 +432,7 @@ pub struct Waits {
 /// first seen (a rebalance) or SETTLE has passed, a RUNNING status is not trusted; a FAILED one
 /// is, unless the connector had failed before, then only once a status without the failure was
 /// seen, or after SETTLE_FAILED.
-pub fn wait(
+pub(crate) fn wait(
     client: &Client,
     connector: &Connector,
     written: Option<Since>,
@@ -504,7 +504,7 @@ pub fn wait(
 
 /// What a Java trace says: its first line and every `Caused by:` (the root cause last), or its
 /// head when nothing caused it.
-pub fn trace_summary(trace: Option<&str>) -> Vec<String> {
+pub(crate) fn trace_summary(trace: Option<&str>) -> Vec<String> {
     let Some(trace) = trace else {
         return vec!["(no trace)".into()];
     };
@@ -525,7 +525,7 @@ pub fn trace_summary(trace: Option<&str>) -> Vec<String> {
 
 /// What failed, as a person reads it: `connector `NAME` FAILED` or `connector `NAME`: task N
 /// FAILED`, and the trace's summary.
-pub fn failed_text(name: &str, status: &Status) -> Option<(String, Vec<String>)> {
+pub(crate) fn failed_text(name: &str, status: &Status) -> Option<(String, Vec<String>)> {
     let failed = status.failed()?;
     let what = match failed.task {
         None => format!("connector `{name}` FAILED"),
