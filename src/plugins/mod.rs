@@ -4,140 +4,45 @@
 
 mod archive;
 mod definition;
+mod error;
+mod extract;
 mod fetch;
+mod inspect;
 mod lock;
 mod manifests;
 mod merge;
+mod outputs;
 mod package;
 mod parity;
 mod publisher;
+mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::config::ConfigError;
-use crate::error::Error;
 use crate::output::Printer;
 use archive::Limits;
-use definition::{Algorithm, Artifact, Plugin, PluginKind};
+use definition::{Artifact, Plugin, PluginKind};
 
 // The face the rest of the program uses: definitions read, parity checked, lock file located.
 pub use definition::{json_schema, load_all};
+pub use error::PluginError;
+pub use extract::{extracted, extracted_folder};
+pub use inspect::{Listed, list, verify};
 pub use lock::path as lock_path;
 pub use manifests::JAR_NAME;
+pub use outputs::current_outputs;
+use outputs::*;
 pub use parity::check as check_parity;
+pub use record::Recorded;
+use record::*;
 
 /// Bumped when the ZIP layout changes, so old outputs are rebuilt.
 const PACKAGE_FORMAT: u32 = 3;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PluginError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("offline, and not in the cache: {}", .0.join(", "))]
-    NotCached(Vec<String>),
-    #[error(
-        "checksum mismatch for {url}: expected {expected}, got {actual}; the download was deleted"
-    )]
-    ChecksumMismatch {
-        url: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("cannot download {0}: {1}")]
-    Download(String, String),
-    #[error("refusing archive {0}: {1}")]
-    UnsafeArchive(String, String),
-    #[error("plugin `{plugin}`: {message}")]
-    Conflict { plugin: String, message: String },
-    #[error("no connector plugin named `{0}`")]
-    Unknown(String, Vec<String>),
-    #[error("--locked, and not in the lock file: {}", .0.join(", "))]
-    Unlocked(Vec<String>),
-    #[error(
-        "the publisher's checksum disagrees for {url}: {from} says {published}, the download is {actual}; nothing was recorded"
-    )]
-    PublisherMismatch {
-        url: String,
-        from: String,
-        published: String,
-        actual: String,
-    },
-    /// Several downloads failed: each URL with why.
-    #[error("cannot download {}", .0.join(", "))]
-    Downloads(Vec<String>),
-    #[error("{at}: `{pattern}` matches no jar in {url}")]
-    NoJarMatches {
-        at: String,
-        pattern: String,
-        url: String,
-    },
-}
-
-impl PluginError {
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
-        PluginError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
-impl From<PluginError> for Error {
-    fn from(error: PluginError) -> Self {
-        let hint = match &error {
-            PluginError::Config(e) => return Error::from(e.clone()),
-            PluginError::NotCached(_) => Some("run `deploy plugins build` once with network access, or point DEPLOY_CACHE_DIR at a cache that has these".to_string()),
-            PluginError::ChecksumMismatch { .. } => {
-                Some("the file changed upstream or in transit; check the source before changing the checksum".into())
-            }
-            PluginError::Unknown(_, known) => Some(format!("connector plugins: {}", known.join(", "))),
-            PluginError::Unlocked(_) => Some(
-                "run `deploy plugins pin` (or a build) without --locked to record them, then commit the lock file"
-                    .into(),
-            ),
-            PluginError::PublisherMismatch { .. } => Some(
-                "the file differs from what its publisher published: check the source (a mirror, a proxy) before trusting it"
-                    .into(),
-            ),
-            PluginError::Downloads(_) => Some(
-                "check the network (or a proxy); with a warm cache, `--offline` builds without it".into(),
-            ),
-            _ => None,
-        };
-        let error = match error {
-            PluginError::NotCached(list) => Error::user(format!(
-                "offline, and not in the cache: {} artifact(s)",
-                list.len()
-            ))
-            .with_details(list),
-            PluginError::Unlocked(list) => Error::user(format!(
-                "--locked, and {} artifact(s) have no checksum in their definition or the lock file",
-                list.len()
-            ))
-            .with_details(list),
-            PluginError::Downloads(list) => {
-                Error::user(format!("cannot download {} artifact(s)", list.len()))
-                    .with_details(list)
-            }
-            other => Error::user(other.to_string()),
-        };
-        match hint {
-            Some(hint) => error.with_hint(hint),
-            None => error,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -184,40 +89,6 @@ pub struct Built {
     pub provides: BTreeSet<String>,
 }
 
-/// What `build` writes beside each ZIP: the inputs and the output, with digests.
-#[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
-    plugin: String,
-    release: String,
-    recipe: String,
-    inputs: Vec<ManifestInput>,
-    entries: Vec<ManifestEntry>,
-    output: ManifestOutput,
-    /// The plugin classes the ZIP provides.
-    provides: BTreeSet<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ManifestInput {
-    from: String,
-    url: String,
-    digest: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ManifestEntry {
-    path: String,
-    sha256: String,
-    from: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ManifestOutput {
-    file: String,
-    sha256: String,
-    size: u64,
-}
-
 /// The connectors to build: the names given, or every connector.
 fn select<'a>(
     plugins: &'a BTreeMap<String, Plugin>,
@@ -258,51 +129,6 @@ fn recipe(plugins: &BTreeMap<String, Plugin>, plugin: &Plugin) -> String {
         .collect();
     let input = json!({"format": PACKAGE_FORMAT, "parts": parts, "prefer": plugin.prefer});
     fetch::sha256(input.to_string().as_bytes())
-}
-
-fn manifest_path(options: &Options, name: &str) -> PathBuf {
-    options.out_dir.join(format!("{name}.json"))
-}
-
-fn read_manifest(options: &Options, name: &str) -> Option<Manifest> {
-    serde_json::from_slice(&fs::read(manifest_path(options, name)).ok()?).ok()
-}
-
-/// The current output of `plugin`, if one was built from the same recipe and is still there.
-fn current(
-    plugins: &BTreeMap<String, Plugin>,
-    plugin: &Plugin,
-    options: &Options,
-) -> Option<Built> {
-    let manifest = read_manifest(options, &plugin.name)?;
-    let zip = options.out_dir.join(&manifest.output.file);
-    let size = fs::metadata(&zip).ok()?.len();
-    (manifest.recipe == recipe(plugins, plugin) && size == manifest.output.size).then(|| Built {
-        name: plugin.name.clone(),
-        zip,
-        sha256: manifest.output.sha256,
-        size,
-        rebuilt: false,
-        kept_own: Vec::new(),
-        provides: manifest.provides,
-    })
-}
-
-/// The named plugins' current outputs, where built already: what a plan can read without
-/// building (downloading) anything.
-pub fn current_outputs(
-    plugins: &BTreeMap<String, Plugin>,
-    names: &[String],
-    options: &Options,
-) -> Vec<Built> {
-    select(plugins, names)
-        .map(|selected| {
-            selected
-                .into_iter()
-                .filter_map(|plugin| current(plugins, plugin, options))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Builds the named connectors (all of them without names), reusing current outputs. An
@@ -446,85 +272,6 @@ where
     Err(failed.swap_remove(first))
 }
 
-/// One artifact recorded in the lock file.
-#[derive(Debug, Serialize)]
-pub struct Recorded {
-    pub url: String,
-    pub sha256: String,
-    pub check: publisher::Check,
-}
-
-/// Downloads every artifact of `selected` (and their bundles) that has no checksum yet, checks
-/// each against its publisher's checksum, and records their sha256 in the lock file: all of
-/// them, or (on any failure) none.
-fn record(
-    plugins: &BTreeMap<String, Plugin>,
-    selected: &[&Plugin],
-    options: &Options,
-    printer: &Printer,
-) -> Result<Vec<Recorded>, PluginError> {
-    let unlocked = unlocked(plugins, selected);
-    if unlocked.is_empty() {
-        return Ok(Vec::new());
-    }
-    if options.locked {
-        return Err(PluginError::Unlocked(unlocked.into_values().collect()));
-    }
-    if options.offline {
-        return Err(PluginError::NotCached(
-            unlocked
-                .keys()
-                .map(|url| format!("{url} (no checksum recorded yet)"))
-                .collect(),
-        ));
-    }
-    let recorded = concurrently(unlocked.keys(), |url| {
-        let (digest, file) = fetch::fetch_unverified(&options.cache, url, printer)?;
-        match publisher::check(url, &file) {
-            Ok(check) => Ok(Recorded {
-                url: url.clone(),
-                sha256: digest.hex,
-                check,
-            }),
-            Err(e) => {
-                let _ = fs::remove_file(&file);
-                Err(e)
-            }
-        }
-    })?;
-    let dir = &options.plugins_dir;
-    let lock_file = lock::path(dir);
-    let mut lock = lock::read(dir)?;
-    for r in &recorded {
-        let check = r.check.token();
-        let digest =
-            definition::digest(Algorithm::Sha256, &r.sha256).expect("a sha256 it computed");
-        lock.insert(r.url.clone(), lock::Entry { digest, check });
-    }
-    // Entries of artifacts no definition names any more are dropped.
-    let named: BTreeSet<&str> = plugins
-        .values()
-        .flat_map(|p| {
-            p.artifacts
-                .iter()
-                .map(|a| a.url.as_str())
-                .chain(p.unlocked.iter().map(|u| u.url.as_str()))
-        })
-        .collect();
-    lock.retain(|url| named.contains(url));
-    lock::write(dir, &lock).map_err(|e| PluginError::io(&lock_file, e))?;
-    for r in &recorded {
-        printer.status(&format!(
-            "  recorded sha256:{} for {} in {}: {}",
-            r.sha256,
-            r.url,
-            lock_file.display(),
-            r.check.describe()
-        ));
-    }
-    Ok(recorded)
-}
-
 fn package_one(
     plugins: &BTreeMap<String, Plugin>,
     plugin: &Plugin,
@@ -637,176 +384,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
     let temporary = path.with_extension("partial");
     fs::write(&temporary, bytes).map_err(|e| PluginError::io(&temporary, e))?;
     fs::rename(&temporary, path).map_err(|e| PluginError::io(path, e))
-}
-
-/// One row of `plugins list`.
-#[derive(Debug, Serialize)]
-pub struct Listed {
-    pub name: String,
-    pub kind: PluginKind,
-    pub release: String,
-    pub inputs: usize,
-    pub cached: usize,
-    /// Inputs whose checksum is neither in the definition nor in the lock file yet.
-    pub unlocked: usize,
-    pub bundle: Vec<String>,
-    /// The current output's digest, when built from the current definition.
-    pub output: Option<String>,
-}
-
-pub fn list(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<Listed> {
-    plugins
-        .values()
-        .map(|plugin| {
-            let cached = plugin
-                .artifacts
-                .iter()
-                .filter(|a| fetch::cached_path(&options.cache, &a.digest).is_file())
-                .count();
-            let output = (plugin.kind == PluginKind::Connector)
-                .then(|| current(plugins, plugin, options).map(|b| b.sha256))
-                .flatten();
-            Listed {
-                name: plugin.name.clone(),
-                kind: plugin.kind,
-                release: plugin.release.clone(),
-                inputs: plugin.artifacts.len() + plugin.unlocked.len(),
-                cached,
-                unlocked: plugin.unlocked.len(),
-                bundle: plugin.bundle.clone(),
-                output,
-            }
-        })
-        .collect()
-}
-
-/// `plugins verify`: every cached input and every output re-hashed; the problems found.
-pub fn verify(plugins: &BTreeMap<String, Plugin>, options: &Options) -> Vec<String> {
-    let mut problems: Vec<String> = plugins
-        .values()
-        .flat_map(|p| {
-            p.unlocked.iter().map(move |u| {
-                format!(
-                    "no checksum recorded yet (the next build records it): {}:{}: {}",
-                    p.source.display(),
-                    u.line,
-                    u.url
-                )
-            })
-        })
-        .collect();
-    let mut seen = BTreeSet::new();
-    for artifact in plugins.values().flat_map(|p| p.artifacts.iter()) {
-        if !seen.insert(artifact.digest.to_string()) {
-            continue;
-        }
-        let path = fetch::cached_path(&options.cache, &artifact.digest);
-        if !path.is_file() {
-            problems.push(format!(
-                "not cached: {} ({})",
-                artifact.url, artifact.digest
-            ));
-            continue;
-        }
-        match fetch::hash_file(&path, artifact.digest.algorithm) {
-            Ok(hex) if hex == artifact.digest.hex => {}
-            Ok(hex) => problems.push(format!(
-                "cached file {} does not match: expected {}, got {hex}",
-                path.display(),
-                artifact.digest
-            )),
-            Err(e) => problems.push(format!("cannot read {}: {e}", path.display())),
-        }
-    }
-    for plugin in plugins.values().filter(|p| p.kind == PluginKind::Connector) {
-        let Some(manifest) = read_manifest(options, &plugin.name) else {
-            problems.push(format!("not built: {}", plugin.name));
-            continue;
-        };
-        if manifest.recipe != recipe(plugins, plugin) {
-            problems.push(format!(
-                "stale: {} was built from another definition",
-                plugin.name
-            ));
-        }
-        let zip = options.out_dir.join(&manifest.output.file);
-        match fetch::hash_file(&zip, Algorithm::Sha256) {
-            Ok(hex) if hex == manifest.output.sha256 => {}
-            Ok(hex) => problems.push(format!(
-                "{} does not match its manifest: expected sha256:{}, got sha256:{hex}",
-                zip.display(),
-                manifest.output.sha256
-            )),
-            Err(e) => problems.push(format!("cannot read {}: {e}", zip.display())),
-        }
-    }
-    problems
-}
-
-/// The folder `extracted` makes of a built plugin's ZIP: under the cache, by the ZIP's digest,
-/// so it is known before it is made.
-pub fn extracted_folder(built: &Built, options: &Options) -> PathBuf {
-    options
-        .cache
-        .join("extracted")
-        .join(&built.sha256)
-        .join(&built.name)
-}
-
-/// Extracts a built plugin's jars once per digest (`extracted_folder`), for a read-only mount.
-/// The folder and jars are readable by everyone whatever the umask: the image's own user (not
-/// root in `apache/kafka`) reads them, and they are public jars.
-pub fn extracted(built: &Built, options: &Options) -> Result<PathBuf, PluginError> {
-    let target = options.cache.join("extracted").join(&built.sha256);
-    let folder = target.join(&built.name);
-    if target.join(".complete").is_file() && readable_by_all(&folder) {
-        return Ok(folder);
-    }
-    let temporary = options
-        .cache
-        .join("extracted")
-        .join(format!("{}.partial", built.sha256));
-    let _ = fs::remove_dir_all(&temporary);
-    let jars = archive::read_jars(
-        &built.zip,
-        definition::ArchiveKind::Zip,
-        &built.name,
-        options.limits,
-        &|_| true,
-    )?;
-    let partial = temporary.join(&built.name);
-    fs::create_dir_all(&partial).map_err(|e| PluginError::io(&partial, e))?;
-    for jar in jars {
-        let path = partial.join(&jar.file_name);
-        fs::write(&path, &jar.data).map_err(|e| PluginError::io(&path, e))?;
-        set_mode(&path, 0o644)?;
-    }
-    for dir in [&temporary, &partial] {
-        set_mode(dir, 0o755)?;
-    }
-    fs::write(temporary.join(".complete"), &built.sha256)
-        .map_err(|e| PluginError::io(&temporary, e))?;
-    let _ = fs::remove_dir_all(&target);
-    fs::rename(&temporary, &target).map_err(|e| PluginError::io(&target, e))?;
-    Ok(folder)
-}
-
-/// The folder and every file in it readable (and the folder searchable) by everyone.
-fn readable_by_all(folder: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |path: &Path| fs::metadata(path).map(|m| m.permissions().mode());
-    mode(folder).is_ok_and(|m| m & 0o555 == 0o555)
-        && fs::read_dir(folder).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .all(|e| mode(&e.path()).is_ok_and(|m| m & 0o444 == 0o444))
-        })
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), PluginError> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| PluginError::io(path, e))
 }
 
 /// Records the sha256 of every artifact of the plugins named (or all) that has no checksum yet,
