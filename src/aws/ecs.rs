@@ -22,6 +22,22 @@ pub(super) fn ecs_tags(env: &Env<'_>, resource: &str) -> Vec<aws_sdk_ecs::types:
         .collect()
 }
 
+/// Whether the ECS cluster exists (ACTIVE), found by name whether or not the file still asks for
+/// what runs in it.
+pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<bool, Error> {
+    let found = clients
+        .ecs
+        .describe_clusters()
+        .clusters(names::ecs_cluster(env))
+        .send()
+        .await
+        .or_fail("ECS DescribeClusters")?;
+    Ok(found
+        .clusters()
+        .iter()
+        .any(|c| c.status() == Some("ACTIVE")))
+}
+
 /// The ECS cluster's one step: CreateCluster, tagged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Step {

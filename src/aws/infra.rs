@@ -23,6 +23,8 @@ pub(super) struct Observed {
     pub msk: msk::Observed,
     pub database: database::Observed,
     pub registry: registry::Observed,
+    /// The ECS cluster of the registry and the database tasks exists.
+    pub ecs_cluster: bool,
 }
 
 /// The outputs as far as the observed resources give them.
@@ -85,12 +87,20 @@ pub(super) async fn observe(
             Ok(None)
         }
     };
-    let (account, groups, msk, database, registry, egress) = tokio::try_join!(
+    let ecs_cluster = async {
+        if env.uses_ecs() {
+            ecs::observe(clients, env).await
+        } else {
+            Ok(false)
+        }
+    };
+    let (account, groups, msk, database, registry, ecs_cluster, egress) = tokio::try_join!(
         account,
         network::observe(clients, env),
         msk::observe(clients, env),
         database::observe(clients, env),
         registry::observe(clients, env),
+        ecs_cluster,
         super::egress::observe(clients, env)
     )?;
     msk::check(env, &msk)?;
@@ -103,6 +113,7 @@ pub(super) async fn observe(
         msk,
         database,
         registry,
+        ecs_cluster,
     };
     // The roles' policies name what the database gives (its secret), so they come second.
     if let Some(account) = &observed.account {
@@ -151,7 +162,7 @@ pub(super) fn plan(env: &Env<'_>, observed: &Observed, outputs: &Outputs) -> (Ve
         .as_ref()
         .map(|c| c.schema.as_deref());
     let schema = gather(&mut changes, super::schema::plan(env, loaded));
-    let ecs_cluster = gather(&mut changes, ecs::plan(env, observed.registry.cluster));
+    let ecs_cluster = gather(&mut changes, ecs::plan(env, observed.ecs_cluster));
     let front = gather(&mut changes, registry::plan_front(env, &observed.registry));
     let task = registry::task(env, outputs, &role_arns(&observed.roles));
     let registry = gather(
@@ -262,11 +273,12 @@ pub(super) async fn destroy(
     delete_data: bool,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let ecs_cluster = registry::destroy(clients, env, printer).await?;
+    registry::destroy(clients, env, printer).await?;
     super::schema::destroy(clients, env).await?;
     super::slots::destroy(clients, env).await?;
     super::ecs::deregister(clients, &names::signal_task_family(env)).await?;
-    if ecs_cluster {
+    // The cluster goes last, after every task definition that ran in it.
+    if ecs::observe(clients, env).await? {
         ecs::delete_cluster(clients, env, printer).await?;
     }
     let mut keep = std::collections::BTreeSet::new();
@@ -336,6 +348,7 @@ mod tests {
             msk: msk::Observed::default(),
             database: database::Observed::default(),
             registry: registry::Observed::default(),
+            ecs_cluster: false,
         }
     }
 
