@@ -54,6 +54,24 @@ impl From<ConfigError> for Error {
 }
 
 impl Error {
+    /// The refusal to run another target's command on an environment.
+    pub fn wrong_target(env: &crate::model::Environment, wanted: &str) -> Self {
+        let (article, example) = if wanted == "aws" {
+            ("an", "dev")
+        } else {
+            ("a", "local")
+        };
+        Error::user(format!(
+            "environment `{}` ({}) targets {}, not {wanted}",
+            env.name,
+            env.source.display(),
+            env.target.name()
+        ))
+        .with_hint(format!(
+            "use {article} {wanted} environment file, e.g. `-e {example}`"
+        ))
+    }
+
     pub fn user(message: impl Into<String>) -> Self {
         Error::User {
             message: message.into(),

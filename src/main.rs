@@ -152,7 +152,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
         Command::Local(command) => {
             let env = load()?;
             if env.target != Target::Local {
-                return Err(env.wrong_target("local"));
+                return Err(Error::wrong_target(&env, "local"));
             }
             match command {
                 LocalCommand::Up { keep_slots } => {

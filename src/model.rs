@@ -51,26 +51,6 @@ pub enum Target {
     Aws(Box<Aws>),
 }
 
-impl Environment {
-    /// The refusal to run another target's command on this environment.
-    pub fn wrong_target(&self, wanted: &str) -> crate::error::Error {
-        let (article, example) = if wanted == "aws" {
-            ("an", "dev")
-        } else {
-            ("a", "local")
-        };
-        crate::error::Error::user(format!(
-            "environment `{}` ({}) targets {}, not {wanted}",
-            self.name,
-            self.source.display(),
-            self.target.name()
-        ))
-        .with_hint(format!(
-            "use {article} {wanted} environment file, e.g. `-e {example}`"
-        ))
-    }
-}
-
 impl Target {
     pub fn name(&self) -> &'static str {
         match self {
@@ -208,20 +188,18 @@ impl Environment {
         self.services.iter().find(|s| s.name == name)
     }
 
-    /// The connector a command names, or the refusal that says why there is none: not in the
-    /// file, or skipped for a variable it requires.
-    pub fn connector(&self, name: &str) -> Result<&Connector, crate::error::Error> {
+    /// The connector a command names, or why there is none: not in the file, or skipped for a
+    /// variable it requires.
+    pub fn connector(&self, name: &str) -> Result<&Connector, String> {
         if let Some(connector) = self.connectors.iter().find(|c| c.name == name) {
             return Ok(connector);
         }
         Err(
             match self.skipped_connectors.iter().find(|(n, _)| n == name) {
-                Some((_, reason)) => crate::error::Error::user(format!(
-                    "connector `{name}` is skipped in this environment: {reason}"
-                )),
-                None => crate::error::Error::user(format!(
-                    "no connector `{name}` in the environment file"
-                )),
+                Some((_, reason)) => {
+                    format!("connector `{name}` is skipped in this environment: {reason}")
+                }
+                None => format!("no connector `{name}` in the environment file"),
             },
         )
     }

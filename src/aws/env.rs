@@ -16,7 +16,7 @@ impl<'a> Env<'a> {
     pub fn of(env: &'a Environment) -> Result<Self, Error> {
         match &env.target {
             Target::Aws(aws) => Ok(Env { env, aws }),
-            Target::Local => Err(env.wrong_target("aws")),
+            Target::Local => Err(Error::wrong_target(env, "aws")),
         }
     }
 }

@@ -525,7 +525,7 @@ pub async fn connectors_restart(
     failed_only: bool,
 ) -> Result<Outcome, Error> {
     if let Some(name) = name {
-        env.connector(name)?;
+        env.connector(name).map_err(Error::user)?;
     }
     let clients = clients::clients(env.aws).await;
     let wanted: Vec<String> = env
@@ -607,7 +607,7 @@ pub async fn connectors_snapshot(
     name: &str,
     tables: &[String],
 ) -> Result<Outcome, Error> {
-    let connector = env.connector(name)?;
+    let connector = env.connector(name).map_err(Error::user)?;
     let msk_name = names::connector(env, name);
     let signal = schema::signals(env)
         .into_iter()

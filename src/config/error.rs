@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::yaml::Mark;
+use super::mark::Mark;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -4,6 +4,7 @@
 pub(crate) mod error;
 mod interpolate;
 pub(crate) mod load;
+pub(crate) mod mark;
 pub(crate) mod msk_connect;
 pub(crate) mod path;
 mod raw;

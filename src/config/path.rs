@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use super::yaml::{Kind, Mark, Node};
+use super::mark::Mark;
+use super::yaml::{Kind, Node};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeyPath(Vec<Segment>);

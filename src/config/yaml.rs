@@ -1,20 +1,13 @@
 //! A YAML document as a tree that remembers where every node came from, so that any error found
 //! later (a wrong type, a dangling reference) can name the file, line and column.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use super::error::ConfigError;
-
-/// Where a node starts: the file, its line (1-based) and column (1-based).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mark {
-    pub file: Arc<PathBuf>,
-    pub line: usize,
-    pub column: usize,
-}
+use super::mark::Mark;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Node {

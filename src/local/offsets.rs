@@ -67,7 +67,7 @@ fn meaning(partition: &Value, offset: &Value) -> String {
 
 /// `connectors offsets NAME`: the offsets, each with what it means.
 pub async fn show(env: &Environment, name: &str) -> Result<Outcome, Error> {
-    env.connector(name)?;
+    env.connector(name).map_err(Error::user)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
     let value = blocking(|| client.offsets(name)).await?;
@@ -129,7 +129,7 @@ pub async fn change(
     change: Change,
     yes: bool,
 ) -> Result<Outcome, Error> {
-    let connector = env.connector(name)?;
+    let connector = env.connector(name).map_err(Error::user)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
     let Some(status) = blocking(|| client.status(name)).await? else {

@@ -32,7 +32,7 @@ pub async fn snapshot(
     tables: &[String],
     timeout: Duration,
 ) -> Result<Outcome, Error> {
-    let connector = env.connector(name)?;
+    let connector = env.connector(name).map_err(Error::user)?;
     let signal = super::signals::of(connector).ok_or_else(|| {
         Error::user(format!(
             "connector {name} names no signal table: snapshots on demand need Debezium's signals"

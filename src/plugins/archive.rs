@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
-use super::PluginError;
 use super::definition::ArchiveKind;
+use super::error::PluginError;
 
 /// Limits on what one archive may expand to (`DEPLOY_ARCHIVE_MAX_BYTES`,
 /// `DEPLOY_ARCHIVE_MAX_ENTRIES` override them).

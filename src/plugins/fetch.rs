@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256, Sha512};
 
-use super::PluginError;
-use super::definition::{Algorithm, Artifact, Digest};
+use super::checksum::{Algorithm, Digest};
+use super::definition::Artifact;
+use super::error::PluginError;
 use crate::digest::hex;
 use crate::output::Printer;
 

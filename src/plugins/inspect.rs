@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::definition::{Algorithm, Plugin, PluginKind};
+use super::checksum::Algorithm;
+use super::definition::{Plugin, PluginKind};
 use super::*;
 
 /// One row of `plugins list`.

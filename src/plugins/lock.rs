@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::definition::{Algorithm, Digest, digest};
+use super::checksum::{Algorithm, Digest, digest};
 use crate::config::ConfigError;
 use crate::config::load::read_text;
-use crate::config::yaml::Mark;
+use crate::config::mark::Mark;
 
 pub(super) const FILE: &str = "plugins.lock";
 

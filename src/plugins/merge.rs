@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::PluginError;
 use super::archive::Jar;
+use super::error::PluginError;
 use super::fetch::sha256;
 
 /// A jar with where it came from (the plugin or bundle name) and its digest.

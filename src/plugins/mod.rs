@@ -3,6 +3,7 @@
 //! ZIPs are mounted into the local Connect and uploaded to MSK Connect.
 
 mod archive;
+mod checksum;
 mod definition;
 mod error;
 mod extract;

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::PluginError;
-use super::definition::Algorithm;
+use super::checksum::Algorithm;
+use super::error::PluginError;
 use super::fetch;
 
 const GITHUB_API: &str = "https://api.github.com";

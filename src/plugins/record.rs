@@ -6,7 +6,8 @@ use std::fs;
 
 use serde::Serialize;
 
-use super::definition::{Algorithm, Plugin};
+use super::checksum::Algorithm;
+use super::definition::Plugin;
 use super::*;
 use crate::output::Printer;
 
@@ -62,7 +63,7 @@ pub(super) fn record(
     for r in &recorded {
         let check = r.check.token();
         let digest =
-            definition::digest(Algorithm::Sha256, &r.sha256).expect("a sha256 it computed");
+            super::checksum::digest(Algorithm::Sha256, &r.sha256).expect("a sha256 it computed");
         lock.insert(r.url.clone(), lock::Entry { digest, check });
     }
     // Entries of artifacts no definition names any more are dropped.
