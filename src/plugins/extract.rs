@@ -1,10 +1,10 @@
 //! Local extraction: a built ZIP unpacked once per digest under the cache, readable by all, for
 //! a read-only mount into the local Connect.
 
+use super::error::PluginError;
+use super::{Built, Options, archive, definition};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-use super::*;
 
 /// The folder `extracted` makes of a built plugin's ZIP: under the cache, by the ZIP's digest,
 /// so it is known before it is made.

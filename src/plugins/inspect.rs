@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::checksum::Algorithm;
 use super::definition::{Plugin, PluginKind};
-use super::*;
+use super::outputs::{current, read_manifest};
+use super::{Options, fetch, recipe};
 
 /// One row of `plugins list`.
 #[derive(Debug, Serialize)]

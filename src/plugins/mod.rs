@@ -37,10 +37,10 @@ pub use inspect::{Listed, list, verify};
 pub use lock::path as lock_path;
 pub use manifests::JAR_NAME;
 pub use outputs::current_outputs;
-use outputs::*;
+use outputs::{Manifest, ManifestEntry, ManifestInput, ManifestOutput, current, manifest_path};
 pub use parity::check as check_parity;
 pub use record::Recorded;
-use record::*;
+use record::record;
 
 /// Bumped when the ZIP layout changes, so old outputs are rebuilt.
 const PACKAGE_FORMAT: u32 = 3;

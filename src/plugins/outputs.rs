@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::definition::Plugin;
-use super::*;
+use super::{Built, Options, recipe, select};
 
 /// What `build` writes beside each ZIP: the inputs and the output, with digests.
 #[derive(Debug, Serialize, Deserialize)]

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::checksum::Algorithm;
 use super::definition::Plugin;
-use super::*;
+use super::error::PluginError;
+use super::{Options, concurrently, fetch, lock, publisher, unlocked};
 use crate::output::Printer;
 
 /// One artifact recorded in the lock file.

@@ -9,6 +9,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     TargetTypeEnum,
 };
 
+use super::{HEALTH, Observed, health_check};
 use crate::aws::Env;
 use crate::aws::clients::Clients;
 use crate::aws::names::{self, tags};
@@ -16,8 +17,6 @@ use crate::aws::sdk::Call;
 use crate::error::Error;
 use crate::model::Registry;
 use crate::plan::{Action, Change, Kind};
-
-use super::*;
 
 /// A target group or load balancer a step uses: one that exists, or the one a step before it
 /// creates.

@@ -9,6 +9,7 @@ use aws_sdk_ecs::types::{
     DeploymentConfiguration, LaunchType, NetworkConfiguration, PortMapping, TransportProtocol,
 };
 
+use super::{CONTAINER, DEADLINE, Observed, SECRET_VERSION_VARIABLE};
 use crate::aws::Env;
 use crate::aws::clients::Clients;
 use crate::aws::ecs;
@@ -20,8 +21,6 @@ use crate::error::Error;
 use crate::model::Registry;
 use crate::output::Printer;
 use crate::plan::{Action, Change, Kind};
-
-use super::*;
 
 /// The container as the environment wants it: what is compared with the live task definition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
+use super::{max_retained_wal, sql_files};
 use crate::config::error::ConfigError;
 use crate::config::load::Loaded;
 use crate::config::path::KeyPath;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::*;
+use super::{DEFAULT_TIMEOUT, max_retained_wal, parse_duration, parse_duration_or_zero};
 use crate::config::error::{ConfigError, suggest};
 use crate::config::load::Loaded;
 use crate::config::path::KeyPath;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::*;
+use super::{DEFAULT_TIMEOUT, check_name, parse_duration, sql_files};
 use crate::config::error::{ConfigError, suggest};
 use crate::config::load::Loaded;
 use crate::config::path::KeyPath;
