@@ -79,27 +79,45 @@ async fn bootstrap_servers(
     msk::bootstrap(clients, arn).await.map(Some)
 }
 
-/// Everything `apply` needs: clients, what is wanted, what exists, and the plan.
+/// The program `apply` runs: the plan it shows, what the file wants, what AWS has, and the steps
+/// that carry the plan out.
 struct Planned {
     clients: clients::Clients,
-    wanted: Vec<plugins::Wanted>,
-    observed: plugins::Observed,
-    desired: Vec<connectors::Desired>,
-    live: BTreeMap<String, connectors::Live>,
-    worker: Option<(String, String)>,
-    workers: BTreeMap<String, String>,
-    secrets: BTreeMap<String, String>,
-    infra: infra::Observed,
-    steps: infra::Steps,
-    log_steps: Vec<logs::Step>,
-    alarm_steps: Vec<alarms::Put>,
-    secret_steps: Vec<secrets::Step>,
-    plugin_steps: Vec<plugins::Step>,
-    worker_steps: Vec<workers::Remove>,
-    connector_steps: Vec<connectors::Step>,
-    slot_steps: Vec<slots::Step>,
-    outputs: outputs::Outputs,
     plan: Plan,
+    wanted: Wanted,
+    observed: Observed,
+    steps: Steps,
+}
+
+/// What the file wants, as far as the observed infrastructure tells (`outputs`).
+struct Wanted {
+    plugins: Vec<plugins::Wanted>,
+    connectors: Vec<connectors::Desired>,
+    /// The worker configuration: name and content.
+    worker: Option<(String, String)>,
+    secrets: BTreeMap<String, String>,
+    outputs: outputs::Outputs,
+}
+
+/// What AWS has.
+struct Observed {
+    plugins: plugins::Observed,
+    connectors: BTreeMap<String, connectors::Live>,
+    /// Worker configurations by name: their ARNs.
+    workers: BTreeMap<String, String>,
+    infra: infra::Observed,
+}
+
+/// Each resource kind's steps, in the order apply runs them.
+struct Steps {
+    logs: Vec<logs::Step>,
+    alarm: Vec<alarms::Put>,
+    secrets: Vec<secrets::Step>,
+    infra: infra::Steps,
+    plugins: Vec<plugins::Step>,
+    workers: Vec<workers::Remove>,
+    connectors: Vec<connectors::Step>,
+    slots: Vec<slots::Step>,
 }
 
 async fn plan(
@@ -170,24 +188,30 @@ async fn plan(
     };
     Ok(Planned {
         clients,
-        wanted,
-        observed,
-        desired,
-        live,
-        worker,
-        workers,
-        secrets,
-        infra,
-        steps,
-        log_steps,
-        alarm_steps,
-        secret_steps,
-        plugin_steps,
-        worker_steps,
-        connector_steps,
-        slot_steps,
-        outputs,
         plan,
+        wanted: Wanted {
+            plugins: wanted,
+            connectors: desired,
+            worker,
+            secrets,
+            outputs,
+        },
+        observed: Observed {
+            plugins: observed,
+            connectors: live,
+            workers,
+            infra,
+        },
+        steps: Steps {
+            logs: log_steps,
+            alarm: alarm_steps,
+            secrets: secret_steps,
+            infra: steps,
+            plugins: plugin_steps,
+            workers: worker_steps,
+            connectors: connector_steps,
+            slots: slot_steps,
+        },
     })
 }
 
@@ -240,36 +264,44 @@ pub async fn apply(
     // each other and run side by side; then the connectors move to the new plugins, and the old
     // plugins go.
     tokio::try_join!(
-        logs::apply(clients, env, &planned.log_steps),
-        alarms::apply(clients, env, &planned.alarm_steps),
-        secrets::apply(clients, env, &planned.secrets, &planned.secret_steps)
+        logs::apply(clients, env, &planned.steps.logs),
+        alarms::apply(clients, env, &planned.steps.alarm),
+        secrets::apply(
+            clients,
+            env,
+            &planned.wanted.secrets,
+            &planned.steps.secrets
+        )
     )?;
     let (outputs, arns) = tokio::try_join!(
         infra::apply(
             clients,
             env,
-            &planned.infra,
-            &planned.steps,
-            planned.outputs.clone(),
+            &planned.observed.infra,
+            &planned.steps.infra,
+            planned.wanted.outputs.clone(),
             printer
         ),
         plugins::apply(
             clients,
             env,
-            &planned.observed,
-            &planned.plugin_steps,
+            &planned.observed.plugins,
+            &planned.steps.plugins,
             printer,
         )
     )?;
     // The worker configuration and the connectors as they are now known, with what the
     // infrastructure gave.
-    let (worker, desired) = if outputs == planned.outputs {
-        (planned.worker.clone(), planned.desired.clone())
+    let (worker, desired) = if outputs == planned.wanted.outputs {
+        (
+            planned.wanted.worker.clone(),
+            planned.wanted.connectors.clone(),
+        )
     } else {
         let worker = workers::wanted(env, &outputs);
         let desired = connectors::desired(
             env,
-            &planned.wanted,
+            &planned.wanted.plugins,
             worker.as_ref().map(|(name, _)| name.as_str()),
             &outputs,
         )?;
@@ -295,9 +327,15 @@ pub async fn apply(
             "the worker configuration still has values unknown after the infrastructure was applied".into(),
         ));
     }
-    let worker_arn =
-        workers::apply(clients, env, worker.as_ref(), &planned.workers, printer).await?;
-    slots::record(clients, &planned.slot_steps).await?;
+    let worker_arn = workers::apply(
+        clients,
+        env,
+        worker.as_ref(),
+        &planned.observed.workers,
+        printer,
+    )
+    .await?;
+    slots::record(clients, &planned.steps.slots).await?;
     let on = connectors::Dependencies {
         plugin_arns: &arns,
         worker_arn: worker_arn.as_deref(),
@@ -306,16 +344,16 @@ pub async fn apply(
         clients,
         env,
         &desired,
-        &planned.live,
-        &planned.connector_steps,
+        &planned.observed.connectors,
+        &planned.steps.connectors,
         &on,
         printer,
     )
     .await?;
     // The connectors that went or moved have let go of their slots (or will, within the wait).
-    slots::apply(clients, env, &planned.slot_steps, &outputs, printer).await?;
-    plugins::remove_unused(clients, &planned.plugin_steps, printer).await?;
-    workers::remove_unused(clients, &planned.worker_steps, printer).await?;
+    slots::apply(clients, env, &planned.steps.slots, &outputs, printer).await?;
+    plugins::remove_unused(clients, &planned.steps.plugins, printer).await?;
+    workers::remove_unused(clients, &planned.steps.workers, printer).await?;
     printer.status(&format!("environment `{}` applied", env.name));
     Ok(Outcome::with(
         exit::SUCCESS,
@@ -437,11 +475,11 @@ pub async fn status(
 ) -> Result<Outcome, Error> {
     let planned = plan(env, plugin_options, printer, slots::Keep::AsConnectorsSay).await?;
     let mut plan = planned.plan;
-    if read_slots && planned.outputs.database_host.is_some() {
+    if read_slots && planned.wanted.outputs.database_host.is_some() {
         slots::read_into(
             &planned.clients,
             env,
-            &planned.outputs,
+            &planned.wanted.outputs,
             &mut plan.changes,
             printer,
         )
