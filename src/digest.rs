@@ -3,11 +3,11 @@
 use sha2::{Digest, Sha256};
 
 /// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The first 16 hex digits of the sha256 of `bytes`: names and labels that tell contents apart.
-pub fn short(bytes: &[u8]) -> String {
+pub(crate) fn short(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes)[..8])
 }

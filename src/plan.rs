@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub environment: String,
     pub changes: Vec<Change>,
 }
@@ -125,7 +125,7 @@ impl Kind {
 
 impl Plan {
     /// The plan as a command's report: rendered with every resource, or as JSON.
-    pub fn report(&self) -> crate::output::Report {
+    pub(crate) fn report(&self) -> crate::output::Report {
         crate::output::Report::new(
             self.render_text(true),
             serde_json::to_value(self).expect("a plan serializes"),
@@ -133,12 +133,12 @@ impl Plan {
     }
 
     /// True when applying would change nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.iter().all(|c| c.action == Action::Unchanged)
     }
 
     /// One line per change (and per unchanged resource with `unchanged`), then the counts.
-    pub fn render_text(&self, unchanged: bool) -> String {
+    pub(crate) fn render_text(&self, unchanged: bool) -> String {
         let mut out = String::new();
         if self.is_empty() {
             let _ = writeln!(
@@ -188,7 +188,7 @@ impl Plan {
 
 /// Moves each planned change into `changes` and returns the steps that carry them out, in order:
 /// how a target's plan gathers the `(change, steps)` pairs of its resource kinds.
-pub fn gather<S>(changes: &mut Vec<Change>, planned: Vec<(Change, Vec<S>)>) -> Vec<S> {
+pub(crate) fn gather<S>(changes: &mut Vec<Change>, planned: Vec<(Change, Vec<S>)>) -> Vec<S> {
     let mut steps = Vec::new();
     for (change, more) in planned {
         changes.push(change);

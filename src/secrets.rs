@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-pub const MASK: &str = "********";
+pub(crate) const MASK: &str = "********";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use crate::slots::Source;
 
-pub const SIGNAL_COLLECTION: &str = "signal.data.collection";
+pub(crate) const SIGNAL_COLLECTION: &str = "signal.data.collection";
 
 /// A source's signal table, as its configuration names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signal {
+pub(crate) struct Signal {
     pub connector: String,
     pub schema: String,
     pub table: String,
@@ -26,7 +26,7 @@ pub struct Signal {
 
 impl Signal {
     /// The signal table of a Debezium PostgreSQL source that names one.
-    pub fn of(connector: &str, config: &BTreeMap<String, String>) -> Option<Signal> {
+    pub(crate) fn of(connector: &str, config: &BTreeMap<String, String>) -> Option<Signal> {
         let source = Source::of(connector, config)?;
         let (schema, table) = config.get(SIGNAL_COLLECTION)?.split_once('.')?;
         let disabled = config
@@ -47,18 +47,18 @@ impl Signal {
     }
 
     /// `schema.table`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}.{}", self.schema, self.table)
     }
 
     /// `"schema"."table"`.
-    pub fn quoted(&self) -> String {
+    pub(crate) fn quoted(&self) -> String {
         format!("{}.{}", ident(&self.schema), ident(&self.table))
     }
 
     /// Makes the table when missing, and puts it in its publication when that exists and it is
     /// not in it yet (a connector without its publication fails anyway: Debezium says so).
-    pub fn ensure_sql(&self) -> String {
+    pub(crate) fn ensure_sql(&self) -> String {
         let mut sql = format!(
             "CREATE TABLE IF NOT EXISTS {} (id varchar(42) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048));\n",
             self.quoted()
@@ -77,7 +77,7 @@ impl Signal {
     }
 
     /// An incremental snapshot of `tables` (`schema.table`), as a signal row.
-    pub fn snapshot_sql(&self, id: &str, tables: &[String]) -> String {
+    pub(crate) fn snapshot_sql(&self, id: &str, tables: &[String]) -> String {
         format!(
             "INSERT INTO {} (id, type, data) VALUES ({}, 'execute-snapshot', {});\n",
             self.quoted(),
@@ -88,13 +88,13 @@ impl Signal {
 }
 
 /// The data of an `execute-snapshot` signal: an incremental snapshot of `tables`.
-pub fn snapshot_data(tables: &[String]) -> String {
+pub(crate) fn snapshot_data(tables: &[String]) -> String {
     serde_json::json!({"data-collections": tables, "type": "incremental"}).to_string()
 }
 
 /// The tables a snapshot of `connector` reads: those given, else its `table.include.list`; each
 /// a plain `schema.table`.
-pub fn snapshot_tables(
+pub(crate) fn snapshot_tables(
     connector: &crate::model::Connector,
     given: &[String],
 ) -> Result<Vec<(String, String)>, crate::error::Error> {
@@ -126,19 +126,19 @@ pub fn snapshot_tables(
 }
 
 /// A `schema.table` of plain identifiers, as tables are named for a snapshot.
-pub fn plain_table(text: &str) -> Option<(String, String)> {
+pub(crate) fn plain_table(text: &str) -> Option<(String, String)> {
     let (schema, table) = text.trim().split_once('.')?;
     let plain = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     (plain(schema) && plain(table)).then(|| (schema.to_string(), table.to_string()))
 }
 
 /// `"name"`, quoted for SQL.
-pub fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `'text'`, quoted for SQL.
-pub fn literal(text: &str) -> String {
+pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub const POSTGRES_SOURCE: &str = "io.debezium.connector.postgresql.PostgresConnector";
-pub const SLOT_NAME: &str = "slot.name";
+pub(crate) const POSTGRES_SOURCE: &str = "io.debezium.connector.postgresql.PostgresConnector";
+pub(crate) const SLOT_NAME: &str = "slot.name";
 
 /// Defaults of the keys read here, as the real Debezium 3.6.3 worker describes them
 /// (`GET /connector-plugins/…PostgresConnector/config`, `default_value`).
@@ -23,7 +23,7 @@ const DEFAULT_AUTOCREATE: &str = "all_tables";
 
 /// The database a source reads, as its configuration names it. The password is never shown.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Database {
+pub(crate) struct Database {
     pub host: String,
     pub port: String,
     pub dbname: String,
@@ -33,7 +33,7 @@ pub struct Database {
 
 impl Database {
     /// `host:port/dbname`: which database, for plans and errors.
-    pub fn place(&self) -> String {
+    pub(crate) fn place(&self) -> String {
         format!("{}:{}/{}", self.host, self.port, self.dbname)
     }
 }
@@ -46,7 +46,7 @@ impl fmt::Debug for Database {
 
 /// A Debezium PostgreSQL source's slot, on its database.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+pub(crate) struct Source {
     pub connector: String,
     pub slot: String,
     /// The publication Debezium creates (pgoutput, `publication.autocreate.mode` not
@@ -57,7 +57,7 @@ pub struct Source {
 
 impl Source {
     /// The slot a connector streams from, when it is a Debezium PostgreSQL source.
-    pub fn of(connector: &str, config: &BTreeMap<String, String>) -> Option<Self> {
+    pub(crate) fn of(connector: &str, config: &BTreeMap<String, String>) -> Option<Self> {
         if config.get("connector.class").map(String::as_str) != Some(POSTGRES_SOURCE) {
             return None;
         }
@@ -84,7 +84,7 @@ impl Source {
     }
 
     /// True when both name one slot of one database.
-    pub fn same_slot(&self, other: &Source) -> bool {
+    pub(crate) fn same_slot(&self, other: &Source) -> bool {
         self.slot == other.slot
             && self.database.host == other.database.host
             && self.database.port == other.database.port
@@ -94,7 +94,7 @@ impl Source {
 
 /// A slot as PostgreSQL reports it (`pg_replication_slots`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Slot {
+pub(crate) struct Slot {
     pub active: bool,
     /// The process streaming from it, while active.
     pub active_pid: Option<i32>,
@@ -107,14 +107,14 @@ pub struct Slot {
 }
 
 /// Every logical slot of the database connected to.
-pub const QUERY: &str = "SELECT slot_name::text, active, active_pid, wal_status, \
+pub(crate) const QUERY: &str = "SELECT slot_name::text, active, active_pid, wal_status, \
      pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, \
      pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint \
      FROM pg_replication_slots WHERE slot_type = 'logical' AND database = current_database()";
 
 impl Slot {
     /// Invalidated by `max_slot_wal_keep_size`: its consumer cannot resume from it.
-    pub fn lost(&self) -> bool {
+    pub(crate) fn lost(&self) -> bool {
         self.wal_status.as_deref() == Some("lost")
     }
 }
@@ -144,7 +144,7 @@ impl fmt::Display for Slot {
 
 /// A source's slot as `verify` judges it: lost, missing, or holding back more WAL than `limit`
 /// bytes (the setting named `setting`) fails.
-pub fn judge(
+pub(crate) fn judge(
     source: &Source,
     read: Result<Option<Slot>, String>,
     limit: u64,
@@ -170,7 +170,7 @@ pub fn judge(
 }
 
 /// Bytes as people read them: `0 B`, `512 B`, `12.3 MiB`, `1.5 GiB`.
-pub fn size(bytes: i64) -> String {
+pub(crate) fn size(bytes: i64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes.max(0) as f64;
     let mut unit = 0;

@@ -197,7 +197,7 @@ pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 /// A file the tool reads (environment file, include, plugin definition, `.env`) as text: a
 /// regular file, at most `MAX_FILE_BYTES`, UTF-8 (a leading byte-order mark is dropped). Anything
 /// else is refused before it is read whole.
-pub fn read_text(file: &Path) -> Result<String, ConfigError> {
+pub(crate) fn read_text(file: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
     let cannot = |e: std::io::Error| {
         let error = ConfigError::file(file, format!("cannot read the file: {e}"));

@@ -13,13 +13,13 @@ pub(crate) mod yaml;
 
 use std::path::Path;
 
-pub use error::ConfigError;
-pub use load::read_text;
+pub(crate) use error::ConfigError;
+pub(crate) use load::read_text;
 
 use crate::model::Environment;
 
 /// Reads and resolves an environment file: the one entry point for the rest of the program.
-pub fn environment(file: &Path) -> Result<Environment, ConfigError> {
+pub(crate) fn environment(file: &Path) -> Result<Environment, ConfigError> {
     resolve::resolve(&load::load(file)?)
 }
 
@@ -37,7 +37,7 @@ pub(crate) fn environment_with(
 pub(crate) use interpolate::Variables;
 
 /// The JSON Schema of the environment file format, as checked in under `schema/`.
-pub fn json_schema() -> String {
+pub(crate) fn json_schema() -> String {
     let schema = schemars::schema_for!(raw::EnvironmentFile);
     serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
 }

@@ -66,7 +66,7 @@ fn say_skipped(env: &Environment, printer: &Printer) {
 
 /// How a connectors command treats what the file does not define.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Delete the connectors the file does not define.
     pub prune: bool,
     /// Keep every replication slot a removed or moved connector leaves.
@@ -116,7 +116,7 @@ pub(crate) async fn blocking<T>(
 
 /// After `local up`: bring the connectors in line (no pruning), and see them run.
 /// `connect_started` is when `up` (re)started the Connect worker, if it did.
-pub async fn converge(
+pub(crate) async fn converge(
     env: &Environment,
     printer: &Printer,
     connect_started: Option<std::time::Instant>,
@@ -141,7 +141,7 @@ pub async fn converge(
     })
 }
 
-pub async fn plan_command(
+pub(crate) async fn plan_command(
     env: &Environment,
     printer: &Printer,
     options: Options,
@@ -164,7 +164,7 @@ pub async fn plan_command(
     ))
 }
 
-pub async fn apply_command(
+pub(crate) async fn apply_command(
     env: &Environment,
     printer: &Printer,
     options: Options,
@@ -182,7 +182,7 @@ pub async fn apply_command(
     Ok(Outcome::code(exit::SUCCESS))
 }
 
-pub async fn status_command(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
+pub(crate) async fn status_command(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
     let client = client(env).await?;
     let live = blocking(|| client.list()).await?;
     let mut names: Vec<&String> = live.keys().collect();
@@ -343,7 +343,7 @@ async fn slot_status(
     (rows, format!("\n{}", crate::output::table(&table)))
 }
 
-pub async fn restart_command(
+pub(crate) async fn restart_command(
     env: &Environment,
     printer: &Printer,
     name: Option<&str>,

@@ -2,11 +2,11 @@
 
 mod apply;
 mod connect;
-pub mod connectors;
+pub(crate) mod connectors;
 mod docker;
 mod images;
 mod observe;
-pub mod offsets;
+pub(crate) mod offsets;
 mod parity;
 mod plugins;
 mod ports;
@@ -17,9 +17,9 @@ mod route;
 mod schema;
 mod signals;
 mod slots;
-pub mod snapshot;
+pub(crate) mod snapshot;
 mod spec;
-pub mod verify;
+pub(crate) mod verify;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ async fn plan(
     Ok((observed, program))
 }
 
-pub async fn plan_command(
+pub(crate) async fn plan_command(
     env: &Environment,
     plugin_options: &crate::plugins::Options,
     printer: &Printer,
@@ -67,7 +67,7 @@ pub async fn plan_command(
     Ok(Outcome::with(code, program.plan.report()))
 }
 
-pub async fn up(
+pub(crate) async fn up(
     env: &Environment,
     plugin_options: &crate::plugins::Options,
     printer: &Printer,
@@ -126,7 +126,11 @@ pub async fn up(
     Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
 }
 
-pub async fn down(env: &Environment, printer: &Printer, volumes: bool) -> Result<Outcome, Error> {
+pub(crate) async fn down(
+    env: &Environment,
+    printer: &Printer,
+    volumes: bool,
+) -> Result<Outcome, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     try_join_all(containers.iter().map(|c| async {
@@ -199,7 +203,7 @@ struct StatusRow {
     plugins: std::collections::BTreeMap<String, String>,
 }
 
-pub async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
+pub(crate) async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     let route = &route::decide(&docker, env.probe).await;
@@ -284,7 +288,7 @@ pub async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Err
     ))
 }
 
-pub async fn logs(
+pub(crate) async fn logs(
     env: &Environment,
     printer: &Printer,
     service: Option<&str>,

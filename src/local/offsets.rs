@@ -15,7 +15,7 @@ use crate::model::{Connector, ConnectorState, Environment};
 use crate::output::{Outcome, Printer, Report};
 
 /// What a reset or a set does to the offsets.
-pub enum Change {
+pub(crate) enum Change {
     Reset,
     /// The offsets to write, as `GET …/offsets` gives them (`{"offsets": [...]}`).
     Set(Value),
@@ -66,7 +66,7 @@ fn meaning(partition: &Value, offset: &Value) -> String {
 }
 
 /// `connectors offsets NAME`: the offsets, each with what it means.
-pub async fn show(env: &Environment, name: &str) -> Result<Outcome, Error> {
+pub(crate) async fn show(env: &Environment, name: &str) -> Result<Outcome, Error> {
     env.connector(name).map_err(Error::user)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
@@ -122,7 +122,7 @@ fn after_reset(connector: &Connector) -> String {
 }
 
 /// `connectors offsets reset|set NAME`: stop, change the offsets, back to its `state:`.
-pub async fn change(
+pub(crate) async fn change(
     env: &Environment,
     printer: &Printer,
     name: &str,

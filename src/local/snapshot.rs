@@ -25,7 +25,7 @@ fn is_snapshot_record(value: &Value) -> bool {
     value["__op"] == "r" || value["op"] == "r"
 }
 
-pub async fn snapshot(
+pub(crate) async fn snapshot(
     env: &Environment,
     printer: &Printer,
     name: &str,

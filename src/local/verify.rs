@@ -22,7 +22,7 @@ use crate::verify::{Report, avro};
 
 const POSTGRES_SOURCE: &str = "io.debezium.connector.postgresql.PostgresConnector";
 
-pub async fn verify_command(
+pub(crate) async fn verify_command(
     env: &Environment,
     printer: &Printer,
     timeout: Duration,

@@ -1,0 +1,93 @@
+//! Every command of the tool, in one place: `run` loads what a command needs and hands it to the
+//! command's module (`local`, `aws`, `plugins`), whose thin functions call the target's entry
+//! points and return an `Outcome` for `main` to render.
+
+mod aws;
+mod local;
+mod plugins;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, SchemaOf, environment_path};
+use crate::config;
+use crate::error::{Error, exit};
+use crate::model::{Environment, Target};
+use crate::output::{Outcome, Printer, Report};
+
+/// Runs the command the arguments name; what it has to say comes back as its outcome.
+pub async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
+    let load = || -> Result<Environment, Error> {
+        let path = environment_path(&cli.env);
+        let env = config::environment(&path).map_err(|e| match (e.position, path.exists()) {
+            (None, false) => Error::from(e).with_hint(available_environments()),
+            _ => Error::from(e),
+        })?;
+        printer.set_secrets(env.secrets.clone());
+        Ok(env)
+    };
+    let plugin_options = crate::plugins::Options::new(cli.locked);
+    match &cli.command {
+        Command::Schema { of } => Ok(Outcome::with(
+            exit::SUCCESS,
+            Report::raw(match of {
+                SchemaOf::Environment => config::json_schema(),
+                SchemaOf::Plugin => crate::plugins::json_schema(),
+            }),
+        )),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "deploy", &mut out);
+            Ok(Outcome::with(
+                exit::SUCCESS,
+                Report::raw(String::from_utf8_lossy(&out)),
+            ))
+        }
+        Command::Plugins(command) => plugins::run(command, &plugin_options, printer),
+        Command::Validate => {
+            let env = load()?;
+            printer.status(&format!(
+                "{} is valid: environment `{}` with {} services",
+                env.source.display(),
+                env.name,
+                env.services.len()
+            ));
+            Ok(Outcome::code(exit::SUCCESS))
+        }
+        Command::Aws(command) => {
+            let env = load()?;
+            let env = crate::aws::Env::of(&env)?;
+            aws::run(command, &env, &plugin_options, printer).await
+        }
+        Command::Local(command) => {
+            let env = load()?;
+            if env.target != Target::Local {
+                return Err(Error::wrong_target(&env, "local"));
+            }
+            local::run(command, &env, &plugin_options, printer).await
+        }
+    }
+}
+
+/// "environments: local, local-kraft", for the hint when a named environment does not exist.
+fn available_environments() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("environments")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".yaml")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        "no environments/ directory here: run from the project root, or pass a path with -e".into()
+    } else {
+        format!(
+            "environments here: {} (or pass a path with -e)",
+            names.join(", ")
+        )
+    }
+}
