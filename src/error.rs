@@ -26,6 +26,10 @@ pub enum Error {
         hint: Option<String>,
         /// Lines shown under the message (a failed container's last log lines).
         details: Vec<String>,
+        /// What failed underneath, when another library's error says it (the message already
+        /// names it; its own causes are shown under it).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The Docker Engine refused or failed a call.
     #[error("Docker Engine: {action} failed: {source}")]
@@ -77,6 +81,25 @@ impl Error {
             message: message.into(),
             hint: None,
             details: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// The error with what caused it kept (for a user error; others keep their own).
+    pub fn because(self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        match self {
+            Error::User {
+                message,
+                hint,
+                details,
+                ..
+            } => Error::User {
+                message,
+                hint,
+                details,
+                source: Some(Box::new(cause)),
+            },
+            other => other,
         }
     }
 
@@ -90,11 +113,15 @@ impl Error {
     pub fn with_hint(self, text: impl Into<String>) -> Self {
         match self {
             Error::User {
-                message, details, ..
+                message,
+                details,
+                source,
+                ..
             } => Error::User {
                 message,
                 hint: Some(text.into()),
                 details,
+                source,
             },
             Error::Config(e) => Error::Config(Box::new(e.with_hint(text))),
             other => other,
@@ -103,10 +130,16 @@ impl Error {
 
     pub fn with_details(self, lines: Vec<String>) -> Self {
         match self {
-            Error::User { message, hint, .. } => Error::User {
+            Error::User {
+                message,
+                hint,
+                source,
+                ..
+            } => Error::User {
                 message,
                 hint,
                 details: lines,
+                source,
             },
             other => other,
         }

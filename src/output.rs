@@ -169,6 +169,15 @@ impl Printer {
     }
 
     pub fn error(&self, error: &Error) {
+        let text = self.error_text(error);
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(self.mask(&text).as_bytes());
+    }
+
+    /// An error as it is shown: the message, where in the file, the causes under it, the
+    /// details, the hint, and the other errors found with it.
+    fn error_text(&self, error: &Error) -> String {
         let mut text = format!("{}: {}\n", self.paint(Style::Bad, "error"), error);
         if let Some(snippet) = match error {
             Error::Config(config) => config.snippet(),
@@ -177,12 +186,19 @@ impl Printer {
             text.push_str(&snippet);
             text.push('\n');
         }
-        if let Error::Docker { source, .. } = error {
-            let mut cause = std::error::Error::source(source);
-            while let Some(c) = cause {
-                text.push_str(&format!("  caused by: {c}\n"));
-                cause = c.source();
-            }
+        // The message names the immediate cause; the causes under it follow.
+        let immediate: Option<&(dyn std::error::Error + 'static)> = match error {
+            Error::Docker { source, .. } => Some(source),
+            Error::User {
+                source: Some(source),
+                ..
+            } => Some(source.as_ref()),
+            _ => None,
+        };
+        let mut cause = immediate.and_then(std::error::Error::source);
+        while let Some(c) = cause {
+            text.push_str(&format!("  caused by: {c}\n"));
+            cause = c.source();
         }
         if let Error::User { details, .. } = error {
             for line in details {
@@ -209,9 +225,7 @@ impl Printer {
                 text.push_str(&format!("{} errors\n", count + 1));
             }
         }
-        let _ = std::io::stderr()
-            .lock()
-            .write_all(self.mask(&text).as_bytes());
+        text
     }
 }
 
@@ -271,5 +285,37 @@ pub fn confirm(question: &str, approved: bool, hint: &str) -> Result<(), crate::
         Ok(())
     } else {
         Err(Error::user("not confirmed: nothing was changed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error with a cause of its own, as a library's transport error has.
+    #[derive(Debug, thiserror::Error)]
+    #[error("io: connection refused")]
+    struct Transport(#[source] std::io::Error);
+
+    #[test]
+    fn a_user_error_keeps_its_cause_and_shows_the_causes_under_it() {
+        let printer = Printer::new(Format::Text, Verbosity::Normal);
+        let cause = Transport(std::io::Error::other("port 8083 closed"));
+        let error = Error::user(
+            "cannot reach Kafka Connect at http://127.0.0.1:8083: io: connection refused",
+        )
+        .with_hint("is the Connect service up?")
+        .because(cause);
+        assert!(std::error::Error::source(&error).is_some());
+        let text = printer.error_text(&error);
+        assert!(text.contains("  caused by: port 8083 closed\n"), "{text}");
+        assert!(
+            !text.contains("caused by: io: connection refused"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("hint: is the Connect service up?\n"),
+            "{text}"
+        );
     }
 }

@@ -102,6 +102,9 @@ impl From<PluginError> for Error {
                 Error::user(format!("cannot download {} artifact(s)", list.len()))
                     .with_details(list)
             }
+            PluginError::Io { path, source } => {
+                Error::user(format!("{}: {source}", path.display())).because(source)
+            }
             other => Error::user(other.to_string()),
         };
         match hint {

@@ -21,7 +21,7 @@ pub enum ConnectError {
         message: String,
     },
     #[error("cannot reach Kafka Connect at {0}: {1}")]
-    Transport(String, String),
+    Transport(String, #[source] ureq::Error),
 }
 
 /// What Connect's validation said: `(key, message)` for every error, and every key it knows.
@@ -150,7 +150,7 @@ impl Client {
                 (_, None) => self.agent.post(&url).send_empty(),
                 _ => unreachable!("methods used by this client"),
             }
-            .map_err(|e| ConnectError::Transport(self.base.clone(), e.to_string()))?;
+            .map_err(|e| ConnectError::Transport(self.base.clone(), e))?;
             let status = response.status().as_u16();
             let text = response.into_body().read_to_string().unwrap_or_default();
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

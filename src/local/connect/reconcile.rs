@@ -259,13 +259,14 @@ fn state_word(state: ConnectorState) -> &'static str {
 
 impl From<ConnectError> for Error {
     fn from(error: ConnectError) -> Self {
-        let hint = match &error {
-            ConnectError::Transport(..) => {
-                "is the Connect service up? `deploy local status` shows it"
-            }
-            ConnectError::Http { .. } => "`deploy local logs connect` shows what Connect says",
-        };
-        Error::user(error.to_string()).with_hint(hint)
+        let message = error.to_string();
+        match error {
+            ConnectError::Transport(_, cause) => Error::user(message)
+                .with_hint("is the Connect service up? `deploy local status` shows it")
+                .because(cause),
+            ConnectError::Http { .. } => Error::user(message)
+                .with_hint("`deploy local logs connect` shows what Connect says"),
+        }
     }
 }
 
