@@ -24,3 +24,49 @@ pub(crate) fn agent(timeouts: Timeouts) -> ureq::Agent {
         .build()
         .into()
 }
+
+/// A call that got no answer (no connection, a timeout, a broken exchange): what was called,
+/// with the transport's error kept as the cause. Every caller maps ureq's error this one way.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {what}: {source}")]
+pub(crate) struct Unreachable {
+    pub(crate) what: String,
+    #[source]
+    pub(crate) source: ureq::Error,
+}
+
+/// The mapping of a failed call to `what` (`.call().map_err(unreachable("…"))`).
+pub(crate) fn unreachable(what: impl Into<String>) -> impl FnOnce(ureq::Error) -> Unreachable {
+    let what = what.into();
+    move |source| Unreachable { what, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_without_an_answer_names_what_was_called_and_keeps_the_cause() {
+        // A port nothing listens on: bound, then let go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let agent = agent(Timeouts {
+            connect: Some(Duration::from_secs(2)),
+            ..Timeouts::default()
+        });
+        let error = agent
+            .get(&format!("http://127.0.0.1:{port}/"))
+            .call()
+            .map_err(unreachable("Kafka Connect at 127.0.0.1"))
+            .expect_err("nothing answers");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot reach Kafka Connect at 127.0.0.1: "),
+            "{error}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+    }
+}

@@ -137,7 +137,10 @@ fn download(url: &str, partial: &Path, printer: &Printer) -> Result<(), Failure>
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
-    let response = request.call().map_err(|e| Failure::Retry(e.to_string()))?;
+    let response = request
+        .call()
+        .map_err(crate::http::unreachable("the server"))
+        .map_err(|e| Failure::Retry(e.to_string()))?;
     // A client error will not change on a retry; a server error or a 429 may.
     match response.status().as_u16() {
         code if (400..500).contains(&code) && code != 429 => {

@@ -251,6 +251,7 @@ fn text(url: &str) -> Result<Option<String>, String> {
         .get(url)
         .header("Accept", "application/json, text/plain, */*")
         .call()
+        .map_err(crate::http::unreachable("the publisher"))
         .map_err(|e| e.to_string())?;
     match response.status().as_u16() {
         404 | 410 => Ok(None),

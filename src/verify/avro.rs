@@ -34,7 +34,11 @@ impl Registry {
             .agent
             .get(&url)
             .call()
-            .map_err(|e| format!("cannot reach the schema registry at {}: {e}", self.base))?;
+            .map_err(crate::http::unreachable(format!(
+                "the schema registry at {}",
+                self.base
+            )))
+            .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let text = response.into_body().read_to_string().unwrap_or_default();
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))

@@ -12,7 +12,7 @@ use crate::poll::Poll;
 const CONFLICT_DEADLINE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     #[error("Kafka Connect answered {status} to {method} {path}: {message}")]
     Http {
         method: String,
@@ -20,8 +20,8 @@ pub enum ConnectError {
         status: u16,
         message: String,
     },
-    #[error("cannot reach Kafka Connect at {0}: {1}")]
-    Transport(String, #[source] ureq::Error),
+    #[error("{0}")]
+    Transport(#[source] crate::http::Unreachable),
 }
 
 /// What Connect's validation said: `(key, message)` for every error, and every key it knows.
@@ -150,7 +150,11 @@ impl Client {
                 (_, None) => self.agent.post(&url).send_empty(),
                 _ => unreachable!("methods used by this client"),
             }
-            .map_err(|e| ConnectError::Transport(self.base.clone(), e))?;
+            .map_err(crate::http::unreachable(format!(
+                "Kafka Connect at {}",
+                self.base
+            )))
+            .map_err(ConnectError::Transport)?;
             let status = response.status().as_u16();
             let text = response.into_body().read_to_string().unwrap_or_default();
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

@@ -261,9 +261,10 @@ impl From<ConnectError> for Error {
     fn from(error: ConnectError) -> Self {
         let message = error.to_string();
         match error {
-            ConnectError::Transport(_, cause) => Error::user(message)
+            // The message names the transport's error; what is under it is shown beneath.
+            ConnectError::Transport(unreachable) => Error::user(message)
                 .with_hint("is the Connect service up? `deploy local status` shows it")
-                .because(cause),
+                .because(unreachable.source),
             ConnectError::Http { .. } => Error::user(message)
                 .with_hint("`deploy local logs connect` shows what Connect says"),
         }
