@@ -147,6 +147,16 @@ async fn apply_from_nothing_then_no_op_then_a_plugin_change_then_destroy() {
     setup.emulator.set_plugin_delay(0.5);
     let (s3, kafkaconnect) = setup.emulator.clients().await;
 
+    // status reads what is built and builds nothing: before any build it says so.
+    let status = setup.deploy(&["aws", "status"]);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    assert_contains(
+        &status.stderr,
+        "plugin demo-source not built here from its current definition",
+    );
+    assert_contains(&status.stderr, "`deploy plugins build`");
+    assert!(!setup.work.path().join("build/plugins").exists());
+
     // Without a terminal and without --auto-approve, nothing happens.
     let refused = setup.deploy(&["aws", "apply"]);
     assert_eq!(refused.code, 1);
@@ -172,6 +182,9 @@ async fn apply_from_nothing_then_no_op_then_a_plugin_change_then_destroy() {
     assert_contains(&plan.stdout, &format!("+ plugin  {plugin}"));
 
     setup.ok(&["aws", "apply", "--auto-approve"]);
+    // Once built, status reads the ZIPs as they are.
+    let status = setup.ok(&["aws", "status"]);
+    assert_contains(&status.stdout, &format!("= plugin  {plugin}"));
     // The bucket: versioned, encrypted, private, tagged.
     let versioning = s3
         .get_bucket_versioning()

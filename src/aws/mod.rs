@@ -42,11 +42,21 @@ use crate::output::{Outcome, Printer, Report};
 use crate::plan::{Plan, gather};
 use crate::plugins as packaging;
 
-/// The plugin ZIPs the connectors need, built (or reused) exactly as for the local stack.
-fn build_plugins(
+/// How a command comes by the plugin ZIPs it plans with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zips {
+    /// Built (or reused) exactly as for the local stack: `plan` and `apply`.
+    Build,
+    /// Only those already built, or a refusal: `status` reads and builds nothing.
+    AsBuilt,
+}
+
+/// The plugin ZIPs the connectors need.
+fn plugin_zips(
     env: &Env<'_>,
     options: &packaging::Options,
     printer: &Printer,
+    zips: Zips,
 ) -> Result<Vec<packaging::Built>, Error> {
     let names: BTreeSet<String> = env
         .connectors
@@ -59,6 +69,21 @@ fn build_plugins(
     let definitions =
         packaging::load_all(&options.plugins_dir).map_err(packaging::PluginError::from)?;
     let names: Vec<String> = names.into_iter().collect();
+    if zips == Zips::AsBuilt {
+        let built = packaging::current_outputs(&definitions, &names, options);
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !built.iter().any(|b| &b.name == *n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::user(format!(
+                "plugin {} not built here from its current definition: status reads what is built and builds nothing",
+                missing.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+            .with_hint("`deploy plugins build` (or `deploy aws plan`, which builds them) first"));
+        }
+        return Ok(built);
+    }
     Ok(tokio::task::block_in_place(|| {
         packaging::build(&definitions, &names, options, printer)
     })?)
@@ -125,8 +150,9 @@ async fn plan(
     plugin_options: &packaging::Options,
     printer: &Printer,
     keep: slots::Keep,
+    zips: Zips,
 ) -> Result<Planned, Error> {
-    let built = build_plugins(env, plugin_options, printer)?;
+    let built = plugin_zips(env, plugin_options, printer, zips)?;
     packaging::check_parity(&env.connectors, &built)?;
     let settings = env.aws;
     let clients = clients::clients(settings).await;
@@ -222,7 +248,9 @@ pub async fn plan_command(
     detailed_exitcode: bool,
     keep: slots::Keep,
 ) -> Result<Outcome, Error> {
-    let plan = plan(env, plugin_options, printer, keep).await?.plan;
+    let plan = plan(env, plugin_options, printer, keep, Zips::Build)
+        .await?
+        .plan;
     let code = if detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
     } else {
@@ -247,7 +275,7 @@ pub async fn apply(
     auto_approve: bool,
     keep: slots::Keep,
 ) -> Result<Outcome, Error> {
-    let planned = plan(env, plugin_options, printer, keep).await?;
+    let planned = plan(env, plugin_options, printer, keep, Zips::Build).await?;
     let plan = &planned.plan;
     if plan.is_empty() {
         printer.status(&format!("environment `{}` is up to date", env.name));
@@ -473,7 +501,14 @@ pub async fn status(
     printer: &Printer,
     read_slots: bool,
 ) -> Result<Outcome, Error> {
-    let planned = plan(env, plugin_options, printer, slots::Keep::AsConnectorsSay).await?;
+    let planned = plan(
+        env,
+        plugin_options,
+        printer,
+        slots::Keep::AsConnectorsSay,
+        Zips::AsBuilt,
+    )
+    .await?;
     let mut plan = planned.plan;
     if read_slots && planned.wanted.outputs.database_host.is_some() {
         slots::read_into(
