@@ -1739,6 +1739,11 @@ async fn environments_dev_builds_the_whole_architecture_then_changes_nothing() {
         [("DBClusterIdentifier", "dev-database"), ("Role", "WRITER")]
     );
     assert!(alarm.alarm_configuration_updated_timestamp().is_some());
+    // A new alarm has no data until CloudWatch evaluates it.
+    assert_eq!(
+        alarm.state_value(),
+        Some(&aws_sdk_cloudwatch::types::StateValue::InsufficientData)
+    );
     assert_contains(&verify.stdout, "✓ replication slots' alarm");
     let logs = setup.emulator.logs_in(region).await;
     logs.create_log_stream()

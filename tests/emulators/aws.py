@@ -23,6 +23,7 @@ import uuid
 
 import cbor2
 import models
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -1024,8 +1025,22 @@ def rpc_v2_cbor(service, environ, moto_app):
         "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
         "HTTP_X_AMZ_TARGET": f"{service_model['metadata']['targetPrefix']}.{operation}",
     })
+    alarms = cloudwatch_backends[ACCOUNT][region()].alarms if operation == "PutMetricAlarm" else {}
+    before = alarms.get(document.get("AlarmName"))
+    kept = before and (before.state_value, before.state_reason, before.state_reason_data,
+                       before.state_updated_timestamp)
     answer = Response.from_app(moto_app, inner)
     text = answer.get_data() or b"{}"
+    # PutMetricAlarm (CloudWatch API reference): "When this operation creates an alarm, the alarm
+    # state is immediately set to INSUFFICIENT_DATA ... When you update an existing alarm, its
+    # state is left unchanged". moto starts every put at OK.
+    after = alarms.get(document.get("AlarmName"))
+    if answer.status_code < 300 and after is not None:
+        if kept:
+            (after.state_value, after.state_reason, after.state_reason_data,
+             after.state_updated_timestamp) = kept
+        else:
+            after.update_state("Unchecked: Initial alarm creation", "{}", "INSUFFICIENT_DATA")
     if answer.status_code >= 300:
         failure = json.loads(text)
         code = failure.get("__type", "InternalFailure").rpartition("#")[2]
