@@ -238,10 +238,24 @@ pub(super) async fn apply(clients: &Clients, env: &Env<'_>, steps: &[Put]) -> Re
     Ok(())
 }
 
-/// Deletes the alarm; true when it existed. (DeleteAlarms answers success for a name it does not
-/// know, so existence is read first.)
+/// Whether the alarm exists, found by name whether or not the file still asks for a database
+/// (as `destroy` finds the database itself).
+pub(super) async fn exists(clients: &Clients, env: &Env<'_>) -> Result<bool, Error> {
+    let found = clients
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(names::slot_alarm(env))
+        .alarm_types(AlarmType::MetricAlarm)
+        .send()
+        .await
+        .or_fail("CloudWatch DescribeAlarms")?;
+    Ok(!found.metric_alarms().is_empty())
+}
+
+/// Deletes the alarm; true when it existed. (DeleteAlarms answers success for a name it does
+/// not know, so existence is read first.)
 pub(super) async fn destroy(clients: &Clients, env: &Env<'_>) -> Result<bool, Error> {
-    if observe(clients, env).await?.is_none() {
+    if !exists(clients, env).await? {
         return Ok(false);
     }
     clients

@@ -310,7 +310,7 @@ pub(super) async fn destroy(
         }),
     }
     if keep.contains(names::role::DATABASE) {
-        if super::alarms::wanted(env).is_some() {
+        if super::alarms::exists(clients, env).await? {
             printer.status(&format!(
                 "kept alarm {}: it watches the kept database's replication slots",
                 names::slot_alarm(env)
