@@ -24,4 +24,5 @@ pub(crate) mod poll;
 pub(crate) mod secrets;
 pub(crate) mod signals;
 pub(crate) mod slots;
+pub(crate) mod status;
 pub mod verify;

@@ -124,14 +124,6 @@ impl Kind {
 }
 
 impl Plan {
-    /// The plan as a command's report: rendered with every resource, or as JSON.
-    pub(crate) fn report(&self) -> crate::output::Report {
-        crate::output::Report::new(
-            self.render_text(true),
-            serde_json::to_value(self).expect("a plan serializes"),
-        )
-    }
-
     /// True when applying would change nothing.
     pub(crate) fn is_empty(&self) -> bool {
         self.changes.iter().all(|c| c.action == Action::Unchanged)

@@ -26,21 +26,20 @@ mod sdk;
 mod secrets;
 mod slots;
 mod task;
-pub mod verify;
+pub(crate) mod verify;
 mod wait;
 mod workers;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
-
-use crate::error::{Error, exit};
 pub use env::Env;
 pub use slots::Keep;
 
-use crate::output::{Outcome, Printer, Report};
+use crate::error::Error;
+use crate::output::Printer;
 use crate::plan::{Plan, gather};
 use crate::plugins as packaging;
+use crate::status::ConnectorStatus;
 
 /// How a command comes by the plugin ZIPs it plans with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +105,7 @@ async fn bootstrap_servers(
 
 /// The program `apply` runs: the plan it shows, what the file wants, what AWS has, and the steps
 /// that carry the plan out.
-struct Planned {
+pub(crate) struct Planned {
     clients: clients::Clients,
     plan: Plan,
     wanted: Wanted,
@@ -145,7 +144,7 @@ struct Steps {
     slots: Vec<slots::Step>,
 }
 
-async fn plan(
+async fn program(
     env: &Env<'_>,
     plugin_options: &packaging::Options,
     printer: &Printer,
@@ -241,51 +240,30 @@ async fn plan(
     })
 }
 
-pub async fn plan_command(
+/// Observes and plans, with the plugin ZIPs built: the program `apply` carries out.
+pub(crate) async fn plan(
     env: &Env<'_>,
     plugin_options: &packaging::Options,
     printer: &Printer,
-    detailed_exitcode: bool,
     keep: slots::Keep,
-) -> Result<Outcome, Error> {
-    let plan = plan(env, plugin_options, printer, keep, Zips::Build)
-        .await?
-        .plan;
-    let code = if detailed_exitcode && !plan.is_empty() {
-        exit::CHANGES
-    } else {
-        exit::SUCCESS
-    };
-    Ok(Outcome::with(code, plan.report()))
+) -> Result<Planned, Error> {
+    program(env, plugin_options, printer, keep, Zips::Build).await
 }
 
-/// Asks on the terminal; without one, refuses unless `--auto-approve`.
-fn confirm(question: &str, auto_approve: bool) -> Result<(), Error> {
-    crate::output::confirm(
-        question,
-        auto_approve,
-        "review `deploy aws plan`, then pass --auto-approve",
-    )
-}
-
-pub async fn apply(
-    env: &Env<'_>,
-    plugin_options: &packaging::Options,
-    printer: &Printer,
-    auto_approve: bool,
-    keep: slots::Keep,
-) -> Result<Outcome, Error> {
-    let planned = plan(env, plugin_options, printer, keep, Zips::Build).await?;
-    let plan = &planned.plan;
-    if plan.is_empty() {
-        printer.status(&format!("environment `{}` is up to date", env.name));
-        return Ok(Outcome::with(
-            exit::SUCCESS,
-            Report::json_only(json!({"environment": env.name, "changed": false, "plan": plan})),
-        ));
+impl Planned {
+    /// What the program changes, as `plan` shows it.
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
     }
-    printer.status(plan.render_text(false).trim_end());
-    confirm("Apply these changes?", auto_approve)?;
+}
+
+/// Carries out the program `plan` made; it decides nothing again, apart from the values only the
+/// infrastructure it creates can give.
+pub(crate) async fn apply(
+    env: &Env<'_>,
+    planned: &Planned,
+    printer: &Printer,
+) -> Result<(), Error> {
     let clients = &planned.clients;
     // Log groups, the alarm and secrets are quick and needed by what follows (the alarm watches
     // the database from its first minute); the infrastructure and the plugins are independent of
@@ -382,41 +360,44 @@ pub async fn apply(
     slots::apply(clients, env, &planned.steps.slots, &outputs, printer).await?;
     plugins::remove_unused(clients, &planned.steps.plugins, printer).await?;
     workers::remove_unused(clients, &planned.steps.workers, printer).await?;
-    printer.status(&format!("environment `{}` applied", env.name));
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::json_only(json!({"environment": env.name, "changed": true, "plan": plan})),
-    ))
+    Ok(())
 }
 
-pub async fn destroy(
-    env: &Env<'_>,
-    printer: &Printer,
-    auto_approve: bool,
-    delete_data: bool,
-    keep: slots::Keep,
-) -> Result<Outcome, Error> {
+/// What `destroy` removes first, observed before its question: the connectors (custom plugins
+/// in use cannot be deleted), the worker configurations, and the sources' slots.
+pub(crate) struct Teardown {
+    clients: clients::Clients,
+    workers: BTreeMap<String, String>,
+    connectors: BTreeMap<String, connectors::Live>,
+    slots: Option<SlotTeardown>,
+}
+
+/// The sources' slots: dropped after their connectors while the database tasks' security group
+/// and role still stand, when the database stays (deletion protection); a database that destroy
+/// deletes takes them with it.
+struct SlotTeardown {
+    plan: Plan,
+    steps: Vec<slots::Step>,
+    outputs: outputs::Outputs,
+}
+
+impl Teardown {
+    /// The plan for the sources' slots, when any connector reads a database.
+    pub(crate) fn slots(&self) -> Option<&Plan> {
+        self.slots.as_ref().map(|s| &s.plan)
+    }
+}
+
+pub(crate) async fn teardown(env: &Env<'_>, keep: slots::Keep) -> Result<Teardown, Error> {
     let settings = env.aws;
-    let question = if delete_data {
-        format!(
-            "Destroy environment `{}` AND delete its data (bucket {})?",
-            env.name, settings.plugin_bucket
-        )
-    } else {
-        format!("Destroy environment `{}` (data kept)?", env.name)
-    };
     let clients = clients::clients(settings).await;
-    // Connectors first: custom plugins in use cannot be deleted.
     let workers = workers::observe(&clients, env, None).await?;
     let worker_names: BTreeMap<String, String> = workers
         .iter()
         .map(|(n, arn)| (arn.clone(), n.clone()))
         .collect();
     let live = connectors::observe(&clients, env, &BTreeSet::new(), &worker_names).await?;
-    // The sources' slots, shown before the question: dropped after their connectors while the
-    // database tasks' security group and role still stand, when the database stays (deletion
-    // protection); a database that destroy deletes takes them with it.
-    let slot_plan = if live
+    let slots = if live
         .iter()
         .any(|(name, l)| crate::slots::Source::of(name, &l.config).is_some())
     {
@@ -438,34 +419,48 @@ pub async fn destroy(
             deleted.as_deref(),
         );
         let (changes, steps): (Vec<_>, Vec<_>) = planned.into_iter().unzip();
-        printer.status(
-            Plan {
+        Some(SlotTeardown {
+            plan: Plan {
                 environment: env.name.clone(),
                 changes,
-            }
-            .render_text(true)
-            .trim_end(),
-        );
-        Some((steps.concat(), outputs))
+            },
+            steps: steps.concat(),
+            outputs,
+        })
     } else {
         None
     };
-    confirm(&question, auto_approve)?;
-    if let Some((steps, _)) = &slot_plan {
-        slots::record(&clients, steps).await?;
+    Ok(Teardown {
+        clients,
+        workers,
+        connectors: live,
+        slots,
+    })
+}
+
+/// Removes everything the environment made, keeping its data unless `delete_data`.
+pub(crate) async fn destroy(
+    env: &Env<'_>,
+    teardown: Teardown,
+    delete_data: bool,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let clients = &teardown.clients;
+    if let Some(slots) = &teardown.slots {
+        slots::record(clients, &slots.steps).await?;
     }
-    for (name, live) in &live {
-        connectors::delete(&clients, name, &live.arn).await?;
+    for (name, live) in &teardown.connectors {
+        connectors::delete(clients, name, &live.arn).await?;
         printer.status(&format!("  - connector {name} deleted"));
     }
-    if let Some((steps, outputs)) = slot_plan {
-        slots::apply(&clients, env, &steps, &outputs, printer).await?;
+    if let Some(slots) = &teardown.slots {
+        slots::apply(clients, env, &slots.steps, &slots.outputs, printer).await?;
     }
-    for (name, arn) in &workers {
-        workers::delete(&clients, name, arn).await?;
+    for (name, arn) in &teardown.workers {
+        workers::delete(clients, name, arn).await?;
         printer.status(&format!("  - worker configuration {name} deleted"));
     }
-    if secrets::destroy(&clients, env, delete_data).await? {
+    if secrets::destroy(clients, env, delete_data).await? {
         printer.status(&format!(
             "  - secret {} deleted{}",
             names::connector_secret(env),
@@ -476,10 +471,10 @@ pub async fn destroy(
             }
         ));
     }
-    plugins::destroy(&clients, env, delete_data, printer).await?;
-    infra::destroy(&clients, env, delete_data, printer).await?;
+    plugins::destroy(clients, env, delete_data, printer).await?;
+    infra::destroy(clients, env, delete_data, printer).await?;
     if delete_data {
-        for name in logs::destroy(&clients, env).await? {
+        for name in logs::destroy(clients, env).await? {
             printer.status(&format!("  - log group {name} deleted"));
         }
     } else {
@@ -489,19 +484,19 @@ pub async fn destroy(
             ));
         }
     }
-    printer.status(&format!("environment `{}` destroyed", env.name));
-    Ok(Outcome::code(exit::SUCCESS))
+    Ok(())
 }
 
-/// Every resource with its state; with `read_slots`, the replication slots as PostgreSQL reports
-/// them, read by a database task (a minute or so on Fargate).
-pub async fn status(
+/// Every resource with its state, from the plugin ZIPs as built; with `read_slots`, the
+/// replication slots as PostgreSQL reports them, read by a database task (a minute or so on
+/// Fargate).
+pub(crate) async fn status(
     env: &Env<'_>,
     plugin_options: &packaging::Options,
     printer: &Printer,
     read_slots: bool,
-) -> Result<Outcome, Error> {
-    let planned = plan(
+) -> Result<Plan, Error> {
+    let planned = program(
         env,
         plugin_options,
         printer,
@@ -520,18 +515,12 @@ pub async fn status(
         )
         .await?;
     }
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::new(
-            plan.render_text(true),
-            json!({"environment": env.name, "resources": plan.changes}),
-        ),
-    ))
+    Ok(plan)
 }
 
-/// `aws connectors status`: each connector as MSK Connect has it, in the local report's shape
-/// (MSK Connect reports no task states, so `tasks` is empty).
-pub async fn connectors_status(env: &Env<'_>) -> Result<Outcome, Error> {
+/// Each connector as MSK Connect has it, the file's first, then those it does not define.
+/// MSK Connect reports no task states.
+pub(crate) async fn connector_statuses(env: &Env<'_>) -> Result<Vec<ConnectorStatus>, Error> {
     let clients = clients::clients(env.aws).await;
     let defined: BTreeSet<String> = env
         .connectors
@@ -543,60 +532,38 @@ pub async fn connectors_status(env: &Env<'_>) -> Result<Outcome, Error> {
     for connector in &env.connectors {
         let name = names::connector(env, &connector.name);
         let have = live.get(&name);
-        rows.push(json!({
-            "name": connector.name,
-            "connector": name,
-            "defined": true,
-            "state": have.map_or("ABSENT", |l| l.state.as_str()),
-            "tasks": [],
-            "trace": have.and_then(|l| l.reason.clone()),
-        }));
+        rows.push(ConnectorStatus {
+            name: connector.name.clone(),
+            state: have.map_or("ABSENT", |l| l.state.as_str()).to_string(),
+            trace: have.and_then(|l| l.reason.clone()),
+            connector: Some(name),
+            defined: true,
+            tasks: Vec::new(),
+            trace_is_reason: true,
+        });
     }
     for (name, have) in live.iter().filter(|(n, _)| !defined.contains(*n)) {
-        rows.push(json!({
-            "name": name,
-            "connector": name,
-            "defined": false,
-            "state": have.state,
-            "tasks": [],
-            "trace": have.reason,
-        }));
+        rows.push(ConnectorStatus {
+            name: name.clone(),
+            connector: Some(name.clone()),
+            defined: false,
+            state: have.state.clone(),
+            tasks: Vec::new(),
+            trace: have.reason.clone(),
+            trace_is_reason: true,
+        });
     }
-    let mut table = vec![
-        ["CONNECTOR", "STATE", "TASKS", "DEFINED"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    for row in &rows {
-        let text = |key: &str| row[key].as_str().unwrap_or_default().to_string();
-        let mut state = text("state");
-        if let Some(reason) = row["trace"].as_str() {
-            state.push_str(&format!(" ({reason})"));
-        }
-        table.push(vec![
-            text("connector"),
-            state,
-            "-".into(),
-            if row["defined"] == true { "yes" } else { "no" }.into(),
-        ]);
-    }
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::new(
-            crate::output::table(&table),
-            json!({"connectors": rows, "skipped": env.skipped_connectors}),
-        ),
-    ))
+    Ok(rows)
 }
 
-/// `aws connectors restart [NAME] [--failed-only]`: RestartConnector on each (or the one named),
-/// waiting on its operation. Restarting only the failed tasks needs Kafka Connect 3.7 or later.
-pub async fn connectors_restart(
+/// RestartConnector on each connector (or the one named), waiting on its operation. Restarting
+/// only the failed tasks needs Kafka Connect 3.7 or later.
+pub(crate) async fn restart_connectors(
     env: &Env<'_>,
     printer: &Printer,
     name: Option<&str>,
     failed_only: bool,
-) -> Result<Outcome, Error> {
+) -> Result<(), Error> {
     if let Some(name) = name {
         env.connector(name).map_err(Error::user)?;
     }
@@ -646,7 +613,7 @@ pub async fn connectors_restart(
             if failed_only { " (failed tasks)" } else { "" }
         ));
     }
-    Ok(Outcome::code(exit::SUCCESS))
+    Ok(())
 }
 
 /// True when an MSK Connect version (`3.7.x`, `2.7.1`) is at least `major.minor`.
@@ -661,7 +628,7 @@ fn at_least(version: &str, wanted: (u32, u32)) -> bool {
 /// worker configuration, to a connector of the same name; a sink's are its consumer group
 /// `connect-<connector>` on the cluster, which is private. Neither can be read or changed safely
 /// from outside the VPC, so the command says so and what to do instead.
-pub fn no_offsets_api(env: &Env<'_>) -> Error {
+pub(crate) fn no_offsets_api(env: &Env<'_>) -> Error {
     Error::user(
         "MSK Connect has no offsets API: offsets cannot be shown, reset or set from here",
     )
@@ -671,15 +638,24 @@ pub fn no_offsets_api(env: &Env<'_>) -> Error {
     ))
 }
 
-/// `aws connectors snapshot NAME [--table T …]`: an incremental `execute-snapshot` signal written
-/// into the source's signal table by a database task (the database is private). The tool cannot
-/// read the private cluster's topics, so it says where the snapshot's progress shows.
-pub async fn connectors_snapshot(
+/// A signal written into a source's signal table.
+#[derive(Debug, Clone)]
+pub(crate) struct Signalled {
+    /// The signal's id, as the connector logs it.
+    pub signal: String,
+    /// `schema.table`, each read again.
+    pub tables: Vec<String>,
+}
+
+/// An incremental `execute-snapshot` signal written into the source's signal table by a database
+/// task (the database is private). The tool cannot read the private cluster's topics, so it
+/// says where the snapshot's progress shows.
+pub(crate) async fn snapshot(
     env: &Env<'_>,
     printer: &Printer,
     name: &str,
     tables: &[String],
-) -> Result<Outcome, Error> {
+) -> Result<Signalled, Error> {
     let connector = env.connector(name).map_err(Error::user)?;
     let msk_name = names::connector(env, name);
     let signal = schema::signals(env)
@@ -744,8 +720,5 @@ pub async fn connectors_snapshot(
             .as_ref()
             .map_or(String::new(), |g| format!(" ({g})"))
     ));
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::json_only(json!({"connector": name, "signal": id, "tables": tables})),
-    ))
+    Ok(Signalled { signal: id, tables })
 }

@@ -19,10 +19,8 @@ use crate::verify::Report;
 /// How far back the workers' logs are searched for errors.
 const RECENT: Duration = Duration::from_secs(15 * 60);
 
-pub async fn verify_command(
-    env: &Env<'_>,
-    printer: &Printer,
-) -> Result<crate::output::Outcome, Error> {
+/// Runs every check and reports each; a failing check fails the report, not the call.
+pub(crate) async fn run(env: &Env<'_>, printer: &Printer) -> Result<Report, Error> {
     let aws = env.aws;
     let clients = clients(aws).await;
     let mut report = Report::new(&env.name);
@@ -58,7 +56,7 @@ pub async fn verify_command(
         report.step("replication slots' alarm", started, result);
     }
     slot_steps(&clients, env, &mut report, printer).await?;
-    Ok(report.outcome(printer))
+    Ok(report)
 }
 
 /// Each source's slot on the environment's database, read by a database task (the database is

@@ -1,10 +1,13 @@
 //! Every command of the tool, in one place: `run` loads what a command needs and hands it to the
-//! command's module (`local`, `aws`, `plugins`), whose thin functions call the target's entry
-//! points and return an `Outcome` for `main` to render.
+//! command's module (`local`, `aws`, `plugins`), which calls the target's entry points, asks the
+//! questions, and turns what comes back into the command's `Outcome` (its tables and JSON) for
+//! `main` to print.
 
 mod aws;
+mod connectors;
 mod local;
 mod plugins;
+mod verify;
 
 use clap::CommandFactory;
 
@@ -13,6 +16,7 @@ use crate::config;
 use crate::error::{Error, exit};
 use crate::model::{Environment, Target};
 use crate::output::{Outcome, Printer, Report};
+use crate::plan::Plan;
 
 /// Runs the command the arguments name; what it has to say comes back as its outcome.
 pub async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
@@ -65,6 +69,26 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome, Error> {
             }
             local::run(command, &env, &plugin_options, printer).await
         }
+    }
+}
+
+/// A `plan` command's outcome: every resource rendered, or the plan as JSON.
+fn plan_outcome(plan: &Plan, detailed_exitcode: bool) -> Outcome {
+    Outcome::with(
+        plan_code(plan, detailed_exitcode),
+        Report::new(
+            plan.render_text(true),
+            serde_json::to_value(plan).expect("a plan serializes"),
+        ),
+    )
+}
+
+/// A plan command's exit code: with `--detailed-exitcode`, changes pending is a code of its own.
+fn plan_code(plan: &Plan, detailed_exitcode: bool) -> u8 {
+    if detailed_exitcode && !plan.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
     }
 }
 

@@ -1,15 +1,14 @@
 //! The environment's connectors against the local Kafka Connect: plan, apply, status, restart.
 
-use serde_json::json;
-
 use super::connect::client::Client;
 use super::connect::reconcile;
 use super::slots;
 use super::{docker, observe};
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::model::Environment;
-use crate::output::{Outcome, Printer, Report, Style};
+use crate::output::{Printer, Style};
 use crate::plan::Plan;
+use crate::status::ConnectorStatus;
 
 /// Where the Connect REST API answers from here: its published port, else the container's
 /// address on the environment's network (the only case that asks Docker).
@@ -74,7 +73,7 @@ pub(crate) struct Options {
 }
 
 /// The connectors' plan and steps against what Connect and the sources' databases have now.
-async fn plan(
+async fn observe_and_plan(
     client: &Client,
     env: &Environment,
     options: Options,
@@ -134,55 +133,75 @@ pub(crate) async fn converge(
         prune: false,
         keep_slots,
     };
-    let (_, steps) = plan(&client, env, options, connect_started.is_some()).await?;
+    let (_, steps) = observe_and_plan(&client, env, options, connect_started.is_some()).await?;
     let waits = waits(env);
     tokio::task::block_in_place(|| {
         reconcile::apply(&client, &steps, waits, connect_started, printer)
     })
 }
 
-pub(crate) async fn plan_command(
-    env: &Environment,
-    printer: &Printer,
-    options: Options,
-    detailed_exitcode: bool,
-) -> Result<Outcome, Error> {
-    let client = client(env).await?;
-    let (plan, _) = plan(&client, env, options, false).await?;
-    say_skipped(env, printer);
-    let code = if detailed_exitcode && !plan.is_empty() {
-        exit::CHANGES
-    } else {
-        exit::SUCCESS
-    };
-    Ok(Outcome::with(
-        code,
-        Report::new(
-            plan.render_text(true),
-            json!({"plan": plan, "skipped": env.skipped_connectors}),
-        ),
-    ))
+/// The connectors' plan and the steps that carry it out, against the Connect that answers.
+pub(crate) struct Planned {
+    client: Client,
+    plan: Plan,
+    steps: Vec<reconcile::Step>,
 }
 
-pub(crate) async fn apply_command(
-    env: &Environment,
-    printer: &Printer,
-    options: Options,
-) -> Result<Outcome, Error> {
-    let client = client(env).await?;
-    let (plan, steps) = plan(&client, env, options, false).await?;
-    say_skipped(env, printer);
-    if plan.is_empty() {
-        printer.status("connectors: nothing to change");
-        return Ok(Outcome::code(exit::SUCCESS));
+impl Planned {
+    /// What the steps change, as `connectors plan` shows it.
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
     }
-    printer.status(plan.render_text(false).trim_end());
-    let waits = waits(env);
-    tokio::task::block_in_place(|| reconcile::apply(&client, &steps, waits, None, printer))?;
-    Ok(Outcome::code(exit::SUCCESS))
 }
 
-pub(crate) async fn status_command(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
+/// Plans the connectors against what Connect and the sources' databases have now, and says
+/// which the file skips.
+pub(crate) async fn plan(
+    env: &Environment,
+    printer: &Printer,
+    options: Options,
+) -> Result<Planned, Error> {
+    let client = client(env).await?;
+    let (plan, steps) = observe_and_plan(&client, env, options, false).await?;
+    say_skipped(env, printer);
+    Ok(Planned {
+        client,
+        plan,
+        steps,
+    })
+}
+
+/// Carries out the steps `plan` made, each waited on until the connector runs as the file says.
+pub(crate) async fn apply(
+    env: &Environment,
+    planned: &Planned,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let waits = waits(env);
+    tokio::task::block_in_place(|| {
+        reconcile::apply(&planned.client, &planned.steps, waits, None, printer)
+    })
+}
+
+/// The connectors as Connect reports them, and their sources' replication slots.
+pub(crate) struct Status {
+    /// Connect's connectors first, then those of the file Connect does not have.
+    pub connectors: Vec<ConnectorStatus>,
+    pub slots: Vec<SlotStatus>,
+}
+
+/// A logical replication slot in a source's database: a source's, or one no source names.
+pub(crate) struct SlotStatus {
+    pub slot: String,
+    /// `host:port/dbname` as configured.
+    pub database: String,
+    /// The source whose slot it is; `None` for the database's other logical slots.
+    pub connector: Option<String>,
+    /// The slot, `None` when there is none, or why the database could not be read.
+    pub read: Result<Option<crate::slots::Slot>, String>,
+}
+
+pub(crate) async fn status(env: &Environment, printer: &Printer) -> Result<Status, Error> {
     let client = client(env).await?;
     let live = blocking(|| client.list()).await?;
     let mut names: Vec<&String> = live.keys().collect();
@@ -191,164 +210,76 @@ pub(crate) async fn status_command(env: &Environment, printer: &Printer) -> Resu
             names.push(&connector.name);
         }
     }
-    let rows: Vec<serde_json::Value> = names
+    let connectors = names
         .iter()
         .map(|name| {
             let status = live.get(*name).map(|l| l.status.clone());
-            let defined = env.connectors.iter().any(|c| &c.name == *name);
-            json!({
-                "name": name,
-                "defined": defined,
-                "state": status.as_ref().map_or("ABSENT".to_string(), |s| s.state.clone()),
-                "tasks": status.as_ref().map(|s| s.tasks.iter().map(|t| json!({"id": t.id, "state": t.state, "trace": t.trace})).collect::<Vec<_>>()).unwrap_or_default(),
-                "trace": status.and_then(|s| s.trace),
-            })
+            ConnectorStatus {
+                name: name.to_string(),
+                connector: None,
+                defined: env.connectors.iter().any(|c| &c.name == *name),
+                state: status
+                    .as_ref()
+                    .map_or("ABSENT".to_string(), |s| s.state.clone()),
+                tasks: status.as_ref().map(|s| s.tasks.clone()).unwrap_or_default(),
+                trace: status.and_then(|s| s.trace),
+                trace_is_reason: false,
+            }
         })
         .collect();
-    let text = {
-        let mut table = vec![
-            ["CONNECTOR", "STATE", "TASKS", "DEFINED"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for row in &rows {
-            let tasks: Vec<String> = row["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| format!("{}:{}", t["id"], t["state"].as_str().unwrap_or_default()))
-                .collect();
-            table.push(vec![
-                row["name"].as_str().unwrap_or_default().to_string(),
-                row["state"].as_str().unwrap_or_default().to_string(),
-                if tasks.is_empty() {
-                    "-".into()
-                } else {
-                    tasks.join(" ")
-                },
-                if row["defined"] == true {
-                    "yes".into()
-                } else {
-                    "no".into()
-                },
-            ]);
-        }
-        crate::output::table(&table)
-    };
-    let (slot_rows, slot_text) = slot_status(env, &live).await;
+    let slots = slot_status(env, &live).await;
     say_skipped(env, printer);
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::new(
-            format!("{text}{slot_text}"),
-            json!({"connectors": rows, "slots": slot_rows, "skipped": env.skipped_connectors}),
-        ),
-    ))
+    Ok(Status { connectors, slots })
 }
 
-/// Each source's replication slot as its database reports it: whether something streams from
-/// it, the WAL it holds back, its `wal_status`, and how far its consumer is behind.
+/// Each source's replication slot as its database reports it, then the databases' other
+/// logical slots (one a source kept, or another consumer's).
 async fn slot_status(
     env: &Environment,
     live: &std::collections::BTreeMap<String, super::connect::client::Live>,
-) -> (Vec<serde_json::Value>, String) {
+) -> Vec<SlotStatus> {
     let sources = slots::sources(&env.connectors, live);
     if sources.is_empty() {
-        return (Vec::new(), String::new());
+        return Vec::new();
     }
     let addresses = super::reach::databases(env, sources.iter().map(|s| &s.database)).await;
     let observed = slots::observe(&sources, &addresses).await;
-    let mut rows = Vec::new();
-    let mut table = vec![
-        [
-            "SLOT",
-            "DATABASE",
-            "CONNECTOR",
-            "ACTIVE",
-            "RETAINED WAL",
-            "WAL STATUS",
-            "BEHIND",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for source in &sources {
-        let place = source.database.place();
-        let read = observed
-            .slots
-            .get(&(place.clone(), source.slot.clone()))
-            .cloned()
-            .unwrap_or_else(|| Err("not read".into()));
-        let bytes = |b: Option<i64>| b.map_or("-".to_string(), crate::slots::size);
-        let (row, line) = match &read {
-            Ok(Some(slot)) => (
-                json!({"slot": source.slot, "database": place, "connector": source.connector,
-                    "state": if slot.lost() { "lost" } else if slot.active { "active" } else { "inactive" },
-                    "retained_bytes": slot.retained, "wal_status": slot.wal_status,
-                    "behind_bytes": slot.behind}),
-                [
-                    if slot.lost() {
-                        "LOST"
-                    } else if slot.active {
-                        "yes"
-                    } else {
-                        "no"
-                    }
-                    .to_string(),
-                    bytes(slot.retained),
-                    slot.wal_status.clone().unwrap_or_else(|| "-".into()),
-                    bytes(slot.behind),
-                ],
-            ),
-            Ok(None) => (
-                json!({"slot": source.slot, "database": place, "connector": source.connector, "state": "missing"}),
-                ["missing".into(), "-".into(), "-".into(), "-".into()],
-            ),
-            Err(e) => (
-                json!({"slot": source.slot, "database": place, "connector": source.connector, "state": "unknown", "error": e}),
-                [format!("not read: {e}"), "-".into(), "-".into(), "-".into()],
-            ),
-        };
-        rows.push(row);
-        let mut cells = vec![source.slot.clone(), place, source.connector.clone()];
-        cells.extend(line);
-        table.push(cells);
-    }
-    // The databases' other logical slots (one a source kept, or another consumer's).
+    let mut rows: Vec<SlotStatus> = sources
+        .iter()
+        .map(|source| {
+            let place = source.database.place();
+            SlotStatus {
+                read: observed
+                    .slots
+                    .get(&(place.clone(), source.slot.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| Err("not read".into())),
+                slot: source.slot.clone(),
+                database: place,
+                connector: Some(source.connector.clone()),
+            }
+        })
+        .collect();
     for (place, others) in &observed.unnamed {
         for (name, slot) in others {
-            rows.push(json!({"slot": name, "database": place, "connector": null,
-                "state": if slot.lost() { "lost" } else if slot.active { "active" } else { "inactive" },
-                "retained_bytes": slot.retained, "wal_status": slot.wal_status,
-                "behind_bytes": slot.behind}));
-            let bytes = |b: Option<i64>| b.map_or("-".to_string(), crate::slots::size);
-            table.push(vec![
-                name.clone(),
-                place.clone(),
-                "- (none)".into(),
-                if slot.lost() {
-                    "LOST"
-                } else if slot.active {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .to_string(),
-                bytes(slot.retained),
-                slot.wal_status.clone().unwrap_or_else(|| "-".into()),
-                bytes(slot.behind),
-            ]);
+            rows.push(SlotStatus {
+                slot: name.clone(),
+                database: place.clone(),
+                connector: None,
+                read: Ok(Some(slot.clone())),
+            });
         }
     }
-    (rows, format!("\n{}", crate::output::table(&table)))
+    rows
 }
 
-pub(crate) async fn restart_command(
+/// Restarts each connector (or the one named), then waits until each runs as the file says.
+pub(crate) async fn restart(
     env: &Environment,
     printer: &Printer,
     name: Option<&str>,
     failed_only: bool,
-) -> Result<Outcome, Error> {
+) -> Result<(), Error> {
     let client = client(env).await?;
     let names: Vec<String> = match name {
         Some(n) => vec![n.to_string()],
@@ -372,5 +303,5 @@ pub(crate) async fn restart_command(
             reconcile::wait(&client, connector, Some(since), waits)
         })?;
     }
-    Ok(Outcome::code(exit::SUCCESS))
+    Ok(())
 }

@@ -21,23 +21,22 @@ pub(crate) mod snapshot;
 mod spec;
 pub(crate) mod verify;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use crate::error::Error;
+use crate::model::Environment;
+use crate::output::Printer;
+use crate::plan::Plan;
 use bollard::Docker;
 use bollard::query_parameters::{
     ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveVolumeOptions,
 };
 use futures::StreamExt;
 use futures::future::{join_all, try_join_all};
-use serde_json::json;
-
-use crate::error::{Error, exit};
-use crate::model::Environment;
-use crate::output::{Outcome, Printer, Report, Style};
 
 /// Observes and plans: the program `up` would carry out with these plugins.
-async fn plan(
+async fn observe_and_plan(
     docker: &Docker,
     env: &Environment,
     plugins: &spec::Plugins,
@@ -48,37 +47,40 @@ async fn plan(
     Ok((observed, program))
 }
 
-pub(crate) async fn plan_command(
+/// What `up` would change. It downloads nothing: plugins not built yet are known after build.
+pub(crate) async fn plan(
     env: &Environment,
     plugin_options: &crate::plugins::Options,
     printer: &Printer,
-    detailed_exitcode: bool,
-) -> Result<Outcome, Error> {
-    // A plan downloads nothing: plugins not built yet are known after build.
+) -> Result<Plan, Error> {
     let plugins = plugins::built(env, plugin_options)?;
     parity::warn(env, printer);
     let docker = docker::connect().await?;
-    let (_, program) = plan(&docker, env, &plugins).await?;
-    let code = if detailed_exitcode && !program.plan.is_empty() {
-        exit::CHANGES
-    } else {
-        exit::SUCCESS
-    };
-    Ok(Outcome::with(code, program.plan.report()))
+    let (_, program) = observe_and_plan(&docker, env, &plugins).await?;
+    Ok(program.plan)
 }
 
+/// What `up` did: the plan it carried out, and where each service answers.
+pub(crate) struct Up {
+    pub plan: Plan,
+    /// Each service's published addresses.
+    pub endpoints: BTreeMap<String, Vec<String>>,
+}
+
+/// Builds the plugins, carries out the plan, waits for every service to be ready, and brings
+/// the connectors in line.
 pub(crate) async fn up(
     env: &Environment,
     plugin_options: &crate::plugins::Options,
     printer: &Printer,
     keep_slots: bool,
-) -> Result<Outcome, Error> {
+) -> Result<Up, Error> {
     let started = Instant::now();
     let plugins = plugins::build(env, plugin_options, printer)?;
     parity::warn(env, printer);
     let docker = docker::connect().await?;
     images::pull_always(&docker, env, printer).await?;
-    let (observed, program) = plan(&docker, env, &plugins).await?;
+    let (observed, program) = observe_and_plan(&docker, env, &plugins).await?;
     let plan = &program.plan;
     if !plan.is_empty() {
         printer.status(plan.render_text(false).trim_end());
@@ -111,26 +113,19 @@ pub(crate) async fn up(
         .as_ref()
         .and_then(|c| program.starts(&c.service).then(Instant::now));
     connectors::converge(env, printer, connect_started, keep_slots).await?;
-    let endpoints = apply::endpoints(env);
-    let width = endpoints.keys().map(String::len).max().unwrap_or(0);
-    let mut text = String::new();
-    for (service, addresses) in endpoints.iter().filter(|(_, a)| !a.is_empty()) {
-        text.push_str(&format!("{service:<width$}  {}\n", addresses.join(", ")));
-    }
-    let json = json!({
-        "environment": env.name,
-        "changed": !plan.is_empty(),
-        "plan": plan,
-        "endpoints": endpoints,
-    });
-    Ok(Outcome::with(exit::SUCCESS, Report::new(text, json)))
+    Ok(Up {
+        endpoints: apply::endpoints(env),
+        plan: program.plan,
+    })
 }
 
+/// Removes the environment's containers and networks, and its volumes only with `volumes`.
+/// Returns the containers removed.
 pub(crate) async fn down(
     env: &Environment,
     printer: &Printer,
     volumes: bool,
-) -> Result<Outcome, Error> {
+) -> Result<Vec<String>, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     try_join_all(containers.iter().map(|c| async {
@@ -178,36 +173,29 @@ pub(crate) async fn down(
             kept.iter().cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    printer.status(&format!("environment `{}` is down", env.name));
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::json_only(json!({
-            "environment": env.name,
-            "removed_containers": containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
-            "volumes_removed": volumes,
-        })),
-    ))
+    Ok(containers.into_iter().map(|c| c.name).collect())
 }
 
-/// One service in `local status`.
+/// One service as `local status` shows it.
 #[derive(serde::Serialize)]
-struct StatusRow {
-    name: String,
-    state: String,
-    ready: bool,
+pub(crate) struct ServiceStatus {
+    pub name: String,
+    pub state: String,
+    pub ready: bool,
     /// "yes", or what the probe saw.
-    readiness: String,
-    addresses: Vec<String>,
-    image: String,
+    pub readiness: String,
+    pub addresses: Vec<String>,
+    pub image: String,
     /// Mounted connector plugins and their ZIP digests: the digests `aws plan` shows.
-    plugins: std::collections::BTreeMap<String, String>,
+    pub plugins: std::collections::BTreeMap<String, String>,
 }
 
-pub(crate) async fn status(env: &Environment, printer: &Printer) -> Result<Outcome, Error> {
+/// Each service's container and whether it is ready, probed once.
+pub(crate) async fn status(env: &Environment) -> Result<Vec<ServiceStatus>, Error> {
     let docker = docker::connect().await?;
     let containers = observe::containers(&docker, &env.name, &env.network).await?;
     let route = &route::decide(&docker, env.probe).await;
-    let rows: Vec<StatusRow> = join_all(env.services.iter().map(|service| {
+    Ok(join_all(env.services.iter().map(|service| {
         let container = containers.iter().find(|c| c.service == service.name);
         let docker = &docker;
         async move {
@@ -236,7 +224,7 @@ pub(crate) async fn status(env: &Environment, printer: &Printer) -> Result<Outco
                     (c.status.clone(), readiness)
                 }
             };
-            StatusRow {
+            ServiceStatus {
                 name: service.name.clone(),
                 state,
                 ready: readiness == "yes",
@@ -251,73 +239,25 @@ pub(crate) async fn status(env: &Environment, printer: &Printer) -> Result<Outco
             }
         }
     }))
-    .await;
-    let text = {
-        let mut table = vec![
-            ["SERVICE", "STATE", "READY", "ADDRESSES", "IMAGE"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for row in &rows {
-            table.push(vec![
-                row.name.clone(),
-                row.state.clone(),
-                row.readiness.clone(),
-                row.addresses.join(","),
-                row.image.clone(),
-            ]);
-        }
-        let mut text = crate::output::table(&table);
-        for row in rows.iter().filter(|r| !r.plugins.is_empty()) {
-            text.push_str(&format!("\nplugins mounted in {}:\n", row.name));
-            for (plugin, digest) in &row.plugins {
-                text.push_str(&format!("  {plugin}  {digest}\n"));
-            }
-        }
-        text
-    };
-    if rows.iter().any(|r| !r.ready) {
-        printer.status(&printer.paint(
-            Style::Warn,
-            "not every service is ready; `deploy local up` converges",
-        ));
-    }
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::new(text, json!({ "environment": env.name, "services": rows })),
-    ))
+    .await)
 }
 
+/// Streams the named services' logs, each chunk to `out` with its service's name; with
+/// `follow`, until the containers stop.
 pub(crate) async fn logs(
     env: &Environment,
-    printer: &Printer,
-    service: Option<&str>,
+    services: &[&str],
     follow: bool,
     tail: Option<usize>,
-) -> Result<Outcome, Error> {
-    let names: Vec<&str> = match service {
-        Some(name) => {
-            if env.service(name).is_none() {
-                let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
-                return Err(Error::user(format!(
-                    "environment `{}` has no service `{name}`",
-                    env.name
-                ))
-                .with_hint(format!("services: {}", names.join(", "))));
-            }
-            vec![name]
-        }
-        None => env.services.iter().map(|s| s.name.as_str()).collect(),
-    };
+    mut out: impl FnMut(&str, &str),
+) -> Result<(), Error> {
     let docker = docker::connect().await?;
     let running = observe::containers(&docker, &env.name, &env.network).await?;
     let by_service: HashMap<&str, &str> = running
         .iter()
         .map(|c| (c.service.as_str(), c.id.as_str()))
         .collect();
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
-    let prefix = names.len() > 1;
-    let streams = names.iter().filter_map(|name| {
+    let streams = services.iter().filter_map(|name| {
         let id = by_service.get(name)?;
         let mut options = LogsOptionsBuilder::new()
             .stdout(true)
@@ -336,16 +276,7 @@ pub(crate) async fn logs(
     let mut merged = futures::stream::select_all(streams.map(Box::pin));
     while let Some((name, chunk)) = merged.next().await {
         let chunk = chunk.map_err(|e| Error::docker(format!("logs of {name}"), e))?;
-        let text = chunk.to_string();
-        if prefix {
-            let mut out = String::new();
-            for line in text.lines() {
-                out.push_str(&format!("{name:<width$} | {line}\n"));
-            }
-            printer.data(&out);
-        } else {
-            printer.data(&text);
-        }
+        out(&name, &chunk.to_string());
     }
-    Ok(Outcome::code(exit::SUCCESS))
+    Ok(())
 }

@@ -5,14 +5,14 @@
 
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::connect::client::Client;
 use super::connect::reconcile;
 use super::connectors::{blocking, client, waits};
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::model::{Connector, ConnectorState, Environment};
-use crate::output::{Outcome, Printer, Report};
+use crate::output::Printer;
 
 /// What a reset or a set does to the offsets.
 pub(crate) enum Change {
@@ -65,42 +65,29 @@ fn meaning(partition: &Value, offset: &Value) -> String {
     offset.to_string()
 }
 
-/// `connectors offsets NAME`: the offsets, each with what it means.
-pub(crate) async fn show(env: &Environment, name: &str) -> Result<Outcome, Error> {
+/// One of a connector's offsets as Connect gives it (`{"partition": …, "offset": …}`), with
+/// what it means.
+pub(crate) struct Offset {
+    pub entry: Value,
+    pub meaning: String,
+}
+
+/// The connector's offsets, each with what it means.
+pub(crate) async fn show(env: &Environment, name: &str) -> Result<Vec<Offset>, Error> {
     env.connector(name).map_err(Error::user)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
     let value = blocking(|| client.offsets(name)).await?;
-    let entries = value["offsets"].as_array().cloned().unwrap_or_default();
-    let mut rows = vec![vec![
-        "PARTITION".to_string(),
-        "OFFSET".to_string(),
-        "MEANING".to_string(),
-    ]];
-    let mut meanings = Vec::new();
-    for entry in &entries {
-        let meaning = meaning(&entry["partition"], &entry["offset"]);
-        rows.push(vec![
-            entry["partition"].to_string(),
-            entry["offset"].to_string(),
-            meaning.clone(),
-        ]);
-        meanings.push(meaning);
-    }
-    let text = if entries.is_empty() {
-        format!(
-            "{name} has no offsets: a source starts as its snapshot.mode says, a sink from its consumer's auto.offset.reset\n"
-        )
-    } else {
-        crate::output::table(&rows)
-    };
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::new(
-            text,
-            json!({"connector": name, "offsets": entries, "meaning": meanings}),
-        ),
-    ))
+    Ok(value["offsets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| Offset {
+            meaning: meaning(&entry["partition"], &entry["offset"]),
+            entry,
+        })
+        .collect())
 }
 
 /// What follows a reset, in the connector's terms.
@@ -128,7 +115,7 @@ pub(crate) async fn change(
     name: &str,
     change: Change,
     yes: bool,
-) -> Result<Outcome, Error> {
+) -> Result<(), Error> {
     let connector = env.connector(name).map_err(Error::user)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
@@ -191,12 +178,13 @@ pub(crate) async fn change(
     if matches!(change, Change::Reset) {
         printer.status(&format!("  {}", after_reset(connector)));
     }
-    Ok(Outcome::code(exit::SUCCESS))
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn offsets_read_in_their_connectors_terms() {

@@ -8,14 +8,14 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::reach::addresses;
 use super::signals::connect;
 use super::verify::{kafka_bootstrap, port_of, rewrite_url, url_port};
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::model::Environment;
-use crate::output::{Outcome, Printer, Report};
+use crate::output::Printer;
 use crate::signals::ident;
 use crate::verify::avro;
 use crate::verify::kafka::{Start, Tail};
@@ -25,13 +25,30 @@ fn is_snapshot_record(value: &Value) -> bool {
     value["__op"] == "r" || value["op"] == "r"
 }
 
+/// What a snapshot on demand read: the signal's id, and each table's rows as they arrived.
+pub(crate) struct Snapshotted {
+    pub signal: String,
+    pub tables: Vec<TableRead>,
+    pub seconds: f64,
+}
+
+/// One table read again: its topic and the snapshot records counted in it.
+#[derive(serde::Serialize)]
+pub(crate) struct TableRead {
+    pub table: String,
+    pub topic: String,
+    pub rows: i64,
+}
+
+/// Signals an incremental snapshot of the tables and follows their topics until every row
+/// arrived as a snapshot record, within `timeout`.
 pub(crate) async fn snapshot(
     env: &Environment,
     printer: &Printer,
     name: &str,
     tables: &[String],
     timeout: Duration,
-) -> Result<Outcome, Error> {
+) -> Result<Snapshotted, Error> {
     let connector = env.connector(name).map_err(Error::user)?;
     let signal = super::signals::of(connector).ok_or_else(|| {
         Error::user(format!(
@@ -155,22 +172,23 @@ pub(crate) async fn snapshot(
             "  {table}: {seen} rows read as snapshot records ({:.1}s)",
             started.elapsed().as_secs_f64()
         ));
-        rows_read.push(json!({"table": table, "topic": topic, "rows": seen}));
+        rows_read.push(TableRead {
+            table,
+            topic,
+            rows: seen,
+        });
     }
-    Ok(Outcome::with(
-        exit::SUCCESS,
-        Report::json_only(json!({
-            "connector": name,
-            "signal": id,
-            "tables": rows_read,
-            "seconds": started.elapsed().as_secs_f64(),
-        })),
-    ))
+    Ok(Snapshotted {
+        signal: id,
+        tables: rows_read,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_signal_asks_for_an_incremental_snapshot_of_plain_tables() {

@@ -15,22 +15,11 @@ use super::slots;
 use super::{connectors, docker, probe};
 use crate::error::Error;
 use crate::model::{Connector, Environment};
-use crate::output::Printer;
 use crate::verify::kafka::{Start, Tail};
 use crate::verify::marker::{self, Database, Marker};
 use crate::verify::{Report, avro};
 
 const POSTGRES_SOURCE: &str = "io.debezium.connector.postgresql.PostgresConnector";
-
-pub(crate) async fn verify_command(
-    env: &Environment,
-    printer: &Printer,
-    timeout: Duration,
-) -> Result<crate::output::Outcome, Error> {
-    let deadline = Instant::now() + timeout;
-    let report = run(env, deadline).await?;
-    Ok(report.outcome(printer))
-}
 
 pub(crate) fn port_of(address: &str) -> Option<u16> {
     address.rsplit_once(':')?.1.parse().ok()
@@ -191,7 +180,9 @@ fn is_marker(key: &Value, marker: &Marker) -> bool {
         .all(|(column, value)| key.get(column).is_some_and(|v| text_of(v) == *value))
 }
 
-async fn run(env: &Environment, deadline: Instant) -> Result<Report, Error> {
+/// Runs every step within `timeout`; a failing step fails the report, not the call.
+pub(crate) async fn run(env: &Environment, timeout: Duration) -> Result<Report, Error> {
+    let deadline = Instant::now() + timeout;
     let mut report = Report::new(&env.name);
 
     // Every defined connector and its tasks run.

@@ -9,9 +9,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::exit;
-use crate::output::{Outcome, Printer, Style};
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
     pub step: String,
@@ -47,45 +44,5 @@ impl Report {
             detail: result.unwrap_or_else(|e| e),
         });
         ok
-    }
-
-    /// The command's outcome: the report (text or JSON) and exit code 0 when every step passed.
-    pub fn outcome(&self, printer: &Printer) -> Outcome {
-        Outcome::with(
-            if self.ok {
-                exit::SUCCESS
-            } else {
-                exit::FAILURE
-            },
-            crate::output::Report::new(
-                self.render_text(printer),
-                serde_json::to_value(self).expect("report serializes"),
-            ),
-        )
-    }
-
-    fn render_text(&self, printer: &Printer) -> String {
-        let mut out = String::new();
-        let width = self.steps.iter().map(|s| s.step.len()).max().unwrap_or(0);
-        for step in &self.steps {
-            let mark = if step.ok {
-                printer.paint(Style::Ok, "✓")
-            } else {
-                printer.paint(Style::Bad, "✗")
-            };
-            let indent = " ".repeat(width + 13);
-            out.push_str(&format!(
-                "{mark} {:<width$} {:>8}  {}\n",
-                step.step,
-                format!("{} ms", step.millis),
-                step.detail.replace('\n', &format!("\n{indent}"))
-            ));
-        }
-        out.push_str(&if self.ok {
-            format!("environment `{}` does CDC end to end\n", self.environment)
-        } else {
-            format!("environment `{}` failed verification\n", self.environment)
-        });
-        out
     }
 }

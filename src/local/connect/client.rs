@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::poll::Poll;
+use crate::status::TaskStatus;
 
 /// How long a 409 from a rebalancing cluster is retried.
 const CONFLICT_DEADLINE: Duration = Duration::from_secs(60);
@@ -87,13 +88,6 @@ impl Status {
             .collect();
         tasks.join(", ")
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TaskStatus {
-    pub id: u32,
-    pub state: String,
-    pub trace: Option<String>,
 }
 
 pub(crate) struct Client {

@@ -584,8 +584,8 @@ impl std::fmt::Display for Step {
 
 #[cfg(test)]
 mod tests {
-    use super::super::client::TaskStatus;
     use super::*;
+    use crate::status::TaskStatus;
 
     fn connector(name: &str, state: ConnectorState, topic: &str) -> Connector {
         Connector {
