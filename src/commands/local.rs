@@ -219,14 +219,12 @@ async fn connectors(
         ConnectorsCommand::Offsets(args) => match (&args.action, &args.name) {
             (Some(OffsetsAction::Reset { name, yes }), _) => {
                 let change = local::offsets::Change::Reset;
-                local::offsets::change(env, printer, name, change, *yes).await?;
-                Ok(Outcome::code(exit::SUCCESS))
+                change_offsets(env, printer, name, change, *yes).await
             }
             (Some(OffsetsAction::Set { name, file, yes }), _) => {
                 let offsets = offsets_file(file)?;
                 let change = local::offsets::Change::Set(offsets);
-                local::offsets::change(env, printer, name, change, *yes).await?;
-                Ok(Outcome::code(exit::SUCCESS))
+                change_offsets(env, printer, name, change, *yes).await
             }
             (None, Some(name)) => offsets(env, name).await,
             (None, None) => Err(Error::user("name the connector: `connectors offsets NAME`")),
@@ -332,6 +330,24 @@ async fn offsets(env: &Environment, name: &str) -> Result<Outcome, Error> {
             json!({"connector": name, "offsets": entries, "meaning": meanings}),
         ),
     ))
+}
+
+/// `connectors offsets reset|set NAME`: checked, asked, then carried out.
+async fn change_offsets(
+    env: &Environment,
+    printer: &Printer,
+    name: &str,
+    change: local::offsets::Change,
+    yes: bool,
+) -> Result<Outcome, Error> {
+    let prepared = local::offsets::prepare(env, name, change).await?;
+    crate::output::confirm(
+        &prepared.question(),
+        yes,
+        "pass --yes to change the offsets without a question",
+    )?;
+    local::offsets::change(env, prepared, printer).await?;
+    Ok(Outcome::code(exit::SUCCESS))
 }
 
 /// The offsets a user wrote for `offsets set`: `{"offsets": [...]}`, bounded and checked before

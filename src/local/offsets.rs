@@ -108,14 +108,37 @@ fn after_reset(connector: &Connector) -> String {
     }
 }
 
-/// `connectors offsets reset|set NAME`: stop, change the offsets, back to its `state:`.
-pub(crate) async fn change(
-    env: &Environment,
-    printer: &Printer,
+/// A change of a connector's offsets, checked against Connect and ready to ask about.
+pub(crate) struct Prepared<'a> {
+    connector: &'a Connector,
+    client: Client,
+    change: Change,
+    /// The connector or one of its tasks had FAILED before the change.
+    failed_before: bool,
+}
+
+impl Prepared<'_> {
+    /// What the change does, as a question.
+    pub(crate) fn question(&self) -> String {
+        let name = &self.connector.name;
+        match &self.change {
+            Change::Reset => format!(
+                "Reset the offsets of {name}? It stops, forgets its position, and {}.",
+                after_reset(self.connector)
+            ),
+            Change::Set(_) => {
+                format!("Set the offsets of {name}? It stops, and resumes from them.")
+            }
+        }
+    }
+}
+
+/// Checks that the worker has the offsets API and the connector runs there.
+pub(crate) async fn prepare<'a>(
+    env: &'a Environment,
     name: &str,
     change: Change,
-    yes: bool,
-) -> Result<(), Error> {
+) -> Result<Prepared<'a>, Error> {
     let connector = env.connector(name).map_err(Error::user)?;
     let client = client(env).await?;
     offsets_api(&client).await?;
@@ -125,18 +148,27 @@ pub(crate) async fn change(
                 .with_hint("create it with `deploy local connectors apply`"),
         );
     };
-    let question = match &change {
-        Change::Reset => format!(
-            "Reset the offsets of {name}? It stops, forgets its position, and {}.",
-            after_reset(connector)
-        ),
-        Change::Set(_) => format!("Set the offsets of {name}? It stops, and resumes from them."),
-    };
-    crate::output::confirm(
-        &question,
-        yes,
-        "pass --yes to change the offsets without a question",
-    )?;
+    Ok(Prepared {
+        connector,
+        client,
+        change,
+        failed_before: status.failed().is_some(),
+    })
+}
+
+/// `connectors offsets reset|set NAME`: stop, change the offsets, back to its `state:`.
+pub(crate) async fn change(
+    env: &Environment,
+    prepared: Prepared<'_>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Prepared {
+        connector,
+        client,
+        change,
+        failed_before,
+    } = prepared;
+    let name = &connector.name;
     let waits = waits(env);
     // Altering offsets needs the connector STOPPED (KIP-875).
     let stopped = Connector {
@@ -145,10 +177,7 @@ pub(crate) async fn change(
     };
     let at = Instant::now();
     blocking(|| client.stop(name)).await?;
-    let since = reconcile::Since {
-        at,
-        failed_before: status.failed().is_some(),
-    };
+    let since = reconcile::Since { at, failed_before };
     tokio::task::block_in_place(|| reconcile::wait(&client, &stopped, Some(since), waits))?;
     printer.status(&format!("  stopped {name}"));
     let said = match &change {
