@@ -24,16 +24,17 @@ pub(crate) mod verify;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
-use crate::model::Environment;
-use crate::output::Printer;
-use crate::plan::Plan;
 use bollard::Docker;
 use bollard::query_parameters::{
     ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveVolumeOptions,
 };
 use futures::StreamExt;
 use futures::future::{join_all, try_join_all};
+
+use crate::error::Error;
+use crate::model::Environment;
+use crate::output::Printer;
+use crate::plan::Plan;
 
 /// Observes and plans: the program `up` would carry out with these plugins.
 async fn observe_and_plan(
