@@ -117,10 +117,17 @@ pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Option<L
     let Some(wanted) = wanted(env) else {
         return Ok(None);
     };
+    Ok(read(clients, &wanted.name)
+        .await?
+        .map(|alarm| live(&alarm, &wanted)))
+}
+
+/// The metric alarm of this name, if there is one.
+async fn read(clients: &Clients, name: &str) -> Result<Option<MetricAlarm>, Error> {
     let found = clients
         .cloudwatch
         .describe_alarms()
-        .alarm_names(&wanted.name)
+        .alarm_names(name)
         .alarm_types(AlarmType::MetricAlarm)
         .send()
         .await
@@ -128,8 +135,8 @@ pub(super) async fn observe(clients: &Clients, env: &Env<'_>) -> Result<Option<L
     Ok(found
         .metric_alarms()
         .iter()
-        .find(|a| a.alarm_name() == Some(wanted.name.as_str()))
-        .map(|a| live(a, &wanted)))
+        .find(|a| a.alarm_name() == Some(name))
+        .cloned())
 }
 
 /// One call of the alarm's apply: PutMetricAlarm creates the alarm or replaces its settings.
@@ -241,15 +248,7 @@ pub(super) async fn apply(clients: &Clients, env: &Env<'_>, steps: &[Put]) -> Re
 /// Whether the alarm exists, found by name whether or not the file still asks for a database
 /// (as `destroy` finds the database itself).
 pub(super) async fn exists(clients: &Clients, env: &Env<'_>) -> Result<bool, Error> {
-    let found = clients
-        .cloudwatch
-        .describe_alarms()
-        .alarm_names(names::slot_alarm(env))
-        .alarm_types(AlarmType::MetricAlarm)
-        .send()
-        .await
-        .or_fail("CloudWatch DescribeAlarms")?;
-    Ok(!found.metric_alarms().is_empty())
+    Ok(read(clients, &names::slot_alarm(env)).await?.is_some())
 }
 
 /// Deletes the alarm; true when it existed. (DeleteAlarms answers success for a name it does
